@@ -1,0 +1,262 @@
+/**
+ * One zod schema for the configuration file and the environment (SPEC §6),
+ * loaded once at start-up, frozen and passed down. A bad value stops start-up
+ * with a message naming the field.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { builtinRunbooks } from './core/runbooks/builtin.js';
+import { Runbook } from './core/runbooks/runbook.js';
+
+const Long = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
+/** Absolute path of plain characters: it is written into shell scripts on the host. */
+const HostPath = z.string().regex(/^\/[A-Za-z0-9._/-]*$/, 'must be an absolute path of letters, digits, . _ - /');
+const Role = z.enum(['ADMIN', 'HOST_MANAGER', 'HOST_VIEWER', 'TASK_MANAGER', 'TASK_VIEWER']);
+const SlackGrant = z.object({
+  usergroups: z.array(z.string().regex(/^S[A-Z0-9]+$/, 'must be a Slack user group id (S…)')).default([]),
+  users: z.array(z.string().regex(/^[UW][A-Z0-9]+$/, 'must be a Slack user id (U… or W…)')).default([]),
+});
+
+const Host = z.object({
+  id: Long,
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be letters, digits, . _ - (max 63)'),
+  address: z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, 'must be an IP address or a host name'),
+  port: z.number().int().min(1).max(65535).default(22),
+  username: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a POSIX user name')
+    .default('admin'),
+  agentHome: HostPath.default('/home/admin/ocp_agent'),
+  /** Where step pid, output and exit files live on the host; default <agentHome>/.ocp-chatops. */
+  stateDir: HostPath.optional(),
+});
+
+const FileSchema = z
+  .object({
+    hosts: z.array(Host).default([]),
+    ssh: z
+      .object({
+        privateKeyPath: z.string().min(1).default('~/.ssh/id_ed25519'),
+        knownHostsPath: z.string().min(1).default('~/.ssh/known_hosts'),
+        /** Seconds "Stop all" waits before kill -9 of leftovers. */
+        killGraceSeconds: z.number().int().min(0).max(3600).default(30),
+        /** Seconds to wait for an SSH handshake. */
+        connectTimeoutSeconds: z.number().int().min(1).max(300).default(10),
+      })
+      .strict()
+      .prefault({}),
+    access: z
+      .object({
+        users: z
+          .array(
+            z.object({
+              username: z.string().min(1).max(64),
+              passwordHash: z
+                .string()
+                .regex(/^scrypt:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/, 'must be "scrypt:<salt base64>:<hash base64>"'),
+              roles: z.array(Role).min(1),
+            }),
+          )
+          .default([]),
+        slack: z.partialRecord(Role, SlackGrant).default({}),
+      })
+      .strict()
+      .prefault({}),
+    batch: z
+      .object({ maxParallel: z.number().int().min(1).max(2000).default(20) })
+      .strict()
+      .prefault({}),
+    executor: z
+      .object({
+        /** Seconds: a dead executor's work is taken over within this. */
+        leaseSeconds: z.number().int().min(2).max(3600).default(30),
+        /** Subtasks one executor process runs at once. */
+        concurrency: z.number().int().min(1).max(1000).default(64),
+      })
+      .strict()
+      .prefault({}),
+    nats: z
+      .object({ replicas: z.union([z.literal(1), z.literal(3), z.literal(5)]).default(1) })
+      .strict()
+      .prefault({}),
+    slack: z
+      .object({
+        command: z
+          .string()
+          .regex(/^\/[a-z0-9_-]{1,31}$/, 'must be a slash command like /ocp-agent')
+          .default('/ocp-agent'),
+        defaultChannel: z
+          .string()
+          .regex(/^[CG][A-Z0-9]+$/, 'must be a Slack channel id (C… or G…)')
+          .optional(),
+      })
+      .strict()
+      .prefault({}),
+    runbooks: z.string().min(1).optional(),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const seen = { id: new Set<number>(), name: new Set<string>() };
+    cfg.hosts.forEach((h, i) => {
+      if (seen.id.has(h.id))
+        ctx.addIssue({ code: 'custom', path: ['hosts', i, 'id'], message: `duplicate host id ${h.id}` });
+      if (seen.name.has(h.name))
+        ctx.addIssue({ code: 'custom', path: ['hosts', i, 'name'], message: `duplicate host name ${h.name}` });
+      seen.id.add(h.id);
+      seen.name.add(h.name);
+    });
+  });
+
+const EnvSchema = z.object({
+  HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  NATS_URL: z
+    .string()
+    .regex(/^(nats|tls|ws|wss):\/\/\S+$/, 'must be a nats:// or tls:// URL')
+    .optional(),
+  NATS_CREDS: z.string().min(1).optional(),
+  NATS_USER: z.string().min(1).optional(),
+  NATS_PASSWORD: z.string().min(1).optional(),
+  SLACK_SIGNING_SECRET: z.string().min(1).optional(),
+  SLACK_BOT_TOKEN: z.string().min(1).optional(),
+  SLACK_APP_TOKEN: z.string().min(1).optional(),
+  SLACK_API_URL: z.url().default('https://slack.com/api/'),
+  ROLES: z
+    .string()
+    .default('api,slack,executor,notifier')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.enum(['api', 'slack', 'executor', 'notifier'])).min(1)),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type HostConfig = z.infer<typeof Host> & { stateDir: string };
+type FileConfig = z.infer<typeof FileSchema>;
+type EnvConfig = z.infer<typeof EnvSchema>;
+
+export interface Config extends Omit<FileConfig, 'hosts' | 'runbooks'> {
+  hosts: HostConfig[];
+  runbooks: Runbook[];
+  env: EnvConfig;
+  /** The file the configuration came from. */
+  source: string;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+function describeIssues(where: string, error: z.ZodError): string {
+  const lines = error.issues.map((i) => `  ${i.path.length > 0 ? i.path.join('.') : '(root)'}: ${i.message}`);
+  return `invalid configuration in ${where}:\n${lines.join('\n')}`;
+}
+
+function expandHome(p: string): string {
+  return p === '~' || p.startsWith('~/') ? join(homedir(), p.slice(1)) : p;
+}
+
+/** The config file to read: CONFIG_FILE, else ./ocp-chatops.yml, else the shipped example. */
+export function resolveConfigPath(env: NodeJS.ProcessEnv, cwd: string): { path: string; warning?: string } {
+  if (env.CONFIG_FILE) return { path: resolve(cwd, env.CONFIG_FILE) };
+  const local = resolve(cwd, 'ocp-chatops.yml');
+  if (existsSync(local)) return { path: local };
+  const example = new URL('../config/example.yml', import.meta.url).pathname;
+  return { path: example, warning: `no ocp-chatops.yml in ${cwd} and CONFIG_FILE unset: using ${example}` };
+}
+
+/** Built-in runbooks, with those of the same name replaced by YAML files in `dir`. */
+export function loadRunbooks(dir: string | undefined): Runbook[] {
+  const byName = new Map(builtinRunbooks.map((r) => [r.name, r]));
+  if (dir === undefined) return [...byName.values()];
+  if (!existsSync(dir)) throw new ConfigError(`invalid configuration: runbooks: folder ${dir} does not exist`);
+  for (const file of readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()) {
+    const path = join(dir, file);
+    let raw: unknown;
+    try {
+      raw = parseYaml(readFileSync(path, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`invalid runbook ${path}: ${(err as Error).message}`);
+    }
+    const parsed = Runbook.safeParse(raw);
+    if (!parsed.success) throw new ConfigError(describeIssues(`runbook ${path}`, parsed.error));
+    byName.set(parsed.data.name, parsed.data);
+  }
+  return [...byName.values()];
+}
+
+/** Validate a parsed file and an environment; throws ConfigError naming every bad field. */
+export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, source: string, baseDir: string): Config {
+  const file = FileSchema.safeParse(raw ?? {});
+  if (!file.success) throw new ConfigError(describeIssues(source, file.error));
+  const envParsed = EnvSchema.safeParse(env);
+  if (!envParsed.success) throw new ConfigError(describeIssues('the environment', envParsed.error));
+  if (envParsed.data.NATS_CREDS && envParsed.data.NATS_USER) {
+    throw new ConfigError(
+      'invalid configuration in the environment:\n  NATS_CREDS: set either NATS_CREDS or NATS_USER, not both',
+    );
+  }
+  if (Boolean(envParsed.data.NATS_USER) !== Boolean(envParsed.data.NATS_PASSWORD)) {
+    throw new ConfigError(
+      'invalid configuration in the environment:\n  NATS_PASSWORD: NATS_USER and NATS_PASSWORD go together',
+    );
+  }
+  const { hosts, runbooks, ssh, ...rest } = file.data;
+  const config: Config = {
+    ...rest,
+    ssh: {
+      ...ssh,
+      privateKeyPath: resolve(baseDir, expandHome(ssh.privateKeyPath)),
+      knownHostsPath: resolve(baseDir, expandHome(ssh.knownHostsPath)),
+    },
+    hosts: hosts.map((h) => ({ ...h, stateDir: h.stateDir ?? `${h.agentHome}/.ocp-chatops` })),
+    runbooks: loadRunbooks(runbooks === undefined ? undefined : resolve(baseDir, expandHome(runbooks))),
+    env: envParsed.data,
+    source,
+  };
+  return deepFreeze(config);
+}
+
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  cwd = process.cwd(),
+): { config: Config; warning?: string } {
+  const { path, warning } = resolveConfigPath(env, cwd);
+  if (!existsSync(path)) throw new ConfigError(`CONFIG_FILE: ${path} does not exist`);
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`invalid configuration in ${path}: not YAML: ${(err as Error).message}`);
+  }
+  const config = parseConfig(raw, env, path, resolve(path, '..'));
+  return warning === undefined ? { config } : { config, warning };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+export function findHost(config: Config, ref: number | string): HostConfig | undefined {
+  return config.hosts.find((h) => h.id === ref || h.name === ref);
+}
+
+export function findRunbook(config: Config, name: string): Runbook {
+  const rb = config.runbooks.find((r) => r.name === name);
+  if (!rb) throw new Error(`no runbook named ${name}`);
+  return rb;
+}

@@ -1,0 +1,63 @@
+/**
+ * Every NATS payload, as zod schemas (SPEC §5). Types come from z.infer.
+ */
+import { z } from 'zod';
+import { Id, OcpTask, SubtaskStatus, TaskStatus } from './ocp-task.js';
+
+/** `[A-Za-z0-9_-]{1,64}` (SPEC §5). */
+export const RequestId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must match [A-Za-z0-9_-]{1,64}');
+
+/** A Long id given as a JSON number or as a decimal string without sign or leading zero. */
+export const HostIdInput = z.union(
+  [
+    Id,
+    z
+      .string()
+      .regex(/^[1-9][0-9]{0,15}$/, 'must be a positive integer')
+      .transform(Number)
+      .pipe(Id),
+  ],
+  { error: 'must be a positive integer host id (a number, or digits in a string)' },
+);
+
+export const AgentCommand = z.object({
+  hostId: HostIdInput,
+  creator: z.string().trim().min(1).max(128),
+  requestId: RequestId.optional(),
+  reason: z.string().max(500).optional(),
+});
+export type AgentCommand = z.infer<typeof AgentCommand>;
+
+export const AGENT_OPERATIONS = ['restart', 'stop', 'start'] as const;
+export type AgentOperation = (typeof AGENT_OPERATIONS)[number];
+
+export const ErrorPayload = z.object({ code: z.number().int(), message: z.string() });
+
+export const RequestEvent = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('accepted'), requestId: z.string(), taskId: Id, task: OcpTask }),
+  z.object({ type: z.literal('rejected'), requestId: z.string(), error: ErrorPayload }),
+]);
+export type RequestEvent = z.infer<typeof RequestEvent>;
+
+const taskEventType = z.enum([
+  ...TaskStatus.options.map((s) => `task.${s.toLowerCase()}` as const),
+  ...SubtaskStatus.options.map((s) => `subtask.${s.toLowerCase()}` as const),
+] as [string, ...string[]]);
+
+export const TaskEvent = z.object({
+  type: taskEventType,
+  taskId: Id,
+  subtaskId: Id.optional(),
+  status: z.union([TaskStatus, SubtaskStatus]),
+  /** OCP timestamp of the change. */
+  at: z.string(),
+  traceId: z.string(),
+  /** Position of this event in the task's history, from 1; consumers can check order. */
+  seq: z.number().int().positive(),
+  task: OcpTask,
+});
+export type TaskEvent = z.infer<typeof TaskEvent>;
+
+/** "Run this subtask": one message per subtask run, on the work queue. */
+export const WorkItem = z.object({ taskId: Id, subtaskId: Id, runTime: z.number().int().positive() });
+export type WorkItem = z.infer<typeof WorkItem>;

@@ -1,0 +1,73 @@
+/**
+ * The built-in runbooks, with the steps and timeouts of SPEC §2. Every script is
+ * idempotent: running it again after a crash does no harm.
+ */
+import type { Runbook } from './runbook.js';
+
+const prepare = (name: string) => ({
+  name,
+  timeout: 60,
+  // The binary must exist; `status` output is kept whatever its exit code.
+  command: [
+    'if [ ! -x {agentctl} ]; then echo "ocp_agentctl not found or not executable: "{agentctl} >&2; exit 1; fi',
+    '{agentctl} status',
+    'exit 0',
+  ].join('\n'),
+});
+
+const restartPosProxy = {
+  name: 'Restart pos proxy',
+  timeout: 60,
+  command: '{agentctl} restart pos_proxy',
+};
+
+const stopAll = {
+  name: 'Stop all OCP agent processes',
+  timeout: 600,
+  // Wait on the host until no pid in run/*.pid is alive; after the grace period
+  // kill -9 the leftovers.
+  command: [
+    '{agentctl} stop || echo "ocp_agentctl stop exited $?"',
+    'grace={killGraceSeconds}',
+    'deadline=$(( $(date +%s) + grace ))',
+    'while :; do',
+    '  alive=""',
+    '  for f in {agentHome}/run/*.pid; do',
+    '    [ -f "$f" ] || continue',
+    '    p=$(cat "$f" 2>/dev/null)',
+    '    case "$p" in ""|*[!0-9]*) continue;; esac',
+    // alive = exists and is not a zombie (an unreaped zombie still answers kill -0)
+    '    st=$(sed "s/.*) //" /proc/"$p"/stat 2>/dev/null)',
+    '    if [ -n "$st" ] && [ "${st%% *}" != Z ]; then alive="$alive $p"; fi',
+    '  done',
+    '  [ -z "$alive" ] && break',
+    '  if [ "$(date +%s)" -ge "$deadline" ]; then echo "kill -9 leftovers:$alive"; kill -9 $alive; break; fi',
+    '  sleep 0.1',
+    'done',
+    'echo "all OCP agent processes stopped"',
+  ].join('\n'),
+};
+
+const startAll = {
+  name: 'Start all OCP agent processes',
+  timeout: 600,
+  command: ['{agentctl} start', 'until {agentctl} status >/dev/null; do sleep 0.2; done', '{agentctl} status'].join(
+    '\n',
+  ),
+};
+
+const finish = {
+  name: 'Finish OCP agent operation',
+  timeout: 60,
+  command: '{agentctl} status',
+};
+
+export const RESTART = 'Restart OCP agent';
+export const STOP = 'Stop OCP agent';
+export const START = 'Start OCP agent';
+
+export const builtinRunbooks: readonly Runbook[] = [
+  { name: RESTART, steps: [prepare('Prepare restart OCP agent'), restartPosProxy, stopAll, startAll, finish] },
+  { name: STOP, steps: [prepare('Prepare stop OCP agent'), stopAll, finish] },
+  { name: START, steps: [prepare('Prepare start OCP agent'), startAll, finish] },
+];

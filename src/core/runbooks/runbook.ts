@@ -1,0 +1,66 @@
+/**
+ * A runbook is data: named steps with a timeout and the shell script that runs on
+ * the host. Built-in runbooks live beside this file; YAML files named in config
+ * may override them (same fields), so an operator can adapt the steps to another
+ * agent version without a release.
+ */
+import { z } from 'zod';
+
+/** Placeholders a step script may use; each is replaced by a shell-quoted value. */
+export const PLACEHOLDERS = ['agentHome', 'agentctl', 'killGraceSeconds'] as const;
+export type Placeholder = (typeof PLACEHOLDERS)[number];
+
+export const RunbookStep = z.object({
+  name: z.string().min(1),
+  description: z.string().min(1).optional(),
+  /** Java class name OCP shows; defaults to the seed's naming from `name`. */
+  className: z.string().min(1).optional(),
+  /** Seconds; enforced on the host with coreutils `timeout`. */
+  timeout: z.number().int().positive().max(86_400),
+  /** POSIX sh script run on the host; `{placeholder}` values are shell-quoted. */
+  command: z.string().min(1),
+});
+export type RunbookStep = z.infer<typeof RunbookStep>;
+
+export const Runbook = z
+  .object({
+    name: z.string().min(1),
+    steps: z.array(RunbookStep).min(1),
+  })
+  .superRefine((rb, ctx) => {
+    rb.steps.forEach((step, i) => {
+      for (const m of step.command.matchAll(/\{([A-Za-z]+)\}/g)) {
+        const name = m[1] ?? '';
+        if (!(PLACEHOLDERS as readonly string[]).includes(name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['steps', i, 'command'],
+            message: `unknown placeholder {${name}}; known: ${PLACEHOLDERS.map((p) => `{${p}}`).join(', ')}`,
+          });
+        }
+      }
+    });
+  });
+export type Runbook = z.infer<typeof Runbook>;
+
+/** "Stop all OCP agent processes" → com.alipay.ocp.service.task.business.obagent.StopAllOcpAgentProcessesTask */
+export function defaultClassName(stepName: string): string {
+  const pascal = stepName
+    .split(/[^A-Za-z0-9]+/)
+    .filter(Boolean)
+    .map((w) => (w === w.toUpperCase() ? w : w[0]?.toUpperCase() + w.slice(1)))
+    .join('');
+  return `com.alipay.ocp.service.task.business.obagent.${pascal}Task`;
+}
+
+/** Quote a value for POSIX sh: single quotes, with embedded quotes closed and escaped. */
+export function shellQuote(value: string): string {
+  return `'${value.replaceAll("'", `'"'"'`)}'`;
+}
+
+/** Replace each `{placeholder}` with its shell-quoted value. */
+export function renderScript(template: string, values: Record<Placeholder, string>): string {
+  return template.replace(/\{([A-Za-z]+)\}/g, (whole, name: string) =>
+    (PLACEHOLDERS as readonly string[]).includes(name) ? shellQuote(values[name as Placeholder]) : whole,
+  );
+}

@@ -1,0 +1,45 @@
+/**
+ * Error codes as OCP numbers them (SPEC §3), and one small coded error class.
+ * Anything unknown is wrapped once with `asCodedError`, so every front door
+ * (HTTP, NATS, Slack) can answer with a code and a message.
+ */
+export const ErrorCode = {
+  internal: 10000, // also "NATS unreachable" (HTTP 503)
+  badRequest: 10001,
+  notFound: 10002, // host not in the inventory, unknown route
+  taskNotFound: 20000,
+  illegalState: 20003,
+  unauthorized: 30000,
+  forbidden: 30014,
+  hostBusy: 40000,
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class CodedError extends Error {
+  readonly code: ErrorCode;
+  readonly target: string | undefined;
+  constructor(code: ErrorCode, message: string, target?: string) {
+    super(message);
+    this.name = 'CodedError';
+    this.code = code;
+    this.target = target;
+  }
+}
+
+export function asCodedError(err: unknown): CodedError {
+  if (err instanceof CodedError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new CodedError(ErrorCode.internal, message);
+}
+
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  target?: string;
+}
+
+export function errorBody(err: CodedError): ErrorBody {
+  return err.target === undefined
+    ? { code: err.code, message: err.message }
+    : { code: err.code, message: err.message, target: err.target };
+}
