@@ -1,0 +1,45 @@
+/**
+ * What the executor needs from the outside world, as ports; the SSH runner is
+ * one adapter, a benchmark's instant runner another.
+ */
+
+export interface StepTarget {
+  hostId: number;
+  address: string;
+  port: number;
+  username: string;
+  /** Folder on the host for each step's pid, output and exit code files. */
+  stateDir: string;
+}
+
+export interface StepSpec {
+  target: StepTarget;
+  /** Unique per subtask run (`<taskId>-<subtaskId>-<runTime>`): launching it twice runs it once. */
+  runKey: string;
+  script: string;
+  timeoutSeconds: number;
+}
+
+export interface StepResult {
+  exitCode: number;
+  /** The tail of stdout and stderr together, at most 64 KiB. */
+  output: string;
+  truncated: boolean;
+  timedOut: boolean;
+  canceled: boolean;
+}
+
+export interface StepRunner {
+  /**
+   * Run the step on the host, or attach to it if it already runs there (a
+   * takeover), and wait for its end. Rejects only when the host cannot be
+   * reached or refuses us; a step that fails resolves with its exit code.
+   */
+  run(spec: StepSpec): Promise<StepResult>;
+  /** End the step's process group on the host; its waiter sees it canceled. */
+  cancel(target: StepTarget, runKey: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Most output kept per subtask (SPEC §3: 64 KiB, the tail kept). */
+export const MAX_LOG_BYTES = 64 * 1024;

@@ -1,0 +1,158 @@
+/**
+ * The executor's handler for one "run this subtask" message.
+ *
+ * 1. Load the task. A redelivered message means its previous holder may have
+ *    died between storing a change and announcing it: announce it again
+ *    (deduplicated) before anything else.
+ * 2. A subtask that has already ended only needs its follow-up: queue what is
+ *    READY, free the host when the task has ended.
+ * 3. Otherwise mark it RUNNING (compare-and-set), hold the host lock, and run
+ *    the step on the host — or attach to the copy a dead executor started —
+ *    heartbeating the message and the lock while it runs.
+ * 4. Store the log, mark the subtask SUCCESSFUL or FAILED, follow up, ack.
+ */
+import type { JsMsg } from 'nats';
+import { WorkItem } from '../contracts/events.js';
+import { completeSubtask, findSubtask, readySubtasks, startSubtask } from '../core/task.js';
+import type { TaskRecord } from '../core/task-record.js';
+import type { TaskDeps } from '../tasks/deps.js';
+import type { StepResult, StepRunner } from './ports.js';
+
+export interface ExecutorDeps extends TaskDeps {
+  runner: StepRunner;
+}
+
+export function createSubtaskHandler(deps: ExecutorDeps) {
+  const { config, store, locks, logger } = deps;
+  const leaseMs = config.executor.leaseSeconds * 1000;
+  /** Heartbeat period: three per ack wait (half the lease). */
+  const beatMs = Math.max(200, Math.floor(leaseMs / 6));
+
+  async function followUp(record: TaskRecord): Promise<void> {
+    for (const s of readySubtasks(record.task)) {
+      await deps.enqueue({ taskId: record.task.id, subtaskId: s.id, runTime: s.runTime }, record.traceId);
+    }
+    if (record.task.status !== 'RUNNING') {
+      for (const hostId of new Set(Object.values(record.steps).map((s) => s.hostId))) {
+        await locks.release(hostId, record.task.id);
+      }
+    }
+  }
+
+  return async function handle(msg: JsMsg): Promise<void> {
+    const parsed = WorkItem.safeParse(msg.json());
+    if (!parsed.success) {
+      logger.error({ subject: msg.subject }, 'malformed work item dropped');
+      msg.term();
+      return;
+    }
+    const item = parsed.data;
+    const stored = await store.get(item.taskId);
+    if (!stored) {
+      msg.term();
+      return;
+    }
+    if (msg.redelivered) await store.republish(stored.record);
+    let record = stored.record;
+    const log = logger.child({ taskId: item.taskId, subtaskId: item.subtaskId, traceId: record.traceId });
+    const subtask = findSubtask(record.task, item.subtaskId);
+    const step = record.steps[String(item.subtaskId)];
+    if (!subtask || !step || subtask.runTime !== item.runTime || subtask.status === 'PENDING') {
+      msg.ack(); // a stale run (retried since) or an unknown subtask
+      return;
+    }
+    if (subtask.status === 'SUCCESSFUL' || subtask.status === 'FAILED' || record.task.status !== 'RUNNING') {
+      await followUp(record);
+      msg.ack();
+      return;
+    }
+
+    // The host must be ours. If another task holds it (ours expired while every
+    // executor was down), wait for that one to end rather than overlap it.
+    const lock = await locks.acquire(step.hostId, item.taskId);
+    if (!lock.ok) {
+      const other = await store.get(lock.holder);
+      if (!other || other.record.task.status === 'RUNNING') {
+        log.warn({ hostId: step.hostId, holder: lock.holder }, 'host held by another task; waiting');
+        msg.nak(Math.min(leaseMs, 5000));
+        return;
+      }
+      if (!(await locks.replace(step.hostId, item.taskId, lock.revision))) {
+        msg.nak(500);
+        return;
+      }
+    }
+
+    if (subtask.status === 'READY') {
+      const started = await store.update(item.taskId, (r) => {
+        const s = findSubtask(r.task, item.subtaskId);
+        if (r.task.status !== 'RUNNING' || s?.status !== 'READY' || s.runTime !== item.runTime) return undefined;
+        return { ...r, task: startSubtask(r.task, item.subtaskId, deps.address, deps.now()) };
+      });
+      if (!started) {
+        msg.term();
+        return;
+      }
+      record = started;
+      if (findSubtask(record.task, item.subtaskId)?.status !== 'RUNNING') {
+        msg.ack(); // someone else moved it on (cancel, skip) meanwhile
+        return;
+      }
+    } else {
+      log.info({ hostId: step.hostId, status: subtask.status }, 'taking over a subtask left running');
+    }
+
+    const host = config.hosts.find((h) => h.id === step.hostId);
+    const beat = setInterval(() => {
+      msg.working();
+      locks.acquire(step.hostId, item.taskId).catch((err) => log.warn({ err: err.message }, 'lock refresh failed'));
+    }, beatMs);
+    let result: StepResult | { error: string };
+    try {
+      if (!host) throw new Error(`host ${step.hostId} is no longer in the inventory`);
+      result = await deps.runner.run({
+        target: {
+          hostId: host.id,
+          address: host.address,
+          port: host.port,
+          username: host.username,
+          stateDir: host.stateDir,
+        },
+        runKey: `${item.taskId}-${item.subtaskId}-${item.runTime}`,
+        script: step.script,
+        timeoutSeconds: subtask.timeout,
+      });
+    } catch (err) {
+      result = { error: (err as Error).message };
+    } finally {
+      clearInterval(beat);
+    }
+
+    const ok = !('error' in result) && result.exitCode === 0;
+    const error =
+      'error' in result
+        ? result.error
+        : result.timedOut
+          ? `timed out after ${subtask.timeout} s`
+          : result.canceled
+            ? 'canceled'
+            : result.exitCode !== 0
+              ? `exit code ${result.exitCode}`
+              : undefined;
+    await deps.logs.put(item.taskId, item.subtaskId, {
+      log: 'error' in result ? '' : result.output,
+      truncated: 'error' in result ? false : result.truncated,
+      ...('error' in result ? {} : { exitCode: result.exitCode }),
+      ...(error ? { error } : {}),
+    });
+    const done = await store.update(item.taskId, (r) => {
+      const s = findSubtask(r.task, item.subtaskId);
+      if (!s || s.runTime !== item.runTime || (s.status !== 'RUNNING' && s.status !== 'CANCELING')) return undefined;
+      return { ...r, task: completeSubtask(r.task, item.subtaskId, ok ? 'SUCCESSFUL' : 'FAILED', deps.now()) };
+    });
+    if (ok) log.info({ hostId: step.hostId }, 'subtask succeeded');
+    else log.warn({ hostId: step.hostId, error }, 'subtask failed');
+    if (done) await followUp(done);
+    msg.ack();
+  };
+}

@@ -1,0 +1,71 @@
+/**
+ * Composition root: configuration → logger → NATS (embedded when none is
+ * configured) → roles. SIGTERM and SIGINT drain.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { ConfigError, loadConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { DEFAULT_NATS_URL } from './nats/connect.js';
+import { findNatsServer, listening, startEmbeddedNats } from './nats/embedded-server.js';
+import { startService } from './service.js';
+
+async function main(): Promise<void> {
+  let loaded: ReturnType<typeof loadConfig>;
+  try {
+    loaded = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`ocp-chatops: ${err.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+  const { config, warning } = loaded;
+  const logger = createLogger(config.env.LOG_LEVEL);
+  if (warning) logger.warn(warning);
+  logger.info({ config: config.source, roles: config.env.ROLES, hosts: config.hosts.length }, 'starting');
+  if (!config.env.SLACK_BOT_TOKEN || !config.env.SLACK_SIGNING_SECRET) {
+    logger.info('Slack is off: SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not both set');
+  }
+
+  let embedded: ChildProcess | undefined;
+  let natsUrl = config.env.NATS_URL ?? DEFAULT_NATS_URL;
+  if (!config.env.NATS_URL && !(await listening('127.0.0.1', 4222))) {
+    const binary = findNatsServer();
+    if (!binary) {
+      logger.fatal(
+        'NATS_URL is unset and nothing listens on 127.0.0.1:4222. Set NATS_URL, or install nats-server ' +
+          '(Debian: apt-get install nats-server) so that npm start runs an embedded one.',
+      );
+      process.exit(69); // EX_UNAVAILABLE
+    }
+    const storeDir = resolve('.data/nats');
+    embedded = await startEmbeddedNats(binary, storeDir);
+    natsUrl = DEFAULT_NATS_URL;
+    logger.info({ binary, storeDir, url: natsUrl }, 'started an embedded nats-server with JetStream');
+  }
+
+  const service = await startService({ config, logger, natsUrl });
+  logger.info({ nats: natsUrl, httpPort: service.httpPort }, 'ready');
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'draining');
+    const force = setTimeout(() => process.exit(1), 30_000);
+    force.unref();
+    await service.stop();
+    embedded?.kill('SIGTERM');
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err) => {
+  process.stderr.write(`ocp-chatops: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});

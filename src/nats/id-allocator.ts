@@ -1,0 +1,49 @@
+/**
+ * Ids unique across tasks, processes and restarts: a counter in KV, reserved
+ * by compare-and-set in blocks, so one round trip serves many ids.
+ */
+import type { KV } from 'nats';
+import { decodeJson, encodeJson, getLive, isCasConflict } from './kv-json.js';
+
+export interface IdAllocator {
+  take(count: number): Promise<number[]>;
+}
+
+const KEY = 'next';
+
+export function createIdAllocator(kv: KV, blockSize = 1000): IdAllocator {
+  let next = 0;
+  let end = 0; // exclusive
+  let queue: Promise<unknown> = Promise.resolve();
+
+  async function reserve(atLeast: number): Promise<void> {
+    const size = Math.max(blockSize, atLeast);
+    for (;;) {
+      const entry = await getLive(kv, KEY);
+      const start = entry ? decodeJson<number>(entry) : 1;
+      try {
+        if (entry) await kv.update(KEY, encodeJson(start + size), entry.revision);
+        else await kv.create(KEY, encodeJson(start + size));
+        next = start;
+        end = start + size;
+        return;
+      } catch (err) {
+        if (!isCasConflict(err)) throw err;
+      }
+    }
+  }
+
+  return {
+    take(count) {
+      // Serialise callers in this process so a block is never handed out twice.
+      const result = queue.then(async () => {
+        if (end - next < count) await reserve(count);
+        const ids = Array.from({ length: count }, (_, i) => next + i);
+        next += count;
+        return ids;
+      });
+      queue = result.catch(() => undefined);
+      return result;
+    },
+  };
+}

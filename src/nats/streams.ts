@@ -1,0 +1,130 @@
+/**
+ * Streams, consumers and KV buckets, created idempotently at start-up.
+ *
+ * | name            | holds                                                        |
+ * |-----------------|--------------------------------------------------------------|
+ * | OCP_CMD         | ocp.cmd.>: restart/stop/start requests (deduplicated)        |
+ * | OCP_EVENTS      | ocp.events.>: request outcomes and task events (audit trail) |
+ * | OCP_WORK        | ocp.work.>: one message per subtask run (work queue)         |
+ * | ocp_tasks (KV)  | task.<id>: the task record, changed by compare-and-set       |
+ * | ocp_requests    | req.<requestId>: which task a request made, or its rejection |
+ * | ocp_host_locks  | host.<id>: the task holding the host; max age = the lease    |
+ * | ocp_logs        | log.<taskId>.<subtaskId>: a subtask's output tail            |
+ * | ocp_ids         | next: the id counter, handed out in blocks                   |
+ */
+import {
+  AckPolicy,
+  type ConsumerConfig,
+  DeliverPolicy,
+  type JetStreamManager,
+  type KV,
+  type NatsConnection,
+  nanos,
+  RetentionPolicy,
+  StorageType,
+  type StreamConfig,
+} from 'nats';
+
+export const STREAMS = { cmd: 'OCP_CMD', events: 'OCP_EVENTS', work: 'OCP_WORK' } as const;
+export const CONSUMERS = { intake: 'intake', executor: 'executor' } as const;
+export const SUBJECTS = {
+  cmd: (op: string) => `ocp.cmd.agent.${op}`,
+  requestEvent: (requestId: string) => `ocp.events.request.${requestId}`,
+  taskEvent: (taskId: number) => `ocp.events.task.${taskId}`,
+  work: 'ocp.work.subtask',
+} as const;
+
+export interface Buckets {
+  tasks: KV;
+  requests: KV;
+  locks: KV;
+  logs: KV;
+  ids: KV;
+}
+
+export interface TopologyOptions {
+  replicas: number;
+  leaseSeconds: number;
+}
+
+/** Messages deduplicated by Nats-Msg-Id within this window (ms). */
+const DUPLICATE_WINDOW_MS = 10 * 60_000;
+
+async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig> & { name: string }): Promise<void> {
+  try {
+    await jsm.streams.info(config.name);
+    await jsm.streams.update(config.name, config);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await jsm.streams.add(config);
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof Error && /not found/i.test(err.message);
+}
+
+export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions): Promise<Buckets> {
+  const jsm = await nc.jetstreamManager();
+  const common = {
+    num_replicas: opts.replicas,
+    storage: StorageType.File,
+    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+  };
+  await ensureStream(jsm, { ...common, name: STREAMS.cmd, subjects: ['ocp.cmd.>'], retention: RetentionPolicy.Limits });
+  await ensureStream(jsm, {
+    ...common,
+    name: STREAMS.events,
+    subjects: ['ocp.events.>'],
+    retention: RetentionPolicy.Limits,
+  });
+  await ensureStream(jsm, {
+    ...common,
+    name: STREAMS.work,
+    subjects: ['ocp.work.>'],
+    retention: RetentionPolicy.Workqueue,
+  });
+
+  // A message not acknowledged (nor marked working) within half the lease goes to
+  // another executor, so takeover happens within the lease.
+  const ackWait = nanos(Math.max(1000, (opts.leaseSeconds * 1000) / 2));
+  await ensureConsumer(jsm, STREAMS.cmd, {
+    durable_name: CONSUMERS.intake,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: ackWait,
+    max_ack_pending: 1000,
+  });
+  await ensureConsumer(jsm, STREAMS.work, {
+    durable_name: CONSUMERS.executor,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: ackWait,
+    max_ack_pending: 10_000,
+  });
+
+  const js = nc.jetstream();
+  const kv = (name: string, extra: Record<string, number> = {}) =>
+    js.views.kv(name, { replicas: opts.replicas, history: 1, ...extra });
+  return {
+    tasks: await kv('ocp_tasks'),
+    requests: await kv('ocp_requests'),
+    locks: await kv('ocp_host_locks', { ttl: opts.leaseSeconds * 1000 }),
+    logs: await kv('ocp_logs'),
+    ids: await kv('ocp_ids'),
+  };
+}
+
+async function ensureConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  config: Partial<ConsumerConfig> & { durable_name: string },
+): Promise<void> {
+  try {
+    await jsm.consumers.info(stream, config.durable_name);
+    await jsm.consumers.update(stream, config.durable_name, config);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await jsm.consumers.add(stream, config);
+  }
+}

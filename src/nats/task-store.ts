@@ -1,0 +1,86 @@
+/**
+ * Task records in KV, changed only by compare-and-set. Every change publishes
+ * its events on ocp.events.task.<id> (deduplicated by event seq), in order.
+ */
+import type { JetStreamClient, KV } from 'nats';
+import { headers as natsHeaders } from 'nats';
+import { outboxEvents, recordChange, type TaskRecord } from '../core/task-record.js';
+import { decodeJson, encodeJson, getLive, isCasConflict } from './kv-json.js';
+import { SUBJECTS } from './streams.js';
+
+export interface StoredTask {
+  record: TaskRecord;
+  revision: number;
+}
+
+/** Return the changed record, or undefined to leave it as it is. */
+export type TaskChange = (record: TaskRecord) => Omit<TaskRecord, 'eventSeq' | 'outbox'> | undefined;
+
+export interface TaskStore {
+  get(taskId: number): Promise<StoredTask | undefined>;
+  /** Store a new task; if it exists already (a redelivered request), keep the stored one. */
+  create(record: Omit<TaskRecord, 'eventSeq' | 'outbox'>): Promise<TaskRecord>;
+  /** Apply `change` by compare-and-set, retrying on conflict; publishes the change's events. */
+  update(taskId: number, change: TaskChange): Promise<TaskRecord | undefined>;
+  /** Publish the outbox of the stored record again (after a takeover); duplicates are dropped. */
+  republish(record: TaskRecord): Promise<void>;
+}
+
+const key = (taskId: number) => `task.${taskId}`;
+
+export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () => Date }): TaskStore {
+  const { kv, js } = deps;
+  const now = deps.now ?? (() => new Date());
+
+  async function publishEvents(record: TaskRecord): Promise<void> {
+    for (const event of outboxEvents(record)) {
+      const h = natsHeaders();
+      h.set('X-Trace-Id', event.traceId);
+      await js.publish(SUBJECTS.taskEvent(event.taskId), encodeJson(event), {
+        msgID: `task-${event.taskId}-event-${event.seq}`,
+        headers: h,
+      });
+    }
+  }
+
+  async function get(taskId: number): Promise<StoredTask | undefined> {
+    const entry = await getLive(kv, key(taskId));
+    return entry ? { record: decodeJson<TaskRecord>(entry), revision: entry.revision } : undefined;
+  }
+
+  return {
+    get,
+    async create(draft) {
+      const record = recordChange(undefined, draft, now());
+      try {
+        await kv.create(key(draft.task.id), encodeJson(record));
+      } catch (err) {
+        if (!isCasConflict(err)) throw err;
+        const stored = await get(draft.task.id);
+        if (!stored) throw err;
+        await publishEvents(stored.record);
+        return stored.record;
+      }
+      await publishEvents(record);
+      return record;
+    },
+    async update(taskId, change) {
+      for (;;) {
+        const stored = await get(taskId);
+        if (!stored) return undefined;
+        const draft = change(stored.record);
+        if (!draft) return stored.record;
+        const next = recordChange(stored.record, draft, now());
+        try {
+          await kv.update(key(taskId), encodeJson(next), stored.revision);
+        } catch (err) {
+          if (isCasConflict(err)) continue;
+          throw err;
+        }
+        await publishEvents(next);
+        return next;
+      }
+    },
+    republish: publishEvents,
+  };
+}

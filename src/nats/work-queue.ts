@@ -1,0 +1,18 @@
+/** "Run this subtask" messages, deduplicated per subtask run. */
+import { type JetStreamClient, headers as natsHeaders } from 'nats';
+import type { WorkItem } from '../contracts/events.js';
+import { encodeJson } from './kv-json.js';
+import { SUBJECTS } from './streams.js';
+
+export type EnqueueWork = (item: WorkItem, traceId: string) => Promise<void>;
+
+export function createWorkQueue(js: JetStreamClient): EnqueueWork {
+  return async (item, traceId) => {
+    const h = natsHeaders();
+    h.set('X-Trace-Id', traceId);
+    await js.publish(SUBJECTS.work, encodeJson(item), {
+      msgID: `work-${item.taskId}-${item.subtaskId}-${item.runTime}`,
+      headers: h,
+    });
+  };
+}

@@ -1,0 +1,151 @@
+/**
+ * Wires the roles of one process from its configuration: NATS topology, task
+ * store, the executor's consumers, the HTTP port. main.ts calls it; so do the
+ * tests and benchmarks, with their own config and, where they must, their own
+ * step runner.
+ */
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import type { NatsConnection } from 'nats';
+import type { Logger } from 'pino';
+import type { Config } from './config.js';
+import type { StepRunner } from './executor/ports.js';
+import { createSubtaskHandler } from './executor/run-subtask.js';
+import { createHttpServer } from './http/health-server.js';
+import { connectNats } from './nats/connect.js';
+import { createHostLocks } from './nats/host-locks.js';
+import { createIdAllocator } from './nats/id-allocator.js';
+import { type PullWorkers, startPullWorkers } from './nats/pull-workers.js';
+import { CONSUMERS, ensureTopology, STREAMS } from './nats/streams.js';
+import { createSubtaskLogs } from './nats/subtask-logs.js';
+import { createTaskStore } from './nats/task-store.js';
+import { createWorkQueue } from './nats/work-queue.js';
+import { createSshStepRunner } from './ssh/ssh-step-runner.js';
+import { createCommandIntake } from './tasks/command-intake.js';
+import type { TaskDeps } from './tasks/deps.js';
+
+export interface ServiceOptions {
+  config: Config;
+  logger: Logger;
+  natsUrl: string;
+  /** Swap the SSH runner (benchmarks); default: SSH with the configured key. */
+  runner?: StepRunner;
+}
+
+export interface Service {
+  nc: NatsConnection;
+  deps: TaskDeps;
+  /** Port the HTTP server listens on, when this process serves HTTP. */
+  httpPort?: number;
+  /** Drain: stop pulling, finish what is in hand, close connections. */
+  stop(): Promise<void>;
+}
+
+/** Intake loops per process: creating a task is a few KV round trips. */
+const INTAKE_CONCURRENCY = 8;
+
+export async function startService(opts: ServiceOptions): Promise<Service> {
+  const { config, logger } = opts;
+  const roles = new Set(config.env.ROLES);
+  const nc = await connectNats(
+    {
+      url: opts.natsUrl,
+      creds: config.env.NATS_CREDS,
+      user: config.env.NATS_USER,
+      password: config.env.NATS_PASSWORD,
+      name: `ocp-chatops ${[...roles].join(',')} ${hostname()}:${process.pid}`,
+    },
+    logger,
+  );
+  let streamsReady = false;
+  const buckets = await ensureTopology(nc, {
+    replicas: config.nats.replicas,
+    leaseSeconds: config.executor.leaseSeconds,
+  });
+  streamsReady = true;
+  const js = nc.jetstream();
+  const deps: TaskDeps = {
+    config,
+    store: createTaskStore({ kv: buckets.tasks, js }),
+    locks: createHostLocks(buckets.locks),
+    ids: createIdAllocator(buckets.ids),
+    requests: buckets.requests,
+    logs: createSubtaskLogs(buckets.logs),
+    enqueue: createWorkQueue(js),
+    address: hostname(),
+    logger,
+    now: () => new Date(),
+  };
+
+  const workers: PullWorkers[] = [];
+  let runner: StepRunner | undefined;
+  if (roles.has('executor')) {
+    runner =
+      opts.runner ??
+      createSshStepRunner({
+        privateKeyPath: config.ssh.privateKeyPath,
+        knownHostsPath: config.ssh.knownHostsPath,
+        connectTimeoutSeconds: config.ssh.connectTimeoutSeconds,
+        logger: logger.child({ component: 'ssh' }),
+      });
+    workers.push(
+      startPullWorkers({
+        js,
+        stream: STREAMS.cmd,
+        durable: CONSUMERS.intake,
+        concurrency: INTAKE_CONCURRENCY,
+        logger: logger.child({ component: 'intake' }),
+        handle: createCommandIntake({ ...deps, js }),
+      }),
+      startPullWorkers({
+        js,
+        stream: STREAMS.work,
+        durable: CONSUMERS.executor,
+        concurrency: config.executor.concurrency,
+        logger: logger.child({ component: 'executor' }),
+        handle: createSubtaskHandler({ ...deps, runner }),
+      }),
+    );
+    logger.info({ concurrency: config.executor.concurrency, hosts: config.hosts.length }, 'executor started');
+  }
+
+  let connected = true;
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect') connected = false;
+      if (s.type === 'reconnect') connected = true;
+    }
+  })();
+
+  let http: ReturnType<typeof createHttpServer> | undefined;
+  let httpPort: number | undefined;
+  if (roles.has('api') || roles.has('slack')) {
+    http = createHttpServer({
+      ready: () => {
+        const reasons: string[] = [];
+        if (nc.isClosed()) reasons.push('NATS connection closed');
+        else if (!connected) reasons.push('NATS disconnected');
+        if (!streamsReady) reasons.push('streams not ready');
+        return { ok: reasons.length === 0, reasons };
+      },
+    });
+    await new Promise<void>((resolve, reject) => {
+      http?.once('error', reject);
+      http?.listen(config.env.HTTP_PORT, '0.0.0.0', () => resolve());
+    });
+    httpPort = (http.address() as AddressInfo).port;
+    logger.info({ port: httpPort }, 'HTTP listening');
+  }
+
+  return {
+    nc,
+    deps,
+    ...(httpPort === undefined ? {} : { httpPort }),
+    async stop() {
+      await Promise.all(workers.map((w) => w.stop()));
+      await new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve()));
+      await runner?.close();
+      await nc.drain().catch(() => nc.close());
+    },
+  };
+}

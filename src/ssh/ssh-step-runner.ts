@@ -1,0 +1,159 @@
+/**
+ * Steps over SSH with node-ssh: one connection per host, reused across steps
+ * and reopened when cut; host keys checked against known_hosts (unknown or
+ * changed keys refused); each step launched detached on the host and waited
+ * for there (see remote-step.ts).
+ */
+import { readFileSync } from 'node:fs';
+import { NodeSSH } from 'node-ssh';
+import type { Logger } from 'pino';
+import type { StepResult, StepRunner, StepSpec, StepTarget } from '../executor/ports.js';
+import { checkHostKey, type KnownHostEntry, parseKnownHosts } from './known-hosts.js';
+import { cancelScript, KILL_AFTER_SECONDS, launchAndWaitScript, WRAPPER_EXIT } from './remote-step.js';
+
+export interface SshRunnerOptions {
+  privateKeyPath: string;
+  knownHostsPath: string;
+  connectTimeoutSeconds: number;
+  logger: Logger;
+}
+
+/** The host could not be reached, or refused us: not the step's own failure. */
+export class SshError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SshError';
+  }
+}
+
+/** Attempts to reach a host for one step before giving up (a cut connection is retried). */
+const ATTEMPTS = 3;
+
+export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
+  const connections = new Map<string, Promise<NodeSSH>>();
+  let knownHosts: { entries: KnownHostEntry[]; loadedAt: number } | undefined;
+
+  // Read known_hosts at most every 5 s, so an operator's fix takes effect without a restart.
+  function knownHostEntries(): KnownHostEntry[] {
+    if (!knownHosts || Date.now() - knownHosts.loadedAt > 5000) {
+      let text = '';
+      try {
+        text = readFileSync(opts.knownHostsPath, 'utf8');
+      } catch (err) {
+        opts.logger.warn({ path: opts.knownHostsPath, err: (err as Error).message }, 'cannot read known_hosts');
+      }
+      knownHosts = { entries: parseKnownHosts(text), loadedAt: Date.now() };
+    }
+    return knownHosts.entries;
+  }
+
+  const connKey = (t: StepTarget) => `${t.username}@${t.address}:${t.port}`;
+
+  async function open(t: StepTarget): Promise<NodeSSH> {
+    let refusal: string | undefined;
+    const ssh = new NodeSSH();
+    try {
+      await ssh.connect({
+        host: t.address,
+        port: t.port,
+        username: t.username,
+        privateKey: readFileSync(opts.privateKeyPath, 'utf8'),
+        readyTimeout: opts.connectTimeoutSeconds * 1000,
+        keepaliveInterval: 5000,
+        keepaliveCountMax: 3,
+        hostVerifier: (key: Buffer) => {
+          const verdict = checkHostKey(knownHostEntries(), t.address, t.port, key);
+          if (!verdict.ok) refusal = verdict.message;
+          return verdict.ok;
+        },
+      });
+    } catch (err) {
+      ssh.dispose();
+      throw new SshError(refusal ?? `cannot connect to ${connKey(t)}: ${(err as Error).message}`);
+    }
+    ssh.connection?.on('close', () => connections.delete(connKey(t)));
+    return ssh;
+  }
+
+  function connection(t: StepTarget): Promise<NodeSSH> {
+    const k = connKey(t);
+    let c = connections.get(k);
+    if (!c) {
+      c = open(t);
+      connections.set(k, c);
+      c.catch(() => connections.delete(k));
+    }
+    return c;
+  }
+
+  function drop(t: StepTarget, ssh?: NodeSSH): void {
+    connections.delete(connKey(t));
+    ssh?.dispose();
+  }
+
+  async function exec(t: StepTarget, command: string, deadlineMs: number) {
+    const ssh = await connection(t);
+    let timer: NodeJS.Timeout | undefined;
+    const guard = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        drop(t, ssh);
+        reject(new SshError(`no answer from ${connKey(t)} within ${Math.round(deadlineMs / 1000)} s`));
+      }, deadlineMs);
+    });
+    try {
+      return await Promise.race([ssh.execCommand(command, { noTrim: true }), guard]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  return {
+    async run(spec: StepSpec): Promise<StepResult> {
+      const command = launchAndWaitScript(spec.target.stateDir, spec.runKey, spec.script, spec.timeoutSeconds);
+      // The host enforces the timeout; this guard only covers a host that stops answering.
+      const deadlineMs = (spec.timeoutSeconds + KILL_AFTER_SECONDS + 30) * 1000;
+      let lastError: Error | undefined;
+      for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+        try {
+          const res = await exec(spec.target, command, deadlineMs);
+          if (res.code === null) throw new SshError(`connection to ${connKey(spec.target)} closed during the step`);
+          if (res.code === WRAPPER_EXIT.noStateDir) {
+            throw new SshError(`cannot create ${spec.target.stateDir}/runs on host ${spec.target.hostId}`);
+          }
+          const size = Number(/size=(\d+)/.exec(res.stderr)?.[1] ?? 0);
+          return {
+            exitCode: res.code,
+            output: res.stdout,
+            truncated: size > Buffer.byteLength(res.stdout),
+            timedOut: res.code === 124 || res.code === 137,
+            canceled: res.code === WRAPPER_EXIT.canceled,
+          };
+        } catch (err) {
+          lastError = err instanceof Error ? err : new Error(String(err));
+          const refused = /host key|known_hosts/i.test(lastError.message);
+          drop(spec.target);
+          if (refused) break; // a host key problem does not fix itself
+          opts.logger.warn({ hostId: spec.target.hostId, attempt, err: lastError.message }, 'SSH step attempt failed');
+          await new Promise((r) => setTimeout(r, 500 * attempt));
+        }
+      }
+      throw lastError instanceof SshError ? lastError : new SshError(String(lastError?.message));
+    },
+
+    async cancel(target, runKey) {
+      await exec(target, cancelScript(target.stateDir, runKey), opts.connectTimeoutSeconds * 1000 + 10_000);
+    },
+
+    async close() {
+      const all = [...connections.values()];
+      connections.clear();
+      for (const c of all) {
+        try {
+          (await c).dispose();
+        } catch {
+          // a connection that never opened has nothing to close
+        }
+      }
+    },
+  };
+}

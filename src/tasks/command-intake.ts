@@ -1,0 +1,105 @@
+/**
+ * The consumer of ocp.cmd.agent.<op>: each request becomes a task or a
+ * rejection, announced once on ocp.events.request.<requestId>. An invalid
+ * payload is rejected (10001) and terminated, never redelivered forever.
+ */
+import { randomBytes } from 'node:crypto';
+import { type JetStreamClient, type JsMsg, headers as natsHeaders } from 'nats';
+import type { z } from 'zod';
+import { AGENT_OPERATIONS, AgentCommand, type AgentOperation, RequestEvent, RequestId } from '../contracts/events.js';
+import { asCodedError, CodedError, ErrorCode } from '../errors.js';
+import { encodeJson } from '../nats/kv-json.js';
+import { SUBJECTS } from '../nats/streams.js';
+import { createTask, RepeatedRejection } from './create-task.js';
+import type { TaskDeps } from './deps.js';
+
+export const INVALID_REQUEST_ID = 'invalid';
+
+export function newTraceId(): string {
+  return randomBytes(8).toString('hex');
+}
+
+/** `X-Trace-Id` kept when it is 16 lowercase hex digits. */
+export function traceIdFrom(value: string | undefined): string {
+  return value && /^[0-9a-f]{16}$/.test(value) ? value : newTraceId();
+}
+
+export function describeZodError(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || 'payload'}: ${i.message}`).join('; ');
+}
+
+async function publishRequestEvent(js: JetStreamClient, event: RequestEvent, traceId: string): Promise<void> {
+  const h = natsHeaders();
+  h.set('X-Trace-Id', traceId);
+  await js.publish(SUBJECTS.requestEvent(event.requestId), encodeJson(RequestEvent.parse(event)), {
+    // one event per request: a redelivered request does not announce twice
+    msgID: event.requestId === INVALID_REQUEST_ID ? undefined : `request-${event.requestId}`,
+    headers: h,
+  });
+}
+
+export function createCommandIntake(deps: TaskDeps & { js: JetStreamClient }) {
+  return async function handle(msg: JsMsg): Promise<void> {
+    const traceId = traceIdFrom(msg.headers?.get('X-Trace-Id'));
+    const op = msg.subject.split('.').at(-1) as AgentOperation;
+    let body: unknown;
+    try {
+      body = msg.json();
+    } catch {
+      body = undefined;
+    }
+    const msgId = msg.headers?.get('Nats-Msg-Id');
+    const given = (body as { requestId?: unknown } | undefined)?.requestId;
+    const requestId = [given, msgId].find((v) => RequestId.safeParse(v).success) as string | undefined;
+
+    const reject = async (id: string, err: CodedError) => {
+      await publishRequestEvent(
+        deps.js,
+        { type: 'rejected', requestId: id, error: { code: err.code, message: err.message } },
+        traceId,
+      );
+    };
+
+    const parsed = AgentCommand.safeParse(body);
+    if (!AGENT_OPERATIONS.includes(op) || !parsed.success) {
+      const message =
+        body === undefined
+          ? 'payload: not JSON'
+          : !parsed.success
+            ? describeZodError(parsed.error)
+            : `unknown operation ${op}: use ${AGENT_OPERATIONS.join(', ')}`;
+      deps.logger.warn({ subject: msg.subject, requestId, traceId, message }, 'invalid request rejected');
+      await reject(requestId ?? INVALID_REQUEST_ID, new CodedError(ErrorCode.badRequest, message));
+      msg.term(); // no reason: nats-server 2.9 does not take one
+      return;
+    }
+
+    const cmd = parsed.data;
+    const id = cmd.requestId ?? requestId ?? `msg-${msg.info.streamSequence}`;
+    try {
+      const { record, repeated } = await createTask(deps, {
+        operation: op,
+        hostId: cmd.hostId,
+        creator: `nats:${cmd.creator}`,
+        requestId: id,
+        traceId,
+        ...(cmd.reason ? { reason: cmd.reason } : {}),
+      });
+      // A request answered before is announced again only when this very message
+      // is redelivered (its first handler may have died before announcing).
+      if (!repeated || msg.redelivered) {
+        await publishRequestEvent(
+          deps.js,
+          { type: 'accepted', requestId: id, taskId: record.task.id, task: record.task },
+          traceId,
+        );
+      }
+    } catch (err) {
+      const coded = asCodedError(err);
+      if (coded.code === ErrorCode.internal) throw err; // infrastructure: let it be redelivered
+      deps.logger.info({ requestId: id, traceId, code: coded.code, message: coded.message }, 'request rejected');
+      if (!(err instanceof RepeatedRejection) || msg.redelivered) await reject(id, coded);
+    }
+    msg.ack();
+  };
+}

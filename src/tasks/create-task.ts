@@ -1,0 +1,131 @@
+/**
+ * Create a task for a request: check the host, take its lock, store the task,
+ * queue its first subtask. Every step is idempotent per requestId, so a request
+ * redelivered after a crash finishes what the first attempt began and gets the
+ * same answer; a request seen before gets its first answer again.
+ */
+
+import { findHost, findRunbook, type HostConfig } from '../config.js';
+import type { AgentOperation } from '../contracts/events.js';
+import { RESTART, START, STOP } from '../core/runbooks/builtin.js';
+import { idsNeeded, planTask, readySubtasks } from '../core/task.js';
+import type { Origin, TaskRecord } from '../core/task-record.js';
+import { CodedError, type ErrorBody, ErrorCode, errorBody } from '../errors.js';
+import { decodeJson, encodeJson, getLive, isCasConflict } from '../nats/kv-json.js';
+import type { TaskDeps } from './deps.js';
+
+export interface CreateTaskInput {
+  operation: AgentOperation;
+  hostId: number;
+  creator: string;
+  requestId: string;
+  traceId: string;
+  reason?: string;
+  origin?: Origin;
+}
+
+/** What the request bucket remembers of a request. */
+type RequestEntry =
+  | { state: 'pending'; ids: number[] }
+  | { state: 'accepted'; taskId: number }
+  | { state: 'rejected'; error: ErrorBody };
+
+const RUNBOOK_OF: Record<AgentOperation, string> = { restart: RESTART, stop: STOP, start: START };
+
+const requestKey = (requestId: string) => `req.${requestId}`;
+
+export interface Created {
+  record: TaskRecord;
+  /** The request had been answered before (same requestId): nothing new happened. */
+  repeated: boolean;
+}
+
+/** A request answered before with a rejection; `repeated` tells the front door not to announce it twice. */
+export class RepeatedRejection extends CodedError {}
+
+export async function createTask(deps: TaskDeps, input: CreateTaskInput): Promise<Created> {
+  const host = findHost(deps.config, input.hostId);
+  if (!host) {
+    throw new CodedError(ErrorCode.notFound, `host ${input.hostId} is not in the inventory`, 'hostId');
+  }
+  const runbook = findRunbook(deps.config, RUNBOOK_OF[input.operation]);
+  const entry = await reserve(deps, input.requestId, idsNeeded(runbook, 1));
+  if (entry.state === 'rejected') {
+    throw new RepeatedRejection(entry.error.code, entry.error.message, entry.error.target);
+  }
+  if (entry.state === 'accepted') {
+    const stored = await deps.store.get(entry.taskId);
+    if (stored) return { record: stored.record, repeated: true };
+    throw new CodedError(ErrorCode.internal, `task ${entry.taskId} of request ${input.requestId} is missing`);
+  }
+
+  const taskId = entry.ids[0] as number;
+  try {
+    await takeHost(deps, host, taskId);
+  } catch (err) {
+    if (err instanceof CodedError)
+      await settleRequest(deps, input.requestId, { state: 'rejected', error: errorBody(err) });
+    throw err;
+  }
+
+  const plan = planTask({
+    runbook,
+    hosts: [{ id: host.id, agentHome: host.agentHome }],
+    ids: entry.ids,
+    creator: input.creator,
+    executor: deps.address,
+    now: deps.now(),
+    killGraceSeconds: deps.config.ssh.killGraceSeconds,
+    ...(input.reason ? { reason: input.reason } : {}),
+  });
+  const record = await deps.store.create({
+    ...plan,
+    requestId: input.requestId,
+    traceId: input.traceId,
+    ...(input.origin ? { origin: input.origin } : {}),
+  });
+  for (const s of readySubtasks(record.task)) {
+    await deps.enqueue({ taskId, subtaskId: s.id, runTime: s.runTime }, record.traceId);
+  }
+  await settleRequest(deps, input.requestId, { state: 'accepted', taskId });
+  deps.logger.info({ taskId, hostId: host.id, requestId: input.requestId, traceId: input.traceId }, 'task created');
+  return { record, repeated: false };
+}
+
+/** The request's entry; a new request reserves its ids first, so a redelivery reuses them. */
+async function reserve(deps: TaskDeps, requestId: string, idCount: number): Promise<RequestEntry> {
+  for (;;) {
+    const existing = await getLive(deps.requests, requestKey(requestId));
+    if (existing) return decodeJson<RequestEntry>(existing);
+    const entry: RequestEntry = { state: 'pending', ids: await deps.ids.take(idCount) };
+    try {
+      await deps.requests.create(requestKey(requestId), encodeJson(entry));
+      return entry;
+    } catch (err) {
+      if (!isCasConflict(err)) throw err; // else: a concurrent delivery won; read its entry
+    }
+  }
+}
+
+async function settleRequest(deps: TaskDeps, requestId: string, entry: RequestEntry): Promise<void> {
+  await deps.requests.put(requestKey(requestId), encodeJson(entry));
+}
+
+/** Lock the host for `taskId`; a lock left by a task that has ended is taken over. */
+async function takeHost(deps: TaskDeps, host: HostConfig, taskId: number): Promise<void> {
+  for (;;) {
+    const got = await deps.locks.acquire(host.id, taskId);
+    if (got.ok) return;
+    // A holder not stored yet is being created right now: busy. One that has ended
+    // left its lock behind (it died before freeing it): take it over.
+    const holder = await deps.store.get(got.holder);
+    if (!holder || holder.record.task.status === 'RUNNING') {
+      throw new CodedError(
+        ErrorCode.hostBusy,
+        `an agent operation already runs on host ${host.id} (${host.name}): task ${got.holder}`,
+        'hostId',
+      );
+    }
+    if (await deps.locks.replace(host.id, taskId, got.revision)) return;
+  }
+}

@@ -1,0 +1,23 @@
+/** What task operations need, passed in by the composition root. */
+import type { KV } from 'nats';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import type { HostLocks } from '../nats/host-locks.js';
+import type { IdAllocator } from '../nats/id-allocator.js';
+import type { SubtaskLogs } from '../nats/subtask-logs.js';
+import type { TaskStore } from '../nats/task-store.js';
+import type { EnqueueWork } from '../nats/work-queue.js';
+
+export interface TaskDeps {
+  config: Config;
+  store: TaskStore;
+  locks: HostLocks;
+  ids: IdAllocator;
+  requests: KV;
+  logs: SubtaskLogs;
+  enqueue: EnqueueWork;
+  /** Address of this process, shown as a task's `executor`. */
+  address: string;
+  logger: Logger;
+  now(): Date;
+}

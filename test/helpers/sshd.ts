@@ -1,0 +1,141 @@
+// Test helper: real OpenSSH servers standing in for a fleet of OceanBase hosts.
+//
+// Every simulated host is its own loopback address (127.0.0.10, .11, …) on one
+// shared port, so the product sees distinct host:port targets with distinct
+// known_hosts entries, while all of them run as the current user on this
+// machine, each with its own simulated agent directory.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { captureTail, freePort, killOnExit, waitForExit, waitForTcp } from './nats-server.js';
+import { installSimAgent, startSimAgentAsync, stopSimAgent } from './sim-agent.js';
+
+export interface SimHost {
+  id: number;
+  name: string;
+  address: string;
+  port: number;
+  username: string;
+  agentHome: string;
+}
+
+export interface SshdHandle {
+  hosts: SimHost[];
+  dir: string;
+  privateKeyPath: string;
+  knownHostsPath: string;
+  /** "ssh-ed25519 AAAA…" of the server (shared by all hosts) */
+  hostPublicKey: string;
+  stop(): Promise<void>;
+}
+
+const SSHD = '/usr/sbin/sshd';
+// sshd cannot listen on more than 16 sockets (MAX_LISTEN_SOCKS in OpenSSH).
+const MAX_LISTEN_PER_SSHD = 16;
+const FIRST_OCTET = 10;
+
+function keygen(path: string): string {
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'ocp-chatops-test', '-f', path], {
+    stdio: 'ignore',
+  });
+  // "ssh-ed25519 AAAA… comment" -> drop the comment.
+  return readFileSync(`${path}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
+}
+
+function sshdConfig(dir: string, index: number, addresses: string[], port: number): string {
+  return [
+    ...addresses.map((a) => `ListenAddress ${a}:${port}`),
+    `HostKey ${join(dir, 'host_ed25519')}`,
+    `PidFile ${join(dir, `sshd-${index}.pid`)}`,
+    `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'UsePAM no',
+    'PermitRootLogin prohibit-password',
+    // The temp dir is not a "safe" home-style path; don't let sshd reject the key over modes.
+    'StrictModes no',
+    // Tests open many concurrent connections/sessions; the defaults (10:30:100, 10) would drop them.
+    'MaxStartups 1000',
+    'MaxSessions 1000',
+    'LogLevel ERROR',
+    '',
+  ].join('\n');
+}
+
+export async function startSshd(opts: { hosts: number; firstId?: number }): Promise<SshdHandle> {
+  const firstId = opts.firstId ?? 101;
+  if (opts.hosts < 1 || opts.hosts > 255 - FIRST_OCTET) throw new Error(`unsupported host count ${opts.hosts}`);
+
+  const dir = await mkdtemp(join(tmpdir(), 'ocp-sshd-'));
+  const children: ChildProcess[] = [];
+  const hosts: SimHost[] = [];
+
+  // If the test process dies without stop(), the sshds and the setsid'd agent
+  // processes (outside our process group) would outlive it: kill them on exit.
+  const unregister = killOnExit(() => {
+    for (const child of children) child.kill('SIGKILL');
+    for (const host of hosts) stopSimAgent(host.agentHome);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const cleanup = async (): Promise<void> => {
+    unregister();
+    for (const child of children) child.kill('SIGKILL');
+    await Promise.all(children.map(waitForExit));
+    for (const host of hosts) stopSimAgent(host.agentHome);
+    await rm(dir, { recursive: true, force: true });
+  };
+
+  try {
+    const hostKey = join(dir, 'host_ed25519');
+    const clientKey = join(dir, 'client_ed25519');
+    const hostPublicKey = keygen(hostKey);
+    writeFileSync(join(dir, 'authorized_keys'), `${keygen(clientKey)}\n`);
+
+    const addresses = Array.from({ length: opts.hosts }, (_, i) => `127.0.0.${FIRST_OCTET + i}`);
+    const port = await freePort(addresses);
+    const username = userInfo().username;
+
+    const knownHostsPath = join(dir, 'known_hosts');
+    writeFileSync(knownHostsPath, addresses.map((a) => `[${a}]:${port} ${hostPublicKey}\n`).join(''));
+
+    addresses.forEach((address, i) => {
+      const id = firstId + i;
+      const agentHome = join(dir, `host${id}`, 'ocp_agent');
+      hosts.push({ id, name: `sim-host-${id}`, address, port, username, agentHome });
+      installSimAgent(agentHome);
+    });
+    // Every host begins with its agent running (and an empty calls.log).
+    await Promise.all(hosts.map((h) => startSimAgentAsync(h.agentHome)));
+
+    // sshd refuses to start without its privilege-separation directory.
+    mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
+
+    const waits: Array<Promise<void>> = [];
+    for (let i = 0; i * MAX_LISTEN_PER_SSHD < addresses.length; i++) {
+      const group = addresses.slice(i * MAX_LISTEN_PER_SSHD, (i + 1) * MAX_LISTEN_PER_SSHD);
+      const config = join(dir, `sshd_config-${i}`);
+      writeFileSync(config, sshdConfig(dir, i, group, port));
+      // Absolute path: sshd re-execs itself and refuses a relative argv[0].
+      const child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+      children.push(child);
+      const stderr = captureTail(child.stderr);
+      waits.push(waitForTcp({ hosts: group, port, child, stderr, what: `sshd #${i}` }));
+    }
+    await Promise.all(waits);
+
+    return {
+      hosts,
+      dir,
+      privateKeyPath: clientKey,
+      knownHostsPath,
+      hostPublicKey,
+      stop: cleanup,
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

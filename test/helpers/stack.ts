@@ -1,0 +1,198 @@
+/**
+ * A whole test stack: a real nats-server, real sshd serving simulated hosts, a
+ * config file pointing at both (runbook timeouts shortened), and ways to run
+ * the service in this process or as a separate `src/main.ts` process.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect, type JetStreamClient, type NatsConnection } from 'nats';
+import { stringify } from 'yaml';
+import { type Config, loadConfig } from '../../src/config.js';
+import type { OcpTask } from '../../src/contracts/ocp-task.js';
+import { builtinRunbooks } from '../../src/core/runbooks/builtin.js';
+import type { TaskRecord } from '../../src/core/task-record.js';
+import { createLogger } from '../../src/logger.js';
+import { type Service, startService } from '../../src/service.js';
+import { captureTail, killOnExit, type NatsServerHandle, startNatsServer, waitForExit } from './nats-server.js';
+import { type SshdHandle, startSshd } from './sshd.js';
+
+export interface StackOptions {
+  hosts?: number;
+  /** Seconds per runbook step (all steps), default 20. */
+  stepTimeout?: number;
+  /** Per step name, seconds. */
+  stepTimeouts?: Record<string, number>;
+  leaseSeconds?: number;
+  killGraceSeconds?: number;
+  knownHosts?: string;
+}
+
+export interface Stack {
+  nats: NatsServerHandle;
+  sshd: SshdHandle;
+  dir: string;
+  configPath: string;
+  env: NodeJS.ProcessEnv;
+  config: Config;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  /** Run the service (all roles unless `roles`) in this process. */
+  startService(roles?: string): Promise<Service>;
+  /** Run `src/main.ts` as its own process. */
+  spawnService(roles: string): ChildService;
+  stop(): Promise<void>;
+}
+
+export interface ChildService {
+  child: ChildProcess;
+  output(): string;
+  kill(signal: NodeJS.Signals): Promise<void>;
+}
+
+const REPO = new URL('../..', import.meta.url).pathname;
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const nats = await startNatsServer();
+  const sshd = await startSshd({ hosts: opts.hosts ?? 2 });
+  const dir = mkdtempSync(join(tmpdir(), 'ocp-stack-'));
+  const runbookDir = join(dir, 'runbooks');
+  mkdirSync(runbookDir);
+  for (const rb of builtinRunbooks) {
+    const steps = rb.steps.map((s) => ({ ...s, timeout: opts.stepTimeouts?.[s.name] ?? opts.stepTimeout ?? 20 }));
+    writeFileSync(join(runbookDir, `${rb.name.replaceAll(' ', '-')}.yml`), stringify({ name: rb.name, steps }));
+  }
+  const knownHostsPath = join(dir, 'known_hosts');
+  writeFileSync(knownHostsPath, opts.knownHosts ?? readFileSync(sshd.knownHostsPath, 'utf8'));
+  const configPath = join(dir, 'ocp-chatops.yml');
+  writeFileSync(
+    configPath,
+    stringify({
+      hosts: sshd.hosts.map((h) => ({
+        id: h.id,
+        name: h.name,
+        address: h.address,
+        port: h.port,
+        username: h.username,
+        agentHome: h.agentHome,
+      })),
+      ssh: {
+        privateKeyPath: sshd.privateKeyPath,
+        knownHostsPath,
+        killGraceSeconds: opts.killGraceSeconds ?? 2,
+        connectTimeoutSeconds: 5,
+      },
+      executor: { leaseSeconds: opts.leaseSeconds ?? 4, concurrency: 8 },
+      runbooks: runbookDir,
+    }),
+  );
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    CONFIG_FILE: configPath,
+    NATS_URL: nats.url,
+    HTTP_PORT: '0',
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+  };
+  const { config } = loadConfig(env, dir);
+  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+  const services: Service[] = [];
+  const children: ChildService[] = [];
+
+  const stack: Stack = {
+    nats,
+    sshd,
+    dir,
+    configPath,
+    env,
+    config,
+    nc,
+    js: nc.jetstream(),
+    async startService(roles) {
+      const e = roles ? { ...env, ROLES: roles } : env;
+      const cfg = loadConfig(e, dir).config;
+      const svc = await startService({
+        config: cfg,
+        logger: createLogger(env.LOG_LEVEL ?? 'warn'),
+        natsUrl: nats.url,
+      });
+      services.push(svc);
+      return svc;
+    },
+    spawnService(roles) {
+      const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/main.ts')], {
+        cwd: dir,
+        env: { ...env, ROLES: roles, LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const out = captureTail(child.stdout, 256_000);
+      const err = captureTail(child.stderr);
+      const unregister = killOnExit(() => child.kill('SIGKILL'));
+      const handle: ChildService = {
+        child,
+        output: () => out() + err(),
+        async kill(signal) {
+          if (child.exitCode === null && child.signalCode === null) {
+            child.kill(signal);
+            await waitForExit(child);
+          }
+          unregister();
+        },
+      };
+      children.push(handle);
+      return handle;
+    },
+    async stop() {
+      for (const c of children) await c.kill('SIGKILL');
+      for (const s of services) await s.stop().catch(() => undefined);
+      await nc.close();
+      await sshd.stop();
+      await nats.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return stack;
+}
+
+const decoder = new TextDecoder();
+
+/** Read a task record straight from the KV bucket. */
+export async function readTask(nc: NatsConnection, taskId: number): Promise<TaskRecord | undefined> {
+  const kv = await nc.jetstream().views.kv('ocp_tasks');
+  const e = await kv.get(`task.${taskId}`);
+  return e && e.operation === 'PUT' ? (JSON.parse(decoder.decode(e.value)) as TaskRecord) : undefined;
+}
+
+/** Poll the store until the task satisfies `done`; fails with the last state seen. */
+export async function waitForTask(
+  nc: NatsConnection,
+  taskId: number,
+  done: (t: OcpTask) => boolean = (t) => t.status !== 'RUNNING',
+  timeoutMs = 30_000,
+): Promise<OcpTask> {
+  const deadline = Date.now() + timeoutMs;
+  let last: OcpTask | undefined;
+  while (Date.now() < deadline) {
+    last = (await readTask(nc, taskId).catch(() => undefined))?.task ?? last;
+    if (last && done(last)) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(
+    `task ${taskId} not done in ${timeoutMs} ms; last seen: ${JSON.stringify(last?.subtasks.map((s) => [s.name, s.status]))} ${last?.status}`,
+  );
+}
+
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
