@@ -121,7 +121,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       return svc;
     },
     spawnService(roles) {
-      const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/main.ts')], {
+      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO, 'src/main.ts')], {
         cwd: dir,
         env: { ...env, ROLES: roles, LOG_LEVEL: 'info' },
         stdio: ['ignore', 'pipe', 'pipe'],

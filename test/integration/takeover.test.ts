@@ -1,0 +1,108 @@
+/**
+ * Crash safety: an executor process killed with SIGKILL in the middle of a
+ * long "Stop all" is taken over by another within the lease, the step is not
+ * run a second time, no two agentctl calls overlap on the host, and the task
+ * ends SUCCESSFUL. Also: a nats-server restart in the middle of a task.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { accepted, newRequestId, request, taskEvents } from '../helpers/requests.js';
+import { clearFaults, overlappingCalls, readCalls, setFault } from '../helpers/sim-agent.js';
+import { type Stack, startStack, waitFor, waitForTask } from '../helpers/stack.js';
+
+const LEASE_SECONDS = 4;
+
+describe('takeover after SIGKILL', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ hosts: 1, leaseSeconds: LEASE_SECONDS });
+  });
+  after(async () => stack?.stop());
+
+  it('hands a half-done "Stop all" to another executor, which carries the task to SUCCESSFUL', async () => {
+    const host = stack.sshd.hosts[0]!;
+    setFault(host.agentHome, 'stop', 'slow', 5);
+    const a = stack.spawnService('executor');
+    await waitFor('executor A', () => a.output().includes('executor started'));
+
+    const ev = accepted(
+      await request(stack.nc, stack.js, 'restart', { hostId: host.id, creator: 'ops', requestId: newRequestId() }),
+    );
+    await waitFor(
+      'stop to begin on the host',
+      () => readCalls(host.agentHome).some((c) => c.phase === 'begin' && c.args === 'stop'),
+      20_000,
+    );
+
+    const b = stack.spawnService('executor');
+    await waitFor('executor B', () => b.output().includes('executor started'));
+    await a.kill('SIGKILL');
+    const killedAt = Date.now();
+
+    const task = await waitForTask(stack.nc, ev.taskId, undefined, 40_000);
+    clearFaults(host.agentHome);
+    assert.equal(task.status, 'SUCCESSFUL');
+
+    const calls = readCalls(host.agentHome);
+    assert.deepEqual(overlappingCalls(calls), [], 'no two agentctl calls overlapped on the host');
+    assert.equal(calls.filter((c) => c.phase === 'begin' && c.args === 'stop').length, 1, 'Stop all ran once');
+    assert.ok(
+      calls.some((c) => c.phase === 'begin' && c.args === 'start'),
+      'Start all ran after the takeover',
+    );
+
+    // B logs when it attaches to the step A left running.
+    const line = b
+      .output()
+      .split('\n')
+      .find((l) => l.includes('taking over a subtask left running'));
+    assert.ok(line, `executor B took over:\n${b.output().slice(-2000)}`);
+    const takeoverMs = JSON.parse(line).time - killedAt;
+    console.log(`# takeover ${takeoverMs} ms after SIGKILL (lease ${LEASE_SECONDS} s)`);
+    assert.ok(takeoverMs <= LEASE_SECONDS * 1000, `taken over within the lease (${takeoverMs} ms)`);
+
+    const events = await taskEvents(stack.nc, ev.taskId);
+    assert.deepEqual(
+      events.map((e) => e.seq),
+      events.map((_, i) => i + 1),
+      'every event announced once, in order',
+    );
+    await b.kill('SIGTERM');
+  });
+});
+
+describe('nats-server restart mid-task', () => {
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ hosts: 1, leaseSeconds: LEASE_SECONDS });
+    await stack.startService();
+  });
+  after(async () => stack?.stop());
+
+  it('finishes the task after the server comes back', async () => {
+    const host = stack.sshd.hosts[0]!;
+    setFault(host.agentHome, 'stop', 'slow', 2);
+    const ev = accepted(
+      await request(stack.nc, stack.js, 'restart', { hostId: host.id, creator: 'ops', requestId: newRequestId() }),
+    );
+    await waitFor(
+      'stop to begin',
+      () => readCalls(host.agentHome).some((c) => c.phase === 'begin' && c.args === 'stop'),
+      20_000,
+    );
+    await stack.nats.kill();
+    // Down for longer than the step: the executor finishes it with the server away.
+    await new Promise((r) => setTimeout(r, 3000));
+    await stack.nats.restart();
+    const task = await waitForTask(stack.nc, ev.taskId, undefined, 40_000);
+    clearFaults(host.agentHome);
+    assert.equal(task.status, 'SUCCESSFUL');
+    assert.deepEqual(overlappingCalls(readCalls(host.agentHome)), []);
+    assert.equal(readCalls(host.agentHome).filter((c) => c.phase === 'begin' && c.args === 'stop').length, 1);
+    const events = await taskEvents(stack.nc, ev.taskId);
+    assert.deepEqual(
+      events.map((e) => e.seq),
+      events.map((_, i) => i + 1),
+    );
+  });
+});
