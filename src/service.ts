@@ -14,7 +14,7 @@ import { createSubtaskHandler } from './executor/run-subtask.js';
 import { createHttpServer } from './http/health-server.js';
 import { connectNats } from './nats/connect.js';
 import { createHostLocks } from './nats/host-locks.js';
-import { createIdAllocator } from './nats/id-allocator.js';
+import { createIdAllocator, storeEpoch } from './nats/id-allocator.js';
 import { type PullWorkers, startPullWorkers } from './nats/pull-workers.js';
 import { CONSUMERS, ensureTopology, STREAMS } from './nats/streams.js';
 import { createSubtaskLogs } from './nats/subtask-logs.js';
@@ -69,6 +69,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     store: createTaskStore({ kv: buckets.tasks, js }),
     locks: createHostLocks(buckets.locks),
     ids: createIdAllocator(buckets.ids),
+    epoch: await storeEpoch(buckets.ids),
     requests: buckets.requests,
     logs: createSubtaskLogs(buckets.logs),
     enqueue: createWorkQueue(js),

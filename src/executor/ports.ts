@@ -14,7 +14,7 @@ export interface StepTarget {
 
 export interface StepSpec {
   target: StepTarget;
-  /** Unique per subtask run (`<taskId>-<subtaskId>-<runTime>`): launching it twice runs it once. */
+  /** Unique per subtask run (`<epoch>-<taskId>-<subtaskId>-<runTime>`): launching it twice runs it once. */
   runKey: string;
   script: string;
   timeoutSeconds: number;

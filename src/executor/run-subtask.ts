@@ -118,7 +118,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
           username: host.username,
           stateDir: host.stateDir,
         },
-        runKey: `${item.taskId}-${item.subtaskId}-${item.runTime}`,
+        runKey: `${deps.epoch}-${item.taskId}-${item.subtaskId}-${item.runTime}`,
         script: step.script,
         timeoutSeconds: subtask.timeout,
       });

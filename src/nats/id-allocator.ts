@@ -2,11 +2,30 @@
  * Ids unique across tasks, processes and restarts: a counter in KV, reserved
  * by compare-and-set in blocks, so one round trip serves many ids.
  */
+import { randomBytes } from 'node:crypto';
 import type { KV } from 'nats';
 import { decodeJson, encodeJson, getLive, isCasConflict } from './kv-json.js';
 
 export interface IdAllocator {
   take(count: number): Promise<number[]>;
+}
+
+/**
+ * A random name for this store, made once when the id bucket is new. Ids start
+ * again at 1 if the store is ever wiped; run keys on hosts carry this name so a
+ * new task can never mistake an old run's files on a host for its own.
+ */
+export async function storeEpoch(kv: KV): Promise<string> {
+  const candidate = randomBytes(4).toString('hex');
+  try {
+    await kv.create('epoch', encodeJson(candidate));
+    return candidate;
+  } catch (err) {
+    if (!isCasConflict(err)) throw err;
+    const entry = await getLive(kv, 'epoch');
+    if (!entry) throw err;
+    return decodeJson<string>(entry);
+  }
 }
 
 const KEY = 'next';

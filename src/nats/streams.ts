@@ -106,10 +106,16 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
   const js = nc.jetstream();
   const kv = (name: string, extra: Record<string, number> = {}) =>
     js.views.kv(name, { replicas: opts.replicas, history: 1, ...extra });
+  const locks = await kv('ocp_host_locks', { ttl: opts.leaseSeconds * 1000 });
+  // An existing bucket keeps its old max age unless told: follow the configured lease.
+  const lockStream = await jsm.streams.info('KV_ocp_host_locks');
+  if (lockStream.config.max_age !== nanos(opts.leaseSeconds * 1000)) {
+    await jsm.streams.update('KV_ocp_host_locks', { ...lockStream.config, max_age: nanos(opts.leaseSeconds * 1000) });
+  }
   return {
     tasks: await kv('ocp_tasks'),
     requests: await kv('ocp_requests'),
-    locks: await kv('ocp_host_locks', { ttl: opts.leaseSeconds * 1000 }),
+    locks,
     logs: await kv('ocp_logs'),
     ids: await kv('ocp_ids'),
   };

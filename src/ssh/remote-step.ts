@@ -26,7 +26,7 @@ export const WRAPPER_EXIT = {
 export const KILL_AFTER_SECONDS = 5;
 
 export function runKeyIsSafe(runKey: string): boolean {
-  return /^[0-9]+-[0-9]+-[0-9]+$/.test(runKey);
+  return /^[0-9a-f]+-[0-9]+-[0-9]+-[0-9]+$/.test(runKey);
 }
 
 /** stdout: the output tail; stderr: `size=<bytes>`; exit code: the step's. */

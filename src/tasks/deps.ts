@@ -16,6 +16,8 @@ export interface TaskDeps {
   requests: KV;
   logs: SubtaskLogs;
   enqueue: EnqueueWork;
+  /** Names this store in run keys on hosts (see storeEpoch). */
+  epoch: string;
   /** Address of this process, shown as a task's `executor`. */
   address: string;
   logger: Logger;
