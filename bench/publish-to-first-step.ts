@@ -7,8 +7,8 @@
  *   npm run bench            (or: npx tsx bench/publish-to-first-step.ts --runs 20)
  */
 import { NodeSSH } from 'node-ssh';
-import { readCalls } from '../test/helpers/sim-agent.js';
 import { accepted, newRequestId, request } from '../test/helpers/requests.js';
+import { readCalls } from '../test/helpers/sim-agent.js';
 import { startStack, waitForTask } from '../test/helpers/stack.js';
 
 const runsArg = process.argv.indexOf('--runs');
@@ -24,7 +24,10 @@ function summary(xs: number[]) {
   return { median: percentile(s, 50), p99: percentile(s, 99), min: s[0] as number, max: s.at(-1) as number };
 }
 
-const lastBegin = (agentHome: string) => readCalls(agentHome).filter((c) => c.phase === 'begin').at(-1)?.at ?? 0;
+const lastBegin = (agentHome: string) =>
+  readCalls(agentHome)
+    .filter((c) => c.phase === 'begin')
+    .at(-1)?.at ?? 0;
 
 async function waitForBeginAfter(agentHome: string, since: number): Promise<number> {
   for (;;) {

@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { builtinRunbooks } from './core/runbooks/builtin.js';
@@ -15,24 +16,28 @@ const Long = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 /** Absolute path of plain characters: it is written into shell scripts on the host. */
 const HostPath = z.string().regex(/^\/[A-Za-z0-9._/-]*$/, 'must be an absolute path of letters, digits, . _ - /');
 const Role = z.enum(['ADMIN', 'HOST_MANAGER', 'HOST_VIEWER', 'TASK_MANAGER', 'TASK_VIEWER']);
-const SlackGrant = z.object({
-  usergroups: z.array(z.string().regex(/^S[A-Z0-9]+$/, 'must be a Slack user group id (S…)')).default([]),
-  users: z.array(z.string().regex(/^[UW][A-Z0-9]+$/, 'must be a Slack user id (U… or W…)')).default([]),
-});
+const SlackGrant = z
+  .object({
+    usergroups: z.array(z.string().regex(/^S[A-Z0-9]+$/, 'must be a Slack user group id (S…)')).default([]),
+    users: z.array(z.string().regex(/^[UW][A-Z0-9]+$/, 'must be a Slack user id (U… or W…)')).default([]),
+  })
+  .strict();
 
-const Host = z.object({
-  id: Long,
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be letters, digits, . _ - (max 63)'),
-  address: z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, 'must be an IP address or a host name'),
-  port: z.number().int().min(1).max(65535).default(22),
-  username: z
-    .string()
-    .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a POSIX user name')
-    .default('admin'),
-  agentHome: HostPath.default('/home/admin/ocp_agent'),
-  /** Where step pid, output and exit files live on the host; default <agentHome>/.ocp-chatops. */
-  stateDir: HostPath.optional(),
-});
+const Host = z
+  .object({
+    id: Long,
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be letters, digits, . _ - (max 63)'),
+    address: z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, 'must be an IP address or a host name'),
+    port: z.number().int().min(1).max(65535).default(22),
+    username: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a POSIX user name')
+      .default('admin'),
+    agentHome: HostPath.default('/home/admin/ocp_agent'),
+    /** Where step pid, output and exit files live on the host; default <agentHome>/.ocp-chatops. */
+    stateDir: HostPath.optional(),
+  })
+  .strict();
 
 const FileSchema = z
   .object({
@@ -52,13 +57,15 @@ const FileSchema = z
       .object({
         users: z
           .array(
-            z.object({
-              username: z.string().min(1).max(64),
-              passwordHash: z
-                .string()
-                .regex(/^scrypt:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/, 'must be "scrypt:<salt base64>:<hash base64>"'),
-              roles: z.array(Role).min(1),
-            }),
+            z
+              .object({
+                username: z.string().min(1).max(64),
+                passwordHash: z
+                  .string()
+                  .regex(/^scrypt:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/, 'must be "scrypt:<salt base64>:<hash base64>"'),
+                roles: z.array(Role).min(1),
+              })
+              .strict(),
           )
           .default([]),
         slack: z.partialRecord(Role, SlackGrant).default({}),
@@ -169,7 +176,7 @@ export function resolveConfigPath(env: NodeJS.ProcessEnv, cwd: string): { path: 
   if (env.CONFIG_FILE) return { path: resolve(cwd, env.CONFIG_FILE) };
   const local = resolve(cwd, 'ocp-chatops.yml');
   if (existsSync(local)) return { path: local };
-  const example = new URL('../config/example.yml', import.meta.url).pathname;
+  const example = fileURLToPath(new URL('../config/example.yml', import.meta.url));
   return { path: example, warning: `no ocp-chatops.yml in ${cwd} and CONFIG_FILE unset: using ${example}` };
 }
 
@@ -199,7 +206,8 @@ export function loadRunbooks(dir: string | undefined): Runbook[] {
 export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, source: string, baseDir: string): Config {
   const file = FileSchema.safeParse(raw ?? {});
   if (!file.success) throw new ConfigError(describeIssues(source, file.error));
-  const envParsed = EnvSchema.safeParse(env);
+  // An empty variable (a compose file passing an unset one through) counts as unset.
+  const envParsed = EnvSchema.safeParse(Object.fromEntries(Object.entries(env).filter(([, v]) => v !== '')));
   if (!envParsed.success) throw new ConfigError(describeIssues('the environment', envParsed.error));
   if (envParsed.data.NATS_CREDS && envParsed.data.NATS_USER) {
     throw new ConfigError(

@@ -148,7 +148,9 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     const done = await store.update(item.taskId, (r) => {
       const s = findSubtask(r.task, item.subtaskId);
       if (!s || s.runTime !== item.runTime || (s.status !== 'RUNNING' && s.status !== 'CANCELING')) return undefined;
-      return { ...r, task: completeSubtask(r.task, item.subtaskId, ok ? 'SUCCESSFUL' : 'FAILED', deps.now()) };
+      // A subtask being canceled ends FAILED even if its step got to finish.
+      const outcome = ok && s.status === 'RUNNING' ? 'SUCCESSFUL' : 'FAILED';
+      return { ...r, task: completeSubtask(r.task, item.subtaskId, outcome, deps.now()) };
     });
     if (ok) log.info({ hostId: step.hostId }, 'subtask succeeded');
     else log.warn({ hostId: step.hostId, error }, 'subtask failed');

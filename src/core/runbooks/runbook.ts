@@ -9,6 +9,8 @@ import { z } from 'zod';
 /** Placeholders a step script may use; each is replaced by a shell-quoted value. */
 export const PLACEHOLDERS = ['agentHome', 'agentctl', 'killGraceSeconds'] as const;
 export type Placeholder = (typeof PLACEHOLDERS)[number];
+/** `{name}`, but not the shell's own `${name}`. */
+const PLACEHOLDER_RE = /(?<!\$)\{([A-Za-z]+)\}/g;
 
 export const RunbookStep = z.object({
   name: z.string().min(1),
@@ -29,7 +31,7 @@ export const Runbook = z
   })
   .superRefine((rb, ctx) => {
     rb.steps.forEach((step, i) => {
-      for (const m of step.command.matchAll(/\{([A-Za-z]+)\}/g)) {
+      for (const m of step.command.matchAll(PLACEHOLDER_RE)) {
         const name = m[1] ?? '';
         if (!(PLACEHOLDERS as readonly string[]).includes(name)) {
           ctx.addIssue({
@@ -48,7 +50,7 @@ export function defaultClassName(stepName: string): string {
   const pascal = stepName
     .split(/[^A-Za-z0-9]+/)
     .filter(Boolean)
-    .map((w) => (w === w.toUpperCase() ? w : w[0]?.toUpperCase() + w.slice(1)))
+    .map((w) => (w[0] ?? '').toUpperCase() + w.slice(1).toLowerCase()) // OCP → Ocp, as the seed writes it
     .join('');
   return `com.alipay.ocp.service.task.business.obagent.${pascal}Task`;
 }
@@ -60,7 +62,7 @@ export function shellQuote(value: string): string {
 
 /** Replace each `{placeholder}` with its shell-quoted value. */
 export function renderScript(template: string, values: Record<Placeholder, string>): string {
-  return template.replace(/\{([A-Za-z]+)\}/g, (whole, name: string) =>
+  return template.replace(PLACEHOLDER_RE, (whole, name: string) =>
     (PLACEHOLDERS as readonly string[]).includes(name) ? shellQuote(values[name as Placeholder]) : whole,
   );
 }
