@@ -5,7 +5,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { accepted, newRequestId, request, taskEvents } from '../helpers/requests.js';
-import { clearFaults, processesMatching, readCalls, regexEscape, setFault } from '../helpers/sim-agent.js';
+import {
+  agentProcessPids,
+  clearFaults,
+  processesMatching,
+  readCalls,
+  regexEscape,
+  setFault,
+  setStuckStop,
+} from '../helpers/sim-agent.js';
 import { readTask, type Stack, startStack, waitForTask } from '../helpers/stack.js';
 
 const RESTART_STEPS = [
@@ -189,5 +197,26 @@ describe('restart flow', () => {
     );
     assert.equal((await waitForTask(stack.nc, ok.taskId)).status, 'SUCCESSFUL');
     assert.equal((await readTask(stack.nc, ok.taskId))?.task.name, 'Start OCP agent');
+  });
+
+  it('kills leftovers with -9 after the grace period when stop leaves processes behind', async () => {
+    setStuckStop(host(2).agentHome, true);
+    const before = agentProcessPids(host(2).agentHome);
+    const ev = accepted(
+      await request(stack.nc, stack.js, 'restart', { hostId: host(2).id, creator: 'ops', requestId: newRequestId() }),
+    );
+    const task = await waitForTask(stack.nc, ev.taskId);
+    setStuckStop(host(2).agentHome, false);
+    assert.equal(task.status, 'SUCCESSFUL');
+    const stop = task.subtasks[2]!;
+    const logs = await stack.nc.jetstream().views.kv('ocp_logs');
+    const log = JSON.parse(new TextDecoder().decode((await logs.get(`log.${task.id}.${stop.id}`))!.value));
+    assert.match(log.log, /kill -9 leftovers:/);
+    const after = agentProcessPids(host(2).agentHome);
+    assert.equal(after.length, 4, 'all four agent processes run again');
+    assert.ok(
+      after.every((p) => !before.includes(p)),
+      'with new pids',
+    );
   });
 });
