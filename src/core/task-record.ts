@@ -1,8 +1,13 @@
 /**
  * What the store keeps per task: the OCP task, how to run each subtask, who
- * asked and why, and the events of the latest change (the outbox), which are
- * published after the change is stored and published again, deduplicated, by
- * whoever takes over from a process that died in between.
+ * asked and why, and the outbox: events not yet known to be on the stream.
+ *
+ * Whoever stores a change then publishes the whole outbox, oldest first,
+ * waiting for each publish; the stream drops repeats by message id. So events
+ * reach the stream in seq order even when two processes change one task at
+ * once, and events of a process that died after storing are published by the
+ * next one to change the task (or to take its work over). Later changes trim
+ * what their writer saw published.
  */
 import type { TaskEvent } from '../contracts/events.js';
 import type { OcpTask } from '../contracts/ocp-task.js';
@@ -23,22 +28,32 @@ export interface TaskRecord {
   origin?: Origin;
   /** seq of the last event this task has produced. */
   eventSeq: number;
+  /** Events up to this seq are known to be on the stream. */
+  publishedSeq: number;
+  /** Events not yet known to be published, oldest first. */
   outbox: OutboxEvent[];
 }
 
-/** The record after `task` replaced `before.task` (or a new record's first version). */
-export function recordChange(
-  before: TaskRecord | undefined,
-  next: Omit<TaskRecord, 'eventSeq' | 'outbox'>,
-  now: Date,
-): TaskRecord {
+type Draft = Omit<TaskRecord, 'eventSeq' | 'publishedSeq' | 'outbox'>;
+
+/**
+ * The record after `next.task` replaced `before.task` (or a new record's first
+ * version): the change's events join the outbox, and events up to
+ * `knownPublished` (what the writer saw the stream accept) leave it.
+ */
+export function recordChange(before: TaskRecord | undefined, next: Draft, now: Date, knownPublished = 0): TaskRecord {
   const events = diffEvents(before?.task, next.task, {
     at: formatOcpTime(now),
     traceId: next.traceId,
     lastSeq: before?.eventSeq ?? 0,
-  });
-  const outbox = events.map(({ task: _task, ...rest }) => rest);
-  return { ...next, eventSeq: before ? before.eventSeq + outbox.length : outbox.length, outbox };
+  }).map(({ task: _task, ...rest }) => rest);
+  const publishedSeq = Math.max(before?.publishedSeq ?? 0, knownPublished);
+  return {
+    ...next,
+    eventSeq: (before?.eventSeq ?? 0) + events.length,
+    publishedSeq,
+    outbox: [...(before?.outbox ?? []), ...events].filter((e) => e.seq > publishedSeq),
+  };
 }
 
 /** The outbox as full events, each carrying the task as it is now. */

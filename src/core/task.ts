@@ -35,6 +35,8 @@ export interface PlanInput {
   now: Date;
   reason?: string;
   killGraceSeconds: number;
+  /** Chains (hosts) that may run at once; the rest wait PENDING. Default: all. */
+  maxParallel?: number;
 }
 
 export function idsNeeded(runbook: Runbook, hostCount: number): number {
@@ -67,7 +69,7 @@ export function planTask(input: PlanInput): TaskPlan {
         prohibitRollback: false,
         runTime: 1,
         seriesId: j,
-        status: j === 0 ? 'READY' : 'PENDING',
+        status: j === 0 && h < (input.maxParallel ?? Number.POSITIVE_INFINITY) ? 'READY' : 'PENDING',
         timeout: step.timeout,
         upstreams: j > 0 ? [chain[j - 1] as number] : [],
       });
@@ -166,21 +168,38 @@ export function completeSubtask(
   subtaskId: number,
   outcome: 'SUCCESSFUL' | 'FAILED',
   now: Date,
+  maxParallel = Number.POSITIVE_INFINITY,
 ): OcpTask {
   const done = withSubtask(task, subtaskId, (s) => ({ ...s, status: outcome, finishTime: formatOcpTime(now) }));
-  return settle(done, now);
+  return settle(done, now, maxParallel);
 }
 
 /**
- * Mark whatever may start now READY; when nothing can move any more, the task
- * ends: SUCCESSFUL when every subtask is, FAILED otherwise.
+ * Mark whatever may start now READY — a chain (a host of a batch, by
+ * parallelIdx) not yet started only while fewer than `maxParallel` chains are
+ * under way. When nothing can move any more, the task ends: SUCCESSFUL when
+ * every subtask is (during a rollback: every rollback subtask), FAILED otherwise.
  */
-export function settle(task: OcpTask, now: Date): OcpTask {
+export function settle(task: OcpTask, now: Date, maxParallel = Number.POSITIVE_INFINITY): OcpTask {
   if (task.status !== 'RUNNING') return task;
-  const ready = new Set(readySet(task.subtasks));
+  const chains = new Map<number, OcpSubtask[]>();
+  for (const s of task.subtasks) chains.set(s.parallelIdx, [...(chains.get(s.parallelIdx) ?? []), s]);
+  const started = new Set([...chains].filter(([, c]) => c.some((s) => s.status !== 'PENDING')).map(([idx]) => idx));
+  let slots = maxParallel - [...started].filter((idx) => !isAtRest(chains.get(idx) ?? [])).length;
+  const ready = new Set<number>();
+  for (const id of readySet(task.subtasks)) {
+    const s = findSubtask(task, id) as OcpSubtask;
+    if (!started.has(s.parallelIdx)) {
+      if (slots <= 0) continue;
+      slots -= 1;
+      started.add(s.parallelIdx);
+    }
+    ready.add(id);
+  }
   const subtasks = task.subtasks.map((s) => (ready.has(s.id) ? { ...s, status: 'READY' as const } : s));
   if (!isAtRest(subtasks)) return { ...task, subtasks };
-  const status: TaskStatus = subtasks.every((s) => s.status === 'SUCCESSFUL') ? 'SUCCESSFUL' : 'FAILED';
+  const judged = task.operation === 'ROLLBACK' ? subtasks.filter((s) => s.operation === 'ROLLBACK') : subtasks;
+  const status: TaskStatus = judged.every((s) => s.status === 'SUCCESSFUL') ? 'SUCCESSFUL' : 'FAILED';
   return { ...task, subtasks, status, finishTime: formatOcpTime(now) };
 }
 

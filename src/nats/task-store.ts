@@ -14,12 +14,12 @@ export interface StoredTask {
 }
 
 /** Return the changed record, or undefined to leave it as it is. */
-export type TaskChange = (record: TaskRecord) => Omit<TaskRecord, 'eventSeq' | 'outbox'> | undefined;
+export type TaskChange = (record: TaskRecord) => Omit<TaskRecord, 'eventSeq' | 'publishedSeq' | 'outbox'> | undefined;
 
 export interface TaskStore {
   get(taskId: number): Promise<StoredTask | undefined>;
   /** Store a new task; if it exists already (a redelivered request), keep the stored one. */
-  create(record: Omit<TaskRecord, 'eventSeq' | 'outbox'>): Promise<TaskRecord>;
+  create(record: Omit<TaskRecord, 'eventSeq' | 'publishedSeq' | 'outbox'>): Promise<TaskRecord>;
   /** Apply `change` by compare-and-set, retrying on conflict; publishes the change's events. */
   update(taskId: number, change: TaskChange): Promise<TaskRecord | undefined>;
   /** Publish the outbox of the stored record again (after a takeover); duplicates are dropped. */
@@ -32,6 +32,9 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
   const { kv, js } = deps;
   const now = deps.now ?? (() => new Date());
 
+  /** Highest event seq this process saw the stream accept, per running task. */
+  const published = new Map<number, number>();
+
   async function publishEvents(record: TaskRecord): Promise<void> {
     for (const event of outboxEvents(record)) {
       const h = natsHeaders();
@@ -40,7 +43,9 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
         msgID: `task-${event.taskId}-event-${event.seq}`,
         headers: h,
       });
+      published.set(event.taskId, Math.max(published.get(event.taskId) ?? 0, event.seq));
     }
+    if (record.task.status !== 'RUNNING') published.delete(record.task.id);
   }
 
   async function get(taskId: number): Promise<StoredTask | undefined> {
@@ -70,7 +75,7 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
         if (!stored) return undefined;
         const draft = change(stored.record);
         if (!draft) return stored.record;
-        const next = recordChange(stored.record, draft, now());
+        const next = recordChange(stored.record, draft, now(), published.get(taskId));
         try {
           await kv.update(key(taskId), encodeJson(next), stored.revision);
         } catch (err) {
