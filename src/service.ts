@@ -11,7 +11,9 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { StepRunner } from './executor/ports.js';
 import { createSubtaskHandler } from './executor/run-subtask.js';
-import { createHttpServer } from './http/health-server.js';
+import { createHttpServer } from './http/server.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { startApiService } from './nats/api-service.js';
 import { connectNats } from './nats/connect.js';
 import { createHostLocks } from './nats/host-locks.js';
 import { createIdAllocator, storeEpoch } from './nats/id-allocator.js';
@@ -22,7 +24,7 @@ import { createTaskStore } from './nats/task-store.js';
 import { createWorkQueue } from './nats/work-queue.js';
 import { createSshStepRunner } from './ssh/ssh-step-runner.js';
 import { createCommandIntake } from './tasks/command-intake.js';
-import type { TaskDeps } from './tasks/deps.js';
+import type { OperationDeps } from './tasks/task-operations.js';
 
 export interface ServiceOptions {
   config: Config;
@@ -34,7 +36,8 @@ export interface ServiceOptions {
 
 export interface Service {
   nc: NatsConnection;
-  deps: TaskDeps;
+  deps: OperationDeps;
+  metrics: Metrics;
   /** Port the HTTP server listens on, when this process serves HTTP. */
   httpPort?: number;
   /** Drain: stop pulling, finish what is in hand, close connections. */
@@ -64,7 +67,16 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   });
   streamsReady = true;
   const js = nc.jetstream();
-  const deps: TaskDeps = {
+  const metrics = createMetrics();
+  const runner =
+    opts.runner ??
+    createSshStepRunner({
+      privateKeyPath: config.ssh.privateKeyPath,
+      knownHostsPath: config.ssh.knownHostsPath,
+      connectTimeoutSeconds: config.ssh.connectTimeoutSeconds,
+      logger: logger.child({ component: 'ssh' }),
+    });
+  const deps: OperationDeps = {
     config,
     store: createTaskStore({ kv: buckets.tasks, js }),
     locks: createHostLocks(buckets.locks),
@@ -76,19 +88,11 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     address: hostname(),
     logger,
     now: () => new Date(),
+    runner,
   };
 
   const workers: PullWorkers[] = [];
-  let runner: StepRunner | undefined;
   if (roles.has('executor')) {
-    runner =
-      opts.runner ??
-      createSshStepRunner({
-        privateKeyPath: config.ssh.privateKeyPath,
-        knownHostsPath: config.ssh.knownHostsPath,
-        connectTimeoutSeconds: config.ssh.connectTimeoutSeconds,
-        logger: logger.child({ component: 'ssh' }),
-      });
     workers.push(
       startPullWorkers({
         js,
@@ -104,7 +108,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         durable: CONSUMERS.executor,
         concurrency: config.executor.concurrency,
         logger: logger.child({ component: 'executor' }),
-        handle: createSubtaskHandler({ ...deps, runner }),
+        handle: createSubtaskHandler({ ...deps, metrics }),
       }),
     );
     logger.info({ concurrency: config.executor.concurrency, hosts: config.hosts.length }, 'executor started');
@@ -114,14 +118,25 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === 'disconnect') connected = false;
-      if (s.type === 'reconnect') connected = true;
+      if (s.type === 'reconnect') {
+        connected = true;
+        metrics.natsReconnects.inc();
+      }
     }
   })();
+
+  const apiService = roles.has('api')
+    ? await startApiService(nc, deps, logger.child({ component: 'nats-api' }), hostname())
+    : undefined;
 
   let http: ReturnType<typeof createHttpServer> | undefined;
   let httpPort: number | undefined;
   if (roles.has('api') || roles.has('slack')) {
     http = createHttpServer({
+      config,
+      deps,
+      metrics,
+      logger: logger.child({ component: 'http' }),
       ready: () => {
         const reasons: string[] = [];
         if (nc.isClosed()) reasons.push('NATS connection closed');
@@ -141,11 +156,13 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   return {
     nc,
     deps,
+    metrics,
     ...(httpPort === undefined ? {} : { httpPort }),
     async stop() {
+      await apiService?.stop().catch(() => undefined);
       await Promise.all(workers.map((w) => w.stop()));
       await new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve()));
-      await runner?.close();
+      await runner.close();
       await nc.drain().catch(() => nc.close());
     },
   };

@@ -10,7 +10,8 @@
  * what their writer saw published.
  */
 import type { TaskEvent } from '../contracts/events.js';
-import type { OcpTask } from '../contracts/ocp-task.js';
+import type { OcpSubtask, OcpTask } from '../contracts/ocp-task.js';
+import { isAtRest } from './dag.js';
 import { diffEvents } from './events.js';
 import type { PlannedStep } from './task.js';
 import { formatOcpTime } from './time.js';
@@ -26,6 +27,8 @@ export interface TaskRecord {
   requestId: string;
   traceId: string;
   origin?: Origin;
+  /** Batch: chains that may run at once (config batch.maxParallel when created). */
+  maxParallel?: number;
   /** seq of the last event this task has produced. */
   eventSeq: number;
   /** Events up to this seq are known to be on the stream. */
@@ -59,4 +62,26 @@ export function recordChange(before: TaskRecord | undefined, next: Draft, now: D
 /** The outbox as full events, each carrying the task as it is now. */
 export function outboxEvents(record: TaskRecord): TaskEvent[] {
   return record.outbox.map((e) => ({ ...e, task: record.task }));
+}
+
+function subtasksByHost(record: TaskRecord): Map<number, OcpSubtask[]> {
+  const byHost = new Map<number, OcpSubtask[]>();
+  for (const s of record.task.subtasks) {
+    const hostId = record.steps[String(s.id)]?.hostId;
+    if (hostId !== undefined) byHost.set(hostId, [...(byHost.get(hostId) ?? []), s]);
+  }
+  return byHost;
+}
+
+/** Hosts whose chain has nothing left to run (all of them once the task has ended). */
+export function hostsAtRest(record: TaskRecord): number[] {
+  const byHost = subtasksByHost(record);
+  if (record.task.status !== 'RUNNING') return [...byHost.keys()];
+  return [...byHost].filter(([, chain]) => isAtRest(chain)).map(([hostId]) => hostId);
+}
+
+/** Hosts whose chain still runs or waits to run. */
+export function hostsStillToRun(record: TaskRecord): number[] {
+  const resting = new Set(hostsAtRest(record));
+  return [...subtasksByHost(record).keys()].filter((h) => !resting.has(h));
 }

@@ -4,7 +4,7 @@
  */
 import type { OcpSubtask, OcpTask, SubtaskStatus, TaskStatus } from '../contracts/ocp-task.js';
 import { isAtRest, readySet } from './dag.js';
-import { defaultClassName, type Runbook, renderScript } from './runbooks/runbook.js';
+import { defaultClassName, type Runbook, type RunbookStep, renderScript } from './runbooks/runbook.js';
 import { formatOcpTime } from './time.js';
 
 export interface PlanHost {
@@ -37,6 +37,18 @@ export interface PlanInput {
   killGraceSeconds: number;
   /** Chains (hosts) that may run at once; the rest wait PENDING. Default: all. */
   maxParallel?: number;
+}
+
+/** A runbook step made concrete for one host: its script with the host's values quoted in. */
+export function planStep(step: RunbookStep, host: PlanHost, killGraceSeconds: number): PlannedStep {
+  return {
+    hostId: host.id,
+    script: renderScript(step.command, {
+      agentHome: host.agentHome,
+      agentctl: `${host.agentHome}/bin/ocp_agentctl`,
+      killGraceSeconds: String(killGraceSeconds),
+    }),
+  };
 }
 
 export function idsNeeded(runbook: Runbook, hostCount: number): number {
@@ -73,14 +85,7 @@ export function planTask(input: PlanInput): TaskPlan {
         timeout: step.timeout,
         upstreams: j > 0 ? [chain[j - 1] as number] : [],
       });
-      steps[String(id)] = {
-        hostId: host.id,
-        script: renderScript(step.command, {
-          agentHome: host.agentHome,
-          agentctl: `${host.agentHome}/bin/ocp_agentctl`,
-          killGraceSeconds: String(input.killGraceSeconds),
-        }),
-      };
+      steps[String(id)] = planStep(step, host, input.killGraceSeconds);
     });
   });
   const first = hosts[0] as PlanHost;

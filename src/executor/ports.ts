@@ -29,6 +29,12 @@ export interface StepResult {
   canceled: boolean;
 }
 
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
 export interface StepRunner {
   /**
    * Run the step on the host, or attach to it if it already runs there (a
@@ -36,6 +42,8 @@ export interface StepRunner {
    * reached or refuses us; a step that fails resolves with its exit code.
    */
   run(spec: StepSpec): Promise<StepResult>;
+  /** Run a short read-only command on the host (the agent's status), under `timeout`. */
+  exec(target: StepTarget, command: string, timeoutSeconds: number): Promise<ExecResult>;
   /** End the step's process group on the host; its waiter sees it canceled. */
   cancel(target: StepTarget, runKey: string): Promise<void>;
   close(): Promise<void>;

@@ -14,12 +14,15 @@
 import type { JsMsg } from 'nats';
 import { WorkItem } from '../contracts/events.js';
 import { completeSubtask, findSubtask, readySubtasks, startSubtask } from '../core/task.js';
-import type { TaskRecord } from '../core/task-record.js';
+import { hostsAtRest, hostsStillToRun, type TaskRecord } from '../core/task-record.js';
+import type { Metrics } from '../metrics.js';
 import type { TaskDeps } from '../tasks/deps.js';
+import { releaseHosts } from '../tasks/host-claims.js';
 import type { StepResult, StepRunner } from './ports.js';
 
 export interface ExecutorDeps extends TaskDeps {
   runner: StepRunner;
+  metrics?: Metrics;
 }
 
 export function createSubtaskHandler(deps: ExecutorDeps) {
@@ -32,10 +35,29 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     for (const s of readySubtasks(record.task)) {
       await deps.enqueue({ taskId: record.task.id, subtaskId: s.id, runTime: s.runTime }, record.traceId);
     }
-    if (record.task.status !== 'RUNNING') {
-      for (const hostId of new Set(Object.values(record.steps).map((s) => s.hostId))) {
-        await locks.release(hostId, record.task.id);
-      }
+    // A host is freed as soon as its own chain has come to rest (a batch frees
+    // each host when its chain ends, not when the slowest one does).
+    await releaseHosts(deps, hostsAtRest(record), record.task.id);
+  }
+
+  /** When this process last refreshed the locks of a task's waiting chains (ms). */
+  const refreshedAt = new Map<number, number>();
+
+  /**
+   * A batch's chains that wait for a free slot have no step to refresh their
+   * host lock: refresh the locks of every host still to run, once per third of
+   * the lease per task and process.
+   */
+  function refreshWaitingHosts(record: TaskRecord): void {
+    const taskId = record.task.id;
+    if (Date.now() - (refreshedAt.get(taskId) ?? 0) < leaseMs / 3) return;
+    refreshedAt.set(taskId, Date.now());
+    const waiting = hostsStillToRun(record);
+    if (waiting.length <= 1) return; // the running step refreshes its own host
+    for (const hostId of waiting) {
+      locks
+        .acquire(hostId, taskId)
+        .catch((err) => logger.warn({ taskId, hostId, err: err.message }, 'lock refresh failed'));
     }
   }
 
@@ -106,8 +128,11 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     const beat = setInterval(() => {
       msg.working();
       locks.acquire(step.hostId, item.taskId).catch((err) => log.warn({ err: err.message }, 'lock refresh failed'));
+      refreshWaitingHosts(record);
     }, beatMs);
     let result: StepResult | { error: string };
+    const startedAt = performance.now();
+    deps.metrics?.subtasksInFlight.inc();
     try {
       if (!host) throw new Error(`host ${step.hostId} is no longer in the inventory`);
       result = await deps.runner.run({
@@ -126,6 +151,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
       result = { error: (err as Error).message };
     } finally {
       clearInterval(beat);
+      deps.metrics?.subtasksInFlight.dec();
     }
 
     const ok = !('error' in result) && result.exitCode === 0;
@@ -145,16 +171,26 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
       ...('error' in result ? {} : { exitCode: result.exitCode }),
       ...(error ? { error } : {}),
     });
+    let endedTask = false;
     const done = await store.update(item.taskId, (r) => {
       const s = findSubtask(r.task, item.subtaskId);
+      endedTask = false;
       if (!s || s.runTime !== item.runTime || (s.status !== 'RUNNING' && s.status !== 'CANCELING')) return undefined;
       // A subtask being canceled ends FAILED even if its step got to finish.
       const outcome = ok && s.status === 'RUNNING' ? 'SUCCESSFUL' : 'FAILED';
-      return { ...r, task: completeSubtask(r.task, item.subtaskId, outcome, deps.now()) };
+      const task = completeSubtask(r.task, item.subtaskId, outcome, deps.now(), r.maxParallel);
+      endedTask = task.status !== 'RUNNING';
+      return { ...r, task };
     });
+    deps.metrics?.subtaskSeconds.observe(
+      { name: subtask.name, status: ok ? 'SUCCESSFUL' : 'FAILED' },
+      (performance.now() - startedAt) / 1000,
+    );
+    if (done && endedTask) deps.metrics?.tasksFinished.inc({ runbook: done.task.name, status: done.task.status });
     if (ok) log.info({ hostId: step.hostId }, 'subtask succeeded');
     else log.warn({ hostId: step.hostId, error }, 'subtask failed');
     if (done) await followUp(done);
+    if (done && done.task.status !== 'RUNNING') refreshedAt.delete(item.taskId);
     msg.ack();
   };
 }

@@ -22,6 +22,8 @@ export interface TaskStore {
   create(record: Omit<TaskRecord, 'eventSeq' | 'publishedSeq' | 'outbox'>): Promise<TaskRecord>;
   /** Apply `change` by compare-and-set, retrying on conflict; publishes the change's events. */
   update(taskId: number, change: TaskChange): Promise<TaskRecord | undefined>;
+  /** Ids of every stored task. */
+  ids(): Promise<number[]>;
   /** Publish the outbox of the stored record again (after a takeover); duplicates are dropped. */
   republish(record: TaskRecord): Promise<void>;
 }
@@ -87,5 +89,10 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
       }
     },
     republish: publishEvents,
+    async ids() {
+      const ids: number[] = [];
+      for await (const k of await kv.keys('task.*')) ids.push(Number(k.slice('task.'.length)));
+      return ids;
+    },
   };
 }

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { NodeSSH } from 'node-ssh';
 import type { Logger } from 'pino';
+import { shellQuote } from '../core/runbooks/runbook.js';
 import type { StepResult, StepRunner, StepSpec, StepTarget } from '../executor/ports.js';
 import { checkHostKey, type KnownHostEntry, parseKnownHosts } from './known-hosts.js';
 import { cancelScript, KILL_AFTER_SECONDS, launchAndWaitScript, WRAPPER_EXIT } from './remote-step.js';
@@ -138,6 +139,16 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
         }
       }
       throw lastError instanceof SshError ? lastError : new SshError(String(lastError?.message));
+    },
+
+    async exec(target, command, timeoutSeconds) {
+      const res = await exec(
+        target,
+        `timeout -k 2 ${Math.floor(timeoutSeconds)} sh -c ${shellQuote(command)}`,
+        (timeoutSeconds + 5) * 1000,
+      );
+      if (res.code === null) throw new SshError(`connection to ${connKey(target)} closed during the command`);
+      return { exitCode: res.code, stdout: res.stdout, stderr: res.stderr };
     },
 
     async cancel(target, runKey) {

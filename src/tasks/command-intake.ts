@@ -78,8 +78,8 @@ export function createCommandIntake(deps: TaskDeps & { js: JetStreamClient }) {
     const id = cmd.requestId ?? requestId ?? `msg-${msg.info.streamSequence}`;
     try {
       const { record, repeated } = await createTask(deps, {
-        operation: op,
-        hostId: cmd.hostId,
+        kind: op,
+        hostIds: [cmd.hostId],
         creator: `nats:${cmd.creator}`,
         requestId: id,
         traceId,

@@ -1,11 +1,11 @@
 /**
- * Create a task for a request: check the host, take its lock, store the task,
- * queue its first subtask. Every step is idempotent per requestId, so a request
+ * Create a task for a request: check the hosts, take their locks (all or
+ * none), store the task, queue what may start. Every step is idempotent per requestId, so a request
  * redelivered after a crash finishes what the first attempt began and gets the
  * same answer; a request seen before gets its first answer again.
  */
 
-import { findHost, findRunbook, type HostConfig } from '../config.js';
+import { findHost, findRunbook } from '../config.js';
 import type { AgentOperation } from '../contracts/events.js';
 import { RESTART, START, STOP } from '../core/runbooks/builtin.js';
 import { idsNeeded, planTask, readySubtasks } from '../core/task.js';
@@ -13,10 +13,14 @@ import type { Origin, TaskRecord } from '../core/task-record.js';
 import { CodedError, type ErrorBody, ErrorCode, errorBody } from '../errors.js';
 import { decodeJson, encodeJson, getLive, isCasConflict } from '../nats/kv-json.js';
 import type { TaskDeps } from './deps.js';
+import { claimHosts } from './host-claims.js';
+
+/** What a request asks for: an agent operation on one host, or a batch restart of several. */
+export type TaskKind = AgentOperation | 'batchRestart';
 
 export interface CreateTaskInput {
-  operation: AgentOperation;
-  hostId: number;
+  kind: TaskKind;
+  hostIds: readonly number[];
   creator: string;
   requestId: string;
   traceId: string;
@@ -30,7 +34,8 @@ type RequestEntry =
   | { state: 'accepted'; taskId: number }
   | { state: 'rejected'; error: ErrorBody };
 
-const RUNBOOK_OF: Record<AgentOperation, string> = { restart: RESTART, stop: STOP, start: START };
+const RUNBOOK_OF: Record<TaskKind, string> = { restart: RESTART, stop: STOP, start: START, batchRestart: RESTART };
+export const BATCH_RESTART = 'Batch restart OCP agent';
 
 const requestKey = (requestId: string) => `req.${requestId}`;
 
@@ -44,12 +49,13 @@ export interface Created {
 export class RepeatedRejection extends CodedError {}
 
 export async function createTask(deps: TaskDeps, input: CreateTaskInput): Promise<Created> {
-  const host = findHost(deps.config, input.hostId);
-  if (!host) {
-    throw new CodedError(ErrorCode.notFound, `host ${input.hostId} is not in the inventory`, 'hostId');
-  }
-  const runbook = findRunbook(deps.config, RUNBOOK_OF[input.operation]);
-  const entry = await reserve(deps, input.requestId, idsNeeded(runbook, 1));
+  const hosts = input.hostIds.map((id) => {
+    const host = findHost(deps.config, id);
+    if (!host) throw new CodedError(ErrorCode.notFound, `host ${id} is not in the inventory`, 'hostId');
+    return host;
+  });
+  const runbook = findRunbook(deps.config, RUNBOOK_OF[input.kind]);
+  const entry = await reserve(deps, input.requestId, idsNeeded(runbook, hosts.length));
   if (entry.state === 'rejected') {
     throw new RepeatedRejection(entry.error.code, entry.error.message, entry.error.target);
   }
@@ -61,34 +67,42 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput): Promis
 
   const taskId = entry.ids[0] as number;
   try {
-    await takeHost(deps, host, taskId);
+    await claimHosts(deps, hosts, taskId);
   } catch (err) {
     if (err instanceof CodedError)
       await settleRequest(deps, input.requestId, { state: 'rejected', error: errorBody(err) });
     throw err;
   }
 
+  const batch = input.kind === 'batchRestart';
+  const maxParallel = batch ? deps.config.batch.maxParallel : undefined;
   const plan = planTask({
+    ...(batch ? { name: BATCH_RESTART } : {}),
     runbook,
-    hosts: [{ id: host.id, agentHome: host.agentHome }],
+    hosts: hosts.map((h) => ({ id: h.id, agentHome: h.agentHome })),
     ids: entry.ids,
     creator: input.creator,
     executor: deps.address,
     now: deps.now(),
     killGraceSeconds: deps.config.ssh.killGraceSeconds,
+    ...(maxParallel === undefined ? {} : { maxParallel }),
     ...(input.reason ? { reason: input.reason } : {}),
   });
   const record = await deps.store.create({
     ...plan,
     requestId: input.requestId,
     traceId: input.traceId,
+    ...(maxParallel === undefined ? {} : { maxParallel }),
     ...(input.origin ? { origin: input.origin } : {}),
   });
   for (const s of readySubtasks(record.task)) {
     await deps.enqueue({ taskId, subtaskId: s.id, runTime: s.runTime }, record.traceId);
   }
   await settleRequest(deps, input.requestId, { state: 'accepted', taskId });
-  deps.logger.info({ taskId, hostId: host.id, requestId: input.requestId, traceId: input.traceId }, 'task created');
+  deps.logger.info(
+    { taskId, hostIds: input.hostIds, requestId: input.requestId, traceId: input.traceId },
+    'task created',
+  );
   return { record, repeated: false };
 }
 
@@ -109,23 +123,4 @@ async function reserve(deps: TaskDeps, requestId: string, idCount: number): Prom
 
 async function settleRequest(deps: TaskDeps, requestId: string, entry: RequestEntry): Promise<void> {
   await deps.requests.put(requestKey(requestId), encodeJson(entry));
-}
-
-/** Lock the host for `taskId`; a lock left by a task that has ended is taken over. */
-async function takeHost(deps: TaskDeps, host: HostConfig, taskId: number): Promise<void> {
-  for (;;) {
-    const got = await deps.locks.acquire(host.id, taskId);
-    if (got.ok) return;
-    // A holder not stored yet is being created right now: busy. One that has ended
-    // left its lock behind (it died before freeing it): take it over.
-    const holder = await deps.store.get(got.holder);
-    if (!holder || holder.record.task.status === 'RUNNING') {
-      throw new CodedError(
-        ErrorCode.hostBusy,
-        `an agent operation already runs on host ${host.id} (${host.name}): task ${got.holder}`,
-        'hostId',
-      );
-    }
-    if (await deps.locks.replace(host.id, taskId, got.revision)) return;
-  }
 }

@@ -13,6 +13,7 @@ import { type Config, loadConfig } from '../../src/config.js';
 import type { OcpTask } from '../../src/contracts/ocp-task.js';
 import { builtinRunbooks } from '../../src/core/runbooks/builtin.js';
 import type { TaskRecord } from '../../src/core/task-record.js';
+import { hashPassword } from '../../src/http/auth.js';
 import { createLogger } from '../../src/logger.js';
 import { type Service, startService } from '../../src/service.js';
 import { captureTail, killOnExit, type NatsServerHandle, startNatsServer, waitForExit } from './nats-server.js';
@@ -27,6 +28,18 @@ export interface StackOptions {
   leaseSeconds?: number;
   killGraceSeconds?: number;
   knownHosts?: string;
+  maxParallel?: number;
+}
+
+/** HTTP Basic users of every test stack. */
+export const TEST_USERS = {
+  admin: { password: 'admin-secret-1', roles: ['ADMIN'] },
+  operator: { password: 'operator-secret-2', roles: ['HOST_MANAGER', 'HOST_VIEWER', 'TASK_MANAGER', 'TASK_VIEWER'] },
+  viewer: { password: 'viewer-secret-3', roles: ['HOST_VIEWER', 'TASK_VIEWER'] },
+} as const;
+
+export function basicAuth(user: keyof typeof TEST_USERS): string {
+  return `Basic ${Buffer.from(`${user}:${TEST_USERS[user].password}`).toString('base64')}`;
 }
 
 export interface Stack {
@@ -84,6 +97,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         connectTimeoutSeconds: 5,
       },
       executor: { leaseSeconds: opts.leaseSeconds ?? 4, concurrency: 8 },
+      batch: { maxParallel: opts.maxParallel ?? 20 },
+      access: {
+        users: Object.entries(TEST_USERS).map(([username, u]) => ({
+          username,
+          passwordHash: hashPassword(u.password, Buffer.from(`salt-of-${username}-16b`)),
+          roles: u.roles,
+        })),
+      },
       runbooks: runbookDir,
     }),
   );

@@ -78,7 +78,7 @@ describe('health, readiness and drain', () => {
 
     await stack.nats.restart();
     await waitFor('readyz to be ready again', async () => (await fetch(url('/readyz'))).status === 200 || undefined);
-    assert.equal((await fetch(url('/nothing'))).status, 404);
+    assert.equal((await fetch(url('/nothing'))).status, 401, 'the API asks for credentials first');
   });
 
   it('drains on SIGTERM and exits 0', async () => {

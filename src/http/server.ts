@@ -1,0 +1,158 @@
+/**
+ * The service's one HTTP port (SPEC §3): the OCP-compatible API, /healthz,
+ * /readyz and /metrics. Checks run in SPEC §3's order: credentials, input,
+ * permission, existence, state.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { type Caller, operation, parseInput } from '../api/operations.js';
+import type { Config } from '../config.js';
+import { CodedError, ErrorCode } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import { traceIdFrom } from '../tasks/command-intake.js';
+import type { OperationDeps } from '../tasks/task-operations.js';
+import { allows, authenticate } from './auth.js';
+import { type EnvelopeMeta, failure, httpStatusOf, success } from './envelope.js';
+import { matchRoute } from './routes.js';
+
+export interface HttpDeps {
+  config: Config;
+  deps: OperationDeps;
+  metrics: Metrics;
+  logger: Logger;
+  ready(): { ok: boolean; reasons: string[] };
+  /** Extra handlers tried before the API (Slack's /slack/events); return true when handled. */
+  extra?: Array<(req: IncomingMessage, res: ServerResponse) => Promise<boolean>>;
+}
+
+/** Largest request body read (bytes). */
+const MAX_BODY = 64 * 1024;
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new CodedError(ErrorCode.badRequest, `body: larger than ${MAX_BODY} bytes`, 'body'));
+        req.resume();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function parseBody(text: string): Record<string, unknown> {
+  if (text.trim() === '') return {};
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new CodedError(ErrorCode.badRequest, 'body: malformed JSON', 'body');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new CodedError(ErrorCode.badRequest, 'body: must be a JSON object', 'body');
+  }
+  return value as Record<string, unknown>;
+}
+
+/** NATS being away shows as these errors; they answer 503. */
+function isNatsUnavailable(err: unknown): boolean {
+  const e = err as { code?: unknown; name?: unknown; message?: unknown };
+  return (
+    e?.name === 'NatsError' ||
+    /TIMEOUT|CONNECTION_CLOSED|CONNECTION_DRAINING|DISCONNECT|503/.test(String(e?.code ?? e?.message ?? ''))
+  );
+}
+
+export function createHttpServer(h: HttpDeps): Server {
+  const { logger, metrics } = h;
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const startedAt = performance.now();
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = req.method ?? 'GET';
+    const traceId = traceIdFrom(req.headers['x-trace-id'] as string | undefined);
+    const server = (req.socket.localAddress ?? '').replace(/^::ffff:/, '');
+    const meta: EnvelopeMeta = { startedAt, traceId, server };
+    let routeLabel = 'unknown';
+
+    const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { 'content-type': 'application/json', 'x-trace-id': traceId, ...headers });
+      res.end(JSON.stringify(body));
+      metrics.httpRequests.inc({ route: routeLabel, method, status: String(status) });
+    };
+
+    if (method === 'GET' && url.pathname === '/healthz') {
+      routeLabel = '/healthz';
+      return send(200, { status: 'ok' });
+    }
+    if (method === 'GET' && url.pathname === '/readyz') {
+      routeLabel = '/readyz';
+      const r = h.ready();
+      return send(r.ok ? 200 : 503, { status: r.ok ? 'ready' : 'not ready', reasons: r.reasons });
+    }
+    if (method === 'GET' && url.pathname === '/metrics') {
+      routeLabel = '/metrics';
+      const text = await metrics.registry.metrics();
+      res.writeHead(200, { 'content-type': metrics.registry.contentType });
+      res.end(text);
+      metrics.httpRequests.inc({ route: routeLabel, method, status: '200' });
+      return;
+    }
+    for (const extra of h.extra ?? []) if (await extra(req, res)) return;
+
+    try {
+      const principal = authenticate(h.config, req.headers.authorization);
+      if (!principal) {
+        throw new CodedError(ErrorCode.unauthorized, 'missing or wrong credentials: use HTTP Basic authentication');
+      }
+      const match = matchRoute(method, url.pathname);
+      if (!match) throw new CodedError(ErrorCode.notFound, `no route for ${method} ${url.pathname}`);
+      routeLabel = match.route.path;
+      const op = operation(match.route.operation);
+      let raw: Record<string, unknown> = {};
+      if (match.route.from === 'query') {
+        raw = Object.fromEntries([...url.searchParams].filter(([, v]) => v !== ''));
+      } else if (method === 'POST') {
+        raw = parseBody(await readBody(req));
+      }
+      const input = parseInput(op, { ...raw, ...match.params });
+      if (!allows(principal, op.permission)) {
+        throw new CodedError(ErrorCode.forbidden, `user ${principal.username} lacks the ${op.permission} permission`);
+      }
+      const caller: Caller = { name: principal.username, traceId };
+      const data = await op.run(h.deps, input, caller);
+      send(200, success(data, 200, meta));
+    } catch (err) {
+      let coded: CodedError;
+      let status: number;
+      if (err instanceof CodedError) {
+        coded = err;
+        status = httpStatusOf(err);
+      } else if (isNatsUnavailable(err)) {
+        coded = new CodedError(ErrorCode.internal, `NATS unreachable: ${(err as Error).message}`);
+        status = 503;
+      } else {
+        logger.error({ err, traceId, path: url.pathname }, 'request failed');
+        coded = new CodedError(ErrorCode.internal, 'internal error; see the server log for this traceId');
+        status = 500;
+      }
+      const headers: Record<string, string> =
+        status === 401 ? { 'www-authenticate': 'Basic realm="ocp-chatops", charset="UTF-8"' } : {};
+      send(status, failure(coded, status, meta), headers);
+    }
+  }
+
+  return createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      logger.error({ err }, 'HTTP handler crashed');
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    });
+  });
+}

@@ -1,0 +1,75 @@
+/**
+ * The API's operations as a NATS micro service (SPEC §5): `ocp.api.<name>`,
+ * request/reply, answering with the HTTP API's envelopes. Discoverable and
+ * with stats through the standard $SRV subjects (`nats micro ls`). Who may
+ * call it is decided by NATS permissions; the caller is recorded as
+ * `nats:<creator>`.
+ */
+import type { NatsConnection, Service, ServiceMsg } from 'nats';
+import type { Logger } from 'pino';
+import { OPERATIONS, type Operation, parseInput } from '../api/operations.js';
+import { asCodedError, CodedError, ErrorCode } from '../errors.js';
+import { type EnvelopeMeta, failure, httpStatusOf, success } from '../http/envelope.js';
+import { traceIdFrom } from '../tasks/command-intake.js';
+import type { OperationDeps } from '../tasks/task-operations.js';
+import { encodeJson } from './kv-json.js';
+
+/** Operations that create a task need to know who asks. */
+const NEEDS_CREATOR = new Set(['agent.restart', 'agent.stop', 'agent.start', 'agent.batchRestart']);
+
+export async function startApiService(
+  nc: NatsConnection,
+  deps: OperationDeps,
+  logger: Logger,
+  server: string,
+): Promise<Service> {
+  const srv = await nc.services.add({
+    name: 'ocp-api',
+    version: '1.0.0',
+    description: 'ocp-chatops: OCP agent operations and tasks (same envelopes as the HTTP API)',
+    queue: 'ocp-api',
+  });
+
+  async function answer(op: Operation, msg: ServiceMsg): Promise<void> {
+    const startedAt = performance.now();
+    const traceId = traceIdFrom(msg.headers?.get('X-Trace-Id'));
+    const meta: EnvelopeMeta = { startedAt, traceId, server };
+    try {
+      let raw: unknown;
+      try {
+        raw = msg.data.length === 0 ? {} : msg.json();
+      } catch {
+        throw new CodedError(ErrorCode.badRequest, 'payload: malformed JSON', 'payload');
+      }
+      const input = parseInput(op, raw) as { creator?: string };
+      if (NEEDS_CREATOR.has(op.name) && !input.creator) {
+        throw new CodedError(
+          ErrorCode.badRequest,
+          'creator: required (who asks, recorded as nats:<creator>)',
+          'creator',
+        );
+      }
+      const data = await op.run(deps, input, { name: `nats:${input.creator ?? 'anonymous'}`, traceId });
+      msg.respond(encodeJson(success(data, 200, meta)));
+    } catch (err) {
+      const coded = asCodedError(err);
+      if (!(err instanceof CodedError)) logger.error({ err, traceId, operation: op.name }, 'NATS API request failed');
+      msg.respond(encodeJson(failure(coded, httpStatusOf(coded), meta)));
+    }
+  }
+
+  for (const op of OPERATIONS) {
+    srv.addEndpoint(op.name.replace('.', '_'), {
+      subject: `ocp.api.${op.name}`,
+      metadata: { permission: op.permission },
+      handler: (err, msg) => {
+        if (err) {
+          logger.error({ err, operation: op.name }, 'NATS API endpoint stopped');
+          return;
+        }
+        void answer(op, msg);
+      },
+    });
+  }
+  return srv;
+}

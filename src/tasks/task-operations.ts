@@ -1,0 +1,251 @@
+/**
+ * Reading tasks and operating on them: retry, rollback, subtask retry, skip
+ * and cancel; the agent's status on a host. Errors are coded as SPEC §3 says:
+ * 20000 not found, 20003 not allowed in this state, 40000 host held by another
+ * task, 10002 host not in the inventory.
+ */
+import { findHost, findRunbook, type HostConfig } from '../config.js';
+import type { OcpTask } from '../contracts/ocp-task.js';
+import { RESTART } from '../core/runbooks/builtin.js';
+import { defaultClassName } from '../core/runbooks/runbook.js';
+import { findSubtask, planStep, readySubtasks } from '../core/task.js';
+import {
+  cancelSubtask,
+  chainsToRollBack,
+  IllegalOperationError,
+  retrySubtask,
+  retryTask,
+  rollbackTask,
+  skipSubtask,
+} from '../core/task-operations.js';
+import { hostsAtRest, hostsStillToRun, type TaskRecord } from '../core/task-record.js';
+import { CodedError, ErrorCode } from '../errors.js';
+import type { StepRunner, StepTarget } from '../executor/ports.js';
+import type { SubtaskLog } from '../nats/subtask-logs.js';
+import type { TaskDeps } from './deps.js';
+import { claimHosts, releaseHosts } from './host-claims.js';
+
+export interface OperationDeps extends TaskDeps {
+  runner: StepRunner;
+}
+
+/** The rollback steps, taken from the Restart runbook by name (SPEC §2). */
+const ROLLBACK_STEPS = ['Start all OCP agent processes', 'Finish OCP agent operation'];
+
+export function targetOf(host: HostConfig): StepTarget {
+  return { hostId: host.id, address: host.address, port: host.port, username: host.username, stateDir: host.stateDir };
+}
+
+function hostOrThrow(deps: TaskDeps, hostId: number): HostConfig {
+  const host = findHost(deps.config, hostId);
+  if (!host) throw new CodedError(ErrorCode.notFound, `host ${hostId} is not in the inventory`, 'hostId');
+  return host;
+}
+
+async function recordOrThrow(deps: TaskDeps, taskId: number): Promise<TaskRecord> {
+  const stored = await deps.store.get(taskId);
+  if (!stored) throw new CodedError(ErrorCode.taskNotFound, `task ${taskId} not found`, 'taskId');
+  return stored.record;
+}
+
+function subtaskOrThrow(record: TaskRecord, subtaskId: number) {
+  const s = findSubtask(record.task, subtaskId);
+  if (!s) {
+    throw new CodedError(ErrorCode.taskNotFound, `task ${record.task.id} has no subtask ${subtaskId}`, 'subtaskId');
+  }
+  return s;
+}
+
+function asStateError(err: unknown): unknown {
+  return err instanceof IllegalOperationError ? new CodedError(ErrorCode.illegalState, err.message) : err;
+}
+
+export async function getTask(deps: TaskDeps, taskId: number): Promise<OcpTask> {
+  return (await recordOrThrow(deps, taskId)).task;
+}
+
+export async function getSubtaskLog(deps: TaskDeps, taskId: number, subtaskId: number): Promise<SubtaskLog> {
+  subtaskOrThrow(await recordOrThrow(deps, taskId), subtaskId);
+  const log = await deps.logs.get(taskId, subtaskId);
+  return log ?? { log: '', truncated: false };
+}
+
+type Draft = Omit<TaskRecord, 'eventSeq' | 'publishedSeq' | 'outbox'>;
+
+/**
+ * Apply an operation that sets a task running again: check it is allowed,
+ * take the hosts that will run (all or none), store it by compare-and-set,
+ * queue what is READY.
+ */
+async function reopen(deps: TaskDeps, taskId: number, change: (r: TaskRecord) => Draft): Promise<OcpTask> {
+  const current = await recordOrThrow(deps, taskId);
+  let preview: Draft;
+  try {
+    preview = change(current);
+  } catch (err) {
+    throw asStateError(err);
+  }
+  const hosts = hostsStillToRun({ ...current, ...preview }).map((id) => hostOrThrow(deps, id));
+  await claimHosts(deps, hosts, taskId);
+  let updated: TaskRecord | undefined;
+  try {
+    updated = await deps.store.update(taskId, change);
+  } catch (err) {
+    await releaseHosts(
+      deps,
+      hosts.map((h) => h.id),
+      taskId,
+    );
+    throw asStateError(err);
+  }
+  if (!updated) throw new CodedError(ErrorCode.taskNotFound, `task ${taskId} not found`, 'taskId');
+  for (const s of readySubtasks(updated.task)) {
+    await deps.enqueue({ taskId, subtaskId: s.id, runTime: s.runTime }, updated.traceId);
+  }
+  await releaseHosts(deps, hostsAtRest(updated), taskId);
+  deps.logger.info({ taskId, operation: updated.task.operation, traceId: updated.traceId }, 'task reopened');
+  return updated.task;
+}
+
+export function retry(deps: TaskDeps, taskId: number): Promise<OcpTask> {
+  return reopen(deps, taskId, (r) => ({ ...r, task: retryTask(r.task) }));
+}
+
+export async function retryOne(deps: TaskDeps, taskId: number, subtaskId: number): Promise<OcpTask> {
+  subtaskOrThrow(await recordOrThrow(deps, taskId), subtaskId);
+  return reopen(deps, taskId, (r) => ({ ...r, task: retrySubtask(r.task, subtaskId) }));
+}
+
+export async function skip(deps: TaskDeps, taskId: number, subtaskId: number): Promise<OcpTask> {
+  subtaskOrThrow(await recordOrThrow(deps, taskId), subtaskId);
+  return reopen(deps, taskId, (r) => ({ ...r, task: skipSubtask(r.task, subtaskId, deps.now(), r.maxParallel) }));
+}
+
+export async function rollback(deps: TaskDeps, taskId: number): Promise<OcpTask> {
+  const current = await recordOrThrow(deps, taskId);
+  const runbook = findRunbook(deps.config, RESTART);
+  const steps = ROLLBACK_STEPS.map((name) => {
+    const step = runbook.steps.find((s) => s.name === name);
+    if (!step) throw new CodedError(ErrorCode.internal, `runbook ${RESTART} has no step "${name}" to roll back with`);
+    return step;
+  });
+  const chains = chainsToRollBack(current.task);
+  const ids = await deps.ids.take(Math.max(1, chains.length * steps.length));
+  return reopen(deps, taskId, (r) => {
+    const task = rollbackTask(
+      r.task,
+      steps.map((s) => ({
+        name: s.name,
+        description: s.description ?? s.name,
+        className: s.className ?? defaultClassName(s.name),
+        timeout: s.timeout,
+      })),
+      ids,
+    );
+    // The host of each chain, from the chain's existing subtasks.
+    const hostOfChain = new Map(r.task.subtasks.map((s) => [s.parallelIdx, r.steps[String(s.id)]?.hostId]));
+    const added = task.subtasks.filter((s) => !r.steps[String(s.id)]);
+    const newSteps = Object.fromEntries(
+      added.map((s) => {
+        const host = hostOrThrow(deps, hostOfChain.get(s.parallelIdx) as number);
+        const step = steps.find((st) => st.name === s.name) ?? (steps[0] as (typeof steps)[number]);
+        return [String(s.id), planStep(step, host, deps.config.ssh.killGraceSeconds)];
+      }),
+    );
+    return { ...r, task, steps: { ...r.steps, ...newSteps } };
+  });
+}
+
+/** End a RUNNING subtask's process group on the host; it ends FAILED, "canceled". */
+export async function cancel(deps: OperationDeps, taskId: number, subtaskId: number): Promise<OcpTask> {
+  const current = await recordOrThrow(deps, taskId);
+  subtaskOrThrow(current, subtaskId);
+  let updated: TaskRecord | undefined;
+  try {
+    updated = await deps.store.update(taskId, (r) => ({ ...r, task: cancelSubtask(r.task, subtaskId) }));
+  } catch (err) {
+    throw asStateError(err);
+  }
+  if (!updated) throw new CodedError(ErrorCode.taskNotFound, `task ${taskId} not found`, 'taskId');
+  const s = findSubtask(updated.task, subtaskId);
+  const hostId = updated.steps[String(subtaskId)]?.hostId;
+  if (s && hostId !== undefined) {
+    const host = hostOrThrow(deps, hostId);
+    await deps.runner.cancel(targetOf(host), `${deps.epoch}-${taskId}-${subtaskId}-${s.runTime}`);
+  }
+  deps.logger.info({ taskId, subtaskId, traceId: updated.traceId }, 'subtask canceled');
+  return updated.task;
+}
+
+export interface TaskQuery {
+  status?: OcpTask['status'];
+  hostId?: number;
+  name?: string;
+  page: number;
+  size: number;
+}
+
+export interface TaskPage {
+  contents: Array<Omit<OcpTask, 'subtasks'>>;
+  page: { number: number; size: number; totalElements: number; totalPages: number };
+}
+
+/** Tasks matching the filters, newest first (ids grow), without subtasks. */
+export async function listTasks(deps: TaskDeps, q: TaskQuery): Promise<TaskPage> {
+  const ids = (await deps.store.ids()).sort((a, b) => b - a);
+  const records = await Promise.all(ids.map((id) => deps.store.get(id)));
+  const matching = records
+    .map((r) => r?.record.task)
+    .filter((t): t is OcpTask => t !== undefined)
+    .filter((t) => q.status === undefined || t.status === q.status)
+    .filter((t) => q.name === undefined || t.name === q.name)
+    .filter(
+      (t) =>
+        q.hostId === undefined ||
+        t.hostId === q.hostId ||
+        (t.context.listMap.host_ids ?? []).includes(String(q.hostId)),
+    );
+  const start = (q.page - 1) * q.size;
+  return {
+    contents: matching.slice(start, start + q.size).map(({ subtasks: _s, ...t }) => t),
+    page: {
+      number: q.page,
+      size: q.size,
+      totalElements: matching.length,
+      totalPages: Math.ceil(matching.length / q.size),
+    },
+  };
+}
+
+export interface AgentStatus {
+  hostId: number;
+  installHome: string;
+  status: 'STARTED' | 'STOPPED' | 'PARTIAL';
+  processes: Array<{ name: string; pid: number | null; status: 'RUNNING' | 'STOPPED' }>;
+}
+
+/** `<name> <pid or -> running|stopped`, one line per process (SPEC §2). */
+const STATUS_LINE = /^(\S+)\s+(\d+|-)\s+(running|stopped)\s*$/;
+
+export async function agentStatus(deps: OperationDeps, hostId: number): Promise<AgentStatus> {
+  const host = hostOrThrow(deps, hostId);
+  const res = await deps.runner.exec(targetOf(host), `${host.agentHome}/bin/ocp_agentctl status`, 30);
+  const processes = res.stdout
+    .split('\n')
+    .map((l) => STATUS_LINE.exec(l.trim()))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({
+      name: m[1] as string,
+      pid: m[2] === '-' ? null : Number(m[2]),
+      status: m[3] === 'running' ? ('RUNNING' as const) : ('STOPPED' as const),
+    }));
+  if (processes.length === 0 && res.exitCode !== 0) {
+    throw new CodedError(
+      ErrorCode.internal,
+      `ocp_agentctl status on host ${hostId} exited ${res.exitCode}: ${res.stderr.trim().slice(0, 300)}`,
+    );
+  }
+  const running = processes.filter((p) => p.status === 'RUNNING').length;
+  const status = running === processes.length && res.exitCode === 0 ? 'STARTED' : running === 0 ? 'STOPPED' : 'PARTIAL';
+  return { hostId, installHome: host.agentHome, status, processes };
+}
