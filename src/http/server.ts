@@ -11,7 +11,7 @@ import { CodedError, ErrorCode } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import { traceIdFrom } from '../tasks/command-intake.js';
 import type { OperationDeps } from '../tasks/task-operations.js';
-import { allows, authenticate } from './auth.js';
+import { allows, createAuthenticator } from './auth.js';
 import { type EnvelopeMeta, failure, httpStatusOf, success } from './envelope.js';
 import { matchRoute } from './routes.js';
 
@@ -71,6 +71,7 @@ function isNatsUnavailable(err: unknown): boolean {
 
 export function createHttpServer(h: HttpDeps): Server {
   const { logger, metrics } = h;
+  const authenticate = createAuthenticator(h.config);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const startedAt = performance.now();
@@ -107,7 +108,7 @@ export function createHttpServer(h: HttpDeps): Server {
     for (const extra of h.extra ?? []) if (await extra(req, res)) return;
 
     try {
-      const principal = authenticate(h.config, req.headers.authorization);
+      const principal = await authenticate(req.headers.authorization);
       if (!principal) {
         throw new CodedError(ErrorCode.unauthorized, 'missing or wrong credentials: use HTTP Basic authentication');
       }
