@@ -51,9 +51,12 @@ const stopAll = {
 const startAll = {
   name: 'Start all OCP agent processes',
   timeout: 600,
-  command: ['{agentctl} start', 'until {agentctl} status >/dev/null; do sleep 0.2; done', '{agentctl} status'].join(
-    '\n',
-  ),
+  // A start that fails says so at once rather than waiting out the timeout.
+  command: [
+    '{agentctl} start || { rc=$?; echo "ocp_agentctl start exited $rc" >&2; exit "$rc"; }',
+    'until {agentctl} status >/dev/null; do sleep 0.2; done',
+    '{agentctl} status',
+  ].join('\n'),
 };
 
 const finish = {
