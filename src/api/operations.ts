@@ -4,8 +4,8 @@
  * permission and its input schema; `run` does the work.
  */
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
-import { TaskStatus } from '../contracts/ocp-task.js';
+import type { z } from 'zod';
+import { AgentInput, BatchInput, HostInput, ListInput, SubtaskInput, TaskInput } from '../contracts/api.js';
 import { CodedError, ErrorCode } from '../errors.js';
 import { createTask, type TaskKind } from '../tasks/create-task.js';
 import {
@@ -30,46 +30,6 @@ export interface Caller {
   traceId: string;
 }
 
-/** Ids beyond 2^53 − 1 are valid Longs but never issued: they stand for "no such id". */
-const NEVER_ISSUED = -1;
-
-/**
- * An id as OCP takes it: `[1-9][0-9]*` within Long range, as a string (a path
- * segment) or a JSON number. So 0, -1, 0100, +1, 1e3, 1.5 and " " all fail.
- */
-export const IdParam = z
-  .union([z.string(), z.number()], { error: 'must be a positive integer id' })
-  .transform((v, ctx) => {
-    const text = typeof v === 'number' ? (Number.isSafeInteger(v) ? String(v) : '') : v;
-    if (!/^[1-9][0-9]*$/.test(text) || BigInt(text) > 9223372036854775807n) {
-      ctx.addIssue({ code: 'custom', message: 'must be a positive integer id ([1-9][0-9]*, at most 2^63 - 1)' });
-      return z.NEVER;
-    }
-    const n = Number(text);
-    return Number.isSafeInteger(n) ? n : NEVER_ISSUED;
-  });
-
-const Creator = z.string().trim().min(1).max(128);
-const Reason = z.string().max(500);
-
-const agentInput = z.object({ hostId: IdParam, reason: Reason.optional(), creator: Creator.optional() }).strict();
-const batchInput = z
-  .object({ hostIds: z.array(IdParam).min(1).max(2000), reason: Reason.optional(), creator: Creator.optional() })
-  .strict()
-  .refine((b) => new Set(b.hostIds).size === b.hostIds.length, { message: 'hostIds: a host is named twice' });
-const taskInput = z.object({ taskId: IdParam }).strict();
-const subtaskInput = z.object({ taskId: IdParam, subtaskId: IdParam }).strict();
-const PageNumber = z.coerce.number().int().min(1).max(1_000_000);
-const listInput = z
-  .object({
-    status: TaskStatus.optional(),
-    hostId: IdParam.optional(),
-    name: z.string().min(1).max(200).optional(),
-    page: PageNumber.default(1),
-    size: z.coerce.number().int().min(1).max(2000).default(10),
-  })
-  .strict();
-
 export interface Operation<S extends z.ZodType = z.ZodType> {
   /** `ocp.api.<name>` on NATS. */
   name: string;
@@ -86,7 +46,7 @@ function agentOperation(kind: Exclude<TaskKind, 'batchRestart'>): Operation {
   return op({
     name: `agent.${kind}`,
     permission: 'HOST_MANAGER',
-    input: agentInput,
+    input: AgentInput,
     async run(deps, input, caller) {
       const { record } = await createTask(deps, {
         kind,
@@ -108,7 +68,7 @@ export const OPERATIONS: readonly Operation[] = [
   op({
     name: 'agent.batchRestart',
     permission: 'HOST_MANAGER',
-    input: batchInput,
+    input: BatchInput,
     async run(deps, input, caller) {
       const { record } = await createTask(deps, {
         kind: 'batchRestart',
@@ -124,45 +84,45 @@ export const OPERATIONS: readonly Operation[] = [
   op({
     name: 'agent.status',
     permission: 'HOST_VIEWER',
-    input: z.object({ hostId: IdParam }).strict(),
+    input: HostInput,
     run: (deps, input) => agentStatus(deps, input.hostId),
   }),
   op({
     name: 'task.list',
     permission: 'TASK_VIEWER',
-    input: listInput,
+    input: ListInput,
     run: (deps, input) => listTasks(deps, input),
   }),
-  op({ name: 'task.get', permission: 'TASK_VIEWER', input: taskInput, run: (deps, i) => getTask(deps, i.taskId) }),
-  op({ name: 'task.retry', permission: 'TASK_MANAGER', input: taskInput, run: (deps, i) => retry(deps, i.taskId) }),
+  op({ name: 'task.get', permission: 'TASK_VIEWER', input: TaskInput, run: (deps, i) => getTask(deps, i.taskId) }),
+  op({ name: 'task.retry', permission: 'TASK_MANAGER', input: TaskInput, run: (deps, i) => retry(deps, i.taskId) }),
   op({
     name: 'task.rollback',
     permission: 'TASK_MANAGER',
-    input: taskInput,
+    input: TaskInput,
     run: (deps, i) => rollback(deps, i.taskId),
   }),
   op({
     name: 'subtask.retry',
     permission: 'TASK_MANAGER',
-    input: subtaskInput,
+    input: SubtaskInput,
     run: (deps, i) => retryOne(deps, i.taskId, i.subtaskId),
   }),
   op({
     name: 'subtask.skip',
     permission: 'TASK_MANAGER',
-    input: subtaskInput,
+    input: SubtaskInput,
     run: (deps, i) => skip(deps, i.taskId, i.subtaskId),
   }),
   op({
     name: 'subtask.cancel',
     permission: 'TASK_MANAGER',
-    input: subtaskInput,
+    input: SubtaskInput,
     run: (deps, i) => cancel(deps, i.taskId, i.subtaskId),
   }),
   op({
     name: 'subtask.log',
     permission: 'TASK_VIEWER',
-    input: subtaskInput,
+    input: SubtaskInput,
     async run(deps, i) {
       const { log, truncated } = await getSubtaskLog(deps, i.taskId, i.subtaskId);
       return { log, truncated };

@@ -4,6 +4,7 @@
  * PAYLOAD_SCHEMAS; test/unit/schemas.test.ts fails when docs/schemas/ is stale.
  */
 import { z } from 'zod';
+import { AgentInput, BatchInput, HostInput, ListInput, SubtaskInput, TaskInput } from './api.js';
 import { AgentCommand, RequestEvent, TaskEvent, WorkItem } from './events.js';
 import { OcpTask } from './ocp-task.js';
 
@@ -17,6 +18,13 @@ export const PAYLOAD_SCHEMAS: Record<string, z.ZodType> = {
   'task-event': TaskEvent,
   'work-item': WorkItem,
   'ocp-task': OcpTask,
+  // ocp.api.<name> request payloads (the HTTP API's inputs; `creator` names who asks)
+  'api-agent-input': AgentInput,
+  'api-batch-restart-input': BatchInput,
+  'api-host-input': HostInput,
+  'api-task-list-input': ListInput,
+  'api-task-input': TaskInput,
+  'api-subtask-input': SubtaskInput,
 };
 
 export const SCHEMA_ID_BASE = 'https://ocp-chatops.local/schemas/';

@@ -1,0 +1,50 @@
+/**
+ * Inputs of the API's operations (HTTP bodies, path and query parameters, and
+ * ocp.api.<name> payloads on NATS), as zod schemas.
+ */
+import { z } from 'zod';
+import { TaskStatus } from './ocp-task.js';
+
+/** Ids beyond 2^53 − 1 are valid Longs but never issued: they stand for "no such id". */
+const NEVER_ISSUED = -1;
+
+/**
+ * An id as OCP takes it: `[1-9][0-9]*` within Long range, as a string (a path
+ * segment) or a JSON number. So 0, -1, 0100, +1, 1e3, 1.5 and " " all fail.
+ */
+export const IdParam = z
+  .union([z.string(), z.number()], { error: 'must be a positive integer id' })
+  .transform((v, ctx) => {
+    const text = typeof v === 'number' ? (Number.isSafeInteger(v) ? String(v) : '') : v;
+    if (!/^[1-9][0-9]*$/.test(text) || BigInt(text) > 9223372036854775807n) {
+      ctx.addIssue({ code: 'custom', message: 'must be a positive integer id ([1-9][0-9]*, at most 2^63 - 1)' });
+      return z.NEVER;
+    }
+    const n = Number(text);
+    return Number.isSafeInteger(n) ? n : NEVER_ISSUED;
+  });
+
+const Creator = z.string().trim().min(1).max(128);
+const Reason = z.string().max(500);
+
+export const AgentInput = z
+  .object({ hostId: IdParam, reason: Reason.optional(), creator: Creator.optional() })
+  .strict();
+export const BatchInput = z
+  .object({ hostIds: z.array(IdParam).min(1).max(2000), reason: Reason.optional(), creator: Creator.optional() })
+  .strict()
+  .refine((b) => new Set(b.hostIds).size === b.hostIds.length, { message: 'hostIds: a host is named twice' });
+export const TaskInput = z.object({ taskId: IdParam }).strict();
+export const SubtaskInput = z.object({ taskId: IdParam, subtaskId: IdParam }).strict();
+const PageNumber = z.coerce.number().int().min(1).max(1_000_000);
+export const ListInput = z
+  .object({
+    status: TaskStatus.optional(),
+    hostId: IdParam.optional(),
+    name: z.string().min(1).max(200).optional(),
+    page: PageNumber.default(1),
+    size: z.coerce.number().int().min(1).max(2000).default(10),
+  })
+  .strict();
+
+export const HostInput = z.object({ hostId: IdParam }).strict();
