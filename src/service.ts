@@ -5,7 +5,7 @@
  * step runner.
  */
 import type { AddressInfo } from 'node:net';
-import { hostname } from 'node:os';
+import { hostname, networkInterfaces } from 'node:os';
 import type { NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
@@ -42,6 +42,12 @@ export interface Service {
   httpPort?: number;
   /** Drain: stop pulling, finish what is in hand, close connections. */
   stop(): Promise<void>;
+}
+
+/** This process's address as OCP shows it (`server`, `executor`): its first non-loopback IPv4, else 127.0.0.1. */
+export function processAddress(): string {
+  const all = Object.values(networkInterfaces()).flatMap((list) => list ?? []);
+  return all.find((a) => a.family === 'IPv4' && !a.internal)?.address ?? '127.0.0.1';
 }
 
 /** Intake loops per process: creating a task is a few KV round trips. */
@@ -85,7 +91,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     requests: buckets.requests,
     logs: createSubtaskLogs(buckets.logs),
     enqueue: createWorkQueue(js),
-    address: hostname(),
+    address: processAddress(),
     logger,
     now: () => new Date(),
     runner,
@@ -126,7 +132,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   })();
 
   const apiService = roles.has('api')
-    ? await startApiService(nc, deps, logger.child({ component: 'nats-api' }), hostname())
+    ? await startApiService(nc, deps, logger.child({ component: 'nats-api' }), deps.address)
     : undefined;
 
   let http: ReturnType<typeof createHttpServer> | undefined;

@@ -140,8 +140,12 @@ export function operation(name: string): Operation {
 export function parseInput(o: Operation, raw: unknown): unknown {
   const parsed = o.input.safeParse(raw);
   if (parsed.success) return parsed.data;
+  // Name the field: its path, or for an unknown key the key itself.
+  const fieldOf = (i: z.core.$ZodIssue) =>
+    i.path.join('.') || (i.code === 'unrecognized_keys' ? i.keys.join(', ') : '') || 'input';
+  const message = parsed.error.issues
+    .map((i) => (i.code === 'unrecognized_keys' ? `${fieldOf(i)}: unknown field` : `${fieldOf(i)}: ${i.message}`))
+    .join('; ');
   const first = parsed.error.issues[0];
-  const field = first?.path.join('.') ?? '';
-  const message = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ');
-  throw new CodedError(ErrorCode.badRequest, message, field || undefined);
+  throw new CodedError(ErrorCode.badRequest, message, first ? fieldOf(first) : undefined);
 }

@@ -6,7 +6,12 @@ import { z } from 'zod';
 import { TaskStatus } from './ocp-task.js';
 
 /** Ids beyond 2^53 − 1 are valid Longs but never issued: they stand for "no such id". */
-const NEVER_ISSUED = -1;
+export const NEVER_ISSUED = -1;
+
+/** An id for a message: the never-issued stand-in says what it stands for. */
+export function idText(id: number): string {
+  return id === NEVER_ISSUED ? '(beyond 2^53 - 1, never issued)' : String(id);
+}
 
 /**
  * An id as OCP takes it: `[1-9][0-9]*` within Long range, as a string (a path
@@ -33,7 +38,7 @@ export const AgentInput = z
 export const BatchInput = z
   .object({ hostIds: z.array(IdParam).min(1).max(2000), reason: Reason.optional(), creator: Creator.optional() })
   .strict()
-  .refine((b) => new Set(b.hostIds).size === b.hostIds.length, { message: 'hostIds: a host is named twice' });
+  .refine((b) => new Set(b.hostIds).size === b.hostIds.length, { message: 'a host is named twice', path: ['hostIds'] });
 export const TaskInput = z.object({ taskId: IdParam }).strict();
 export const SubtaskInput = z.object({ taskId: IdParam, subtaskId: IdParam }).strict();
 const PageNumber = z.coerce.number().int().min(1).max(1_000_000);

@@ -165,8 +165,10 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
             : result.exitCode !== 0
               ? `exit code ${result.exitCode}`
               : undefined;
+    // The reason of a failure ends the log, so whoever reads only the log sees it too.
+    const output = 'error' in result ? '' : result.output;
     await deps.logs.put(item.taskId, item.subtaskId, {
-      log: 'error' in result ? '' : result.output,
+      log: error ? `${output}${output === '' || output.endsWith('\n') ? '' : '\n'}[ocp-chatops] ${error}\n` : output,
       truncated: 'error' in result ? false : result.truncated,
       ...('error' in result ? {} : { exitCode: result.exitCode }),
       ...(error ? { error } : {}),

@@ -54,6 +54,6 @@ export function httpStatusOf(err: CodedError): number {
     case ErrorCode.illegalState:
       return 409;
     case ErrorCode.internal:
-      return 503;
+      return 500; // NATS being away is told apart by the caller and answered 503
   }
 }

@@ -78,8 +78,7 @@ export function createHttpServer(h: HttpDeps): Server {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';
     const traceId = traceIdFrom(req.headers['x-trace-id'] as string | undefined);
-    const server = (req.socket.localAddress ?? '').replace(/^::ffff:/, '');
-    const meta: EnvelopeMeta = { startedAt, traceId, server };
+    const meta: EnvelopeMeta = { startedAt, traceId, server: h.deps.address };
     let routeLabel = 'unknown';
 
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -122,6 +121,13 @@ export function createHttpServer(h: HttpDeps): Server {
       } else if (method === 'POST') {
         raw = parseBody(await readBody(req));
       }
+      if ('creator' in raw) {
+        throw new CodedError(
+          ErrorCode.badRequest,
+          'creator: not taken over HTTP (the Basic user is the creator)',
+          'creator',
+        );
+      }
       const input = parseInput(op, { ...raw, ...match.params });
       if (!allows(principal, op.permission)) {
         throw new CodedError(ErrorCode.forbidden, `user ${principal.username} lacks the ${op.permission} permission`);
@@ -135,6 +141,9 @@ export function createHttpServer(h: HttpDeps): Server {
       if (err instanceof CodedError) {
         coded = err;
         status = httpStatusOf(err);
+      } else if (err instanceof Error && err.name === 'SshError') {
+        coded = new CodedError(ErrorCode.internal, err.message);
+        status = 500;
       } else if (isNatsUnavailable(err)) {
         coded = new CodedError(ErrorCode.internal, `NATS unreachable: ${(err as Error).message}`);
         status = 503;

@@ -6,6 +6,7 @@
  */
 
 import { findHost, findRunbook } from '../config.js';
+import { idText } from '../contracts/api.js';
 import type { AgentOperation } from '../contracts/events.js';
 import { RESTART, START, STOP } from '../core/runbooks/builtin.js';
 import { idsNeeded, planTask, readySubtasks } from '../core/task.js';
@@ -51,7 +52,7 @@ export class RepeatedRejection extends CodedError {}
 export async function createTask(deps: TaskDeps, input: CreateTaskInput): Promise<Created> {
   const hosts = input.hostIds.map((id) => {
     const host = findHost(deps.config, id);
-    if (!host) throw new CodedError(ErrorCode.notFound, `host ${id} is not in the inventory`, 'hostId');
+    if (!host) throw new CodedError(ErrorCode.notFound, `host ${idText(id)} is not in the inventory`, 'hostId');
     return host;
   });
   const runbook = findRunbook(deps.config, RUNBOOK_OF[input.kind]);

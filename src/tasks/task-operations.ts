@@ -5,6 +5,7 @@
  * task, 10002 host not in the inventory.
  */
 import { findHost, findRunbook, type HostConfig } from '../config.js';
+import { idText } from '../contracts/api.js';
 import type { OcpTask } from '../contracts/ocp-task.js';
 import { RESTART } from '../core/runbooks/builtin.js';
 import { defaultClassName } from '../core/runbooks/runbook.js';
@@ -38,20 +39,24 @@ export function targetOf(host: HostConfig): StepTarget {
 
 function hostOrThrow(deps: TaskDeps, hostId: number): HostConfig {
   const host = findHost(deps.config, hostId);
-  if (!host) throw new CodedError(ErrorCode.notFound, `host ${hostId} is not in the inventory`, 'hostId');
+  if (!host) throw new CodedError(ErrorCode.notFound, `host ${idText(hostId)} is not in the inventory`, 'hostId');
   return host;
 }
 
 async function recordOrThrow(deps: TaskDeps, taskId: number): Promise<TaskRecord> {
   const stored = await deps.store.get(taskId);
-  if (!stored) throw new CodedError(ErrorCode.taskNotFound, `task ${taskId} not found`, 'taskId');
+  if (!stored) throw new CodedError(ErrorCode.taskNotFound, `task ${idText(taskId)} not found`, 'taskId');
   return stored.record;
 }
 
 function subtaskOrThrow(record: TaskRecord, subtaskId: number) {
   const s = findSubtask(record.task, subtaskId);
   if (!s) {
-    throw new CodedError(ErrorCode.taskNotFound, `task ${record.task.id} has no subtask ${subtaskId}`, 'subtaskId');
+    throw new CodedError(
+      ErrorCode.taskNotFound,
+      `task ${record.task.id} has no subtask ${idText(subtaskId)}`,
+      'subtaskId',
+    );
   }
   return s;
 }
@@ -98,7 +103,7 @@ async function reopen(deps: TaskDeps, taskId: number, change: (r: TaskRecord) =>
     );
     throw asStateError(err);
   }
-  if (!updated) throw new CodedError(ErrorCode.taskNotFound, `task ${taskId} not found`, 'taskId');
+  if (!updated) throw new CodedError(ErrorCode.taskNotFound, `task ${idText(taskId)} not found`, 'taskId');
   for (const s of readySubtasks(updated.task)) {
     await deps.enqueue({ taskId, subtaskId: s.id, runTime: s.runTime }, updated.traceId);
   }
@@ -166,7 +171,7 @@ export async function cancel(deps: OperationDeps, taskId: number, subtaskId: num
   } catch (err) {
     throw asStateError(err);
   }
-  if (!updated) throw new CodedError(ErrorCode.taskNotFound, `task ${taskId} not found`, 'taskId');
+  if (!updated) throw new CodedError(ErrorCode.taskNotFound, `task ${idText(taskId)} not found`, 'taskId');
   const s = findSubtask(updated.task, subtaskId);
   const hostId = updated.steps[String(subtaskId)]?.hostId;
   if (s && hostId !== undefined) {

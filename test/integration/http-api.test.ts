@@ -73,7 +73,8 @@ describe('HTTP API', () => {
     assert.match(a.body.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$/);
     assert.match(a.body.traceId, /^[0-9a-f]{16}$/);
     assert.ok(Number.isInteger(a.body.duration));
-    assert.equal(a.body.server, '127.0.0.1');
+    assert.match(a.body.server, /^\d+\.\d+\.\d+\.\d+$/);
+    assert.equal(a.body.data.executor, a.body.server);
     assert.equal(t.status, 'RUNNING');
     assert.equal(t.name, 'Restart OCP agent');
     assert.equal(t.creator, 'operator');
@@ -310,8 +311,10 @@ describe('HTTP API', () => {
       assert.deepEqual(overlappingCalls(calls), []);
       return [calls[0]!.at, calls.at(-1)!.at] as const;
     });
-    const latestStart = Math.max(...spans.map((s) => s[0]));
-    const earliestEnd = Math.min(...spans.map((s) => s[1]));
+    // The four chains that succeed all ran at one moment (the failing one ends early).
+    const ok = spans.filter((_, i) => i !== 2);
+    const latestStart = Math.max(...ok.map((s) => s[0]));
+    const earliestEnd = Math.min(...ok.map((s) => s[1]));
     assert.ok(latestStart < earliestEnd, `chains ran in parallel (${JSON.stringify(spans)})`);
   });
 

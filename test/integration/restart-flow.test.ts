@@ -219,4 +219,22 @@ describe('restart flow', () => {
       'with new pids',
     );
   });
+
+  it('stops the agent (SUCCESSFUL, nothing left running) and starts it again', async () => {
+    const h = host(1);
+    const stop = accepted(
+      await request(stack.nc, stack.js, 'stop', { hostId: h.id, creator: 'ops', requestId: newRequestId() }),
+    );
+    assert.deepEqual(
+      stop.task.subtasks.map((s) => s.name),
+      ['Prepare stop OCP agent', 'Stop all OCP agent processes', 'Finish OCP agent operation'],
+    );
+    assert.equal((await waitForTask(stack.nc, stop.taskId)).status, 'SUCCESSFUL');
+    assert.deepEqual(agentProcessPids(h.agentHome), [], 'no agent process runs');
+    const start = accepted(
+      await request(stack.nc, stack.js, 'start', { hostId: h.id, creator: 'ops', requestId: newRequestId() }),
+    );
+    assert.equal((await waitForTask(stack.nc, start.taskId)).status, 'SUCCESSFUL');
+    assert.equal(agentProcessPids(h.agentHome).length, 4);
+  });
 });

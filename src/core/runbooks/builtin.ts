@@ -65,12 +65,23 @@ const finish = {
   command: '{agentctl} status',
 };
 
+/** After a stop, `status` exits non-zero by design: finishing means nothing runs any more. */
+const finishStopped = {
+  name: 'Finish OCP agent operation',
+  timeout: 60,
+  command: [
+    'out=$({agentctl} status)',
+    'printf "%s\\n" "$out"',
+    'if printf "%s\\n" "$out" | grep -q " running$"; then echo "agent processes still run after the stop" >&2; exit 1; fi',
+  ].join('\n'),
+};
+
 export const RESTART = 'Restart OCP agent';
 export const STOP = 'Stop OCP agent';
 export const START = 'Start OCP agent';
 
 export const builtinRunbooks: readonly Runbook[] = [
   { name: RESTART, steps: [prepare('Prepare restart OCP agent'), restartPosProxy, stopAll, startAll, finish] },
-  { name: STOP, steps: [prepare('Prepare stop OCP agent'), stopAll, finish] },
+  { name: STOP, steps: [prepare('Prepare stop OCP agent'), stopAll, finishStopped] },
   { name: START, steps: [prepare('Prepare start OCP agent'), startAll, finish] },
 ];
