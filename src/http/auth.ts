@@ -49,7 +49,7 @@ export function createAuthenticator(config: Config): Authenticate {
   const key = randomBytes(32);
   const cache = new Map<string, { principal: Principal; until: number }>();
   return async (header) => {
-    const m = /^Basic ([A-Za-z0-9+/=]+)$/.exec(header ?? '');
+    const m = /^Basic ([A-Za-z0-9+/=]+)$/i.exec(header ?? ''); // the scheme is case-insensitive (RFC 9110)
     if (!m) return undefined;
     const tag = createHmac('sha256', key)
       .update(m[1] as string)

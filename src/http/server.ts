@@ -9,7 +9,7 @@ import { type Caller, operation, parseInput } from '../api/operations.js';
 import type { Config } from '../config.js';
 import { CodedError, ErrorCode } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import { traceIdFrom } from '../tasks/command-intake.js';
+import { newTraceId, traceIdFrom } from '../tasks/command-intake.js';
 import type { OperationDeps } from '../tasks/task-operations.js';
 import { allows, createAuthenticator } from './auth.js';
 import { type EnvelopeMeta, failure, httpStatusOf, success } from './envelope.js';
@@ -75,7 +75,8 @@ export function createHttpServer(h: HttpDeps): Server {
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const startedAt = performance.now();
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    // Joined, not resolved: a path starting with // is a path here, not a host.
+    const url = new URL(`http://localhost${req.url ?? '/'}`);
     const method = req.method ?? 'GET';
     const traceId = traceIdFrom(req.headers['x-trace-id'] as string | undefined);
     const meta: EnvelopeMeta = { startedAt, traceId, server: h.deps.address };
@@ -158,11 +159,26 @@ export function createHttpServer(h: HttpDeps): Server {
     }
   }
 
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     handle(req, res).catch((err) => {
       logger.error({ err }, 'HTTP handler crashed');
       if (!res.headersSent) res.writeHead(500);
       res.end();
     });
   });
+  // Requests Node refuses before we see them (bad header syntax, headers over
+  // 16 KiB) still get an error envelope.
+  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return;
+    const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+    const meta = { startedAt: performance.now(), traceId: newTraceId(), server: h.deps.address };
+    const body = JSON.stringify(
+      failure(new CodedError(ErrorCode.badRequest, `malformed request: ${err.code ?? err.message}`), status, meta),
+    );
+    socket.end(
+      `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+  return server;
 }

@@ -98,7 +98,9 @@ export function createCommandIntake(deps: TaskDeps & { js: JetStreamClient }) {
       const coded = asCodedError(err);
       if (coded.code === ErrorCode.internal) throw err; // infrastructure: let it be redelivered
       deps.logger.info({ requestId: id, traceId, code: coded.code, message: coded.message }, 'request rejected');
-      if (!(err instanceof RepeatedRejection) || msg.redelivered) await reject(id, coded);
+      // A request that brought no usable id of its own hears its rejection on .invalid (SPEC §5).
+      const answerOn = cmd.requestId ?? requestId ?? INVALID_REQUEST_ID;
+      if (!(err instanceof RepeatedRejection) || msg.redelivered) await reject(answerOn, coded);
     }
     msg.ack();
   };

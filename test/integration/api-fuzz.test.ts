@@ -124,7 +124,7 @@ async function checkProperty<T>(
 
 const tallyOf = (answers: Map<string, number>, key: string) => answers.set(key, (answers.get(key) ?? 0) + 1);
 
-/** Largest body the service reads (bytes), per the brief; beyond it a body is malformed. */
+/** Largest body the service reads (bytes, src/http/server.ts): a bigger one is malformed (400). */
 const MAX_BODY = 64 * 1024;
 
 // ---------------------------------------------------------------- arbitraries

@@ -404,6 +404,15 @@ describe('HTTP API', () => {
     }>();
     assert.equal(noCreator.error.code, 10001);
     assert.match(noCreator.error.message, /creator/);
+    // discoverable, with stats, through the standard $SRV subjects
+    const client = stack.nc.services.client();
+    const infos = [];
+    for await (const i of await client.info('ocp-api')) infos.push(i);
+    assert.ok(infos[0]?.endpoints.some((e) => e.subject === 'ocp.api.task.get'));
+    const stats = [];
+    for await (const s of await client.stats('ocp-api')) stats.push(s);
+    const get = stats[0]?.endpoints?.find((e) => e.subject === 'ocp.api.task.get');
+    assert.ok((get?.num_requests ?? 0) >= 2);
   });
 
   it('serves Prometheus metrics', async () => {
