@@ -25,8 +25,8 @@ async function main(): Promise<void> {
   const logger = createLogger(config.env.LOG_LEVEL);
   if (warning) logger.warn(warning);
   logger.info({ config: config.source, roles: config.env.ROLES, hosts: config.hosts.length }, 'starting');
-  if (!config.env.SLACK_BOT_TOKEN || !config.env.SLACK_SIGNING_SECRET) {
-    logger.info('Slack is off: SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not both set');
+  if (!config.env.SLACK_BOT_TOKEN || !(config.env.SLACK_SIGNING_SECRET || config.env.SLACK_APP_TOKEN)) {
+    logger.info('Slack is off: set SLACK_BOT_TOKEN with SLACK_SIGNING_SECRET (HTTP) or SLACK_APP_TOKEN (Socket Mode)');
   }
 
   let embedded: ChildProcess | undefined;

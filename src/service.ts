@@ -6,6 +6,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
+import { WebClient } from '@slack/web-api';
 import type { NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
@@ -22,6 +23,9 @@ import { CONSUMERS, ensureTopology, STREAMS } from './nats/streams.js';
 import { createSubtaskLogs } from './nats/subtask-logs.js';
 import { createTaskStore } from './nats/task-store.js';
 import { createWorkQueue } from './nats/work-queue.js';
+import { createNotifier } from './slack/notifier.js';
+import { type SlackFrontDoor, startSlackApp } from './slack/slack-app.js';
+import { createSlackRoles } from './slack/slack-roles.js';
 import { createSshStepRunner } from './ssh/ssh-step-runner.js';
 import { createCommandIntake } from './tasks/command-intake.js';
 import type { OperationDeps } from './tasks/task-operations.js';
@@ -48,6 +52,19 @@ export interface Service {
 export function processAddress(): string {
   const all = Object.values(networkInterfaces()).flatMap((list) => list ?? []);
   return all.find((a) => a.family === 'IPv4' && !a.internal)?.address ?? '127.0.0.1';
+}
+
+/** Notifier loops per process: events of one task stay in order whatever this is. */
+const NOTIFIER_CONCURRENCY = 4;
+
+/** Answer on a Slack response_url (ephemeral messages, replacing a confirmation). */
+async function postToResponseUrl(url: string, body: Record<string, unknown>): Promise<void> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) throw new Error(`response_url answered ${res.status}`);
 }
 
 /** Intake loops per process: creating a task is a few KV round trips. */
@@ -120,6 +137,57 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     logger.info({ concurrency: config.executor.concurrency, hosts: config.hosts.length }, 'executor started');
   }
 
+  let slack: SlackFrontDoor | undefined;
+  const notifiers: Array<{ stop(): void }> = [];
+  const slackEnv = config.env;
+  const slackOn = Boolean(slackEnv.SLACK_BOT_TOKEN && (slackEnv.SLACK_SIGNING_SECRET || slackEnv.SLACK_APP_TOKEN));
+  if (slackOn && (roles.has('slack') || roles.has('notifier'))) {
+    const token = slackEnv.SLACK_BOT_TOKEN as string;
+    const webOptions = {
+      slackApiUrl: slackEnv.SLACK_API_URL,
+      retryConfig: { retries: 2, factor: 1, minTimeout: 200, maxTimeout: 1000 },
+    };
+    if (roles.has('slack')) {
+      slack = await startSlackApp({
+        ops: deps,
+        js,
+        roles: createSlackRoles({ config, client: new WebClient(token, webOptions), logger }),
+        pending: buckets.slack,
+        logger,
+        signingSecret: slackEnv.SLACK_SIGNING_SECRET ?? '',
+        botToken: token,
+        ...(slackEnv.SLACK_APP_TOKEN ? { appToken: slackEnv.SLACK_APP_TOKEN } : {}),
+        apiUrl: slackEnv.SLACK_API_URL,
+      });
+      logger.info({ mode: slackEnv.SLACK_APP_TOKEN ? 'socket' : 'http', command: config.slack.command }, 'Slack on');
+    }
+    if (roles.has('notifier')) {
+      // 429s surface at once and the event is put back for Retry-After: durable, in order.
+      const client = new WebClient(token, { ...webOptions, rejectRateLimitedCalls: true });
+      const notifier = createNotifier({
+        config,
+        store: deps.store,
+        logs: deps.logs,
+        requests: buckets.requests,
+        threads: buckets.slack,
+        client,
+        respond: postToResponseUrl,
+        logger: logger.child({ component: 'notifier' }),
+      });
+      notifiers.push(notifier);
+      workers.push(
+        startPullWorkers({
+          js,
+          stream: STREAMS.events,
+          durable: CONSUMERS.notifier,
+          concurrency: NOTIFIER_CONCURRENCY,
+          logger: logger.child({ component: 'notifier' }),
+          handle: notifier.handle,
+        }),
+      );
+    }
+  }
+
   let connected = true;
   void (async () => {
     for await (const s of nc.status()) {
@@ -143,6 +211,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       deps,
       metrics,
       logger: logger.child({ component: 'http' }),
+      extra: slack ? [(req, res) => (slack as SlackFrontDoor).handleHttp(req, res)] : [],
       ready: () => {
         const reasons: string[] = [];
         if (nc.isClosed()) reasons.push('NATS connection closed');
@@ -167,6 +236,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     async stop() {
       await apiService?.stop().catch(() => undefined);
       await Promise.all(workers.map((w) => w.stop()));
+      for (const n of notifiers) n.stop();
+      await slack?.stop();
       await new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve()));
       await runner.close();
       await nc.drain().catch(() => nc.close());

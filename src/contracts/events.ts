@@ -20,11 +20,24 @@ export const HostIdInput = z.union(
   { error: 'must be a positive integer host id (a number, or digits in a string)' },
 );
 
+/** Where a Slack request came from, so answers go back there. */
+export const SlackOrigin = z.object({
+  kind: z.literal('slack'),
+  teamId: z.string().max(32).optional(),
+  channelId: z.string().regex(/^[CGD][A-Z0-9]+$/, 'must be a Slack channel id'),
+  userId: z.string().regex(/^[UW][A-Z0-9]+$/, 'must be a Slack user id'),
+  responseUrl: z.url().max(512).optional(),
+  triggerId: z.string().max(128).optional(),
+});
+export type SlackOrigin = z.infer<typeof SlackOrigin>;
+
 export const AgentCommand = z.object({
   hostId: HostIdInput,
   creator: z.string().trim().min(1).max(128),
   requestId: RequestId.optional(),
   reason: z.string().max(500).optional(),
+  /** Set by the Slack front door; the creator is then recorded as slack:<user id>. */
+  origin: SlackOrigin.optional(),
 });
 export type AgentCommand = z.infer<typeof AgentCommand>;
 

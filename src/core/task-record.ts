@@ -9,15 +9,12 @@
  * next one to change the task (or to take its work over). Later changes trim
  * what their writer saw published.
  */
-import type { TaskEvent } from '../contracts/events.js';
+import type { SlackOrigin, TaskEvent } from '../contracts/events.js';
 import type { OcpSubtask, OcpTask } from '../contracts/ocp-task.js';
 import { isAtRest } from './dag.js';
 import { diffEvents } from './events.js';
 import type { PlannedStep } from './task.js';
 import { formatOcpTime } from './time.js';
-
-/** Where a request came from, so notifiers know where to answer. */
-export type Origin = Record<string, string>;
 
 export type OutboxEvent = Omit<TaskEvent, 'task'>;
 
@@ -26,7 +23,8 @@ export interface TaskRecord {
   steps: Record<string, PlannedStep>;
   requestId: string;
   traceId: string;
-  origin?: Origin;
+  /** Where the request came from (Slack), so the notifier answers there. */
+  origin?: SlackOrigin;
   /** Batch: chains that may run at once (config batch.maxParallel when created). */
   maxParallel?: number;
   /** seq of the last event this task has produced. */

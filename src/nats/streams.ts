@@ -11,6 +11,7 @@
  * | ocp_host_locks  | host.<id>: the task holding the host; max age = the lease    |
  * | ocp_logs        | log.<taskId>.<subtaskId>: a subtask's output tail            |
  * | ocp_ids         | next: the id counter, handed out in blocks                   |
+ * | ocp_slack       | task.<id>: the task's Slack thread and what was posted there |
  */
 import {
   AckPolicy,
@@ -26,7 +27,7 @@ import {
 } from 'nats';
 
 export const STREAMS = { cmd: 'OCP_CMD', events: 'OCP_EVENTS', work: 'OCP_WORK' } as const;
-export const CONSUMERS = { intake: 'intake', executor: 'executor' } as const;
+export const CONSUMERS = { intake: 'intake', executor: 'executor', notifier: 'notifier' } as const;
 export const SUBJECTS = {
   cmd: (op: string) => `ocp.cmd.agent.${op}`,
   requestEvent: (requestId: string) => `ocp.events.request.${requestId}`,
@@ -40,6 +41,7 @@ export interface Buckets {
   locks: KV;
   logs: KV;
   ids: KV;
+  slack: KV;
 }
 
 export interface TopologyOptions {
@@ -95,6 +97,16 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
     ack_wait: ackWait,
     max_ack_pending: 1000,
   });
+  // The notifier starts with the events after its creation: a new deployment
+  // does not replay an old audit trail into Slack.
+  await ensureConsumer(jsm, STREAMS.events, {
+    durable_name: CONSUMERS.notifier,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.New,
+    filter_subject: 'ocp.events.>',
+    ack_wait: nanos(30_000),
+    max_ack_pending: 1000,
+  });
   await ensureConsumer(jsm, STREAMS.work, {
     durable_name: CONSUMERS.executor,
     ack_policy: AckPolicy.Explicit,
@@ -118,6 +130,7 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
     locks,
     logs: await kv('ocp_logs'),
     ids: await kv('ocp_ids'),
+    slack: await kv('ocp_slack'),
   };
 }
 

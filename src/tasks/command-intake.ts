@@ -80,7 +80,8 @@ export function createCommandIntake(deps: TaskDeps & { js: JetStreamClient }) {
       const { record, repeated } = await createTask(deps, {
         kind: op,
         hostIds: [cmd.hostId],
-        creator: `nats:${cmd.creator}`,
+        creator: cmd.origin ? `slack:${cmd.origin.userId}` : `nats:${cmd.creator}`,
+        ...(cmd.origin ? { origin: cmd.origin } : {}),
         requestId: id,
         traceId,
         ...(cmd.reason ? { reason: cmd.reason } : {}),

@@ -7,10 +7,10 @@
 
 import { findHost, findRunbook } from '../config.js';
 import { idText } from '../contracts/api.js';
-import type { AgentOperation } from '../contracts/events.js';
+import type { AgentOperation, SlackOrigin } from '../contracts/events.js';
 import { RESTART, START, STOP } from '../core/runbooks/builtin.js';
 import { idsNeeded, planTask, readySubtasks } from '../core/task.js';
-import type { Origin, TaskRecord } from '../core/task-record.js';
+import type { TaskRecord } from '../core/task-record.js';
 import { CodedError, type ErrorBody, ErrorCode, errorBody } from '../errors.js';
 import { decodeJson, encodeJson, getLive, isCasConflict } from '../nats/kv-json.js';
 import type { TaskDeps } from './deps.js';
@@ -26,14 +26,14 @@ export interface CreateTaskInput {
   requestId: string;
   traceId: string;
   reason?: string;
-  origin?: Origin;
+  origin?: SlackOrigin;
 }
 
 /** What the request bucket remembers of a request. */
-type RequestEntry =
+export type RequestEntry =
   | { state: 'pending'; ids: number[] }
   | { state: 'accepted'; taskId: number }
-  | { state: 'rejected'; error: ErrorBody };
+  | { state: 'rejected'; error: ErrorBody; origin?: SlackOrigin };
 
 const RUNBOOK_OF: Record<TaskKind, string> = { restart: RESTART, stop: STOP, start: START, batchRestart: RESTART };
 export const BATCH_RESTART = 'Batch restart OCP agent';
@@ -48,6 +48,15 @@ export interface Created {
 
 /** A request answered before with a rejection; `repeated` tells the front door not to announce it twice. */
 export class RepeatedRejection extends CodedError {}
+
+/** The request's entry as stored (the notifier reads a rejection's origin from it). */
+export async function readRequest(
+  deps: Pick<TaskDeps, 'requests'>,
+  requestId: string,
+): Promise<RequestEntry | undefined> {
+  const e = await getLive(deps.requests, requestKey(requestId));
+  return e ? decodeJson<RequestEntry>(e) : undefined;
+}
 
 export async function createTask(deps: TaskDeps, input: CreateTaskInput): Promise<Created> {
   const hosts = input.hostIds.map((id) => {
@@ -70,8 +79,11 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput): Promis
   try {
     await claimHosts(deps, hosts, taskId);
   } catch (err) {
-    if (err instanceof CodedError)
-      await settleRequest(deps, input.requestId, { state: 'rejected', error: errorBody(err) });
+    if (err instanceof CodedError) {
+      // The origin stays with the rejection so the notifier can answer the requester.
+      const origin = input.origin ? { origin: input.origin } : {};
+      await settleRequest(deps, input.requestId, { state: 'rejected', error: errorBody(err), ...origin });
+    }
     throw err;
   }
 

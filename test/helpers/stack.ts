@@ -29,6 +29,14 @@ export interface StackOptions {
   killGraceSeconds?: number;
   knownHosts?: string;
   maxParallel?: number;
+  /** Slack on, against a fake Web API. */
+  slack?: {
+    apiUrl: string;
+    botToken: string;
+    signingSecret: string;
+    defaultChannel?: string;
+    access?: Record<string, { usergroups?: string[]; users?: string[] }>;
+  };
 }
 
 /** HTTP Basic users of every test stack. */
@@ -104,7 +112,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           passwordHash: hashPassword(u.password, Buffer.from(`salt-of-${username}-16b`)),
           roles: u.roles,
         })),
+        ...(opts.slack?.access ? { slack: opts.slack.access } : {}),
       },
+      ...(opts.slack?.defaultChannel ? { slack: { defaultChannel: opts.slack.defaultChannel } } : {}),
       runbooks: runbookDir,
     }),
   );
@@ -115,6 +125,13 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     NATS_URL: nats.url,
     HTTP_PORT: '0',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    ...(opts.slack
+      ? {
+          SLACK_API_URL: opts.slack.apiUrl,
+          SLACK_BOT_TOKEN: opts.slack.botToken,
+          SLACK_SIGNING_SECRET: opts.slack.signingSecret,
+        }
+      : {}),
   };
   const { config } = loadConfig(env, dir);
   const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });

@@ -1,0 +1,285 @@
+/**
+ * The notifier: a durable consumer of ocp.events.> that writes each task into
+ * the Slack thread of its request (SPEC §4).
+ *
+ * 1. The first event of a task (seq 1) posts the parent message in the channel
+ *    of the request (or slack.defaultChannel for HTTP and NATS tasks).
+ * 2. Every subtask that ends gets a thread reply; the task's end gets a final
+ *    reply, broadcast to the channel when it failed.
+ * 3. The parent is kept current with chat.update: after each event at most
+ *    about once a second, and every 30 s while the task runs.
+ * 4. Events of one task are handled in seq order: an event whose predecessor
+ *    has not been posted yet is put back for a moment. What was posted is
+ *    recorded per task (ocp_slack), so a restarted notifier posts nothing twice
+ *    — unless it died between posting and recording.
+ * 5. Slack's 429 beyond the Web API client's own retries puts the event back
+ *    for Retry-After seconds; nothing is dropped.
+ * 6. A refused request from Slack is answered ephemerally on its response_url.
+ */
+import type { WebClient } from '@slack/web-api';
+import type { JsMsg, KV } from 'nats';
+import type { Logger } from 'pino';
+import type { Config } from '../config.js';
+import { RequestEvent, TaskEvent } from '../contracts/events.js';
+import type { OcpTask } from '../contracts/ocp-task.js';
+import type { TaskRecord } from '../core/task-record.js';
+import { decodeJson, encodeJson, getLive, isCasConflict } from '../nats/kv-json.js';
+import type { SubtaskLogs } from '../nats/subtask-logs.js';
+import type { TaskStore } from '../nats/task-store.js';
+import { readRequest } from '../tasks/create-task.js';
+import { type Rendered, renderFinalReply, renderParent, renderSubtaskReply } from './render-blocks.js';
+
+/** The part of Slack's Web API the notifier uses. */
+export interface ChatApi {
+  chat: Pick<WebClient['chat'], 'postMessage' | 'update'>;
+}
+
+export type PostToResponseUrl = (url: string, body: Record<string, unknown>) => Promise<void>;
+
+export interface NotifierDeps {
+  config: Config;
+  store: TaskStore;
+  logs: SubtaskLogs;
+  requests: KV;
+  /** ocp_slack: per task, where its thread is and what was posted. */
+  threads: KV;
+  client: ChatApi;
+  respond: PostToResponseUrl;
+  logger: Logger;
+  now?: () => Date;
+}
+
+interface ThreadState {
+  channel: string;
+  parentTs?: string;
+  /** seq of the last event handled (posted, or nothing to post). */
+  lastSeq: number;
+  /** The bot cannot post in the channel: the requester was told; nothing more is tried. */
+  disabled?: boolean;
+}
+
+/** Least time between two updates of one parent (ms), and the refresh while a task runs. */
+const UPDATE_MIN_MS = 1000;
+const REFRESH_MS = 30_000;
+/** Wait before retrying an event whose predecessor is not posted yet (ms). */
+const GATE_RETRY_MS = 200;
+
+const CANNOT_POST = new Set(['not_in_channel', 'channel_not_found', 'is_archived', 'restricted_action']);
+
+function slackError(err: unknown): { code?: string; retryAfter?: number } {
+  const e = err as { code?: string; retryAfter?: number; data?: { error?: string } };
+  if (e?.code === 'slack_webapi_rate_limited_error') return { code: 'ratelimited', retryAfter: e.retryAfter ?? 1 };
+  return { code: e?.data?.error ?? e?.code };
+}
+
+export function createNotifier(deps: NotifierDeps) {
+  const { config, logger } = deps;
+  const now = deps.now ?? (() => new Date());
+  const hostNames = Object.fromEntries(config.hosts.map((h) => [h.id, h.name]));
+  const key = (taskId: number) => `task.${taskId}`;
+
+  /** Parents this process keeps current: last update time, pending timer. */
+  const live = new Map<number, { channel: string; ts: string; lastUpdate: number; timer?: NodeJS.Timeout }>();
+
+  function ctxOf(record: TaskRecord) {
+    const hostOfSubtask = Object.fromEntries(Object.entries(record.steps).map(([id, s]) => [Number(id), s.hostId]));
+    return { hostNames, hostOfSubtask };
+  }
+
+  function renderParentOf(record: TaskRecord): Rendered {
+    const reason = record.task.context.stringMap.reason;
+    return renderParent(record.task, {
+      now: now(),
+      ...ctxOf(record),
+      requester: record.origin ? `<@${record.origin.userId}>` : record.task.creator,
+      ...(reason ? { reason } : {}),
+    });
+  }
+
+  async function updateParent(taskId: number): Promise<void> {
+    const entry = live.get(taskId);
+    if (!entry) return;
+    const stored = await deps.store.get(taskId);
+    if (!stored) return;
+    const r = renderParentOf(stored.record);
+    entry.lastUpdate = Date.now();
+    try {
+      await deps.client.chat.update({ channel: entry.channel, ts: entry.ts, text: r.text, blocks: r.blocks });
+    } catch (err) {
+      const { code, retryAfter } = slackError(err);
+      if (code === 'ratelimited') {
+        scheduleUpdate(taskId, (retryAfter ?? 1) * 1000); // the latest state is rendered then: nothing lost
+        return;
+      }
+      logger.warn({ taskId, code }, 'cannot update the Slack parent message');
+    }
+    if (stored.record.task.status !== 'RUNNING') {
+      clearTimeout(entry.timer);
+      live.delete(taskId);
+    }
+  }
+
+  function scheduleUpdate(taskId: number, delayMs?: number): void {
+    const entry = live.get(taskId);
+    if (!entry || entry.timer) return;
+    const wait = delayMs ?? Math.max(0, entry.lastUpdate + UPDATE_MIN_MS - Date.now());
+    entry.timer = setTimeout(() => {
+      entry.timer = undefined;
+      updateParent(taskId).catch((err) => logger.warn({ taskId, err: err.message }, 'parent update failed'));
+    }, wait);
+  }
+
+  const refresher = setInterval(() => {
+    for (const taskId of live.keys()) scheduleUpdate(taskId);
+  }, REFRESH_MS);
+
+  async function saveState(taskId: number, state: ThreadState, revision: number | undefined): Promise<void> {
+    if (revision === undefined) await deps.threads.create(key(taskId), encodeJson(state));
+    else await deps.threads.update(key(taskId), encodeJson(state), revision);
+  }
+
+  async function tellRequester(record: TaskRecord, text: string): Promise<void> {
+    const url = record.origin?.responseUrl;
+    if (url) await deps.respond(url, { response_type: 'ephemeral', replace_original: false, text });
+    else logger.warn({ taskId: record.task.id }, text);
+  }
+
+  /** Post what one task event means; returns the new thread state. */
+  async function post(event: TaskEvent, record: TaskRecord, state: ThreadState): Promise<ThreadState> {
+    const task: OcpTask = record.task;
+    if (event.seq === 1 || !state.parentTs) {
+      const r = renderParentOf(record);
+      try {
+        const res = await deps.client.chat.postMessage({ channel: state.channel, text: r.text, blocks: r.blocks });
+        const ts = res.ts as string;
+        live.set(task.id, { channel: state.channel, ts, lastUpdate: Date.now() });
+        return { ...state, parentTs: ts, lastSeq: event.seq };
+      } catch (err) {
+        const { code } = slackError(err);
+        if (code && CANNOT_POST.has(code)) {
+          await tellRequester(
+            record,
+            `I cannot post in <#${state.channel}> (${code}), so task ${task.id} runs without a thread there. ` +
+              `Invite me with \`/invite @ocp-chatops\` in that channel, then follow it with \`${config.slack.command} status ${task.id}\`.`,
+          );
+          return { ...state, disabled: true, lastSeq: event.seq };
+        }
+        throw err;
+      }
+    }
+    if (!live.has(task.id) && task.status === 'RUNNING') {
+      live.set(task.id, { channel: state.channel, ts: state.parentTs, lastUpdate: 0 });
+    }
+    const thread = { channel: state.channel, thread_ts: state.parentTs };
+    if (event.subtaskId !== undefined && (event.status === 'SUCCESSFUL' || event.status === 'FAILED')) {
+      const log = event.status === 'FAILED' ? await deps.logs.get(task.id, event.subtaskId) : undefined;
+      // Render the subtask as this event saw it, even if the task has moved on since.
+      const atEvent = {
+        ...task,
+        subtasks: task.subtasks.map((s) =>
+          s.id === event.subtaskId ? { ...s, status: event.status as typeof s.status } : s,
+        ),
+      };
+      const r = renderSubtaskReply(atEvent, event.subtaskId, { ...ctxOf(record), ...(log ? { log } : {}) });
+      await deps.client.chat.postMessage({ ...thread, text: r.text, blocks: r.blocks });
+    } else if (event.subtaskId === undefined && (event.status === 'SUCCESSFUL' || event.status === 'FAILED')) {
+      const r = renderFinalReply({ ...task, status: event.status }, { now: now() });
+      await deps.client.chat.postMessage({
+        ...thread,
+        text: r.text,
+        blocks: r.blocks,
+        reply_broadcast: event.status === 'FAILED',
+      });
+      if (!live.has(task.id)) live.set(task.id, { channel: state.channel, ts: state.parentTs, lastUpdate: 0 });
+    }
+    return { ...state, lastSeq: event.seq };
+  }
+
+  async function handleTaskEvent(msg: JsMsg, event: TaskEvent): Promise<void> {
+    const stored = await deps.store.get(event.taskId);
+    const record = stored?.record;
+    const channel = record?.origin?.channelId ?? config.slack.defaultChannel;
+    if (!record || !channel) {
+      msg.ack(); // nowhere to write
+      return;
+    }
+    const entry = await getLive(deps.threads, key(event.taskId));
+    const state: ThreadState = entry ? decodeJson<ThreadState>(entry) : { channel, lastSeq: 0 };
+    if (state.disabled || event.seq <= state.lastSeq) {
+      msg.ack(); // posted before (a redelivery), or the channel is closed to us
+      return;
+    }
+    if (event.seq > state.lastSeq + 1) {
+      msg.nak(GATE_RETRY_MS); // an earlier event of this task is not posted yet
+      return;
+    }
+    let next: ThreadState;
+    try {
+      next = await post(event, record, state);
+    } catch (err) {
+      const { code, retryAfter } = slackError(err);
+      if (code === 'ratelimited') {
+        logger.info({ taskId: event.taskId, seq: event.seq, retryAfter }, 'Slack rate limit: event put back');
+        msg.nak((retryAfter ?? 1) * 1000);
+        return;
+      }
+      throw err;
+    }
+    try {
+      await saveState(event.taskId, next, entry?.revision);
+    } catch (err) {
+      if (!isCasConflict(err)) throw err;
+      // Another notifier recorded this task meanwhile; its record wins.
+    }
+    scheduleUpdate(event.taskId, record.task.status === 'RUNNING' ? undefined : 0);
+    msg.ack();
+  }
+
+  async function handleRequestEvent(msg: JsMsg, event: RequestEvent): Promise<void> {
+    if (event.type === 'rejected') {
+      const entry = await readRequest(deps, event.requestId);
+      const origin = entry?.state === 'rejected' ? entry.origin : undefined;
+      if (origin?.responseUrl) {
+        await deps.respond(origin.responseUrl, {
+          response_type: 'ephemeral',
+          replace_original: false,
+          text: `:no_entry: Not done: ${event.error.message}`,
+        });
+      }
+    }
+    msg.ack();
+  }
+
+  return {
+    async handle(msg: JsMsg): Promise<void> {
+      let raw: unknown;
+      try {
+        raw = msg.json();
+      } catch {
+        msg.term();
+        return;
+      }
+      if (msg.subject.startsWith('ocp.events.task.')) {
+        const parsed = TaskEvent.safeParse(raw);
+        if (!parsed.success) {
+          msg.term();
+          return;
+        }
+        await handleTaskEvent(msg, parsed.data);
+      } else if (msg.subject.startsWith('ocp.events.request.')) {
+        const parsed = RequestEvent.safeParse(raw);
+        if (!parsed.success) {
+          msg.term();
+          return;
+        }
+        await handleRequestEvent(msg, parsed.data);
+      } else {
+        msg.ack();
+      }
+    },
+    stop(): void {
+      clearInterval(refresher);
+      for (const e of live.values()) clearTimeout(e.timer);
+    },
+  };
+}

@@ -1,0 +1,261 @@
+/**
+ * The text of `/ocp-agent <text>` (SPEC §4) as a command, or a sentence saying
+ * what is wrong and what to type instead. Pure: no I/O. Hosts stay as typed
+ * (ids or names); whoever handles the command resolves them against the
+ * inventory.
+ *
+ * Slack sends the text with `&`, `<`, `>` escaped as `&amp;`, `&lt;`, `&gt;`,
+ * and (with "escape channels, users and links" on) mentions as `<@U123|bob>`
+ * and links as `<http://x.example|x.example>`. The reason is unescaped; a
+ * mention is refused as a host; a link whose label is a host name (Slack links
+ * `host.example.com` by itself) counts as that name.
+ */
+
+export type Role = 'HOST_MANAGER' | 'HOST_VIEWER' | 'TASK_MANAGER' | 'TASK_VIEWER';
+
+export type SlackCommand =
+  | { kind: 'help' }
+  /** `hosts` as typed; restart may name several (a batch), stop and start exactly one. */
+  | { kind: 'restart' | 'stop' | 'start'; hosts: string[]; reason?: string }
+  | { kind: 'agent'; host: string }
+  | { kind: 'status'; taskId: number }
+  | { kind: 'list' }
+  | { kind: 'history'; host: string };
+
+export type ParseResult = { ok: true; command: SlackCommand } | { ok: false; error: string };
+
+export type Verb = SlackCommand['kind'];
+
+/** Verbs in the order help shows them. */
+export const VERBS: readonly Verb[] = ['restart', 'stop', 'start', 'agent', 'status', 'list', 'history', 'help'];
+
+/** Hosts one batch may name. */
+export const MAX_BATCH_HOSTS = 2000;
+/** Characters (code points) a reason may hold, after unescaping. */
+export const MAX_REASON_CHARS = 500;
+
+const HOST_ID_RE = /^[1-9][0-9]{0,15}$/;
+const HOST_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+const TASK_ID_RE = /^[1-9][0-9]*$/;
+/** Slack's escaped link: `<http://host.example.com|host.example.com>` or `<http://host.example.com>`. */
+const LINK_RE = /^<https?:\/\/([^|>/]+)\/?(?:\|([^>]*))?>$/;
+
+const ROLE_OF: Record<Verb, Role | undefined> = {
+  restart: 'HOST_MANAGER',
+  stop: 'HOST_MANAGER',
+  start: 'HOST_MANAGER',
+  agent: 'HOST_VIEWER',
+  status: 'TASK_VIEWER',
+  list: 'TASK_VIEWER',
+  history: 'TASK_VIEWER',
+  help: undefined,
+};
+
+/** The role a command needs; undefined: anyone may run it. */
+export function requiredRole(command: SlackCommand): Role | undefined {
+  return ROLE_OF[command.kind];
+}
+
+/** Usage line (after the slash command) and what it does, per verb. */
+const USAGE: Record<Verb, { args: string; does: string; example: string }> = {
+  restart: {
+    args: 'restart <host>[,<host>…] [reason…]',
+    does: 'restart the OCP agent (a batch asks for confirmation)',
+    example: 'restart 101 agent stuck after upgrade',
+  },
+  stop: { args: 'stop <host> [reason…]', does: 'stop the OCP agent', example: 'stop 101 disk maintenance' },
+  start: { args: 'start <host> [reason…]', does: 'start the OCP agent', example: 'start 101' },
+  agent: { args: 'agent <host>', does: "show the agent's processes on a host", example: 'agent 101' },
+  status: { args: 'status <taskId>', does: "show a task's subtasks and their state", example: 'status 1234' },
+  list: { args: 'list', does: 'running and recent tasks, who ran them and why', example: 'list' },
+  history: { args: 'history <host>', does: 'recent tasks of one host', example: 'history 101' },
+  help: { args: 'help', does: 'this help', example: 'help' },
+};
+
+/**
+ * Usage for the commands the caller may run (help always), one line each, in
+ * mrkdwn: "`/ocp-agent restart &lt;host&gt;[,&lt;host&gt;…] [reason…]` restart the
+ * OCP agent …" (Slack shows `<host>`).
+ */
+export function helpText(allowed: ReadonlySet<Role>, slashCommand = '/ocp-agent'): string {
+  const lines = VERBS.filter((verb) => {
+    const role = ROLE_OF[verb];
+    return role === undefined || allowed.has(role);
+  }).map((verb) => `\`${slashCommand} ${args(verb)}\` ${USAGE[verb].does}`);
+  const notes = ['A host is its id or its name.'];
+  if (lines.length === 1) notes.push('You hold no role that runs the other commands; ask an admin for one.');
+  return [...lines, ...notes].join('\n');
+}
+
+/**
+ * A verb's usage as mrkdwn. Help and errors are shown in Slack, where a bare
+ * `<host>` would be read as a link: the brackets are written as entities.
+ */
+function args(verb: Verb): string {
+  return USAGE[verb].args.replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+}
+
+const fail = (error: string): ParseResult => ({ ok: false, error });
+const ok = (command: SlackCommand): ParseResult => ({ ok: true, command });
+
+/** A token as it may be shown back inside `code` in mrkdwn: no backticks, no raw `<`/`>`, not too long. */
+function shown(token: string): string {
+  const cut = [...token].length > 40 ? `${[...token].slice(0, 40).join('')}…` : token;
+  return cut.replaceAll('`', "'").replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+}
+
+/** Slack's three escapes undone, in one pass (so `&amp;lt;` becomes `&lt;`, not `<`). */
+export function unescapeSlack(text: string): string {
+  return text.replace(/&(amp|lt|gt);/g, (_, e: string) => (e === 'amp' ? '&' : e === 'lt' ? '<' : '>'));
+}
+
+/** The first word, the second, and the rest of the text (as typed, trimmed). */
+function split(text: string): { verb: string; arg: string; rest: string } {
+  const m = /^\s*(\S*)\s*(\S*)\s*([\s\S]*?)\s*$/.exec(text);
+  return { verb: m?.[1] ?? '', arg: m?.[2] ?? '', rest: m?.[3] ?? '' };
+}
+
+type HostCheck = { ok: true; host: string } | { ok: false; error: string };
+
+/** One host token: an id, a name, or a Slack link whose label is a name. */
+function checkHost(token: string, example: string): HostCheck {
+  const link = LINK_RE.exec(token);
+  const host = link ? (link[2] ?? link[1] ?? '') : token;
+  if (HOST_ID_RE.test(host) && Number(host) <= Number.MAX_SAFE_INTEGER) return { ok: true, host };
+  if (/^[0-9]+$/.test(host)) {
+    return {
+      ok: false,
+      error: `\`${shown(token)}\` is not a host id: ids are whole numbers from 1 to ${Number.MAX_SAFE_INTEGER} without leading zeros. Type the id or the name: \`${example}\``,
+    };
+  }
+  if (HOST_NAME_RE.test(host)) return { ok: true, host };
+  if (token.startsWith('<') && !link) {
+    return {
+      ok: false,
+      error: `\`${shown(token)}\` is a Slack mention or link, not a host. Type the host's id or name: \`${example}\``,
+    };
+  }
+  return {
+    ok: false,
+    error: `\`${shown(token)}\` is not a host: give its id (e.g. \`101\`) or its name (letters, digits, \`.\`, \`_\`, \`-\`, at most 63): \`${example}\``,
+  };
+}
+
+/** One or (restart only) several comma-separated hosts. */
+function checkHosts(
+  list: string,
+  verb: 'restart' | 'stop' | 'start' | 'agent' | 'history',
+  cmd: string,
+): { ok: true; hosts: string[] } | { ok: false; error: string } {
+  const example = `${cmd} ${USAGE[verb].example}`;
+  if (list === '') {
+    return { ok: false, error: `\`${verb}\` needs a host: \`${cmd} ${args(verb)}\`, e.g. \`${example}\`` };
+  }
+  const parts = list.split(',');
+  if (parts.length > 1 && verb !== 'restart') {
+    return {
+      ok: false,
+      error: `\`${verb}\` takes one host at a time; only \`restart\` takes several (\`${cmd} restart 101,102\`). Type \`${example}\``,
+    };
+  }
+  if (parts.some((p) => p === '')) {
+    return {
+      ok: false,
+      error: `\`${shown(list)}\` has an empty host: separate hosts with commas and no spaces: \`${cmd} restart 101,102,ocp-host-3 [reason…]\``,
+    };
+  }
+  if (parts.length > MAX_BATCH_HOSTS) {
+    return {
+      ok: false,
+      error: `${parts.length} hosts are too many for one batch: at most ${MAX_BATCH_HOSTS}. Split them: \`${cmd} restart &lt;host&gt;,&lt;host&gt;,…\``,
+    };
+  }
+  const hosts: string[] = [];
+  const seen = new Set<string>();
+  for (const part of parts) {
+    const checked = checkHost(part, example);
+    if (!checked.ok) return checked;
+    // Host names are case-insensitive (DNS); an id and a name of one host are caught on lookup.
+    const key = checked.host.toLowerCase();
+    if (seen.has(key)) {
+      return {
+        ok: false,
+        error: `\`${shown(checked.host)}\` is named twice: name each host once, e.g. \`${cmd} restart 101,102\``,
+      };
+    }
+    seen.add(key);
+    hosts.push(checked.host);
+  }
+  return { ok: true, hosts };
+}
+
+/** What a verb that takes a fixed number of words says about the words beyond them. */
+const TAKES: Partial<Record<Verb, string>> = {
+  agent: 'one host',
+  history: 'one host',
+  status: 'one task id',
+  list: 'nothing',
+};
+
+function noMore(verb: Verb, rest: string, cmd: string): ParseResult | undefined {
+  if (rest === '') return undefined;
+  const hint = verb === 'list' ? `; for one host's tasks type \`${cmd} history &lt;host&gt;\`` : '';
+  return fail(
+    `\`${verb}\` takes ${TAKES[verb] === 'nothing' ? 'no more words' : `${TAKES[verb]} and nothing more`}, not \`${shown(rest)}\`: type \`${cmd} ${USAGE[verb].example}\`${hint}`,
+  );
+}
+
+/** Parse the text after the slash command. Empty text is help. */
+export function parseCommandText(text: string, slashCommand = '/ocp-agent'): ParseResult {
+  const cmd = slashCommand;
+  const { verb: rawVerb, arg, rest } = split(text);
+  if (rawVerb === '') return ok({ kind: 'help' });
+  const verb = rawVerb.toLowerCase();
+  switch (verb) {
+    case 'help':
+      return ok({ kind: 'help' });
+    case 'restart':
+    case 'stop':
+    case 'start': {
+      const checked = checkHosts(arg, verb, cmd);
+      if (!checked.ok) return fail(checked.error);
+      const reason = unescapeSlack(rest).trim();
+      const length = [...reason].length;
+      if (length > MAX_REASON_CHARS) {
+        return fail(
+          `The reason is ${length} characters long; keep it to ${MAX_REASON_CHARS}: \`${cmd} ${args(verb)}\``,
+        );
+      }
+      return ok({ kind: verb, hosts: checked.hosts, ...(reason !== '' ? { reason } : {}) });
+    }
+    case 'agent':
+    case 'history': {
+      const checked = checkHosts(arg, verb, cmd);
+      if (!checked.ok) return fail(checked.error);
+      const more = noMore(verb, rest, cmd);
+      if (more) return more;
+      return ok({ kind: verb, host: checked.hosts[0] as string });
+    }
+    case 'status': {
+      if (arg === '') return fail(`\`status\` needs a task id: \`${cmd} status 1234\``);
+      const id = arg.startsWith('#') ? arg.slice(1) : arg;
+      if (!TASK_ID_RE.test(id) || !Number.isSafeInteger(Number(id))) {
+        return fail(
+          `\`${shown(arg)}\` is not a task id: ids are whole numbers from 1 to ${Number.MAX_SAFE_INTEGER} without leading zeros, e.g. \`${cmd} status 1234\``,
+        );
+      }
+      const more = noMore('status', rest, cmd);
+      if (more) return more;
+      return ok({ kind: 'status', taskId: Number(id) });
+    }
+    case 'list': {
+      const more = noMore('list', [arg, rest].filter(Boolean).join(' '), cmd);
+      if (more) return more;
+      return ok({ kind: 'list' });
+    }
+    default:
+      return fail(
+        `Unknown command \`${shown(rawVerb)}\`. Commands: ${VERBS.map((v) => `\`${v}\``).join(', ')}. Type \`${cmd} help\` for usage.`,
+      );
+  }
+}

@@ -1,0 +1,340 @@
+/**
+ * The Slack front door (SPEC §4): the /ocp-agent slash command and the task
+ * buttons, on Bolt. Over HTTP (/slack/events on the service's port, with
+ * Bolt's signature and timestamp check) or Socket Mode when SLACK_APP_TOKEN is
+ * set. Handlers are exported apart from their registration so tests can call
+ * them with fake `ack` and `respond`.
+ *
+ * The request path acknowledges before anything slow: text and hosts are
+ * checked from memory, then `ack()`, then the role lookup and the work.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  App,
+  type BlockAction,
+  type Logger as BoltLogger,
+  type ButtonAction,
+  HTTPReceiver,
+  LogLevel,
+  type RespondFn,
+  type SlackActionMiddlewareArgs,
+  type SlackCommandMiddlewareArgs,
+} from '@slack/bolt';
+import type { JetStreamClient, KV } from 'nats';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { findHost, type HostConfig } from '../config.js';
+import type { AgentCommand, SlackOrigin } from '../contracts/events.js';
+import { asCodedError } from '../errors.js';
+import { decodeJson, encodeJson, getLive } from '../nats/kv-json.js';
+import { SUBJECTS } from '../nats/streams.js';
+import { newTraceId } from '../tasks/command-intake.js';
+import { createTask } from '../tasks/create-task.js';
+import {
+  agentStatus,
+  cancel,
+  getTask,
+  listTasks,
+  type OperationDeps,
+  retry,
+  rollback,
+  skip,
+} from '../tasks/task-operations.js';
+import { helpText, parseCommandText, type Role, requiredRole, type SlackCommand } from './parse-command.js';
+import { ACTIONS, renderAgentStatus, renderBatchConfirm, renderTaskList, renderTaskStatus } from './render-blocks.js';
+import type { SlackRoles } from './slack-roles.js';
+
+export interface SlackAppDeps {
+  ops: OperationDeps;
+  js: JetStreamClient;
+  roles: SlackRoles;
+  /** Batches waiting for their confirmation click (a button value holds at most 2,000 characters). */
+  pending: KV;
+  logger: Logger;
+}
+
+/** Slack's ids are safe; a request id keeps `[A-Za-z0-9_-]` and at most 64 characters. */
+export function requestIdOf(triggerId: string): string {
+  return `slack-${triggerId.replace(/[^A-Za-z0-9_-]/g, '_')}`.slice(0, 64);
+}
+
+const ephemeral = (text: string) => ({ response_type: 'ephemeral' as const, replace_original: false, text });
+
+const ROLE_HINT: Record<Role, string> = {
+  HOST_MANAGER: 'restart, stop or start the agent',
+  HOST_VIEWER: 'see the agent of a host',
+  TASK_MANAGER: 'retry, skip, roll back or cancel',
+  TASK_VIEWER: 'see tasks',
+};
+
+function refusal(role: Role): string {
+  return `:no_entry: You need the *${role}* role to ${ROLE_HINT[role]}. Ask an admin to add you to one of its Slack user groups (access.slack.${role}).`;
+}
+
+/** Hosts named in a command, each by id or name; the unknown ones are reported. */
+function resolveHosts(ops: OperationDeps, names: readonly string[]): { hosts: HostConfig[]; unknown: string[] } {
+  const hosts: HostConfig[] = [];
+  const unknown: string[] = [];
+  for (const n of names) {
+    const h = findHost(ops.config, /^[0-9]+$/.test(n) ? Number(n) : n);
+    if (h) hosts.push(h);
+    else unknown.push(n);
+  }
+  return { hosts, unknown };
+}
+
+function hostContext(ops: OperationDeps, steps: Record<string, { hostId: number }> = {}) {
+  return {
+    hostNames: Object.fromEntries(ops.config.hosts.map((h) => [h.id, h.name])),
+    hostOfSubtask: Object.fromEntries(Object.entries(steps).map(([id, s]) => [Number(id), s.hostId])),
+  };
+}
+
+export function createCommandHandler(d: SlackAppDeps) {
+  const { ops, logger } = d;
+  const slash = ops.config.slack.command;
+
+  async function run(
+    cmd: SlackCommand,
+    hosts: HostConfig[],
+    c: SlackCommandMiddlewareArgs['command'],
+    respond: RespondFn,
+  ) {
+    const roles = await d.roles.rolesOf(c.user_id);
+    if (cmd.kind === 'help') return respond(ephemeral(helpText(roles, slash)));
+    const need = requiredRole(cmd);
+    if (need && !roles.has(need)) return respond(ephemeral(refusal(need)));
+    const now = new Date();
+    switch (cmd.kind) {
+      case 'restart':
+      case 'stop':
+      case 'start': {
+        if (hosts.length > 1) {
+          const batchId = randomUUID();
+          const pending: z.input<typeof PendingBatch> = { hostIds: hosts.map((h) => h.id), reason: cmd.reason };
+          await d.pending.put(`batch.${batchId}`, encodeJson(pending));
+          const r = renderBatchConfirm(hosts, cmd.reason, JSON.stringify({ batchId }));
+          return respond({ response_type: 'ephemeral', replace_original: false, text: r.text, blocks: r.blocks });
+        }
+        const host = hosts[0] as HostConfig;
+        const requestId = requestIdOf(c.trigger_id);
+        const origin: SlackOrigin = {
+          kind: 'slack',
+          teamId: c.team_id,
+          channelId: c.channel_id,
+          userId: c.user_id,
+          responseUrl: c.response_url,
+          triggerId: c.trigger_id,
+        };
+        const payload: AgentCommand = {
+          hostId: host.id,
+          creator: c.user_id,
+          requestId,
+          origin,
+          ...(cmd.reason ? { reason: cmd.reason } : {}),
+        };
+        // Durable before we return; one trigger_id makes one task (stream dedup, then requestId).
+        await d.js.publish(SUBJECTS.cmd(cmd.kind), encodeJson(payload), { msgID: requestId });
+        logger.info({ requestId, hostId: host.id, user: c.user_id, op: cmd.kind }, 'Slack request published');
+        return;
+      }
+      case 'agent': {
+        const host = hosts[0] as HostConfig;
+        const r = renderAgentStatus(await agentStatus(ops, host.id), host.name);
+        return respond({ response_type: 'ephemeral', replace_original: false, text: r.text, blocks: r.blocks });
+      }
+      case 'status': {
+        const stored = await ops.store.get(cmd.taskId);
+        if (!stored)
+          return respond(ephemeral(`No task ${cmd.taskId}. \`${slash} list\` shows running and recent tasks.`));
+        const r = renderTaskStatus(stored.record.task, { now, ...hostContext(ops, stored.record.steps) });
+        return respond({ response_type: 'ephemeral', replace_original: false, text: r.text, blocks: r.blocks });
+      }
+      case 'list':
+      case 'history': {
+        const host = cmd.kind === 'history' ? (hosts[0] as HostConfig) : undefined;
+        const page = await listTasks(ops, { page: 1, size: 20, ...(host ? { hostId: host.id } : {}) });
+        const title = host ? `Recent tasks on ${host.name} (${host.id})` : 'Running and recent tasks';
+        const r = renderTaskList(title, page.contents, { now });
+        return respond({ response_type: 'ephemeral', replace_original: false, text: r.text, blocks: r.blocks });
+      }
+    }
+  }
+
+  return async function handleCommand({ command, ack, respond }: SlackCommandMiddlewareArgs): Promise<void> {
+    const parsed = parseCommandText(command.text ?? '', slash);
+    if (!parsed.ok) {
+      await ack(ephemeral(parsed.error));
+      return;
+    }
+    const cmd = parsed.command;
+    const named = 'hosts' in cmd ? cmd.hosts : 'host' in cmd ? [cmd.host] : [];
+    const { hosts, unknown } = resolveHosts(ops, named);
+    if (unknown.length > 0) {
+      const known = ops.config.hosts
+        .slice(0, 10)
+        .map((h) => `${h.id} (${h.name})`)
+        .join(', ');
+      await ack(
+        ephemeral(
+          `:question: Unknown host ${unknown.map((u) => `\`${u}\``).join(', ')}. Name a host by id or name, e.g. ${known}.`,
+        ),
+      );
+      return;
+    }
+    await ack();
+    try {
+      await run(cmd, hosts, command, respond);
+    } catch (err) {
+      const coded = asCodedError(err);
+      logger.warn({ err: coded.message, user: command.user_id }, 'Slack command failed');
+      await respond(ephemeral(`:warning: ${coded.message}`));
+    }
+  };
+}
+
+const ButtonValue = z.object({
+  taskId: z.number().int().positive(),
+  subtaskId: z.number().int().positive().optional(),
+});
+const BatchValue = z.object({ batchId: z.uuid() });
+const PendingBatch = z.object({
+  hostIds: z.array(z.number().int().positive()).min(1),
+  reason: z.string().max(500).optional(),
+});
+
+export function createActionHandler(d: SlackAppDeps) {
+  const { ops, logger } = d;
+  return async function handleAction({
+    action,
+    body,
+    ack,
+    respond,
+  }: SlackActionMiddlewareArgs<BlockAction<ButtonAction>>): Promise<void> {
+    await ack();
+    const userId = body.user.id;
+    try {
+      if (action.action_id === ACTIONS.cancelBatch) {
+        await respond({ replace_original: true, text: 'Batch restart not started.' });
+        return;
+      }
+      const roles = await d.roles.rolesOf(userId);
+      if (action.action_id === ACTIONS.confirmBatch) {
+        if (!roles.has('HOST_MANAGER')) return void (await respond(ephemeral(refusal('HOST_MANAGER'))));
+        const { batchId } = BatchValue.parse(JSON.parse(action.value ?? '{}'));
+        const entry = await getLive(d.pending, `batch.${batchId}`);
+        if (!entry) return void (await respond(ephemeral('This confirmation has expired; type the command again.')));
+        const v = PendingBatch.parse(decodeJson(entry));
+        const channelId = body.channel?.id ?? body.container?.channel_id;
+        const { record } = await createTask(ops, {
+          kind: 'batchRestart',
+          hostIds: v.hostIds,
+          creator: `slack:${userId}`,
+          requestId: requestIdOf(body.trigger_id),
+          traceId: newTraceId(),
+          ...(v.reason ? { reason: v.reason } : {}),
+          ...(channelId
+            ? {
+                origin: {
+                  kind: 'slack' as const,
+                  channelId,
+                  userId,
+                  ...(body.team?.id ? { teamId: body.team.id } : {}),
+                  ...(body.response_url ? { responseUrl: body.response_url } : {}),
+                  triggerId: body.trigger_id,
+                },
+              }
+            : {}),
+        });
+        await d.pending.delete(`batch.${batchId}`);
+        await respond({
+          replace_original: true,
+          text: `Batch restart of ${v.hostIds.length} hosts started: task ${record.task.id}.`,
+        });
+        return;
+      }
+      if (!roles.has('TASK_MANAGER')) return void (await respond(ephemeral(refusal('TASK_MANAGER'))));
+      const v = ButtonValue.parse(JSON.parse(action.value ?? '{}'));
+      const subtaskId = v.subtaskId ?? 0;
+      const task =
+        action.action_id === ACTIONS.retry
+          ? await retry(ops, v.taskId)
+          : action.action_id === ACTIONS.rollback
+            ? await rollback(ops, v.taskId)
+            : action.action_id === ACTIONS.skip
+              ? await skip(ops, v.taskId, subtaskId)
+              : action.action_id === ACTIONS.cancel
+                ? await cancel(ops, v.taskId, subtaskId)
+                : await getTask(ops, v.taskId);
+      logger.info({ taskId: task.id, action: action.action_id, user: userId }, 'Slack button handled');
+    } catch (err) {
+      const coded = asCodedError(err);
+      await respond(ephemeral(`:warning: ${coded.message}`));
+    }
+  };
+}
+
+/** Bolt's logger interface over pino. */
+function boltLogger(logger: Logger): BoltLogger {
+  let level = LogLevel.INFO;
+  const line = (msg: unknown[]) => msg.map(String).join(' ');
+  return {
+    debug: (...m) => logger.debug(line(m)),
+    info: (...m) => logger.info(line(m)),
+    warn: (...m) => logger.warn(line(m)),
+    error: (...m) => logger.error(line(m)),
+    setLevel: (l) => {
+      level = l;
+    },
+    getLevel: () => level,
+    setName: () => undefined,
+  };
+}
+
+export interface SlackFrontDoor {
+  /** For the service's HTTP server: handles /slack/events, returns false for anything else. */
+  handleHttp(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+export async function startSlackApp(
+  d: SlackAppDeps & { signingSecret: string; botToken: string; appToken?: string; apiUrl: string },
+): Promise<SlackFrontDoor> {
+  const logger = boltLogger(d.logger.child({ component: 'bolt' }));
+  const clientOptions = {
+    slackApiUrl: d.apiUrl,
+    retryConfig: { retries: 2, factor: 1, minTimeout: 200, maxTimeout: 1000 },
+  };
+  const socketMode = Boolean(d.appToken);
+  const receiver = socketMode
+    ? undefined
+    : new HTTPReceiver({
+        signingSecret: d.signingSecret,
+        endpoints: '/slack/events',
+        logger,
+        processBeforeResponse: false,
+      });
+  const app = new App({
+    token: d.botToken,
+    logger,
+    clientOptions,
+    ...(receiver ? { receiver } : { socketMode: true, appToken: d.appToken, signingSecret: d.signingSecret }),
+  });
+  app.command(d.ops.config.slack.command, createCommandHandler(d));
+  const onAction = createActionHandler(d);
+  for (const id of Object.values(ACTIONS) as string[]) {
+    app.action<BlockAction<ButtonAction>>(id, onAction);
+  }
+  if (socketMode) await app.start();
+  return {
+    async handleHttp(req, res) {
+      if (!receiver || !(req.url ?? '').startsWith('/slack/events')) return false;
+      receiver.requestListener(req, res);
+      return true;
+    },
+    async stop() {
+      if (socketMode) await app.stop();
+    },
+  };
+}
