@@ -31,7 +31,7 @@ import { type FakeMessage, type FakeSlack, startFakeSlack } from '../test/helper
 import { findExecutable } from '../test/helpers/nats-server.js';
 import { clearFaults, setFault } from '../test/helpers/sim-agent.js';
 import { SIGNING_SECRET, slackUser, taskIdOf, textOf } from '../test/helpers/slack-user.js';
-import { type Stack, startStack, waitFor, waitForTask } from '../test/helpers/stack.js';
+import { readTask, type Stack, startStack, waitFor, waitForTask } from '../test/helpers/stack.js';
 
 const RATE_PER_S = 20;
 const DURATION_S = 15;
@@ -149,11 +149,13 @@ async function quiet(fake: FakeSlack, quietMs: number, maxMs: number): Promise<b
   return false;
 }
 
-function countByMethod(calls: FakeSlack['calls']): Map<string, number> {
+function tally(keys: readonly string[]): Map<string, number> {
   const m = new Map<string, number>();
-  for (const c of calls) m.set(c.method, (m.get(c.method) ?? 0) + 1);
+  for (const k of keys) m.set(k, (m.get(k) ?? 0) + 1);
   return m;
 }
+
+const countByMethod = (calls: FakeSlack['calls']) => tally(calls.map((c) => c.method));
 
 interface RestartRun {
   host: number;
@@ -302,9 +304,29 @@ async function main(): Promise<void> {
             : `restart ${hosts[restartSeq++ % HOSTS]?.id} bench`;
       try {
         const r = await user.command(text, { user: u, triggerId: `bench.${i}.${Date.now()}` });
-        return { i, kind, user: u, firstOfUser, lagMs, ms: r.ms, status: r.status, text: r.text, responseUrl: r.responseUrl };
+        return {
+          i,
+          kind,
+          user: u,
+          firstOfUser,
+          lagMs,
+          ms: r.ms,
+          status: r.status,
+          text: r.text,
+          responseUrl: r.responseUrl,
+        };
       } catch (err) {
-        return { i, kind, user: u, firstOfUser, lagMs, ms: Number.NaN, status: 0, text: '', error: (err as Error).message };
+        return {
+          i,
+          kind,
+          user: u,
+          firstOfUser,
+          lagMs,
+          ms: Number.NaN,
+          status: 0,
+          text: '',
+          error: (err as Error).message,
+        };
       }
     });
     await probing;
@@ -324,7 +346,31 @@ async function main(): Promise<void> {
     const drained = await quiet(fk, 2500, 40_000);
     const drainMs = performance.now() - loadT0 - loadWallMs;
     const loadCalls = countByMethod(fk.calls.slice(callsBefore));
-    const tasksCreated = parents().length - tasksBefore;
+    const loadParents = parents().slice(tasksBefore);
+    const tasksCreated = loadParents.length;
+    const loadCallList = fk.calls.slice(callsBefore);
+    const loadTasks = await Promise.all(
+      loadParents.map(async (p) => {
+        const taskId = taskIdOf(p);
+        const task = (await readTask(st.nc, taskId))?.task;
+        const failed = task?.subtasks.find((s) => s.status === 'FAILED');
+        const log = failed ? await svc.deps.logs.get(taskId, failed.id) : undefined;
+        const secs =
+          task?.finishTime && task.startTime
+            ? (Date.parse(task.finishTime) - Date.parse(task.startTime)) / 1000
+            : Number.NaN;
+        return {
+          taskId,
+          status: task?.status ?? '?',
+          secs,
+          updates: loadCallList.filter((c) => c.method === 'chat.update' && c.args.ts === p.ts).length,
+          replies: loadCallList.filter((c) => c.method === 'chat.postMessage' && c.args.thread_ts === p.ts).length,
+          failedStep: failed
+            ? `${failed.name}: ${log?.error ?? '?'}; ${(log?.log ?? '').trim().split('\n').slice(-2).join(' / ')}`
+            : undefined,
+        };
+      }),
+    );
     const refusedBusy = samples.filter(
       (s) =>
         s.kind === 'restart' &&
@@ -386,18 +432,36 @@ async function main(): Promise<void> {
       return `| ${label} | ${s.length} | ${f1(percentile(s, 50))} | ${f1(percentile(s, 90))} | ${f1(percentile(s, 99))} | ${f1(s.at(-1) ?? Number.NaN)} | ${over} |`;
     };
     console.log('');
-    console.log(
-      `## (1) Slash-command ack latency, open loop ${RATE_PER_S}/s for ${DURATION_S} s (${COUNT} commands)`,
-    );
+    console.log(`## (1) Slash-command ack latency, open loop ${RATE_PER_S}/s for ${DURATION_S} s (${COUNT} commands)`);
     console.log('');
     console.log(`| measure | n | p50 ms | p90 ms | p99 ms | max ms | > ${SLACK_LIMIT_MS} ms |`);
     console.log('|---|---|---|---|---|---|---|');
-    console.log(ackRow('ack, all commands', acks.map((s) => s.ms)));
+    console.log(
+      ackRow(
+        'ack, all commands',
+        acks.map((s) => s.ms),
+      ),
+    );
     for (const k of ['list', 'status', 'restart'] as const) {
-      console.log(ackRow(`ack, \`${k}\``, acks.filter((s) => s.kind === k).map((s) => s.ms)));
+      console.log(
+        ackRow(
+          `ack, \`${k}\``,
+          acks.filter((s) => s.kind === k).map((s) => s.ms),
+        ),
+      );
     }
-    console.log(ackRow('ack, first command of each user in the load', acks.filter((s) => s.firstOfUser).map((s) => s.ms)));
-    console.log(ackRow('baseline: GET /healthz, same schedule, service idle', health.map((h) => h.ms)));
+    console.log(
+      ackRow(
+        'ack, first command of each user in the load',
+        acks.filter((s) => s.firstOfUser).map((s) => s.ms),
+      ),
+    );
+    console.log(
+      ackRow(
+        'baseline: GET /healthz, same schedule, service idle',
+        health.map((h) => h.ms),
+      ),
+    );
     console.log(ackRow(`probe: GET /healthz ${PROBE_PER_S}/s during the command load`, probes));
     const p50Ack = percentile(sortNum(acks.map((s) => s.ms)), 50);
     const p50Health = percentile(sortNum(health.map((h) => h.ms).filter(Number.isFinite)), 50);
@@ -414,15 +478,35 @@ async function main(): Promise<void> {
       `| event-loop delay p50 / p99 / max (whole process: client + service) | ${f1(eld.percentile(50) / 1e6)} / ${f1(eld.percentile(99) / 1e6)} / ${f1(eld.max / 1e6)} ms |`,
     );
     console.log(`| event-loop utilisation | ${(elu * 100).toFixed(0)}% |`);
-    console.log(`| process CPU (user+sys) | ${f1((cpu.user + cpu.system) / 1000)} ms (${((cpu.user + cpu.system) / 1000 / loadWallMs * 100).toFixed(0)}% of one CPU) |`);
+    console.log(
+      `| process CPU (user+sys) | ${f1((cpu.user + cpu.system) / 1000)} ms (${(((cpu.user + cpu.system) / 1000 / loadWallMs) * 100).toFixed(0)}% of one CPU) |`,
+    );
     console.log(`| non-200 answers / request errors | ${bad.length} (${bad.filter((s) => s.error).length} errors) |`);
-    console.log(`| acks with a body (ack(text): parse error / unknown host) | ${acks.filter((s) => s.text.length > 0).length} |`);
-    console.log(`| list/status answered on their response_url | ${answered ? 'all' : 'NOT all within 30 s'} (${answerable.length}) |`);
-    console.log(`| restarts sent / tasks created / refused as busy (response_url) | ${samples.filter((s) => s.kind === 'restart').length} / ${tasksCreated} / ${refusedBusy} |`);
-    console.log(`| usergroups.users.list calls during the load | ${groupCallsDuringLoad} (group cache warm from the warm-up) |`);
+    console.log(
+      `| acks with a body (ack(text): parse error / unknown host) | ${acks.filter((s) => s.text.length > 0).length} |`,
+    );
+    console.log(
+      `| list/status answered on their response_url | ${answered ? 'all' : 'NOT all within 30 s'} (${answerable.length}) |`,
+    );
+    console.log(
+      `| restarts sent / tasks created / refused as busy (response_url) | ${samples.filter((s) => s.kind === 'restart').length} / ${tasksCreated} / ${refusedBusy} |`,
+    );
+    console.log(
+      `| usergroups.users.list calls during the load | ${groupCallsDuringLoad} (group cache warm from the warm-up) |`,
+    );
     console.log(
       `| Web API calls caused by the load (incl. drain) | ${[...loadCalls].map(([m, n]) => `${m} ${n}`).join(', ') || 'none'}; drained ${drained ? 'quietly' : 'NOT quiet'} ${f1(drainMs / 1000)} s after |`,
     );
+    console.log('');
+    const byStatus = tally(loadTasks.map((t) => t.status));
+    console.log(
+      `tasks started by the load: ${[...byStatus].map(([k, n]) => `${n} ${k}`).join(', ')}; ` +
+        `task duration p50 / max ${f1(median(loadTasks.map((t) => t.secs)))} / ${f1(Math.max(...loadTasks.map((t) => t.secs)))} s; ` +
+        `chat.update per task p50 / max ${f1(median(loadTasks.map((t) => t.updates)))} / ${Math.max(...loadTasks.map((t) => t.updates))}; ` +
+        `thread replies per task p50 ${f1(median(loadTasks.map((t) => t.replies)))}`,
+    );
+    const failedSteps = tally(loadTasks.flatMap((t) => (t.failedStep ? [t.failedStep] : [])));
+    for (const [why, n] of failedSteps) console.log(`  failed in the load (${n}×): ${why}`);
     if (bad.length > 0) {
       const b = bad[0] as Sample;
       console.log(`first bad answer: #${b.i} ${b.kind}: HTTP ${b.status} ${b.error ?? b.text.slice(0, 200)}`);
@@ -432,9 +516,7 @@ async function main(): Promise<void> {
       `slowest acks: ${slow.map((s) => `#${s.i} ${s.kind} ${f1(s.ms)} ms (at ${f1((s.i * INTERVAL_MS) / 1000)} s)`).join('; ')}`,
     );
 
-    const methods = [
-      ...new Set([...runs.ok, ...runs.fail].flatMap((r) => [...r.byMethod.keys()])),
-    ].sort();
+    const methods = [...new Set([...runs.ok, ...runs.fail].flatMap((r) => [...r.byMethod.keys()]))].sort();
     const summary = (label: string, rs: RestartRun[]) => {
       const cells = methods.map((m) => f1(median(rs.map((r) => r.byMethod.get(m) ?? 0))));
       return `| ${label} (median of ${rs.length}) | ${cells.join(' | ')} | ${f1(median(rs.map((r) => r.total)))} | ${f1(median(rs.map((r) => r.threadReplies)))} | ${f1(median(rs.map((r) => r.ms)) / 1000)} |`;
@@ -447,7 +529,9 @@ async function main(): Promise<void> {
     console.log(summary('successful', runs.ok));
     console.log(summary('failing (`ocp_agentctl restart` fails)', runs.fail));
     console.log('');
-    console.log(`| run | host | task | status | ${methods.join(' | ')} | total | 429s | response_url posts | thread replies | s |`);
+    console.log(
+      `| run | host | task | status | ${methods.join(' | ')} | total | 429s | response_url posts | thread replies | s |`,
+    );
     console.log(`|---|---|---|---|${methods.map(() => '---|').join('')}---|---|---|---|---|`);
     [...runs.ok, ...runs.fail].forEach((r, k) => {
       console.log(

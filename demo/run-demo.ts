@@ -124,6 +124,7 @@ function log(line: string): void {
 }
 
 function narrate(text: string): void {
+  if (!DRAW && drawTimer) logChanges(); // what the channel shows first, then what comes next
   narration = text;
   log(`▶ ${text}`);
 }

@@ -268,4 +268,23 @@ describe('Slack', () => {
     assert.match(String(answer.text), /not_in_channel/);
     assert.match(String(answer.text), /\/invite/);
   });
+
+  it('shows an agent, a task and a host’s history, only to the asker', async () => {
+    const agent = await user.command(`agent ${host(0).name}`, { user: 'U0VIEWER' });
+    const a = await waitFor('agent answer', () => responsesTo(agent.responseUrl)[0]);
+    assert.equal(a.response_type, 'ephemeral');
+    for (const p of ['ocp_agentd', 'ocp_mgragent', 'ocp_monagent', 'pos_proxy']) assert.match(textOf(a), new RegExp(p));
+
+    const latest = parents().at(-1)!;
+    const status = await user.command(`status ${taskIdOf(latest)}`, { user: 'U0VIEWER' });
+    const st = await waitFor('status answer', () => responsesTo(status.responseUrl)[0]);
+    assert.equal(st.response_type, 'ephemeral');
+    assert.match(textOf(st), new RegExp(`Task \\*?${taskIdOf(latest)}\\b`));
+    assert.match(textOf(st), /SUCCESSFUL|FAILED|RUNNING/);
+
+    const history = await user.command(`history ${host(0).id}`, { user: 'U0VIEWER' });
+    const hi = await waitFor('history answer', () => responsesTo(history.responseUrl)[0]);
+    assert.match(textOf(hi), /monagent stuck/, 'who ran it and why');
+    assert.match(textOf(hi), /U0ALICE/);
+  });
 });
