@@ -29,7 +29,7 @@ import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { type FakeMessage, type FakeSlack, startFakeSlack } from '../test/helpers/fake-slack.js';
 import { findExecutable } from '../test/helpers/nats-server.js';
-import { clearFaults, setFault } from '../test/helpers/sim-agent.js';
+import { clearFaults, overlappingCalls, readCalls, setFault } from '../test/helpers/sim-agent.js';
 import { SIGNING_SECRET, slackUser, taskIdOf, textOf } from '../test/helpers/slack-user.js';
 import { readTask, type Stack, startStack, waitFor, waitForTask } from '../test/helpers/stack.js';
 
@@ -359,14 +359,20 @@ async function main(): Promise<void> {
           task?.finishTime && task.startTime
             ? (Date.parse(task.finishTime) - Date.parse(task.startTime)) / 1000
             : Number.NaN;
+        const steps = (task?.subtasks ?? []).map((sub, k, all) => {
+          const prevEnd = k === 0 ? task?.startTime : all[k - 1]?.finishTime;
+          const ms = (a?: string, b?: string) => (a && b ? Date.parse(b) - Date.parse(a) : Number.NaN);
+          return { name: sub.name, runMs: ms(sub.startTime, sub.finishTime), waitMs: ms(prevEnd, sub.startTime) };
+        });
         return {
           taskId,
+          steps,
           status: task?.status ?? '?',
           secs,
           updates: loadCallList.filter((c) => c.method === 'chat.update' && c.args.ts === p.ts).length,
           replies: loadCallList.filter((c) => c.method === 'chat.postMessage' && c.args.thread_ts === p.ts).length,
           failedStep: failed
-            ? `${failed.name}: ${log?.error ?? '?'}; ${(log?.log ?? '').trim().split('\n').slice(-2).join(' / ')}`
+            ? `${failed.name}: ${log?.error ?? '?'}; ${(log?.log ?? '').trim().split('\n').slice(-4).join(' / ')}`
             : undefined,
         };
       }),
@@ -507,6 +513,22 @@ async function main(): Promise<void> {
     );
     const failedSteps = tally(loadTasks.flatMap((t) => (t.failedStep ? [t.failedStep] : [])));
     for (const [why, n] of failedSteps) console.log(`  failed in the load (${n}×): ${why}`);
+    const overlaps = hosts.map((h) => overlappingCalls(readCalls(h.agentHome)).length);
+    console.log(
+      `overlapping ocp_agentctl calls on one host (calls.log, whole run): ${overlaps.reduce((a, b) => a + b, 0)} pairs`,
+    );
+    console.log('');
+    console.log("| step of the load's tasks | n | run p50 s | run max s | wait before it p50 s | wait max s |");
+    console.log('|---|---|---|---|---|---|');
+    const stepNames = [...new Set(loadTasks.flatMap((t) => t.steps.map((x) => x.name)))];
+    for (const name of stepNames) {
+      const xs = loadTasks.flatMap((t) => t.steps.filter((x) => x.name === name && Number.isFinite(x.runMs)));
+      const runS = xs.map((x) => x.runMs / 1000);
+      const waitS = xs.map((x) => x.waitMs / 1000);
+      console.log(
+        `| ${name} | ${xs.length} | ${f1(median(runS))} | ${f1(Math.max(...runS))} | ${f1(median(waitS))} | ${f1(Math.max(...waitS))} |`,
+      );
+    }
     if (bad.length > 0) {
       const b = bad[0] as Sample;
       console.log(`first bad answer: #${b.i} ${b.kind}: HTTP ${b.status} ${b.error ?? b.text.slice(0, 200)}`);

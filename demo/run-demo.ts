@@ -18,16 +18,23 @@
  * screen; the default when stdout is not a terminal). Exit code 0 when every
  * step reached its expected state, 1 otherwise.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { Server } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OcpTask } from '../src/contracts/ocp-task.js';
-import { type FakeMessage, type FakeSlack, startFakeSlack } from '../test/helpers/fake-slack.js';
-import { clearFaults, setFault } from '../test/helpers/sim-agent.js';
-import { buttonValue, SIGNING_SECRET, slackUser, taskIdOf } from '../test/helpers/slack-user.js';
-import { readTask, type Stack, startStack, waitFor, waitForTask } from '../test/helpers/stack.js';
-import { ANSI, type Frame, messageLines, PLAIN, renderFrame, stripAnsi, USER_NAMES, type ViewItem } from './slack-view.js';
+import type { FakeMessage, FakeSlack } from '../test/helpers/fake-slack.js';
+import type { Stack } from '../test/helpers/stack.js';
+import {
+  ANSI,
+  type Frame,
+  messageLines,
+  PLAIN,
+  renderFrame,
+  stripAnsi,
+  USER_NAMES,
+  type ViewItem,
+} from './slack-view.js';
 
 const argv = process.argv.slice(2);
 if (argv.includes('--help') || argv.includes('-h')) {
@@ -104,6 +111,23 @@ Server.prototype.listen = function listenOnLoopback(this: Server, ...args: unkno
 // The service logs JSON to stdout; on a redrawn screen only errors, and not even those, would fit.
 process.env.TEST_LOG_LEVEL ??= DRAW ? 'silent' : 'error';
 
+// The test helpers bring in the whole service: loaded once the screen shows something.
+type Helpers = typeof import('../test/helpers/fake-slack.js') &
+  typeof import('../test/helpers/sim-agent.js') &
+  typeof import('../test/helpers/slack-user.js') &
+  typeof import('../test/helpers/stack.js');
+type SlackUser = ReturnType<Helpers['slackUser']>;
+let h: Helpers;
+async function loadHelpers(): Promise<void> {
+  const mods = await Promise.all([
+    import('../test/helpers/fake-slack.js'),
+    import('../test/helpers/sim-agent.js'),
+    import('../test/helpers/slack-user.js'),
+    import('../test/helpers/stack.js'),
+  ]);
+  h = Object.assign({}, ...mods) as Helpers;
+}
+
 // -------------------------------------------------------------------- state
 
 const t0 = Date.now();
@@ -116,6 +140,12 @@ const ephemerals: Frame['ephemerals'] = [];
 const responseOwner = new Map<string, string>();
 let responsesSeen = 0;
 let narration = 'starting…';
+/** What runs where, shown above the first message. */
+const intro: string[] = [];
+function addIntro(...lines: string[]): void {
+  intro.push(...lines);
+  for (const l of lines) log(stripAnsi(l).trim());
+}
 let composer: Frame['composer'];
 let pressed: Frame['pressed'];
 
@@ -162,6 +192,7 @@ function draw(): void {
     channelName: CHANNEL_NAME,
     items: items(),
     ephemerals,
+    intro,
     narration,
     status: `ocp-chatops demo · local Slack stand-in · ${elapsed()}`,
     ...(composer ? { composer } : {}),
@@ -192,7 +223,9 @@ function logChanges(): void {
     }
     for (const r of item.replies.slice(prev?.replies ?? 0)) {
       const [head = '', ...rest] = messageLines(r, PLAIN).map(stripAnsi);
-      log(`#${CHANNEL_NAME}   ┃ thread of task ${id}${r.reply_broadcast ? ' (also sent to the channel)' : ''}: ${head}`);
+      log(
+        `#${CHANNEL_NAME}   ┃ thread of task ${id}${r.reply_broadcast ? ' (also sent to the channel)' : ''}: ${head}`,
+      );
       for (const l of rest) log(`    ┃   ${l}`);
     }
     logged.set(item.parent.ts, { lines, replies: item.replies.length });
@@ -204,6 +237,10 @@ function startView(): void {
     process.stdout.write('\x1b[?25l\x1b[2J\x1b[H');
     draw();
     drawTimer = setInterval(draw, 250); // at most 4 frames a second
+    process.stdout.on('resize', () => {
+      process.stdout.write('\x1b[2J');
+      lastFrame = '';
+    });
   } else {
     drawTimer = setInterval(logChanges, 100);
   }
@@ -224,7 +261,7 @@ function stopView(): void {
 
 const pause = (ms: number) => (FAST ? Promise.resolve() : sleep(ms));
 
-async function typeCommand(user: ReturnType<typeof slackUser>, userId: string, text: string): Promise<FakeMessage> {
+async function typeCommand(user: SlackUser, userId: string, text: string): Promise<FakeMessage> {
   const name = USER_NAMES[userId] ?? userId;
   const full = `/ocp-agent ${text}`;
   narrate(`typing ${full}… (as ${name})`);
@@ -244,13 +281,13 @@ async function typeCommand(user: ReturnType<typeof slackUser>, userId: string, t
     const body = JSON.parse(res.text) as { text?: string };
     if (body.text) ephemerals.push({ user: name, text: body.text });
   }
-  return waitFor(`the bot's message for ${full}`, () => parents()[before], SLACK_TIMEOUT_MS);
+  return h.waitFor(`the bot's message for ${full}`, () => parents()[before], SLACK_TIMEOUT_MS);
 }
 
 /** Wait until the task is no longer RUNNING (after `done`), and fail unless it ended `want`. */
 async function taskEnds(taskId: number, want: OcpTask['status'], done?: (t: OcpTask) => boolean): Promise<OcpTask> {
   const stack_ = stack as Stack;
-  const task = await waitForTask(
+  const task = await h.waitForTask(
     stack_.nc,
     taskId,
     (t) => t.status !== 'RUNNING' && (done ? done(t) : true),
@@ -264,7 +301,7 @@ async function taskEnds(taskId: number, want: OcpTask['status'], done?: (t: OcpT
 
 /** Wait until #ops shows the task `status` in its parent and `finals` final replies in its thread. */
 async function channelShows(ts: string, taskId: number, status: string, finals: number): Promise<FakeMessage> {
-  return waitFor(
+  return h.waitFor(
     `#${CHANNEL_NAME} to show task ${taskId} ${status}`,
     () => {
       const p = parentByTs(ts);
@@ -277,19 +314,24 @@ async function channelShows(ts: string, taskId: number, status: string, finals: 
 }
 
 async function run(): Promise<void> {
-  narrate('starting nats-server, sshd with 3 simulated hosts, and a local stand-in for Slack…');
+  narrate('starting a local stand-in for Slack, nats-server, and sshd with 3 simulated hosts…');
   startView();
-  fake = await startFakeSlack();
+  addIntro(
+    ` ${ANSI.bold(`This is the very beginning of #${CHANNEL_NAME}.`)} All of it runs here, on 127.0.0.0/8 only:`,
+  );
+  await loadHelpers();
+  fake = await h.startFakeSlack();
   fake.addChannel(CHANNEL);
   fake.setUsergroup('S0ONCALL', [ALICE, BOB]);
-  stack = await startStack({
+  addIntro(`   • Slack        a stand-in for its Web API, ${fake.apiUrl}, drawn on this screen`);
+  stack = await h.startStack({
     hosts: 3,
     stepTimeout: 20,
     killGraceSeconds: 2,
     slack: {
       apiUrl: fake.apiUrl,
       botToken: fake.token,
-      signingSecret: SIGNING_SECRET,
+      signingSecret: h.SIGNING_SECRET,
       access: {
         HOST_MANAGER: { usergroups: ['S0ONCALL'] },
         HOST_VIEWER: { usergroups: ['S0ONCALL'] },
@@ -300,49 +342,61 @@ async function run(): Promise<void> {
   });
   const hosts = stack.sshd.hosts;
   const [h101, h102] = [hosts[0]!, hosts[1]!];
-  narrate(
-    `starting ocp-chatops (Slack front door, executor, notifier) against NATS ${stack.nats.url} and hosts ` +
-      `${hosts.map((h) => `${h.id}=${h.address}:${h.port}`).join(', ')}…`,
+  const last = hosts[hosts.length - 1]!;
+  addIntro(
+    `   • NATS         nats-server with JetStream, ${stack.nats.url}, temporary store`,
+    `   • hosts        ${hosts.map((x) => x.id).join(', ')}: OpenSSH sshd at ${h101.address}…${last.address.split('.').pop()}, ` +
+      `port ${h101.port}, a simulated ocp_agentctl each`,
   );
+  narrate('starting ocp-chatops: the Slack front door, the executor and the notifier, in this process…');
   const svc = await stack.startService();
-  const user = slackUser(fake, `http://127.0.0.1:${svc.httpPort}/slack/events`);
+  addIntro(
+    `   • ocp-chatops  all roles in this process; Slack sends to http://127.0.0.1:${svc.httpPort}/slack/events`,
+    `   • people       ${ANSI.bold('bob')} and ${ANSI.bold('alice')}: HOST_MANAGER; alice also TASK_MANAGER (task buttons)`,
+  );
+  const user = h.slackUser(fake, `http://127.0.0.1:${svc.httpPort}/slack/events`);
   await pause(1000);
 
   // 1. A restart that works.
-  if (!FAST) for (const cmd of ['restart', 'stop', 'start'] as const) setFault(h101.agentHome, cmd, 'slow', SLOW_STEP_SECONDS);
+  if (!FAST)
+    for (const cmd of ['restart', 'stop', 'start'] as const) h.setFault(h101.agentHome, cmd, 'slow', SLOW_STEP_SECONDS);
   const p1 = await typeCommand(user, BOB, `restart ${h101.id} monagent stuck`);
-  const task1 = taskIdOf(p1);
+  const task1 = h.taskIdOf(p1);
   taskIds.push(task1);
-  narrate(`task ${task1} runs its five steps on ${h101.name} over SSH; the bot edits its message and replies in the thread…`);
+  narrate(
+    `task ${task1} runs its five steps on ${h101.name} over SSH; the bot edits its message and replies in the thread…`,
+  );
   await taskEnds(task1, 'SUCCESSFUL');
   await channelShows(p1.ts, task1, 'SUCCESSFUL', 1);
-  clearFaults(h101.agentHome);
+  h.clearFaults(h101.agentHome);
   narrate(`task ${task1} SUCCESSFUL: a thread reply per step, and the message kept current with chat.update`);
   await pause(2000);
 
   // 2. A restart that fails, and its Retry.
-  setFault(h102.agentHome, 'restart', 'fail');
-  if (!FAST) setFault(h102.agentHome, 'restart', 'slow', SLOW_STEP_SECONDS);
+  h.setFault(h102.agentHome, 'restart', 'fail');
+  if (!FAST) h.setFault(h102.agentHome, 'restart', 'slow', SLOW_STEP_SECONDS);
   narrate(`${h102.name}'s agent will fail to restart its pos proxy (a fault injected into its ocp_agentctl)`);
   await pause(1500);
   const p2 = await typeCommand(user, BOB, `restart ${h102.id}`);
-  const task2 = taskIdOf(p2);
+  const task2 = h.taskIdOf(p2);
   taskIds.push(task2);
   narrate(`task ${task2} runs on ${h102.name}…`);
   await taskEnds(task2, 'FAILED');
-  const failed = await waitFor(
+  const failed = await h.waitFor(
     'the Retry button',
     () => {
       const p = parentByTs(p2.ts);
-      return p && buttonValue(p, 'task_retry') ? p : undefined;
+      return p && h.buttonValue(p, 'task_retry') ? p : undefined;
     },
     SLACK_TIMEOUT_MS,
   );
   await channelShows(p2.ts, task2, 'FAILED', 1);
-  narrate(`task ${task2} FAILED at "Restart pos proxy"; the thread has the error, the message offers Retry, Skip, Rollback`);
+  narrate(
+    `task ${task2} FAILED at "Restart pos proxy"; the thread has the error, the message offers Retry, Skip, Rollback`,
+  );
   await pause(2000);
-  clearFaults(h102.agentHome);
-  if (!FAST) for (const cmd of ['stop', 'start'] as const) setFault(h102.agentHome, cmd, 'slow', SLOW_STEP_SECONDS);
+  h.clearFaults(h102.agentHome);
+  if (!FAST) for (const cmd of ['stop', 'start'] as const) h.setFault(h102.agentHome, cmd, 'slow', SLOW_STEP_SECONDS);
   narrate('fault cleared on the host; pressing [ Retry ] as alice (she has TASK_MANAGER)…');
   pressed = { ts: failed.ts, actionId: 'task_retry' };
   await pause(800);
@@ -356,7 +410,7 @@ async function run(): Promise<void> {
   narrate(`task ${task2} runs again from its failed step (operation RETRY)…`);
   await taskEnds(task2, 'SUCCESSFUL', (t) => t.operation === 'RETRY');
   await channelShows(p2.ts, task2, 'SUCCESSFUL', 2);
-  clearFaults(h102.agentHome);
+  h.clearFaults(h102.agentHome);
   narrate(`task ${task2} SUCCESSFUL after the retry: the whole story is in its thread`);
   await pause(2500);
 }
@@ -364,22 +418,26 @@ async function run(): Promise<void> {
 // ------------------------------------------------------------------ summary
 
 async function summary(ok: boolean, error?: unknown): Promise<string[]> {
-  const out: string[] = ['', ok ? 'Demo finished.' : `Demo FAILED: ${error instanceof Error ? error.message : String(error)}`];
+  const out: string[] = [
+    '',
+    ok ? 'Demo finished.' : `Demo FAILED: ${error instanceof Error ? error.message : String(error)}`,
+  ];
   if (stack) {
     out.push('Tasks:');
     for (const id of taskIds) {
-      const t = (await readTask(stack.nc, id).catch(() => undefined))?.task;
+      const t = (await h.readTask(stack.nc, id).catch(() => undefined))?.task;
       if (!t) {
         out.push(`  task ${id}: not found`);
         continue;
       }
       const took =
-        t.finishTime && t.startTime ? ` in ${((Date.parse(t.finishTime) - Date.parse(t.startTime)) / 1000).toFixed(1)} s` : '';
-      const reason = t.context.stringMap.reason ? `, reason "${t.context.stringMap.reason}"` : '';
-      out.push(
-        `  task ${t.id}: ${t.name} on host ${t.hostId}: ${t.status}, operation ${t.operation}${took}, by ${t.creator}${reason}`,
-      );
-      for (const s of t.subtasks) out.push(`      ${s.status.padEnd(10)} ${s.name}${s.runTime > 1 ? ` (run ${s.runTime})` : ''}`);
+        t.finishTime && t.startTime
+          ? `, ${((Date.parse(t.finishTime) - Date.parse(t.startTime)) / 1000).toFixed(1)} s`
+          : '';
+      const reason = t.context.stringMap.reason ? ` ("${t.context.stringMap.reason}")` : '';
+      out.push(`  task ${t.id}: ${t.name} on host ${t.hostId}: ${t.status}, operation ${t.operation}${took}, by ${t.creator}${reason}`);
+      for (const s of t.subtasks)
+        out.push(`      ${s.status.padEnd(10)} ${s.name}${s.runTime > 1 ? ` (run ${s.runTime})` : ''}`);
     }
   }
   if (fake) {
@@ -410,10 +468,27 @@ const watchdog = setTimeout(() => {
 }, WATCHDOG_MS);
 watchdog.unref();
 
-process.once('SIGINT', () => {
-  stopView();
-  console.error('demo: interrupted; stopping…');
-  void stopAll().finally(() => process.exit(130));
+// Ctrl-C (or the terminal closing): stop what runs, within a few seconds. Whatever is
+// still alive at exit is killed by the helpers' exit hooks (servers, simulated agents).
+let signalled = false;
+for (const [sig, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+] as const) {
+  process.on(sig, () => {
+    if (signalled || sig === 'SIGHUP') process.exit(code);
+    signalled = true;
+    if (drawTimer) clearInterval(drawTimer);
+    if (DRAW) process.stdout.write('\x1b[?25h\n');
+    console.error(`demo: ${sig}; stopping everything (press Ctrl-C again to stop at once)…`);
+    setTimeout(() => process.exit(code), 5000).unref();
+    void stopAll().finally(() => process.exit(code));
+  });
+}
+process.once('exit', () => {
+  if (DRAW) process.stdout.write('\x1b[?25h');
+  if (stack) rmSync(stack.dir, { recursive: true, force: true });
 });
 
 let ok = true;

@@ -30,6 +30,8 @@ export interface Frame {
   composer?: { user: string; text: string };
   /** A button shown pressed: the parent's ts and the button's action_id. */
   pressed?: { ts: string; actionId: string };
+  /** Lines above the first message, as Slack's "This is the very beginning of #…". */
+  intro?: string[];
   /** The line at the bottom saying what the demo does. */
   narration: string;
   /** Right side of the title bar. */
@@ -120,7 +122,10 @@ function inline(line: string, st: Style): string {
     .map((part, i) => {
       if (i % 2 === 1) return st.code(unescapeEntities(part.slice(1, -1)));
       let s = part.replace(/<([^<>]+)>/g, (_all, inner: string) => token(inner, st));
-      s = s.replace(/(^|[\s(])\*([^*\n]+)\*(?=$|[\s.,:;!?)])/g, (_all, pre: string, body: string) => pre + st.bold(body));
+      s = s.replace(
+        /(^|[\s(])\*([^*\n]+)\*(?=$|[\s.,:;!?)])/g,
+        (_all, pre: string, body: string) => pre + st.bold(body),
+      );
       return emojify(unescapeEntities(s));
     })
     .join('');
@@ -161,7 +166,12 @@ function textObj(t: TextObj | undefined, st: Style): string[] {
 }
 
 /** A message's Block Kit (or its text when it has none) as lines. */
-export function messageLines(m: ViewMessage, st: Style, pressed?: string): string[] {
+export function messageLines(
+  m: ViewMessage,
+  st: Style,
+  opts: { pressed?: string | undefined; inlineContext?: boolean } = {},
+): string[] {
+  const { pressed } = opts;
   const blocks = (m.blocks ?? []) as Block[];
   if (blocks.length === 0) return mrkdwnLines(m.text ?? '', st);
   const out: string[] = [];
@@ -174,17 +184,16 @@ export function messageLines(m: ViewMessage, st: Style, pressed?: string): strin
       case 'header':
         out.push(...textObj(b.text, st).map(st.bold));
         break;
-      case 'context':
+      case 'context': {
         // Unstyled inside: a nested style's end would end the dimming early.
-        out.push(
-          st.dim(
-            (b.elements ?? [])
-              .flatMap((e) => textObj(e as TextObj, PLAIN))
-              .join('  ·  ')
-              .replace(/\n/g, ' '),
-          ),
-        );
+        const line = (b.elements ?? [])
+          .flatMap((e) => textObj(e as TextObj, PLAIN))
+          .join('  ·  ')
+          .replace(/\n/g, ' ');
+        if (opts.inlineContext && out.length > 0) out[out.length - 1] += st.dim(`  · ${line}`);
+        else out.push(st.dim(line));
         break;
+      }
       case 'actions':
         out.push(
           (b.elements ?? [])
@@ -250,6 +259,25 @@ function pieces(s: string): Array<{ sgr?: string; ch?: string; w: number }> {
   return out;
 }
 
+/** SGR parameters in effect after `seq`, given those before it (only the ones this file uses). */
+function applySgr(active: string[], seq: string): string[] {
+  let next = [...active];
+  const params = seq.slice(2, -1).split(';').filter((x) => x !== '');
+  if (params.length === 0) return [];
+  const closes: Record<string, (p: string) => boolean> = {
+    '22': (p) => p === '1' || p === '2',
+    '27': (p) => p === '7',
+    '39': (p) => /^(3[0-7]|9[0-7])$/.test(p),
+    '49': (p) => /^(4[0-7]|10[0-7])$/.test(p),
+  };
+  for (const p of params) {
+    if (p === '0') next = [];
+    else if (closes[p]) next = next.filter((q) => !closes[p]!(q));
+    else if (!next.includes(p)) next.push(p);
+  }
+  return next;
+}
+
 /**
  * Wrap styled text to `width` columns, at spaces where it can; every line
  * after the first starts with `indent`. Styles open at a break are closed at
@@ -268,12 +296,11 @@ export function wrap(s: string, width: number, indent = ''): string[] {
   let breakActive: string[] = [];
   const first = () => lines.length === 0;
   const prefix = () => (first() ? '' : indent);
-  const open = () => active.join('');
+  const open = () => (active.length > 0 ? `${ESC}${active.join(';')}m` : '');
   for (let i = 0; i < all.length; i++) {
     const p = all[i]!;
     if (p.sgr) {
-      if (p.sgr === `${ESC}0m` || p.sgr === `${ESC}m`) active = [];
-      else active.push(p.sgr);
+      active = applySgr(active, p.sgr);
       cur += p.sgr;
       continue;
     }
@@ -294,14 +321,14 @@ export function wrap(s: string, width: number, indent = ''): string[] {
       continue;
     }
     if (p.ch === ' ' && lineStart && !first()) continue; // no leading space on a continuation
-    cur += p.ch;
-    curW += p.w;
-    lineStart = false;
     if (p.ch === ' ') {
       breakAt = i + 1;
       breakCur = cur;
       breakActive = [...active];
     }
+    cur += p.ch;
+    curW += p.w;
+    lineStart = false;
   }
   lines.push(prefix() + cur);
   return lines;
@@ -315,7 +342,7 @@ function itemLines(item: ViewItem, cols: number, st: Style, pressed: string | un
   const t = [when.getHours(), when.getMinutes(), when.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
   const edited = item.parent.updates > 0 ? st.dim(`  (edited ×${item.parent.updates})`) : '';
   out.push(` ${st.bold('ocp-bot')} ${st.dim('APP')}  ${st.dim(t)}${edited}`);
-  for (const l of messageLines(item.parent, st, pressed)) out.push(...wrap(`   ${l}`, cols, '   '));
+  for (const l of messageLines(item.parent, st, { pressed })) out.push(...wrap(`   ${l}`, cols, '   '));
   if (item.replies.length === 0) return out;
   const n = item.replies.length;
   const label = `💬 ${n} ${n === 1 ? 'reply' : 'replies'}`;
@@ -326,7 +353,7 @@ function itemLines(item: ViewItem, cols: number, st: Style, pressed: string | un
   }
   out.push(`   ${st.mention(label)}`);
   for (const r of item.replies) {
-    const lines = messageLines(r, st);
+    const lines = messageLines(r, st, { inlineContext: true });
     if (r.reply_broadcast && lines.length > 0) lines[0] += st.dim('  ↗ also sent to the channel');
     for (const l of lines) out.push(...wrap(`   ${st.dim('┃')} ${l}`, cols, `   ${st.dim('┃')}   `));
   }
@@ -343,7 +370,11 @@ export function renderFrame(f: Frame, cols: number, rows: number, st: Style = AN
   const composer = f.composer
     ? ` ${st.bold(f.composer.user)} ${st.dim('›')} ${f.composer.text}${st.dim('▌')}`
     : ` ${st.dim(`› Message #${f.channelName}`)}`;
-  const bottom = [rule, ...wrap(composer, width, '   ').slice(-2), ...wrap(` ${st.narration(`▶ ${f.narration}`)}`, width, '   ').slice(0, 2)];
+  const bottom = [
+    rule,
+    ...wrap(composer, width, '   ').slice(-2),
+    ...wrap(` ${st.narration(`▶ ${f.narration}`)}`, width, '   ').slice(0, 2),
+  ];
   const room = Math.max(1, rows - top.length - bottom.length);
 
   const tail: string[] = [];
@@ -357,10 +388,11 @@ export function renderFrame(f: Frame, cols: number, rows: number, st: Style = AN
     f.items.flatMap((item, i) =>
       itemLines(item, width, st, f.pressed?.ts === item.parent.ts ? f.pressed.actionId : undefined, collapsed[i]!),
     );
-  let body = [...build(), ...tail];
+  const intro = (f.intro ?? []).flatMap((l) => wrap(l, width, '     '));
+  let body = [...intro, ...build(), ...tail];
   for (let i = 0; i < f.items.length - 1 && body.length > room; i++) {
     collapsed[i] = true;
-    body = [...build(), ...tail];
+    body = [...intro, ...build(), ...tail];
   }
   if (body.length > room) body = body.slice(body.length - room); // scrolled to the newest
   while (body.length < room) body.push('');

@@ -73,7 +73,8 @@ start_one() {
   # right even if setsid had to fork.
   setsid bash -c 'echo $$ > "$1.tmp" && mv "$1.tmp" "$1"; exec -a "$2" sleep 1000000' \\
     _ "$RUN/$name.pid" "$name $HOME_DIR" </dev/null >/dev/null 2>&1 &
-  for i in $(seq 1 200); do [ -s "$RUN/$name.pid" ] && return 0; sleep 0.01; done
+  # up to 20 s: a loaded 2-core machine can take seconds to schedule the new process
+  for i in $(seq 1 2000); do [ -s "$RUN/$name.pid" ] && return 0; sleep 0.01; done
   echo "could not start $name" >&2
   return 1
 }
