@@ -244,7 +244,7 @@ async function main(): Promise<void> {
     const passwordHash = hashPassword(PASSWORD, randomBytes(16));
     const config = parseConfig(
       configFile(passwordHash),
-      { NATS_URL: nats.url, HTTP_PORT: '0', ROLES: 'api', LOG_LEVEL: 'warn' },
+      { NATS_URL: nats.url, HTTP_PORT: '0', HTTP_HOST: '127.0.0.1', ROLES: 'api', LOG_LEVEL: 'warn' },
       'bench/http-restart.ts (generated)',
       process.cwd(),
     );

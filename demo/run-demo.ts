@@ -19,7 +19,6 @@
  * step reached its expected state, 1 otherwise.
  */
 import { existsSync, rmSync } from 'node:fs';
-import { Server } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { OcpTask } from '../src/contracts/ocp-task.js';
@@ -81,7 +80,7 @@ if (missing.length > 0) {
   const sudo = process.getuid?.() === 0 ? '' : 'sudo ';
   console.error(
     [
-      `npm run demo runs a real nats-server and OpenSSH's sshd on 127.0.0.1; missing here: ${missing.join(', ')}.`,
+      `npm run demo runs a real nats-server and OpenSSH's sshd on 127.0.0.1; missing here: ${missing.join(' and ')}.`,
       'Install them (Debian/Ubuntu), then run it again:',
       '',
       `  ${sudo}apt-get install -y nats-server openssh-server`,
@@ -91,22 +90,6 @@ if (missing.length > 0) {
   );
   process.exit(1);
 }
-
-// The service's HTTP server (Slack front door, API) listens on 0.0.0.0; the demo keeps
-// every socket on loopback, so a listen on "any address" is made a listen on 127.0.0.1.
-const originalListen = Server.prototype.listen;
-Server.prototype.listen = function listenOnLoopback(this: Server, ...args: unknown[]) {
-  const first = args[0];
-  if (first !== null && typeof first === 'object' && 'host' in first) {
-    const opts = first as { host?: string };
-    if (opts.host === undefined || opts.host === '0.0.0.0' || opts.host === '::') opts.host = '127.0.0.1';
-  } else if (typeof first === 'number' || typeof first === 'string') {
-    if (typeof args[1] !== 'string' || args[1] === '0.0.0.0' || args[1] === '::') {
-      args.splice(1, typeof args[1] === 'string' ? 1 : 0, '127.0.0.1');
-    }
-  }
-  return (originalListen as (...a: unknown[]) => Server).apply(this, args);
-} as typeof Server.prototype.listen;
 
 // The service logs JSON to stdout; on a redrawn screen only errors, and not even those, would fit.
 process.env.TEST_LOG_LEVEL ??= DRAW ? 'silent' : 'error';
@@ -435,7 +418,9 @@ async function summary(ok: boolean, error?: unknown): Promise<string[]> {
           ? `, ${((Date.parse(t.finishTime) - Date.parse(t.startTime)) / 1000).toFixed(1)} s`
           : '';
       const reason = t.context.stringMap.reason ? ` ("${t.context.stringMap.reason}")` : '';
-      out.push(`  task ${t.id}: ${t.name} on host ${t.hostId}: ${t.status}, operation ${t.operation}${took}, by ${t.creator}${reason}`);
+      out.push(
+        `  task ${t.id}: ${t.name} on host ${t.hostId}: ${t.status}, operation ${t.operation}${took}, by ${t.creator}${reason}`,
+      );
       for (const s of t.subtasks)
         out.push(`      ${s.status.padEnd(10)} ${s.name}${s.runTime > 1 ? ` (run ${s.runTime})` : ''}`);
     }
@@ -487,7 +472,11 @@ for (const [sig, code] of [
   });
 }
 process.once('exit', () => {
-  if (DRAW) process.stdout.write('\x1b[?25h');
+  try {
+    if (DRAW) process.stdout.write('\x1b[?25h');
+  } catch {
+    // the terminal may be gone
+  }
   if (stack) rmSync(stack.dir, { recursive: true, force: true });
 });
 

@@ -262,7 +262,10 @@ function pieces(s: string): Array<{ sgr?: string; ch?: string; w: number }> {
 /** SGR parameters in effect after `seq`, given those before it (only the ones this file uses). */
 function applySgr(active: string[], seq: string): string[] {
   let next = [...active];
-  const params = seq.slice(2, -1).split(';').filter((x) => x !== '');
+  const params = seq
+    .slice(2, -1)
+    .split(';')
+    .filter((x) => x !== '');
   if (params.length === 0) return [];
   const closes: Record<string, (p: string) => boolean> = {
     '22': (p) => p === '1' || p === '2',

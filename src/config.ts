@@ -119,6 +119,11 @@ const FileSchema = z
 
 const EnvSchema = z.object({
   HTTP_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** Address the HTTP port listens on; default every interface. Tests and the demo use 127.0.0.1. */
+  HTTP_HOST: z
+    .string()
+    .regex(/^[0-9A-Fa-f.:]+$/, 'must be an IP address')
+    .default('0.0.0.0'),
   NATS_URL: z
     .string()
     .regex(/^(nats|tls|ws|wss):\/\/\S+$/, 'must be a nats:// or tls:// URL')

@@ -222,7 +222,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     });
     await new Promise<void>((resolve, reject) => {
       http?.once('error', reject);
-      http?.listen(config.env.HTTP_PORT, '0.0.0.0', () => resolve());
+      http?.listen(config.env.HTTP_PORT, config.env.HTTP_HOST, () => resolve());
     });
     httpPort = (http.address() as AddressInfo).port;
     logger.info({ port: httpPort }, 'HTTP listening');

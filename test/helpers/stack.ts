@@ -124,6 +124,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     CONFIG_FILE: configPath,
     NATS_URL: nats.url,
     HTTP_PORT: '0',
+    HTTP_HOST: '127.0.0.1',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
     ...(opts.slack
       ? {
