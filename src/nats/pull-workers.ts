@@ -3,7 +3,7 @@
  * consumers API: `js.consumers.get` then `next`). Pulling only when a loop is
  * free means no message waits in this process's memory while its ack timer runs.
  */
-import type { JetStreamClient, JsMsg } from 'nats';
+import type { Consumer, JetStreamClient, JsMsg } from 'nats';
 import type { Logger } from 'pino';
 
 export interface PullWorkers {
@@ -29,12 +29,15 @@ export function startPullWorkers(opts: PullWorkerOptions): PullWorkers {
   const { logger } = opts;
 
   async function loop(): Promise<void> {
+    // Looked up once (a round trip), again only after a failed pull.
+    let consumer: Consumer | undefined;
     while (running) {
       let msg: JsMsg | null = null;
       try {
-        const consumer = await opts.js.consumers.get(opts.stream, opts.durable);
+        consumer ??= await opts.js.consumers.get(opts.stream, opts.durable);
         msg = await consumer.next({ expires: PULL_EXPIRES_MS });
       } catch (err) {
+        consumer = undefined;
         if (!running) return;
         logger.debug({ err: (err as Error).message, durable: opts.durable }, 'pull failed; trying again');
         await new Promise((r) => setTimeout(r, 500));
