@@ -24,13 +24,36 @@ function replace(task: OcpTask, changed: ReadonlyMap<number, OcpSubtask>): OcpTa
   return { ...task, subtasks: task.subtasks.map((s) => changed.get(s.id) ?? s) };
 }
 
-/** A run that starts afresh: READY, operation RETRY, runTime + 1, no times of the last run. */
+/**
+ * A run that starts afresh: READY, runTime + 1, no times of the last run;
+ * operation RETRY — except a rollback step, which stays ROLLBACK so the task is
+ * still judged by its rollback.
+ */
 const toRetry = ({ startTime: _s, finishTime: _f, executor: _e, ...s }: OcpSubtask): OcpSubtask => ({
   ...s,
   status: 'READY',
-  operation: 'RETRY',
+  operation: s.operation === 'ROLLBACK' ? 'ROLLBACK' : 'RETRY',
   runTime: s.runTime + 1,
 });
+
+const ACTIVE = new Set(['READY', 'RUNNING', 'CANCELING']);
+
+/**
+ * A FAILED subtask may run again (retry) or be passed over (skip) when nothing
+ * else could then run on its host at once: the task has ended, or — in a
+ * running batch — its own chain has; and during a rollback only rollback steps.
+ */
+function assertMayReopen(task: OcpTask, s: OcpSubtask, verb: string): void {
+  if (s.status !== 'FAILED') {
+    throw new IllegalOperationError(`subtask ${s.id} is ${s.status}; only a FAILED subtask can be ${verb}`);
+  }
+  if (task.status === 'SUCCESSFUL') throw new IllegalOperationError(`task ${task.id} has ended SUCCESSFUL`);
+  const chainBusy = task.subtasks.some((o) => o.parallelIdx === s.parallelIdx && ACTIVE.has(o.status));
+  if (chainBusy) throw new IllegalOperationError(`host chain of subtask ${s.id} is still running; wait for it to end`);
+  if (task.operation === 'ROLLBACK' && s.operation !== 'ROLLBACK') {
+    throw new IllegalOperationError(`task ${task.id} was rolled back; only its rollback steps can be ${verb}`);
+  }
+}
 
 /** The task running again: no finishTime. */
 function reopened({ finishTime: _f, ...task }: OcpTask, operation: OcpTask['operation']): OcpTask {
@@ -41,24 +64,25 @@ function reopened({ finishTime: _f, ...task }: OcpTask, operation: OcpTask['oper
 export function retryTask(task: OcpTask): OcpTask {
   if (task.status !== 'FAILED')
     throw new IllegalOperationError(`task ${task.id} is ${task.status}; only a FAILED task can be retried`);
-  const failed = task.subtasks.filter((s) => s.status === 'FAILED');
-  return replace(reopened(task, 'RETRY'), new Map(failed.map((s) => [s.id, toRetry(s)])));
+  // After a failed rollback, retrying means retrying the rollback: running the
+  // failed restart steps too would put a stop and a start on one host at once.
+  const rollingBack = task.operation === 'ROLLBACK';
+  const failed = task.subtasks.filter((s) => s.status === 'FAILED' && (!rollingBack || s.operation === 'ROLLBACK'));
+  return replace(reopened(task, rollingBack ? 'ROLLBACK' : 'RETRY'), new Map(failed.map((s) => [s.id, toRetry(s)])));
 }
 
 /** One FAILED subtask runs again. */
 export function retrySubtask(task: OcpTask, subtaskId: number): OcpTask {
   const s = subtaskOrThrow(task, subtaskId);
-  if (s.status !== 'FAILED')
-    throw new IllegalOperationError(`subtask ${subtaskId} is ${s.status}; only a FAILED subtask can be retried`);
-  const operation = task.status === 'FAILED' ? 'RETRY' : task.operation;
+  assertMayReopen(task, s, 'retried');
+  const operation = task.status === 'FAILED' && task.operation !== 'ROLLBACK' ? 'RETRY' : task.operation;
   return replace(reopened(task, operation), new Map([[s.id, toRetry(s)]]));
 }
 
 /** A FAILED subtask counts as SUCCESSFUL (operation SKIP) and its downstreams may run. */
 export function skipSubtask(task: OcpTask, subtaskId: number, now: Date, maxParallel?: number): OcpTask {
   const s = subtaskOrThrow(task, subtaskId);
-  if (s.status !== 'FAILED')
-    throw new IllegalOperationError(`subtask ${subtaskId} is ${s.status}; only a FAILED subtask can be skipped`);
+  assertMayReopen(task, s, 'skipped');
   const skipped: OcpSubtask = { ...s, status: 'SUCCESSFUL', operation: 'SKIP', finishTime: formatOcpTime(now) };
   return settle(replace(reopened(task, task.operation), new Map([[s.id, skipped]])), now, maxParallel);
 }
