@@ -10,6 +10,11 @@ import { DEFAULT_NATS_URL } from './nats/connect.js';
 import { findNatsServer, listening, startEmbeddedNats } from './nats/embedded-server.js';
 import { startService } from './service.js';
 
+/** A NATS URL may carry user:password@ or a token: never log those. */
+function withoutCredentials(url: string): string {
+  return url.replace(/\/\/[^@/,]*@/g, '//');
+}
+
 async function main(): Promise<void> {
   let loaded: ReturnType<typeof loadConfig>;
   try {
@@ -47,7 +52,7 @@ async function main(): Promise<void> {
   }
 
   const service = await startService({ config, logger, natsUrl });
-  logger.info({ nats: natsUrl, httpPort: service.httpPort }, 'ready');
+  logger.info({ nats: withoutCredentials(natsUrl), httpPort: service.httpPort }, 'ready');
 
   let stopping = false;
   const shutdown = async (signal: string) => {

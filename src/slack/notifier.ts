@@ -65,6 +65,18 @@ const REFRESH_MS = 30_000;
 const GATE_RETRY_MS = 200;
 
 const CANNOT_POST = new Set(['not_in_channel', 'channel_not_found', 'is_archived', 'restricted_action']);
+/** Errors that asking again will not change. */
+const PERMANENT = new Set([
+  ...CANNOT_POST,
+  'invalid_blocks',
+  'invalid_auth',
+  'account_inactive',
+  'token_revoked',
+  'msg_too_long',
+  'msg_blocks_too_long',
+  'no_text',
+  'invalid_arguments',
+]);
 
 function slackError(err: unknown): { code?: string; retryAfter?: number } {
   const e = err as { code?: string; retryAfter?: number; data?: { error?: string } };
@@ -138,8 +150,16 @@ export function createNotifier(deps: NotifierDeps) {
     else await deps.threads.update(key(taskId), encodeJson(state), revision);
   }
 
+  /**
+   * A response_url from a NATS payload is only trusted on Slack's own hooks
+   * host, or on the origin of SLACK_API_URL (a test double, a proxy).
+   */
+  const apiOrigin = new URL(config.env.SLACK_API_URL).origin;
+  const trusted = (url: string | undefined): string | undefined =>
+    url && (url.startsWith('https://hooks.slack.com/') || new URL(url).origin === apiOrigin) ? url : undefined;
+
   async function tellRequester(record: TaskRecord, text: string): Promise<void> {
-    const url = record.origin?.responseUrl;
+    const url = trusted(record.origin?.responseUrl);
     if (url) await deps.respond(url, { response_type: 'ephemeral', replace_original: false, text });
     else logger.warn({ taskId: record.task.id }, text);
   }
@@ -223,7 +243,11 @@ export function createNotifier(deps: NotifierDeps) {
         msg.nak((retryAfter ?? 1) * 1000);
         return;
       }
-      throw err;
+      if (!code || !PERMANENT.has(code)) throw err; // transient: redelivered
+      // Slack will answer the same however often we ask: record it and move on,
+      // so later events of the task are not held up behind this one forever.
+      logger.warn({ taskId: event.taskId, seq: event.seq, code }, 'Slack refused a post for good; skipped');
+      next = { ...state, lastSeq: event.seq, ...(CANNOT_POST.has(code) ? { disabled: true } : {}) };
     }
     try {
       await saveState(event.taskId, next, entry?.revision);
@@ -239,8 +263,9 @@ export function createNotifier(deps: NotifierDeps) {
     if (event.type === 'rejected') {
       const entry = await readRequest(deps, event.requestId);
       const origin = entry?.state === 'rejected' ? entry.origin : undefined;
-      if (origin?.responseUrl) {
-        await deps.respond(origin.responseUrl, {
+      const url = trusted(origin?.responseUrl);
+      if (url) {
+        await deps.respond(url, {
           response_type: 'ephemeral',
           replace_original: false,
           text: `:no_entry: Not done: ${event.error.message}`,

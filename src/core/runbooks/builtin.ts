@@ -24,24 +24,34 @@ const restartPosProxy = {
 const stopAll = {
   name: 'Stop all OCP agent processes',
   timeout: 600,
-  // Wait on the host until no pid in run/*.pid is alive; after the grace period
-  // kill -9 the leftovers.
+  // Wait on the host until no agent pid in run/*.pid is alive; after the grace
+  // period kill -9 the leftovers, and fail if any survives. A pid counts only
+  // when it is alive, not a zombie (an unreaped zombie still answers kill -0),
+  // and its command line names agentHome: a stale pid file whose pid now
+  // belongs to another process (an observer, say) must never be killed.
   command: [
     '{agentctl} stop || echo "ocp_agentctl stop exited $?"',
-    'grace={killGraceSeconds}',
-    'deadline=$(( $(date +%s) + grace ))',
-    'while :; do',
-    '  alive=""',
+    'agent_pids() {',
     '  for f in {agentHome}/run/*.pid; do',
     '    [ -f "$f" ] || continue',
     '    p=$(cat "$f" 2>/dev/null)',
     '    case "$p" in ""|*[!0-9]*) continue;; esac',
-    // alive = exists and is not a zombie (an unreaped zombie still answers kill -0)
     '    st=$(sed "s/.*) //" /proc/"$p"/stat 2>/dev/null)',
-    '    if [ -n "$st" ] && [ "${st%% *}" != Z ]; then alive="$alive $p"; fi',
+    '    [ -n "$st" ] && [ "${st%% *}" != Z ] || continue',
+    '    tr "\\0" " " < /proc/"$p"/cmdline 2>/dev/null | grep -qF -- {agentHome} && printf " %s" "$p"',
     '  done',
+    '}',
+    'grace={killGraceSeconds}',
+    'deadline=$(( $(date +%s) + grace ))',
+    'while :; do',
+    '  alive=$(agent_pids)',
     '  [ -z "$alive" ] && break',
-    '  if [ "$(date +%s)" -ge "$deadline" ]; then echo "kill -9 leftovers:$alive"; kill -9 $alive; break; fi',
+    '  if [ "$(date +%s)" -ge "$deadline" ]; then',
+    '    echo "kill -9 leftovers:$alive"; kill -9 $alive',
+    '    sleep 0.5; left=$(agent_pids)',
+    '    if [ -n "$left" ]; then echo "still alive after kill -9:$left" >&2; exit 1; fi',
+    '    break',
+    '  fi',
     '  sleep 0.1',
     'done',
     'echo "all OCP agent processes stopped"',
