@@ -29,19 +29,29 @@ export function runKeyIsSafe(runKey: string): boolean {
   return /^[0-9a-f]+-[0-9]+-[0-9]+-[0-9]+$/.test(runKey);
 }
 
+/** alive = exists and is not a zombie (an unreaped zombie still answers kill -0). */
+const ALIVE = 'alive() { st=$(sed "s/.*) //" /proc/"$1"/stat 2>/dev/null); [ -n "$st" ] && [ "${st%% *}" != Z ]; }';
+
+/** Write `$2` into file `$1` whole: a reader never sees it half-written. */
+const PUT = 'put() { printf "%s\\n" "$2" > "$1.tmp" && mv "$1.tmp" "$1"; }';
+
 /** stdout: the output tail; stderr: `size=<bytes>`; exit code: the step's. */
 export function launchAndWaitScript(stateDir: string, runKey: string, script: string, timeoutSeconds: number): string {
   if (!runKeyIsSafe(runKey)) throw new Error(`unsafe run key ${runKey}`);
   const d = shellQuote(`${stateDir}/runs`);
   const k = runKey;
   const inner = [
-    'echo $$ > "$1.pid"',
+    PUT,
+    'put "$1.pid" $$',
+    // a cancel that came before the step started: do not start it
+    `if [ -f "$1.cancel" ]; then echo "canceled before it started" >> "$1.out"; put "$1.rc" ${WRAPPER_EXIT.canceled}; exit 0; fi`,
     `timeout -k ${KILL_AFTER_SECONDS} "$2" sh "$1.sh" > "$1.out" 2>&1 < /dev/null`,
-    'echo $? > "$1.rc.tmp"',
+    'rc=$?',
     // a cancel may have written rc first; keep its word
-    '[ -f "$1.rc" ] || mv "$1.rc.tmp" "$1.rc"',
-  ].join('; ');
+    '[ -f "$1.rc" ] || put "$1.rc" "$rc"',
+  ].join('\n');
   return [
+    PUT,
     `mkdir -p ${d} && cd ${d} || exit ${WRAPPER_EXIT.noStateDir}`,
     `if ( set -C; : > ${k}.claim ) 2>/dev/null; then`,
     // housekeeping: files of runs older than a week
@@ -49,18 +59,19 @@ export function launchAndWaitScript(stateDir: string, runKey: string, script: st
     `  printf '%s\\n' ${shellQuote(script)} > ${k}.sh`,
     `  setsid sh -c ${shellQuote(inner)} step ${k} ${Math.floor(timeoutSeconds)} > /dev/null 2>&1 < /dev/null &`,
     'fi',
-    // alive = exists and is not a zombie (an unreaped zombie still answers kill -0)
-    'alive() { st=$(sed "s/.*) //" /proc/"$1"/stat 2>/dev/null); [ -n "$st" ] && [ "${st%% *}" != Z ]; }',
+    ALIVE,
     'n=0',
     `while [ ! -f ${k}.rc ]; do`,
-    `  if [ -f ${k}.pid ]; then`,
+    `  if [ -s ${k}.pid ]; then`,
     `    if ! alive "$(cat ${k}.pid)" && [ ! -f ${k}.rc ]; then`,
-    `      echo "step process vanished without an exit code" >> ${k}.out; echo ${WRAPPER_EXIT.vanished} > ${k}.rc`,
+    // killed by a cancel (which records it once all is gone), or lost
+    `      if [ -f ${k}.cancel ]; then echo "canceled" >> ${k}.out; put ${k}.rc ${WRAPPER_EXIT.canceled}`,
+    `      else echo "step process vanished without an exit code" >> ${k}.out; put ${k}.rc ${WRAPPER_EXIT.vanished}; fi`,
     '    fi',
     '  else',
     '    n=$((n + 1))',
     // claimed but never started (the launcher's connection died first): 10 s at 0.02 s a turn
-    `    if [ "$n" -gt 500 ]; then echo "step never started" >> ${k}.out; echo ${WRAPPER_EXIT.vanished} > ${k}.rc; fi`,
+    `    if [ "$n" -gt 500 ]; then echo "step never started" >> ${k}.out; put ${k}.rc ${WRAPPER_EXIT.vanished}; fi`,
     '  fi',
     '  sleep 0.02',
     'done',
@@ -71,16 +82,36 @@ export function launchAndWaitScript(stateDir: string, runKey: string, script: st
   ].join('\n');
 }
 
-/** Mark the run canceled, then kill every process of its session. */
+/**
+ * Cancel a run: if it was never launched, claim it first so it never will be;
+ * otherwise leave a mark the launcher checks before starting the step, kill
+ * every process of its session, wait until they are gone, then record it
+ * canceled (unless it ended first). Exits 0 once nothing of the step runs.
+ */
 export function cancelScript(stateDir: string, runKey: string): string {
   if (!runKeyIsSafe(runKey)) throw new Error(`unsafe run key ${runKey}`);
   const d = shellQuote(`${stateDir}/runs`);
   const k = runKey;
   return [
-    `cd ${d} 2>/dev/null || exit 0`,
+    PUT,
+    ALIVE,
+    // live (not zombie) processes of a session
+    'left() { for p in $(pgrep -s "$1" 2>/dev/null); do alive "$p" && printf " %s" "$p"; done; }',
+    `mkdir -p ${d} && cd ${d} || exit ${WRAPPER_EXIT.noStateDir}`,
+    `if ( set -C; : > ${k}.claim ) 2>/dev/null; then`,
+    `  echo "canceled before it started" >> ${k}.out; put ${k}.rc ${WRAPPER_EXIT.canceled}; exit 0`,
+    'fi',
+    `: > ${k}.cancel`,
     `[ -f ${k}.rc ] && exit 0`,
-    `echo "canceled" >> ${k}.out; echo ${WRAPPER_EXIT.canceled} > ${k}.rc`,
-    `[ -f ${k}.pid ] && pkill -KILL -s "$(cat ${k}.pid)"`,
+    // the launcher writes the pid right after setsid: wait for it up to 10 s
+    `n=0; while [ ! -s ${k}.pid ] && [ "$n" -lt 500 ]; do sleep 0.02; n=$((n + 1)); done`,
+    `if [ -s ${k}.pid ]; then`,
+    `  sid=$(cat ${k}.pid)`,
+    '  pkill -KILL -s "$sid" 2>/dev/null',
+    '  n=0; while [ -n "$(left "$sid")" ] && [ "$n" -lt 250 ]; do sleep 0.02; n=$((n + 1)); done',
+    '  if [ -n "$(left "$sid")" ]; then echo "processes of session $sid survive kill -9:$(left "$sid")" >&2; exit 1; fi',
+    'fi',
+    `[ -f ${k}.rc ] || { echo "canceled" >> ${k}.out; put ${k}.rc ${WRAPPER_EXIT.canceled}; }`,
     'exit 0',
   ].join('\n');
 }

@@ -152,7 +152,12 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
     },
 
     async cancel(target, runKey) {
-      await exec(target, cancelScript(target.stateDir, runKey), opts.connectTimeoutSeconds * 1000 + 10_000);
+      const res = await exec(target, cancelScript(target.stateDir, runKey), opts.connectTimeoutSeconds * 1000 + 20_000);
+      if (res.code !== 0) {
+        throw new SshError(
+          `cancel on host ${target.hostId} failed (exit ${res.code}): ${res.stderr.trim().slice(0, 300)}`,
+        );
+      }
     },
 
     async close() {

@@ -164,12 +164,16 @@ export async function rollback(deps: TaskDeps, taskId: number): Promise<OcpTask>
 /** End a RUNNING subtask's process group on the host; it ends FAILED, "canceled". */
 export async function cancel(deps: OperationDeps, taskId: number, subtaskId: number): Promise<OcpTask> {
   const current = await recordOrThrow(deps, taskId);
-  subtaskOrThrow(current, subtaskId);
-  let updated: TaskRecord | undefined;
-  try {
-    updated = await deps.store.update(taskId, (r) => ({ ...r, task: cancelSubtask(r.task, subtaskId) }));
-  } catch (err) {
-    throw asStateError(err);
+  const before = subtaskOrThrow(current, subtaskId);
+  let updated: TaskRecord | undefined = current;
+  // Marked CANCELING first, so the executor ends it FAILED whatever the step's
+  // exit; a cancel whose kill failed can be sent again while it is CANCELING.
+  if (before.status !== 'CANCELING') {
+    try {
+      updated = await deps.store.update(taskId, (r) => ({ ...r, task: cancelSubtask(r.task, subtaskId) }));
+    } catch (err) {
+      throw asStateError(err);
+    }
   }
   if (!updated) throw new CodedError(ErrorCode.taskNotFound, `task ${idText(taskId)} not found`, 'taskId');
   const s = findSubtask(updated.task, subtaskId);
