@@ -49,5 +49,8 @@ export interface StepRunner {
   close(): Promise<void>;
 }
 
+/** Seconds a step gets between TERM at its timeout and KILL. */
+export const KILL_AFTER_SECONDS = 5;
+
 /** Most output kept per subtask (SPEC §3: 64 KiB, the tail kept). */
 export const MAX_LOG_BYTES = 64 * 1024;

@@ -18,12 +18,17 @@ import { hostsAtRest, hostsStillToRun, type TaskRecord } from '../core/task-reco
 import type { Metrics } from '../metrics.js';
 import type { TaskDeps } from '../tasks/deps.js';
 import { releaseHosts } from '../tasks/host-claims.js';
-import type { StepResult, StepRunner } from './ports.js';
+import { KILL_AFTER_SECONDS, type StepResult, type StepRunner } from './ports.js';
 
 export interface ExecutorDeps extends TaskDeps {
   runner: StepRunner;
   metrics?: Metrics;
 }
+
+/** After a step's timeout and kill grace, how long a host may stay unreachable before the subtask fails (s). */
+const UNREACHABLE_MARGIN_SECONDS = 30;
+/** Pause before attaching again to a step whose host did not answer (ms). */
+const UNREACHABLE_RETRY_MS = 5000;
 
 export function createSubtaskHandler(deps: ExecutorDeps) {
   const { config, store, locks, logger } = deps;
@@ -152,6 +157,22 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     } finally {
       clearInterval(beat);
       deps.metrics?.subtasksInFlight.dec();
+    }
+
+    // A lost connection says nothing about the step: it may run on, detached,
+    // on the host. Until it must have ended (its timeout, the kill grace and a
+    // margin after it started), come back and attach again rather than call it
+    // failed and free the host under it. A refused host key never connected, and
+    // a state folder that cannot be made never launched anything.
+    if ('error' in result && host && !/known_hosts|host key|cannot create/i.test(result.error)) {
+      const began = Date.parse(findSubtask(record.task, item.subtaskId)?.startTime ?? '') || Date.now();
+      const mustHaveEnded = began + (subtask.timeout + KILL_AFTER_SECONDS + UNREACHABLE_MARGIN_SECONDS) * 1000;
+      if (Date.now() < mustHaveEnded) {
+        log.warn({ hostId: host.id, err: result.error }, 'host unreachable; will attach to the step again');
+        msg.nak(UNREACHABLE_RETRY_MS);
+        return;
+      }
+      result = { error: `host unreachable: ${result.error}` };
     }
 
     const ok = !('error' in result) && result.exitCode === 0;

@@ -10,7 +10,7 @@
  * The waiting happens on the host: one command that returns when the step ends.
  */
 import { shellQuote } from '../core/runbooks/runbook.js';
-import { MAX_LOG_BYTES } from '../executor/ports.js';
+import { KILL_AFTER_SECONDS, MAX_LOG_BYTES } from '../executor/ports.js';
 
 /** Exit codes the wrapper itself uses. */
 export const WRAPPER_EXIT = {
@@ -21,9 +21,6 @@ export const WRAPPER_EXIT = {
   /** Canceled on request. */
   canceled: 98,
 } as const;
-
-/** Seconds `timeout` waits after TERM before KILL. */
-export const KILL_AFTER_SECONDS = 5;
 
 export function runKeyIsSafe(runKey: string): boolean {
   return /^[0-9a-f]+-[0-9]+-[0-9]+-[0-9]+$/.test(runKey);

@@ -8,9 +8,15 @@ import { readFileSync } from 'node:fs';
 import { NodeSSH } from 'node-ssh';
 import type { Logger } from 'pino';
 import { shellQuote } from '../core/runbooks/runbook.js';
-import type { StepResult, StepRunner, StepSpec, StepTarget } from '../executor/ports.js';
+import {
+  KILL_AFTER_SECONDS,
+  type StepResult,
+  type StepRunner,
+  type StepSpec,
+  type StepTarget,
+} from '../executor/ports.js';
 import { checkHostKey, type KnownHostEntry, parseKnownHosts } from './known-hosts.js';
-import { cancelScript, KILL_AFTER_SECONDS, launchAndWaitScript, WRAPPER_EXIT } from './remote-step.js';
+import { cancelScript, launchAndWaitScript, WRAPPER_EXIT } from './remote-step.js';
 
 export interface SshRunnerOptions {
   privateKeyPath: string;

@@ -13,6 +13,7 @@ import { type Config, loadConfig } from '../../src/config.js';
 import type { OcpTask } from '../../src/contracts/ocp-task.js';
 import { builtinRunbooks } from '../../src/core/runbooks/builtin.js';
 import type { TaskRecord } from '../../src/core/task-record.js';
+import type { StepRunner } from '../../src/executor/ports.js';
 import { hashPassword } from '../../src/http/auth.js';
 import { createLogger } from '../../src/logger.js';
 import { type Service, startService } from '../../src/service.js';
@@ -60,7 +61,7 @@ export interface Stack {
   nc: NatsConnection;
   js: JetStreamClient;
   /** Run the service (all roles unless `roles`) in this process. */
-  startService(roles?: string): Promise<Service>;
+  startService(roles?: string, runner?: StepRunner): Promise<Service>;
   /** Run `src/main.ts` as its own process. */
   spawnService(roles: string): ChildService;
   stop(): Promise<void>;
@@ -148,13 +149,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     config,
     nc,
     js: nc.jetstream(),
-    async startService(roles) {
+    async startService(roles, runner) {
       const e = roles ? { ...env, ROLES: roles } : env;
       const cfg = loadConfig(e, dir).config;
       const svc = await startService({
         config: cfg,
         logger: createLogger(env.LOG_LEVEL ?? 'warn'),
         natsUrl: nats.url,
+        ...(runner ? { runner } : {}),
       });
       services.push(svc);
       return svc;

@@ -6,6 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import type { StepRunner } from '../../src/executor/ports.js';
+import { createSshStepRunner, SshError } from '../../src/ssh/ssh-step-runner.js';
 import { accepted, newRequestId, request, taskEvents } from '../helpers/requests.js';
 import { clearFaults, overlappingCalls, readCalls, setFault } from '../helpers/sim-agent.js';
 import { type Stack, startStack, waitFor, waitForTask } from '../helpers/stack.js';
@@ -104,5 +107,53 @@ describe('nats-server restart mid-task', () => {
       events.map((e) => e.seq),
       events.map((_, i) => i + 1),
     );
+  });
+});
+
+describe('a connection lost in the middle of a step', () => {
+  let stack: Stack;
+  after(async () => stack?.stop());
+
+  it('attaches to the step again instead of failing it and freeing the host', async () => {
+    stack = await startStack({ hosts: 1, leaseSeconds: LEASE_SECONDS });
+    const real = createSshStepRunner({
+      privateKeyPath: stack.config.ssh.privateKeyPath,
+      knownHostsPath: stack.config.ssh.knownHostsPath,
+      connectTimeoutSeconds: 5,
+      logger: pino({ level: 'silent' }),
+    });
+    // The first wait on "Stop all" loses its connection once the step has launched.
+    const runKeys: string[] = [];
+    let cut = false;
+    const flaky: StepRunner = {
+      ...real,
+      run: async (spec) => {
+        runKeys.push(spec.runKey);
+        if (!cut && /stop/.test(spec.script) && !/status/.test(spec.script.split('\n')[0] ?? '')) {
+          cut = true;
+          void real.run(spec); // launched on the host; its answer never reaches us
+          await new Promise((r) => setTimeout(r, 300));
+          throw new SshError('connection to the host closed during the step');
+        }
+        return real.run(spec);
+      },
+      exec: real.exec,
+      cancel: real.cancel,
+      close: real.close,
+    };
+    await stack.startService(undefined, flaky);
+    const h = stack.sshd.hosts[0]!;
+    setFault(h.agentHome, 'stop', 'slow', 2);
+    const ev = accepted(
+      await request(stack.nc, stack.js, 'restart', { hostId: h.id, creator: 'ops', requestId: newRequestId() }),
+    );
+    const task = await waitForTask(stack.nc, ev.taskId, undefined, 40_000);
+    clearFaults(h.agentHome);
+    assert.equal(cut, true);
+    assert.equal(task.status, 'SUCCESSFUL');
+    const stopKey = `-${ev.taskId}-${task.subtasks[2]!.id}-1`;
+    assert.equal(runKeys.filter((k) => k.endsWith(stopKey)).length, 2, 'attached a second time to the same run');
+    assert.equal(readCalls(h.agentHome).filter((c) => c.phase === 'begin' && c.args === 'stop').length, 1);
+    assert.deepEqual(overlappingCalls(readCalls(h.agentHome)), []);
   });
 });
