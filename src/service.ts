@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config.js';
 import type { StepRunner } from './executor/ports.js';
 import { createSubtaskHandler } from './executor/run-subtask.js';
+import { type Sweeper, startSweeper } from './executor/sweeper.js';
 import { createHttpServer } from './http/server.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { startApiService } from './nats/api-service.js';
@@ -53,6 +54,9 @@ export function processAddress(): string {
   const all = Object.values(networkInterfaces()).flatMap((list) => list ?? []);
   return all.find((a) => a.family === 'IPv4' && !a.internal)?.address ?? '127.0.0.1';
 }
+
+/** Leases between two sweeps for tasks left RUNNING with nothing queued. */
+const SWEEP_LEASES = 2;
 
 /** Notifier loops per process: events of one task stay in order whatever this is. */
 const NOTIFIER_CONCURRENCY = 4;
@@ -115,6 +119,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   };
 
   const workers: PullWorkers[] = [];
+  const sweepers: Sweeper[] = [];
   if (roles.has('executor')) {
     workers.push(
       startPullWorkers({
@@ -134,6 +139,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         handle: createSubtaskHandler({ ...deps, metrics }),
       }),
     );
+    sweepers.push(startSweeper(deps, { everyMs: SWEEP_LEASES * config.executor.leaseSeconds * 1000, logger }));
     logger.info({ concurrency: config.executor.concurrency, hosts: config.hosts.length }, 'executor started');
   }
 
@@ -235,6 +241,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     ...(httpPort === undefined ? {} : { httpPort }),
     async stop() {
       await apiService?.stop().catch(() => undefined);
+      for (const s of sweepers) s.stop();
       await Promise.all(workers.map((w) => w.stop()));
       for (const n of notifiers) n.stop();
       await slack?.stop();

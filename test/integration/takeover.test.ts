@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
+import { builtinRunbooks } from '../../src/core/runbooks/builtin.js';
+import { planTask } from '../../src/core/task.js';
 import type { StepRunner } from '../../src/executor/ports.js';
 import { createSshStepRunner, SshError } from '../../src/ssh/ssh-step-runner.js';
 import { accepted, newRequestId, request, taskEvents } from '../helpers/requests.js';
@@ -155,5 +157,30 @@ describe('a connection lost in the middle of a step', () => {
     assert.equal(runKeys.filter((k) => k.endsWith(stopKey)).length, 2, 'attached a second time to the same run');
     assert.equal(readCalls(h.agentHome).filter((c) => c.phase === 'begin' && c.args === 'stop').length, 1);
     assert.deepEqual(overlappingCalls(readCalls(h.agentHome)), []);
+  });
+});
+
+describe('a task stored but never queued', () => {
+  let stack: Stack;
+  after(async () => stack?.stop());
+
+  it('is found by the sweep and carried to the end', async () => {
+    stack = await startStack({ hosts: 1, leaseSeconds: LEASE_SECONDS });
+    const svc = await stack.startService('executor');
+    const h = stack.sshd.hosts[0]!;
+    // As if the process that stored it died before queueing its first subtask.
+    const ids = await svc.deps.ids.take(6);
+    const plan = planTask({
+      runbook: builtinRunbooks.find((r) => r.name === 'Start OCP agent')!,
+      hosts: [{ id: h.id, agentHome: h.agentHome }],
+      ids,
+      creator: 'nats:lost',
+      executor: svc.deps.address,
+      now: new Date(),
+      killGraceSeconds: 1,
+    });
+    await svc.deps.store.create({ ...plan, requestId: 'lost-1', traceId: '0123456789abcdef' });
+    const task = await waitForTask(stack.nc, ids[0]!, undefined, 4 * LEASE_SECONDS * 1000);
+    assert.equal(task.status, 'SUCCESSFUL');
   });
 });

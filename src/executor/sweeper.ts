@@ -1,0 +1,50 @@
+/**
+ * The safety net for a task that would otherwise stay RUNNING forever: a
+ * process that stored a change (a retry, a new batch from HTTP) and died — or
+ * lost NATS — before queueing its READY subtasks or announcing its events.
+ * Every executor looks over the running tasks now and then and queues their
+ * READY subtasks again; work item ids and announced events are deduplicated,
+ * and a second item for a subtask already running only attaches to its run.
+ */
+import type { Logger } from 'pino';
+import { readySubtasks } from '../core/task.js';
+import type { TaskDeps } from '../tasks/deps.js';
+
+export interface Sweeper {
+  /** One pass; resolves with how many subtasks were queued again. */
+  sweep(): Promise<number>;
+  stop(): void;
+}
+
+export function startSweeper(deps: TaskDeps, opts: { everyMs: number; logger: Logger }): Sweeper {
+  let running = false;
+  async function sweep(): Promise<number> {
+    if (running) return 0;
+    running = true;
+    let queued = 0;
+    try {
+      for (const id of await deps.store.ids()) {
+        const stored = await deps.store.get(id);
+        if (!stored || stored.record.task.status !== 'RUNNING') continue;
+        const ready = readySubtasks(stored.record.task);
+        if (stored.record.outbox.length > 0) await deps.store.republish(stored.record);
+        for (const s of ready) {
+          await deps.enqueue({ taskId: id, subtaskId: s.id, runTime: s.runTime }, stored.record.traceId);
+          queued += 1;
+        }
+      }
+    } finally {
+      running = false;
+    }
+    return queued;
+  }
+  // Jittered, so executors started together do not sweep together.
+  const timer = setInterval(
+    () => {
+      sweep().catch((err) => opts.logger.warn({ err: err.message }, 'sweep failed; next time'));
+    },
+    opts.everyMs + Math.floor(Math.random() * opts.everyMs * 0.2),
+  );
+  timer.unref();
+  return { sweep, stop: () => clearInterval(timer) };
+}
