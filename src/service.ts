@@ -109,6 +109,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     locks: createHostLocks(buckets.locks),
     ids: createIdAllocator(buckets.ids),
     epoch: await storeEpoch(buckets.ids),
+    maxPayload: nc.info?.max_payload ?? 1024 * 1024,
     requests: buckets.requests,
     logs: createSubtaskLogs(buckets.logs),
     enqueue: createWorkQueue(js),

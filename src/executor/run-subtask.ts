@@ -53,17 +53,14 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
    * host lock: refresh the locks of every host still to run, once per third of
    * the lease per task and process.
    */
-  function refreshWaitingHosts(record: TaskRecord): void {
-    const taskId = record.task.id;
+  async function refreshWaitingHosts(taskId: number): Promise<void> {
     if (Date.now() - (refreshedAt.get(taskId) ?? 0) < leaseMs / 3) return;
     refreshedAt.set(taskId, Date.now());
-    const waiting = hostsStillToRun(record);
+    // Read afresh: a host whose chain has ended since must not be locked again.
+    const stored = await store.get(taskId);
+    const waiting = stored ? hostsStillToRun(stored.record) : [];
     if (waiting.length <= 1) return; // the running step refreshes its own host
-    for (const hostId of waiting) {
-      locks
-        .acquire(hostId, taskId)
-        .catch((err) => logger.warn({ taskId, hostId, err: err.message }, 'lock refresh failed'));
-    }
+    for (const hostId of waiting) await locks.acquire(hostId, taskId);
   }
 
   return async function handle(msg: JsMsg): Promise<void> {
@@ -132,8 +129,13 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     const host = config.hosts.find((h) => h.id === step.hostId);
     const beat = setInterval(() => {
       msg.working();
-      locks.acquire(step.hostId, item.taskId).catch((err) => log.warn({ err: err.message }, 'lock refresh failed'));
-      refreshWaitingHosts(record);
+      locks
+        .acquire(step.hostId, item.taskId)
+        .then((got) => {
+          if (!got.ok) log.error({ hostId: step.hostId, holder: got.holder }, 'host lock lost to another task');
+        })
+        .catch((err) => log.warn({ err: err.message }, 'lock refresh failed'));
+      refreshWaitingHosts(item.taskId).catch((err) => log.warn({ err: err.message }, 'lock refresh failed'));
     }, beatMs);
     let result: StepResult | { error: string };
     const startedAt = performance.now();

@@ -2,11 +2,11 @@
  * Task records in KV, changed only by compare-and-set. Every change publishes
  * its events on ocp.events.task.<id> (deduplicated by event seq), in order.
  */
-import type { JetStreamClient, KV } from 'nats';
+import type { JetStreamClient, JetStreamManager, KV } from 'nats';
 import { headers as natsHeaders } from 'nats';
 import { outboxEvents, recordChange, type TaskRecord } from '../core/task-record.js';
 import { decodeJson, encodeJson, getLive, isCasConflict } from './kv-json.js';
-import { SUBJECTS } from './streams.js';
+import { STREAMS, SUBJECTS } from './streams.js';
 
 export interface StoredTask {
   record: TaskRecord;
@@ -37,8 +37,29 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
   /** Highest event seq this process saw the stream accept, per running task. */
   const published = new Map<number, number>();
 
+  let jsm: JetStreamManager | undefined;
+  /** seq of the task's last event on the stream; 0 when it has none. */
+  async function lastOnStream(taskId: number): Promise<number> {
+    jsm ??= await js.jetstreamManager();
+    try {
+      const m = await jsm.streams.getMessage(STREAMS.events, { last_by_subj: SUBJECTS.taskEvent(taskId) });
+      return (m.json() as { seq?: number }).seq ?? 0;
+    } catch (err) {
+      if (err instanceof Error && /no message found/i.test(err.message)) return 0;
+      throw err;
+    }
+  }
+
   async function publishEvents(record: TaskRecord): Promise<void> {
-    for (const event of outboxEvents(record)) {
+    const id = record.task.id;
+    let events = outboxEvents(record).filter((e) => e.seq > (published.get(id) ?? 0));
+    // An outbox this process never saw published may be old — past the stream's
+    // duplicate window a repeat would be stored twice — so ask the stream.
+    if (events.length > 0 && !published.has(id)) {
+      const last = await lastOnStream(id);
+      events = events.filter((e) => e.seq > last);
+    }
+    for (const event of events) {
       const h = natsHeaders();
       h.set('X-Trace-Id', event.traceId);
       await js.publish(SUBJECTS.taskEvent(event.taskId), encodeJson(event), {

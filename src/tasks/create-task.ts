@@ -14,7 +14,7 @@ import type { TaskRecord } from '../core/task-record.js';
 import { CodedError, type ErrorBody, ErrorCode, errorBody } from '../errors.js';
 import { decodeJson, encodeJson, getLive, isCasConflict } from '../nats/kv-json.js';
 import type { TaskDeps } from './deps.js';
-import { claimHosts } from './host-claims.js';
+import { claimHosts, releaseHosts } from './host-claims.js';
 
 /** What a request asks for: an agent operation on one host, or a batch restart of several. */
 export type TaskKind = AgentOperation | 'batchRestart';
@@ -76,17 +76,6 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput): Promis
   }
 
   const taskId = entry.ids[0] as number;
-  try {
-    await claimHosts(deps, hosts, taskId);
-  } catch (err) {
-    if (err instanceof CodedError) {
-      // The origin stays with the rejection so the notifier can answer the requester.
-      const origin = input.origin ? { origin: input.origin } : {};
-      await settleRequest(deps, input.requestId, { state: 'rejected', error: errorBody(err), ...origin });
-    }
-    throw err;
-  }
-
   const batch = input.kind === 'batchRestart';
   const maxParallel = batch ? deps.config.batch.maxParallel : undefined;
   const plan = planTask({
@@ -101,13 +90,48 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput): Promis
     ...(maxParallel === undefined ? {} : { maxParallel }),
     ...(input.reason ? { reason: input.reason } : {}),
   });
-  const record = await deps.store.create({
-    ...plan,
-    requestId: input.requestId,
-    traceId: input.traceId,
-    ...(maxParallel === undefined ? {} : { maxParallel }),
-    ...(input.origin ? { origin: input.origin } : {}),
-  });
+  // A task is one KV value and rides on every event: it must fit in a NATS message.
+  const bytes = Buffer.byteLength(JSON.stringify(plan));
+  if (bytes > deps.maxPayload * 0.8) {
+    const perHost = bytes / hosts.length;
+    const fits = Math.floor((deps.maxPayload * 0.8) / perHost);
+    const err = new CodedError(
+      ErrorCode.badRequest,
+      `hostIds: ${hosts.length} hosts make a task of ${Math.round(bytes / 1024)} KiB, more than NATS carries ` +
+        `(max_payload ${Math.round(deps.maxPayload / 1024)} KiB); restart at most ${fits} hosts at a time`,
+      'hostIds',
+    );
+    await settleRequest(deps, input.requestId, { state: 'rejected', error: errorBody(err) });
+    throw err;
+  }
+  try {
+    await claimHosts(deps, hosts, taskId);
+  } catch (err) {
+    if (err instanceof CodedError) {
+      // The origin stays with the rejection so the notifier can answer the requester.
+      const origin = input.origin ? { origin: input.origin } : {};
+      await settleRequest(deps, input.requestId, { state: 'rejected', error: errorBody(err), ...origin });
+    }
+    throw err;
+  }
+
+  let record: TaskRecord;
+  try {
+    record = await deps.store.create({
+      ...plan,
+      requestId: input.requestId,
+      traceId: input.traceId,
+      ...(maxParallel === undefined ? {} : { maxParallel }),
+      ...(input.origin ? { origin: input.origin } : {}),
+    });
+  } catch (err) {
+    await releaseHosts(
+      deps,
+      hosts.map((h) => h.id),
+      taskId,
+    ).catch(() => undefined);
+    throw err;
+  }
   for (const s of readySubtasks(record.task)) {
     await deps.enqueue({ taskId, subtaskId: s.id, runTime: s.runTime }, record.traceId);
   }

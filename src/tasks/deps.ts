@@ -18,6 +18,8 @@ export interface TaskDeps {
   enqueue: EnqueueWork;
   /** Names this store in run keys on hosts (see storeEpoch). */
   epoch: string;
+  /** Largest NATS message the server takes (bytes): a task must fit in one. */
+  maxPayload: number;
   /** Address of this process, shown as a task's `executor`. */
   address: string;
   logger: Logger;
