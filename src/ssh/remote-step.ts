@@ -32,7 +32,11 @@ const ALIVE = 'alive() { st=$(sed "s/.*) //" /proc/"$1"/stat 2>/dev/null); [ -n 
 /** Write `$2` into file `$1` whole: a reader never sees it half-written. */
 const PUT = 'put() { printf "%s\\n" "$2" > "$1.tmp" && mv "$1.tmp" "$1"; }';
 
-/** stdout: the output tail; stderr: `size=<bytes>`; exit code: the step's. */
+/**
+ * stdout: the output tail; stderr: `size=<bytes> why=<timeout|canceled|vanished|>`
+ * (the wrapper's own verdict, so a step's own exit code is never mistaken for
+ * one); exit code: the step's.
+ */
 export function launchAndWaitScript(stateDir: string, runKey: string, script: string, timeoutSeconds: number): string {
   if (!runKeyIsSafe(runKey)) throw new Error(`unsafe run key ${runKey}`);
   const d = shellQuote(`${stateDir}/runs`);
@@ -41,15 +45,18 @@ export function launchAndWaitScript(stateDir: string, runKey: string, script: st
     PUT,
     'put "$1.pid" $$',
     // a cancel that came before the step started: do not start it
-    `if [ -f "$1.cancel" ]; then echo "canceled before it started" >> "$1.out"; put "$1.rc" ${WRAPPER_EXIT.canceled}; exit 0; fi`,
+    `if [ -f "$1.cancel" ]; then echo "canceled before it started" >> "$1.out"; put "$1.why" canceled; put "$1.rc" ${WRAPPER_EXIT.canceled}; exit 0; fi`,
+    't0=$(date +%s)',
     `timeout -k ${KILL_AFTER_SECONDS} "$2" sh "$1.sh" > "$1.out" 2>&1 < /dev/null`,
     'rc=$?',
+    // 124 (TERM) or 137 (KILL) is a timeout only if the time was up: the step's own 124 is not
+    'case $rc in 124|137) [ $(( $(date +%s) - t0 )) -ge "$2" ] && put "$1.why" timeout;; esac',
     // a cancel may have written rc first; keep its word
     '[ -f "$1.rc" ] || put "$1.rc" "$rc"',
   ].join('\n');
   return [
     PUT,
-    `mkdir -p ${d} && cd ${d} || exit ${WRAPPER_EXIT.noStateDir}`,
+    `mkdir -p ${d} && cd ${d} || { echo "why=nostatedir" >&2; exit ${WRAPPER_EXIT.noStateDir}; }`,
     `if ( set -C; : > ${k}.claim ) 2>/dev/null; then`,
     // housekeeping: files of runs older than a week
     '  find . -maxdepth 1 -type f -mtime +7 -delete 2>/dev/null',
@@ -62,18 +69,18 @@ export function launchAndWaitScript(stateDir: string, runKey: string, script: st
     `  if [ -s ${k}.pid ]; then`,
     `    if ! alive "$(cat ${k}.pid)" && [ ! -f ${k}.rc ]; then`,
     // killed by a cancel (which records it once all is gone), or lost
-    `      if [ -f ${k}.cancel ]; then echo "canceled" >> ${k}.out; put ${k}.rc ${WRAPPER_EXIT.canceled}`,
-    `      else echo "step process vanished without an exit code" >> ${k}.out; put ${k}.rc ${WRAPPER_EXIT.vanished}; fi`,
+    `      if [ -f ${k}.cancel ]; then echo "canceled" >> ${k}.out; put ${k}.why canceled; put ${k}.rc ${WRAPPER_EXIT.canceled}`,
+    `      else echo "step process vanished without an exit code" >> ${k}.out; put ${k}.why vanished; put ${k}.rc ${WRAPPER_EXIT.vanished}; fi`,
     '    fi',
     '  else',
     '    n=$((n + 1))',
     // claimed but never started (the launcher's connection died first): 10 s at 0.02 s a turn
-    `    if [ "$n" -gt 500 ]; then echo "step never started" >> ${k}.out; put ${k}.rc ${WRAPPER_EXIT.vanished}; fi`,
+    `    if [ "$n" -gt 500 ]; then echo "step never started" >> ${k}.out; put ${k}.why vanished; put ${k}.rc ${WRAPPER_EXIT.vanished}; fi`,
     '  fi',
     '  sleep 0.02',
     'done',
     `[ -f ${k}.out ] || : > ${k}.out`,
-    `echo "size=$(wc -c < ${k}.out)" >&2`,
+    `echo "size=$(wc -c < ${k}.out) why=$(cat ${k}.why 2>/dev/null)" >&2`,
     `tail -c ${MAX_LOG_BYTES} ${k}.out`,
     `exit "$(cat ${k}.rc)"`,
   ].join('\n');
@@ -94,9 +101,9 @@ export function cancelScript(stateDir: string, runKey: string): string {
     ALIVE,
     // live (not zombie) processes of a session
     'left() { for p in $(pgrep -s "$1" 2>/dev/null); do alive "$p" && printf " %s" "$p"; done; }',
-    `mkdir -p ${d} && cd ${d} || exit ${WRAPPER_EXIT.noStateDir}`,
+    `mkdir -p ${d} && cd ${d} || { echo "why=nostatedir" >&2; exit ${WRAPPER_EXIT.noStateDir}; }`,
     `if ( set -C; : > ${k}.claim ) 2>/dev/null; then`,
-    `  echo "canceled before it started" >> ${k}.out; put ${k}.rc ${WRAPPER_EXIT.canceled}; exit 0`,
+    `  echo "canceled before it started" >> ${k}.out; put ${k}.why canceled; put ${k}.rc ${WRAPPER_EXIT.canceled}; exit 0`,
     'fi',
     `: > ${k}.cancel`,
     `[ -f ${k}.rc ] && exit 0`,
@@ -108,7 +115,7 @@ export function cancelScript(stateDir: string, runKey: string): string {
     '  n=0; while [ -n "$(left "$sid")" ] && [ "$n" -lt 250 ]; do sleep 0.02; n=$((n + 1)); done',
     '  if [ -n "$(left "$sid")" ]; then echo "processes of session $sid survive kill -9:$(left "$sid")" >&2; exit 1; fi',
     'fi',
-    `[ -f ${k}.rc ] || { echo "canceled" >> ${k}.out; put ${k}.rc ${WRAPPER_EXIT.canceled}; }`,
+    `[ -f ${k}.rc ] || { echo "canceled" >> ${k}.out; put ${k}.why canceled; put ${k}.rc ${WRAPPER_EXIT.canceled}; }`,
     'exit 0',
   ].join('\n');
 }

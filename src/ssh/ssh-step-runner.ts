@@ -16,7 +16,7 @@ import {
   type StepTarget,
 } from '../executor/ports.js';
 import { checkHostKey, type KnownHostEntry, parseKnownHosts } from './known-hosts.js';
-import { cancelScript, launchAndWaitScript, WRAPPER_EXIT } from './remote-step.js';
+import { cancelScript, launchAndWaitScript } from './remote-step.js';
 
 export interface SshRunnerOptions {
   privateKeyPath: string;
@@ -124,7 +124,8 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
         try {
           const res = await exec(spec.target, command, deadlineMs);
           if (res.code === null) throw new SshError(`connection to ${connKey(spec.target)} closed during the step`);
-          if (res.code === WRAPPER_EXIT.noStateDir) {
+          const why = /why=(\w*)/.exec(res.stderr)?.[1] ?? '';
+          if (why === 'nostatedir') {
             throw new SshError(`cannot create ${spec.target.stateDir}/runs on host ${spec.target.hostId}`);
           }
           const size = Number(/size=(\d+)/.exec(res.stderr)?.[1] ?? 0);
@@ -132,8 +133,8 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
             exitCode: res.code,
             output: res.stdout,
             truncated: size > Buffer.byteLength(res.stdout),
-            timedOut: res.code === 124 || res.code === 137,
-            canceled: res.code === WRAPPER_EXIT.canceled,
+            timedOut: why === 'timeout',
+            canceled: why === 'canceled',
           };
         } catch (err) {
           lastError = err instanceof Error ? err : new Error(String(err));

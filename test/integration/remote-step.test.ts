@@ -86,4 +86,11 @@ describe('remote step', () => {
     assert.equal(res.timedOut, true);
     assert.deepEqual(processesMatching(tag), []);
   });
+
+  it('does not take a step’s own exit code for the wrapper’s word', async () => {
+    for (const code of [124, 97, 98]) {
+      const res = await runner.run({ target, runKey: key(), script: `exit ${code}`, timeoutSeconds: 10 });
+      assert.deepEqual([res.exitCode, res.timedOut, res.canceled], [code, false, false]);
+    }
+  });
 });
