@@ -89,6 +89,7 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
         await publishEvents(stored.record);
         return stored.record;
       }
+      published.set(draft.task.id, 0); // we just created it: nothing of it is on the stream yet
       await publishEvents(record);
       return record;
     },
