@@ -60,6 +60,10 @@ function sshdConfig(dir: string, index: number, addresses: string[], port: numbe
     'MaxStartups 1000',
     'MaxSessions 1000',
     'LogLevel ERROR',
+    // Sessions get a HOME of their own: bash run by sshd reads ~/.bashrc, and the
+    // developer's (pyenv init, whose rehash lock a killed session can leave
+    // behind, stalling every later shell for 60 s) has no place on a simulated host.
+    `SetEnv HOME=${join(dir, 'home')}`,
     '',
   ].join('\n');
 }
@@ -110,6 +114,7 @@ export async function startSshd(opts: { hosts: number; firstId?: number }): Prom
     // Every host begins with its agent running (and an empty calls.log).
     await Promise.all(hosts.map((h) => startSimAgentAsync(h.agentHome)));
 
+    mkdirSync(join(dir, 'home'), { recursive: true });
     // sshd refuses to start without its privilege-separation directory.
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
 
