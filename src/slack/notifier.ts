@@ -61,6 +61,8 @@ interface ThreadState {
 /** Least time between two updates of one parent (ms), and the refresh while a task runs. */
 const UPDATE_MIN_MS = 1000;
 const REFRESH_MS = 30_000;
+/** Tries of a parent update that fails for a reason other than a rate limit. */
+const PARENT_UPDATE_TRIES = 5;
 /** Wait before retrying an event whose predecessor is not posted yet (ms). */
 const GATE_RETRY_MS = 200;
 
@@ -91,7 +93,10 @@ export function createNotifier(deps: NotifierDeps) {
   const key = (taskId: number) => `task.${taskId}`;
 
   /** Parents this process keeps current: last update time, pending timer. */
-  const live = new Map<number, { channel: string; ts: string; lastUpdate: number; timer?: NodeJS.Timeout }>();
+  const live = new Map<
+    number,
+    { channel: string; ts: string; lastUpdate: number; timer?: NodeJS.Timeout; failures?: number }
+  >();
 
   function ctxOf(record: TaskRecord) {
     const hostOfSubtask = Object.fromEntries(Object.entries(record.steps).map(([id, s]) => [Number(id), s.hostId]));
@@ -117,10 +122,18 @@ export function createNotifier(deps: NotifierDeps) {
     entry.lastUpdate = Date.now();
     try {
       await deps.client.chat.update({ channel: entry.channel, ts: entry.ts, text: r.text, blocks: r.blocks });
+      entry.failures = 0;
     } catch (err) {
       const { code, retryAfter } = slackError(err);
       if (code === 'ratelimited') {
         scheduleUpdate(taskId, (retryAfter ?? 1) * 1000); // the latest state is rendered then: nothing lost
+        return;
+      }
+      // A transient failure (network, 5xx) of the last update would leave a finished
+      // task's parent showing Cancel: try again a few times before giving up.
+      entry.failures = (entry.failures ?? 0) + 1;
+      if (!(code && PERMANENT.has(code)) && entry.failures <= PARENT_UPDATE_TRIES) {
+        scheduleUpdate(taskId, 1000 * entry.failures);
         return;
       }
       logger.warn({ taskId, code }, 'cannot update the Slack parent message');
