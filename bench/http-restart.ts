@@ -30,7 +30,7 @@ import { parseConfig } from '../src/config.js';
 import { hashPassword } from '../src/http/auth.js';
 import { createLogger } from '../src/logger.js';
 import { type Service, startService } from '../src/service.js';
-import { traceIdFrom } from '../src/tasks/command-intake.js';
+import { traceIdFrom } from '../src/trace-id.js';
 import { canConnect, findExecutable, type NatsServerHandle, startNatsServer } from '../test/helpers/nats-server.js';
 
 function flag(name: string, fallback: number): number {

@@ -9,13 +9,14 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { ROLES } from './contracts/roles.js';
 import { builtinRunbooks } from './core/runbooks/builtin.js';
 import { Runbook } from './core/runbooks/runbook.js';
 
 const Long = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 /** Absolute path of plain characters: it is written into shell scripts on the host. */
 const HostPath = z.string().regex(/^\/[A-Za-z0-9._/-]*$/, 'must be an absolute path of letters, digits, . _ - /');
-const Role = z.enum(['ADMIN', 'HOST_MANAGER', 'HOST_VIEWER', 'TASK_MANAGER', 'TASK_VIEWER']);
+const Role = z.enum(ROLES);
 const SlackGrant = z
   .object({
     usergroups: z.array(z.string().regex(/^S[A-Z0-9]+$/, 'must be a Slack user group id (S…)')).default([]),

@@ -32,6 +32,23 @@ export function asCodedError(err: unknown): CodedError {
   return new CodedError(ErrorCode.internal, message);
 }
 
+/**
+ * A zod error as one sentence naming each field (for an unknown key, the key),
+ * and the first field for `target`.
+ */
+export function describeZodError(
+  error: { issues: ReadonlyArray<{ code: string; path: PropertyKey[]; message: string; keys?: string[] }> },
+  whole = 'input',
+): { message: string; field: string | undefined } {
+  const fieldOf = (i: (typeof error.issues)[number]) =>
+    i.path.join('.') || (i.code === 'unrecognized_keys' ? (i.keys ?? []).join(', ') : '') || whole;
+  const message = error.issues
+    .map((i) => (i.code === 'unrecognized_keys' ? `${fieldOf(i)}: unknown field` : `${fieldOf(i)}: ${i.message}`))
+    .join('; ');
+  const first = error.issues[0];
+  return { message, field: first ? fieldOf(first) : undefined };
+}
+
 export interface ErrorBody {
   code: ErrorCode;
   message: string;

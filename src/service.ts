@@ -25,7 +25,7 @@ import { createSubtaskLogs } from './nats/subtask-logs.js';
 import { createTaskStore } from './nats/task-store.js';
 import { createWorkQueue } from './nats/work-queue.js';
 import { createNotifier } from './slack/notifier.js';
-import { type SlackFrontDoor, startSlackApp } from './slack/slack-app.js';
+import { SLACK_RETRY, type SlackFrontDoor, startSlackApp } from './slack/slack-app.js';
 import { createSlackRoles } from './slack/slack-roles.js';
 import { createSshStepRunner } from './ssh/ssh-step-runner.js';
 import { createCommandIntake } from './tasks/command-intake.js';
@@ -152,7 +152,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     const token = slackEnv.SLACK_BOT_TOKEN as string;
     const webOptions = {
       slackApiUrl: slackEnv.SLACK_API_URL,
-      retryConfig: { retries: 2, factor: 1, minTimeout: 200, maxTimeout: 1000 },
+      retryConfig: SLACK_RETRY,
     };
     if (roles.has('slack')) {
       slack = await startSlackApp({

@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import { AgentInput, BatchInput, HostInput, ListInput, SubtaskInput, TaskInput } from '../contracts/api.js';
-import { CodedError, ErrorCode } from '../errors.js';
+import type { Permission } from '../contracts/roles.js';
+import { CodedError, describeZodError, ErrorCode } from '../errors.js';
 import { createTask, type TaskKind } from '../tasks/create-task.js';
 import {
   agentStatus,
@@ -21,8 +22,7 @@ import {
   skip,
 } from '../tasks/task-operations.js';
 
-export const PERMISSIONS = ['HOST_MANAGER', 'HOST_VIEWER', 'TASK_MANAGER', 'TASK_VIEWER'] as const;
-export type Permission = (typeof PERMISSIONS)[number];
+export type { Permission } from '../contracts/roles.js';
 
 /** Who is asking: the Basic user, or `nats:<creator>` on the NATS service. */
 export interface Caller {
@@ -140,12 +140,6 @@ export function operation(name: string): Operation {
 export function parseInput(o: Operation, raw: unknown): unknown {
   const parsed = o.input.safeParse(raw);
   if (parsed.success) return parsed.data;
-  // Name the field: its path, or for an unknown key the key itself.
-  const fieldOf = (i: z.core.$ZodIssue) =>
-    i.path.join('.') || (i.code === 'unrecognized_keys' ? i.keys.join(', ') : '') || 'input';
-  const message = parsed.error.issues
-    .map((i) => (i.code === 'unrecognized_keys' ? `${fieldOf(i)}: unknown field` : `${fieldOf(i)}: ${i.message}`))
-    .join('; ');
-  const first = parsed.error.issues[0];
-  throw new CodedError(ErrorCode.badRequest, message, first ? fieldOf(first) : undefined);
+  const { message, field } = describeZodError(parsed.error);
+  throw new CodedError(ErrorCode.badRequest, message, field);
 }

@@ -2,6 +2,7 @@
  * What the executor needs from the outside world, as ports; the SSH runner is
  * one adapter, a benchmark's instant runner another.
  */
+import type { HostConfig } from '../config.js';
 
 export interface StepTarget {
   hostId: number;
@@ -10,6 +11,11 @@ export interface StepTarget {
   username: string;
   /** Folder on the host for each step's pid, output and exit code files. */
   stateDir: string;
+}
+
+/** Where and as whom a configured host is reached. */
+export function targetOf(host: HostConfig): StepTarget {
+  return { hostId: host.id, address: host.address, port: host.port, username: host.username, stateDir: host.stateDir };
 }
 
 export interface StepSpec {

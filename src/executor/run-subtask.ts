@@ -18,7 +18,7 @@ import { hostsAtRest, hostsStillToRun, type TaskRecord } from '../core/task-reco
 import type { Metrics } from '../metrics.js';
 import type { TaskDeps } from '../tasks/deps.js';
 import { releaseHosts } from '../tasks/host-claims.js';
-import { KILL_AFTER_SECONDS, type StepResult, type StepRunner } from './ports.js';
+import { KILL_AFTER_SECONDS, type StepResult, type StepRunner, targetOf } from './ports.js';
 
 export interface ExecutorDeps extends TaskDeps {
   runner: StepRunner;
@@ -143,13 +143,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     try {
       if (!host) throw new Error(`host ${step.hostId} is no longer in the inventory`);
       result = await deps.runner.run({
-        target: {
-          hostId: host.id,
-          address: host.address,
-          port: host.port,
-          username: host.username,
-          stateDir: host.stateDir,
-        },
+        target: targetOf(host),
         runKey: `${deps.epoch}-${item.taskId}-${item.subtaskId}-${item.runTime}`,
         script: step.script,
         timeoutSeconds: subtask.timeout,

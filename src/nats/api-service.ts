@@ -10,8 +10,8 @@ import type { Logger } from 'pino';
 import { OPERATIONS, type Operation, parseInput } from '../api/operations.js';
 import { asCodedError, CodedError, ErrorCode } from '../errors.js';
 import { type EnvelopeMeta, failure, httpStatusOf, success } from '../http/envelope.js';
-import { traceIdFrom } from '../tasks/command-intake.js';
 import type { OperationDeps } from '../tasks/task-operations.js';
+import { traceIdFrom } from '../trace-id.js';
 import { encodeJson } from './kv-json.js';
 
 /** Operations that create a task need to know who asks. */

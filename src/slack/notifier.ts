@@ -27,6 +27,7 @@ import { decodeJson, encodeJson, getLive, isCasConflict } from '../nats/kv-json.
 import type { SubtaskLogs } from '../nats/subtask-logs.js';
 import type { TaskStore } from '../nats/task-store.js';
 import { readRequest } from '../tasks/create-task.js';
+import { hostContext } from './host-context.js';
 import { type Rendered, renderFinalReply, renderParent, renderSubtaskReply } from './render-blocks.js';
 
 /** The part of Slack's Web API the notifier uses. */
@@ -89,7 +90,6 @@ function slackError(err: unknown): { code?: string; retryAfter?: number } {
 export function createNotifier(deps: NotifierDeps) {
   const { config, logger } = deps;
   const now = deps.now ?? (() => new Date());
-  const hostNames = Object.fromEntries(config.hosts.map((h) => [h.id, h.name]));
   const key = (taskId: number) => `task.${taskId}`;
 
   /** Parents this process keeps current: last update time, pending timer. */
@@ -98,10 +98,7 @@ export function createNotifier(deps: NotifierDeps) {
     { channel: string; ts: string; lastUpdate: number; timer?: NodeJS.Timeout; failures?: number }
   >();
 
-  function ctxOf(record: TaskRecord) {
-    const hostOfSubtask = Object.fromEntries(Object.entries(record.steps).map(([id, s]) => [Number(id), s.hostId]));
-    return { hostNames, hostOfSubtask };
-  }
+  const ctxOf = (record: TaskRecord) => hostContext(config, record.steps);
 
   function renderParentOf(record: TaskRecord): Rendered {
     const reason = record.task.context.stringMap.reason;

@@ -11,7 +11,9 @@
  * `host.example.com` by itself) counts as that name.
  */
 
-export type Role = 'HOST_MANAGER' | 'HOST_VIEWER' | 'TASK_MANAGER' | 'TASK_VIEWER';
+import type { Permission } from '../contracts/roles.js';
+
+export type Role = Permission;
 
 export type SlackCommand =
   | { kind: 'help' }

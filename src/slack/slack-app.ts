@@ -29,7 +29,6 @@ import type { AgentCommand, SlackOrigin } from '../contracts/events.js';
 import { asCodedError } from '../errors.js';
 import { decodeJson, encodeJson, getLive } from '../nats/kv-json.js';
 import { SUBJECTS } from '../nats/streams.js';
-import { newTraceId } from '../tasks/command-intake.js';
 import { createTask } from '../tasks/create-task.js';
 import {
   agentStatus,
@@ -41,6 +40,8 @@ import {
   rollback,
   skip,
 } from '../tasks/task-operations.js';
+import { newTraceId } from '../trace-id.js';
+import { hostContext } from './host-context.js';
 import { helpText, parseCommandText, type Role, requiredRole, type SlackCommand } from './parse-command.js';
 import { ACTIONS, renderAgentStatus, renderBatchConfirm, renderTaskList, renderTaskStatus } from './render-blocks.js';
 import type { SlackRoles } from './slack-roles.js';
@@ -53,6 +54,9 @@ export interface SlackAppDeps {
   pending: KV;
   logger: Logger;
 }
+
+/** The Web API client's own retries (transient errors); 429s are ours to honour. */
+export const SLACK_RETRY = { retries: 2, factor: 1, minTimeout: 200, maxTimeout: 1000 };
 
 /** Slack's ids are safe; a request id keeps `[A-Za-z0-9_-]` and at most 64 characters. */
 export function requestIdOf(triggerId: string): string {
@@ -82,13 +86,6 @@ function resolveHosts(ops: OperationDeps, names: readonly string[]): { hosts: Ho
     else unknown.push(n);
   }
   return { hosts, unknown };
-}
-
-function hostContext(ops: OperationDeps, steps: Record<string, { hostId: number }> = {}) {
-  return {
-    hostNames: Object.fromEntries(ops.config.hosts.map((h) => [h.id, h.name])),
-    hostOfSubtask: Object.fromEntries(Object.entries(steps).map(([id, s]) => [Number(id), s.hostId])),
-  };
 }
 
 export function createCommandHandler(d: SlackAppDeps) {
@@ -148,7 +145,7 @@ export function createCommandHandler(d: SlackAppDeps) {
         const stored = await ops.store.get(cmd.taskId);
         if (!stored)
           return respond(ephemeral(`No task ${cmd.taskId}. \`${slash} list\` shows running and recent tasks.`));
-        const r = renderTaskStatus(stored.record.task, { now, ...hostContext(ops, stored.record.steps) });
+        const r = renderTaskStatus(stored.record.task, { now, ...hostContext(ops.config, stored.record.steps) });
         return respond({ response_type: 'ephemeral', replace_original: false, text: r.text, blocks: r.blocks });
       }
       case 'list':
@@ -302,10 +299,7 @@ export async function startSlackApp(
   d: SlackAppDeps & { signingSecret: string; botToken: string; appToken?: string; apiUrl: string },
 ): Promise<SlackFrontDoor> {
   const logger = boltLogger(d.logger.child({ component: 'bolt' }));
-  const clientOptions = {
-    slackApiUrl: d.apiUrl,
-    retryConfig: { retries: 2, factor: 1, minTimeout: 200, maxTimeout: 1000 },
-  };
+  const clientOptions = { slackApiUrl: d.apiUrl, retryConfig: SLACK_RETRY };
   const socketMode = Boolean(d.appToken);
   const receiver = socketMode
     ? undefined

@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import { PERMISSIONS } from '../contracts/roles.js';
 import type { Role } from './parse-command.js';
 
 export interface UsergroupsApi {
@@ -19,7 +20,7 @@ export interface SlackRoles {
 /** How long a group's member list is trusted (ms). */
 export const GROUP_CACHE_MS = 60_000;
 
-const ROLES: readonly Role[] = ['HOST_MANAGER', 'HOST_VIEWER', 'TASK_MANAGER', 'TASK_VIEWER'];
+const ROLES: readonly Role[] = PERMISSIONS;
 
 export function createSlackRoles(deps: {
   config: Config;

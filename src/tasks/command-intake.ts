@@ -3,30 +3,16 @@
  * rejection, announced once on ocp.events.request.<requestId>. An invalid
  * payload is rejected (10001) and terminated, never redelivered forever.
  */
-import { randomBytes } from 'node:crypto';
 import { type JetStreamClient, type JsMsg, headers as natsHeaders } from 'nats';
-import type { z } from 'zod';
 import { AGENT_OPERATIONS, AgentCommand, type AgentOperation, RequestEvent, RequestId } from '../contracts/events.js';
-import { asCodedError, CodedError, ErrorCode } from '../errors.js';
+import { asCodedError, CodedError, describeZodError, ErrorCode } from '../errors.js';
 import { encodeJson } from '../nats/kv-json.js';
 import { SUBJECTS } from '../nats/streams.js';
+import { traceIdFrom } from '../trace-id.js';
 import { createTask, RepeatedRejection } from './create-task.js';
 import type { TaskDeps } from './deps.js';
 
 export const INVALID_REQUEST_ID = 'invalid';
-
-export function newTraceId(): string {
-  return randomBytes(8).toString('hex');
-}
-
-/** `X-Trace-Id` kept when it is 16 lowercase hex digits. */
-export function traceIdFrom(value: string | undefined): string {
-  return value && /^[0-9a-f]{16}$/.test(value) ? value : newTraceId();
-}
-
-export function describeZodError(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join('.') || 'payload'}: ${i.message}`).join('; ');
-}
 
 async function publishRequestEvent(js: JetStreamClient, event: RequestEvent, traceId: string): Promise<void> {
   const h = natsHeaders();
@@ -66,7 +52,7 @@ export function createCommandIntake(deps: TaskDeps & { js: JetStreamClient }) {
         body === undefined
           ? 'payload: not JSON'
           : !parsed.success
-            ? describeZodError(parsed.error)
+            ? describeZodError(parsed.error, 'payload').message
             : `unknown operation ${op}: use ${AGENT_OPERATIONS.join(', ')}`;
       deps.logger.warn({ subject: msg.subject, requestId, traceId, message }, 'invalid request rejected');
       await reject(requestId ?? INVALID_REQUEST_ID, new CodedError(ErrorCode.badRequest, message));

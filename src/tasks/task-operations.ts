@@ -21,7 +21,7 @@ import {
 } from '../core/task-operations.js';
 import { hostsAtRest, hostsStillToRun, type TaskRecord } from '../core/task-record.js';
 import { CodedError, ErrorCode } from '../errors.js';
-import type { StepRunner, StepTarget } from '../executor/ports.js';
+import { type StepRunner, targetOf } from '../executor/ports.js';
 import type { SubtaskLog } from '../nats/subtask-logs.js';
 import type { TaskDeps } from './deps.js';
 import { claimHosts, releaseHosts } from './host-claims.js';
@@ -32,10 +32,6 @@ export interface OperationDeps extends TaskDeps {
 
 /** The rollback steps, taken from the Restart runbook by name (SPEC §2). */
 const ROLLBACK_STEPS = ['Start all OCP agent processes', 'Finish OCP agent operation'];
-
-export function targetOf(host: HostConfig): StepTarget {
-  return { hostId: host.id, address: host.address, port: host.port, username: host.username, stateDir: host.stateDir };
-}
 
 function hostOrThrow(deps: TaskDeps, hostId: number): HostConfig {
   const host = findHost(deps.config, hostId);
