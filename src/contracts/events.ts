@@ -67,6 +67,7 @@ export const TaskEvent = z.object({
   traceId: z.string(),
   /** Position of this event in the task's history, from 1; consumers can check order. */
   seq: z.number().int().positive(),
+  /** The task at the change; a batch's (context.parallel) holds only this event's subtask, if any. */
   task: OcpTask,
 });
 export type TaskEvent = z.infer<typeof TaskEvent>;

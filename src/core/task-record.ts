@@ -57,9 +57,19 @@ export function recordChange(before: TaskRecord | undefined, next: Draft, now: D
   };
 }
 
-/** The outbox as full events, each carrying the task as it is now. */
+/**
+ * The outbox as full events, each carrying the task as it is now. A batch's
+ * event carries only the subtask it is about (none for the task's own
+ * events): with every subtask on every event, a fleet's events would grow with
+ * hosts² (a 200-host batch: ~1 GB); the whole task is one API call away.
+ */
 export function outboxEvents(record: TaskRecord): TaskEvent[] {
-  return record.outbox.map((e) => ({ ...e, task: record.task }));
+  const { task } = record;
+  if (!task.context.parallel) return record.outbox.map((e) => ({ ...e, task }));
+  return record.outbox.map((e) => ({
+    ...e,
+    task: { ...task, subtasks: task.subtasks.filter((s) => s.id === e.subtaskId) },
+  }));
 }
 
 function subtasksByHost(record: TaskRecord): Map<number, OcpSubtask[]> {

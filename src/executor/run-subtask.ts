@@ -36,13 +36,21 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
   /** Heartbeat period: three per ack wait (half the lease). */
   const beatMs = Math.max(200, Math.floor(leaseMs / 6));
 
-  async function followUp(record: TaskRecord): Promise<void> {
+  /**
+   * Queue what is READY and free the hosts whose chain has come to rest (a
+   * batch frees each host when its chain ends, not when the slowest one does).
+   * After a change of its own, a handler passes what that change touched:
+   * what it made READY and its host, so a batch's follow-ups stay O(1) each;
+   * without it (a redelivery, a recovery) everything is looked at.
+   */
+  async function followUp(record: TaskRecord, own?: { opened: ReadonlySet<number>; hostId: number }): Promise<void> {
     for (const s of readySubtasks(record.task)) {
+      if (own && !own.opened.has(s.id)) continue;
       await deps.enqueue({ taskId: record.task.id, subtaskId: s.id, runTime: s.runTime }, record.traceId);
     }
-    // A host is freed as soon as its own chain has come to rest (a batch frees
-    // each host when its chain ends, not when the slowest one does).
-    await releaseHosts(deps, hostsAtRest(record), record.task.id);
+    const atRest = hostsAtRest(record);
+    const onlyOwn = own && record.task.status === 'RUNNING';
+    await releaseHosts(deps, onlyOwn ? atRest.filter((h) => h === own.hostId) : atRest, record.task.id);
   }
 
   /** When this process last refreshed the locks of a task's waiting chains (ms). */
@@ -191,14 +199,18 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
       ...(error ? { error } : {}),
     });
     let endedTask = false;
+    let opened: Set<number> | undefined;
     const done = await store.update(item.taskId, (r) => {
       const s = findSubtask(r.task, item.subtaskId);
       endedTask = false;
+      opened = undefined;
       if (!s || s.runTime !== item.runTime || (s.status !== 'RUNNING' && s.status !== 'CANCELING')) return undefined;
       // A subtask being canceled ends FAILED even if its step got to finish.
       const outcome = ok && s.status === 'RUNNING' ? 'SUCCESSFUL' : 'FAILED';
       const task = completeSubtask(r.task, item.subtaskId, outcome, deps.now(), r.maxParallel);
       endedTask = task.status !== 'RUNNING';
+      const wasReady = new Set(readySubtasks(r.task).map((x) => x.id));
+      opened = new Set(readySubtasks(task).flatMap((x) => (wasReady.has(x.id) ? [] : [x.id])));
       return { ...r, task };
     });
     deps.metrics?.subtaskSeconds.observe(
@@ -208,7 +220,8 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     if (done && endedTask) deps.metrics?.tasksFinished.inc({ runbook: done.task.name, status: done.task.status });
     if (ok) log.info({ hostId: step.hostId }, 'subtask succeeded');
     else log.warn({ hostId: step.hostId, error }, 'subtask failed');
-    if (done) await followUp(done);
+    // Only what this change opened: whatever else is READY was queued by whoever opened it.
+    if (done) await followUp(done, opened && { opened, hostId: step.hostId });
     if (done && done.task.status !== 'RUNNING') refreshedAt.delete(item.taskId);
     msg.ack();
   };

@@ -20,7 +20,12 @@ export interface TaskStore {
   get(taskId: number): Promise<StoredTask | undefined>;
   /** Store a new task; if it exists already (a redelivered request), keep the stored one. */
   create(record: Omit<TaskRecord, 'eventSeq' | 'publishedSeq' | 'outbox'>): Promise<TaskRecord>;
-  /** Apply `change` by compare-and-set, retrying on conflict; publishes the change's events. */
+  /**
+   * Apply `change` by compare-and-set, retrying on conflict; publishes the
+   * change's events. Resolves with the record as this change left it (later
+   * changes stored in the same write may have followed it); a change that
+   * throws rejects only its own caller.
+   */
   update(taskId: number, change: TaskChange): Promise<TaskRecord | undefined>;
   /** Ids of every stored task. */
   ids(): Promise<number[]>;
@@ -29,6 +34,14 @@ export interface TaskStore {
 }
 
 const key = (taskId: number) => `task.${taskId}`;
+
+interface Waiter {
+  change: TaskChange;
+  resolve(record: TaskRecord | undefined): void;
+  reject(err: unknown): void;
+}
+
+type Outcome = { record: TaskRecord } | { error: unknown };
 
 export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () => Date }): TaskStore {
   const { kv, js } = deps;
@@ -76,12 +89,109 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
     return entry ? { record: decodeJson<TaskRecord>(entry), revision: entry.revision } : undefined;
   }
 
+  /**
+   * Group commit: changes to one task made while its previous write is under
+   * way wait in a queue, then go in together as one compare-and-set. A batch's
+   * chains would otherwise race each other for the same key, each conflict a
+   * re-read of the whole task.
+   */
+  const queued = new Map<number, Waiter[]>();
+  const draining = new Set<number>();
+  /** What this process last wrote of each running task: the next write starts from it. */
+  const lastWritten = new Map<number, StoredTask>();
+
+  function remember(stored: StoredTask): void {
+    if (stored.record.task.status === 'RUNNING') lastWritten.set(stored.record.task.id, stored);
+    else lastWritten.delete(stored.record.task.id);
+  }
+
+  async function drain(taskId: number): Promise<void> {
+    draining.add(taskId);
+    try {
+      for (let batch = queued.get(taskId); batch; batch = queued.get(taskId)) {
+        queued.delete(taskId);
+        await commit(taskId, batch);
+      }
+    } finally {
+      draining.delete(taskId);
+    }
+  }
+
+  /** Apply each waiter's change in turn; each learns the record its own change made. */
+  function applyAll(start: TaskRecord, batch: Waiter[]): { record: TaskRecord; outcomes: Outcome[]; sure: boolean } {
+    let record = start;
+    let sure = true;
+    const outcomes = batch.map((w): Outcome => {
+      try {
+        const draft = w.change(record);
+        if (!draft) {
+          sure = false;
+          return { record };
+        }
+        record = recordChange(record, draft, now(), published.get(start.task.id));
+        return { record };
+      } catch (error) {
+        sure = false;
+        return { error };
+      }
+    });
+    return { record, outcomes, sure };
+  }
+
+  async function commit(taskId: number, batch: Waiter[]): Promise<void> {
+    try {
+      let stored = lastWritten.get(taskId);
+      let fresh = false;
+      if (!stored) {
+        stored = await get(taskId);
+        fresh = true;
+      }
+      for (;;) {
+        if (!stored) {
+          for (const w of batch) w.resolve(undefined);
+          return;
+        }
+        const { record, outcomes, sure } = applyAll(stored.record, batch);
+        // A change declined or refused on a remembered copy may have judged old
+        // news: judge it again on the stored task.
+        if (!sure && !fresh) {
+          stored = await get(taskId);
+          fresh = true;
+          continue;
+        }
+        if (record !== stored.record) {
+          try {
+            const revision = await kv.update(key(taskId), encodeJson(record), stored.revision);
+            remember({ record, revision });
+          } catch (err) {
+            if (!isCasConflict(err)) throw err;
+            lastWritten.delete(taskId);
+            stored = await get(taskId);
+            fresh = true;
+            continue;
+          }
+          await publishEvents(record);
+        }
+        batch.forEach((w, i) => {
+          const o = outcomes[i] as Outcome;
+          if ('error' in o) w.reject(o.error);
+          else w.resolve(o.record);
+        });
+        return;
+      }
+    } catch (err) {
+      lastWritten.delete(taskId);
+      for (const w of batch) w.reject(err);
+    }
+  }
+
   return {
     get,
     async create(draft) {
       const record = recordChange(undefined, draft, now());
+      let revision: number;
       try {
-        await kv.create(key(draft.task.id), encodeJson(record));
+        revision = await kv.create(key(draft.task.id), encodeJson(record));
       } catch (err) {
         if (!isCasConflict(err)) throw err;
         const stored = await get(draft.task.id);
@@ -90,25 +200,18 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
         return stored.record;
       }
       published.set(draft.task.id, 0); // we just created it: nothing of it is on the stream yet
+      remember({ record, revision });
       await publishEvents(record);
       return record;
     },
-    async update(taskId, change) {
-      for (;;) {
-        const stored = await get(taskId);
-        if (!stored) return undefined;
-        const draft = change(stored.record);
-        if (!draft) return stored.record;
-        const next = recordChange(stored.record, draft, now(), published.get(taskId));
-        try {
-          await kv.update(key(taskId), encodeJson(next), stored.revision);
-        } catch (err) {
-          if (isCasConflict(err)) continue;
-          throw err;
-        }
-        await publishEvents(next);
-        return next;
-      }
+    update(taskId, change) {
+      return new Promise((resolve, reject) => {
+        const waiter = { change, resolve, reject };
+        const q = queued.get(taskId);
+        if (q) q.push(waiter);
+        else queued.set(taskId, [waiter]);
+        if (!draining.has(taskId)) void drain(taskId);
+      });
     },
     republish: publishEvents,
     async ids() {

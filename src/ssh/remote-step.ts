@@ -7,7 +7,8 @@
  * coreutils `timeout` (which kills its whole process group at the deadline,
  * then KILLs after 5 s), with its pid, output and exit code in files. So the
  * timeout holds even if the executor dies, and cancel can end the session.
- * The waiting happens on the host: one command that returns when the step ends.
+ * The waiting happens on the host: one command that blocks (flock) until the
+ * step's wrapper ends — no polling.
  */
 import { shellQuote } from '../core/runbooks/runbook.js';
 import { KILL_AFTER_SECONDS, MAX_LOG_BYTES } from '../executor/ports.js';
@@ -47,7 +48,8 @@ export function launchAndWaitScript(stateDir: string, runKey: string, script: st
     // a cancel that came before the step started: do not start it
     `if [ -f "$1.cancel" ]; then echo "canceled before it started" >> "$1.out"; put "$1.why" canceled; put "$1.rc" ${WRAPPER_EXIT.canceled}; exit 0; fi`,
     't0=$(date +%s)',
-    `timeout -k ${KILL_AFTER_SECONDS} "$2" sh "$1.sh" > "$1.out" 2>&1 < /dev/null`,
+    // the step does not inherit the run's lock (fd 9): daemons it starts must not hold it
+    `timeout -k ${KILL_AFTER_SECONDS} "$2" sh "$1.sh" > "$1.out" 2>&1 < /dev/null 9>&-`,
     'rc=$?',
     // 124 (TERM) or 137 (KILL) is a timeout only if the time was up: the step's own 124 is not
     'case $rc in 124|137) [ $(( $(date +%s) - t0 )) -ge "$2" ] && put "$1.why" timeout;; esac',
@@ -57,28 +59,25 @@ export function launchAndWaitScript(stateDir: string, runKey: string, script: st
   return [
     PUT,
     `mkdir -p ${d} && cd ${d} || { echo "why=nostatedir" >&2; exit ${WRAPPER_EXIT.noStateDir}; }`,
+    // The run's lock is held, from before the claim, by whoever launches it and
+    // then by the step's wrapper alone (it inherits the lock; the step does
+    // not): it is free again exactly when nothing of the run is left to wait for.
+    `exec 9>> ${k}.lock && flock -x 9 || { echo "why=nostatedir" >&2; exit ${WRAPPER_EXIT.noStateDir}; }`,
     `if ( set -C; : > ${k}.claim ) 2>/dev/null; then`,
     // housekeeping: files of runs older than a week
     '  find . -maxdepth 1 -type f -mtime +7 -delete 2>/dev/null',
     `  printf '%s\\n' ${shellQuote(script)} > ${k}.sh`,
     `  setsid sh -c ${shellQuote(inner)} step ${k} ${Math.floor(timeoutSeconds)} > /dev/null 2>&1 < /dev/null &`,
     'fi',
-    ALIVE,
-    'n=0',
-    `while [ ! -f ${k}.rc ]; do`,
-    `  if [ -s ${k}.pid ]; then`,
-    `    if ! alive "$(cat ${k}.pid)" && [ ! -f ${k}.rc ]; then`,
-    // killed by a cancel (which records it once all is gone), or lost
-    `      if [ -f ${k}.cancel ]; then echo "canceled" >> ${k}.out; put ${k}.why canceled; put ${k}.rc ${WRAPPER_EXIT.canceled}`,
-    `      else echo "step process vanished without an exit code" >> ${k}.out; put ${k}.why vanished; put ${k}.rc ${WRAPPER_EXIT.vanished}; fi`,
-    '    fi',
-    '  else',
-    '    n=$((n + 1))',
-    // claimed but never started (the launcher's connection died first): 10 s at 0.02 s a turn
-    `    if [ "$n" -gt 500 ]; then echo "step never started" >> ${k}.out; put ${k}.why vanished; put ${k}.rc ${WRAPPER_EXIT.vanished}; fi`,
-    '  fi',
-    '  sleep 0.02',
-    'done',
+    'exec 9>&-',
+    // One blocking wait, no polling: the lock comes free when the wrapper ends.
+    `exec 9< ${k}.lock && flock -s 9; exec 9<&-`,
+    `if [ ! -f ${k}.rc ]; then`,
+    // the wrapper is gone without an exit code: killed by a cancel (which records
+    // it once all is gone), or lost (kill -9, reboot), or never launched
+    `  if [ -f ${k}.cancel ]; then echo "canceled" >> ${k}.out; put ${k}.why canceled; put ${k}.rc ${WRAPPER_EXIT.canceled}`,
+    `  else echo "step process vanished without an exit code" >> ${k}.out; put ${k}.why vanished; put ${k}.rc ${WRAPPER_EXIT.vanished}; fi`,
+    'fi',
     `[ -f ${k}.out ] || : > ${k}.out`,
     `echo "size=$(wc -c < ${k}.out) why=$(cat ${k}.why 2>/dev/null)" >&2`,
     `tail -c ${MAX_LOG_BYTES} ${k}.out`,

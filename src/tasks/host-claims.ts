@@ -26,23 +26,32 @@ async function claimHost(deps: TaskDeps, host: HostConfig, taskId: number): Prom
   }
 }
 
-export async function claimHosts(deps: TaskDeps, hosts: readonly HostConfig[], taskId: number): Promise<void> {
-  const taken: HostConfig[] = [];
-  try {
-    for (const host of hosts) {
-      await claimHost(deps, host, taskId);
-      taken.push(host);
-    }
-  } catch (err) {
-    await releaseHosts(
-      deps,
-      taken.map((h) => h.id),
-      taskId,
-    );
-    throw err;
+/** Lock round trips in flight at once for one task (a fleet's hosts are claimed side by side). */
+const CLAIMS_AT_ONCE = 32;
+
+async function eachHost<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<PromiseSettledResult<void>[]> {
+  const results: PromiseSettledResult<void>[] = [];
+  for (let i = 0; i < items.length; i += CLAIMS_AT_ONCE) {
+    results.push(...(await Promise.allSettled(items.slice(i, i + CLAIMS_AT_ONCE).map(fn))));
   }
+  return results;
+}
+
+export async function claimHosts(deps: TaskDeps, hosts: readonly HostConfig[], taskId: number): Promise<void> {
+  const results = await eachHost(hosts, (host) => claimHost(deps, host, taskId));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (!failed) return;
+  await releaseHosts(
+    deps,
+    hosts.filter((_, i) => results[i]?.status === 'fulfilled').map((h) => h.id),
+    taskId,
+  );
+  throw failed.reason;
 }
 
 export async function releaseHosts(deps: TaskDeps, hostIds: Iterable<number>, taskId: number): Promise<void> {
-  for (const hostId of new Set(hostIds)) await deps.locks.release(hostId, taskId);
+  const failed = (await eachHost([...new Set(hostIds)], (hostId) => deps.locks.release(hostId, taskId))).find(
+    (r): r is PromiseRejectedResult => r.status === 'rejected',
+  );
+  if (failed) throw failed.reason;
 }
