@@ -48,7 +48,7 @@ if (missing.length > 0) {
 
 const bin = (name) => join('node_modules', '.bin', name);
 if (run(bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']) !== 0) process.exit(1);
-if (run(bin('biome'), ['check', 'src', 'test', 'bench', 'scripts', 'demo']) !== 0) process.exit(1);
+if (run(bin('biome'), ['check', 'src', 'test', 'bench', 'scripts', 'demo', 'chaos']) !== 0) process.exit(1);
 
 const files = ['test/unit', 'test/integration'].flatMap((dir) =>
   existsSync(dir)

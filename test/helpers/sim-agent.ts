@@ -90,6 +90,10 @@ stop_one() {
 }
 
 log "begin $(date +%s%3N) $$ $ARGS"
+# The session this call runs in: a step launched by the product is a session of
+# its own (setsid), whose id is in the run's .pid file, so a call can be tied
+# to the step (run key) that made it. readCalls ignores these lines.
+if [ -z "\${SIM_AGENTCTL_NOLOG:-}" ]; then read -r _ _ _ _ _ SID _ < /proc/$$/stat; log "sess $$ $SID"; fi
 
 if [ -f "$FAULTS/slow-$CMD" ]; then sleep "$(cat "$FAULTS/slow-$CMD")"; fi
 if [ -f "$FAULTS/fail-$CMD" ]; then
@@ -188,7 +192,11 @@ export function setStuckStop(agentHome: string, on: boolean): void {
   else rmSync(file, { force: true });
 }
 
-/** Parse calls.log: `begin <ms> <pid> <args…>` / `end <ms> <pid> <exit> <args…>`. */
+/**
+ * Parse calls.log: `begin <ms> <pid> <args…>` / `end <ms> <pid> <exit> <args…>`.
+ * (`sess <pid> <session id>` lines, written after each begin, are skipped here;
+ * chaos/checker.ts reads them.)
+ */
 export function readCalls(agentHome: string): AgentCall[] {
   const file = join(agentHome, 'calls.log');
   if (!existsSync(file)) return [];

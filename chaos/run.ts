@@ -1,0 +1,967 @@
+/**
+ * `npm run chaos -- --seconds N` (default 180): a soak against the real stack.
+ *
+ * It starts a nats-server, sshd serving simulated hosts (default 22), a Slack
+ * fake, one service process with the front doors and the notifier
+ * (ROLES=api,slack,notifier) and several executor processes (ROLES=executor),
+ * then for N seconds:
+ *
+ * - sends a steady stream of restart, stop and start requests over HTTP, NATS
+ *   (ocp.cmd.agent.* and the ocp.api micro service) and signed Slack slash
+ *   commands — sometimes two at once to one host, so some are refused as busy;
+ * - sets faults on idle hosts (slow, failing and hanging agentctl commands),
+ *   recording when each host had which faults: that is the fault plan;
+ * - SIGKILLs an executor process at random moments (at least every 15 s) and
+ *   starts a new one;
+ * - restarts nats-server (SIGKILL or SIGTERM, down for a few seconds), at least
+ *   twice in 3 minutes;
+ * - cuts SSH connections (SIGKILLs the sshd session processes serving a host).
+ *
+ * Then it stops injecting, lets everything settle (bounded), gathers the
+ * evidence (agents' call logs and run files, the task store, the event stream,
+ * the Slack fake) and has chaos/checker.ts judge every promise. It prints a
+ * table and a one-line verdict last; it exits non-zero on any breach, or when
+ * fewer faults than the minimums were injected.
+ *
+ * Flags: --seconds N, --hosts N (20..60), --executors N (≥ 2), --rate R
+ * (requests per second), --keep (keep the run folder even on a pass),
+ * --recheck <evidence.json> (judge saved evidence again, start nothing).
+ * Everything listens on 127.0.0.0/8. The run folder (/tmp/ocp-chaos-*) holds
+ * every process's log, the agents' call logs and evidence.json.
+ */
+import {
+  copyFileSync,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AckPolicy, type KV, type NatsConnection } from 'nats';
+import type { OcpTask } from '../src/contracts/ocp-task.js';
+import type { TaskRecord } from '../src/core/task-record.js';
+import { requestIdOf } from '../src/slack/slack-app.js';
+import { type FakeSlack, startFakeSlack } from '../test/helpers/fake-slack.js';
+import { clearFaults, setFault } from '../test/helpers/sim-agent.js';
+import { postToSlackEndpoint, slashCommandBody } from '../test/helpers/slack-sign.js';
+import { SIGNING_SECRET } from '../test/helpers/slack-user.js';
+import { basicAuth, type ChildService, type Stack, startStack } from '../test/helpers/stack.js';
+import {
+  type AgentCallRecord,
+  breachesByPromise,
+  type ChaosEvidence,
+  checkChaos,
+  type Door,
+  type EventRecord,
+  type Fault,
+  type FaultWindow,
+  PROMISES,
+  parseAgentLog,
+  parseRunKey,
+  type RequestEventRecord,
+  type RequestRecord,
+  type RunRecord,
+  type SlackThreadEvidence,
+  type TaskEvidence,
+} from './checker.js';
+
+// ------------------------------------------------------------------ options
+
+interface Options {
+  seconds: number;
+  hosts: number;
+  executors: number;
+  rate: number;
+  keep: boolean;
+  recheck?: string;
+}
+
+function parseOptions(argv: string[]): Options {
+  const o: Options = { seconds: 180, hosts: 22, executors: 3, rate: 2, keep: false };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) usage(`${a} needs a value`);
+      return v as string;
+    };
+    const number = (min: number, max: number) => {
+      const n = Number(value());
+      if (!Number.isFinite(n) || n < min || n > max) usage(`${a} must be a number in ${min}..${max}`);
+      return n;
+    };
+    if (a === '--seconds') o.seconds = number(10, 3600);
+    else if (a === '--hosts') o.hosts = Math.floor(number(20, 60));
+    else if (a === '--executors') o.executors = Math.floor(number(2, 8));
+    else if (a === '--rate') o.rate = number(0.2, 20);
+    else if (a === '--keep') o.keep = true;
+    else if (a === '--recheck') o.recheck = value();
+    else if (a === '--help' || a === '-h') usage();
+    else usage(`unknown option ${a}`);
+  }
+  return o;
+}
+
+function usage(problem?: string): never {
+  if (problem) console.error(`chaos: ${problem}`);
+  console.error(
+    'usage: npm run chaos -- [--seconds N] [--hosts N] [--executors N] [--rate R] [--keep] [--recheck evidence.json]',
+  );
+  process.exit(problem ? 2 : 0);
+}
+
+// ------------------------------------------------------------------ tunables
+
+const LEASE_SECONDS = 4;
+/** Every runbook step's timeout: a hang ends in this many seconds. */
+const STEP_TIMEOUT_SECONDS = 10;
+const KILL_GRACE_SECONDS = 2;
+/** The longest a "slow" fault makes one agentctl call (s). */
+const MAX_SLOW_SECONDS = 2;
+/** An executor is killed at least this often (ms), counting from the start of the chaos. */
+const KILL_EVERY_MAX_MS = 15_000;
+const SLACK_USER = 'U0CHAOS';
+const SLACK_CHANNEL = 'C0OPS';
+const DEFAULT_CHANNEL = 'C0CHAOS';
+/** Bounded waits of the settling phase (ms). */
+const SETTLE_TASKS_MS = 150_000;
+const SETTLE_SLACK_MS = 60_000;
+
+const rand = (min: number, max: number) => min + Math.random() * (max - min);
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(Math.random() * xs.length)] as T;
+function weighted<T>(choices: Array<[T, number]>): T {
+  const total = choices.reduce((n, [, w]) => n + w, 0);
+  let r = Math.random() * total;
+  for (const [v, w] of choices) {
+    r -= w;
+    if (r < 0) return v;
+  }
+  return choices[choices.length - 1]![0];
+}
+
+// ------------------------------------------------------------------ the run
+
+const opts = parseOptions(process.argv.slice(2));
+if (opts.recheck) {
+  const evidence = JSON.parse(readFileSync(opts.recheck, 'utf8')) as ChaosEvidence;
+  const verdict = checkChaos(evidence);
+  for (const b of verdict.breaches) console.log(`BREACH [${b.promise}] ${b.message}`);
+  const counts = breachesByPromise(verdict.breaches);
+  console.log(JSON.stringify({ stats: verdict.stats, breaches: counts }, null, 2));
+  console.log(
+    verdict.breaches.length === 0
+      ? 'VERDICT: PASS — 0 breaches (recheck)'
+      : `VERDICT: FAIL — ${verdict.breaches.length} breaches (recheck)`,
+  );
+  process.exit(verdict.breaches.length === 0 ? 0 : 1);
+}
+
+const t0 = Date.now();
+const runDir = mkdtempSync(join(tmpdir(), 'ocp-chaos-'));
+const say = (msg: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s] ${msg}`);
+
+interface Counters {
+  kills: number[];
+  natsRestarts: Array<{ at: number; how: string; downMs: number }>;
+  sshCuts: Array<{ at: number; hostIds: number[]; processes: number }>;
+  faultsSet: Record<Fault['kind'], number>;
+  executorsStarted: number;
+  /** Executors that exited at start (NATS away) and were started again. */
+  executorRespawns: number;
+}
+const counters: Counters = {
+  kills: [],
+  natsRestarts: [],
+  sshCuts: [],
+  faultsSet: { slow: 0, fail: 0, hang: 0 },
+  executorsStarted: 0,
+  executorRespawns: 0,
+};
+const requests: RequestRecord[] = [];
+const windows: FaultWindow[] = [];
+
+let stack: Stack | undefined;
+let fake: FakeSlack | undefined;
+
+async function main(): Promise<number> {
+  say(
+    `chaos soak: ${opts.seconds} s, ${opts.hosts} hosts, ${opts.executors} executors, ~${opts.rate} requests/s; run folder ${runDir}`,
+  );
+  fake = await startFakeSlack();
+  fake.addChannel(SLACK_CHANNEL);
+  fake.addChannel(DEFAULT_CHANNEL);
+  stack = await startStack({
+    hosts: opts.hosts,
+    leaseSeconds: LEASE_SECONDS,
+    stepTimeout: STEP_TIMEOUT_SECONDS,
+    killGraceSeconds: KILL_GRACE_SECONDS,
+    slack: {
+      apiUrl: fake.apiUrl,
+      botToken: fake.token,
+      signingSecret: SIGNING_SECRET,
+      defaultChannel: DEFAULT_CHANNEL,
+      access: { HOST_MANAGER: { users: [SLACK_USER] } },
+    },
+  });
+  const s = stack;
+  const f = fake;
+  for (const h of s.sshd.hosts) windows.push({ hostId: h.id, from: 0, faults: [] });
+
+  // ---------------------------------------------------------------- processes
+  let spawned = 0;
+  const spawnLogged = (roles: string, name: string): ChildService => {
+    const child = s.spawnService(roles);
+    spawned += 1;
+    const out = createWriteStream(join(runDir, `${name}.log`));
+    child.child.stdout?.on('data', (c: Buffer) => out.write(c));
+    child.child.stderr?.on('data', (c: Buffer) => out.write(c));
+    child.child.once('exit', () => out.end());
+    return child;
+  };
+  const waitOutput = async (c: ChildService, text: string, what: string, ms = 60_000) => {
+    const deadline = Date.now() + ms;
+    while (!c.output().includes(text)) {
+      if (c.child.exitCode !== null || c.child.signalCode !== null) throw new Error(`${what} exited:\n${c.output()}`);
+      if (Date.now() > deadline) throw new Error(`${what} not up in ${ms} ms:\n${c.output().slice(-3000)}`);
+      await sleep(100);
+    }
+  };
+
+  const front = spawnLogged('api,slack,notifier', 'front');
+  await waitOutput(front, '"msg":"ready"', 'the front process');
+  const port = Number(/"httpPort":(\d+)/.exec(front.output())?.[1]);
+  if (!port) throw new Error(`no HTTP port in the front's output:\n${front.output()}`);
+  const base = `http://127.0.0.1:${port}`;
+
+  const executors: ChildService[] = [];
+  /** Like a supervisor: a process that cannot start (NATS away: it exits) is started again. */
+  const startExecutor = async (): Promise<ChildService> => {
+    for (let attempt = 1; ; attempt++) {
+      counters.executorsStarted += 1;
+      const n = counters.executorsStarted;
+      const e = spawnLogged('executor', `executor-${n}`);
+      try {
+        await waitOutput(e, 'executor started', `executor ${n}`);
+        executors.push(e);
+        return e;
+      } catch (err) {
+        await e.kill('SIGKILL');
+        if (attempt >= 30) throw err;
+        counters.executorRespawns += 1;
+        await sleep(1000);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: opts.executors }, startExecutor));
+  say(`stack up: front on ${base}, ${executors.length} executors, nats ${s.nats.url}`);
+
+  const nc: NatsConnection = s.nc;
+  const js = s.js;
+  const kvOf = async (name: string): Promise<KV> => js.views.kv(name);
+  let kvs: { tasks: KV; requests: KV; locks: KV } | undefined;
+  const kv = async () => {
+    kvs ??= {
+      tasks: await kvOf('ocp_tasks'),
+      requests: await kvOf('ocp_requests'),
+      locks: await kvOf('ocp_host_locks'),
+    };
+    return kvs;
+  };
+  await kv();
+  const dec = new TextDecoder();
+  const readJson = async <T>(bucket: KV, key: string): Promise<T | undefined> => {
+    const e = await bucket.get(key);
+    return e && e.operation === 'PUT' ? (JSON.parse(dec.decode(e.value)) as T) : undefined;
+  };
+  const readTaskRecord = async (id: number) => readJson<TaskRecord>((await kv()).tasks, `task.${id}`);
+
+  // ---------------------------------------------------------------- phases
+  // The chaos runs for --seconds from here, once the stack is up.
+  const tChaos = Date.now();
+  const chaosEnds = tChaos + opts.seconds * 1000;
+  let requesting = true;
+  let injecting = true;
+  const chaosOn = () => injecting && Date.now() < chaosEnds;
+
+  // ---------------------------------------------------------------- requests
+  let nextSlot = Date.now();
+  const pace = async () => {
+    const at = Math.max(Date.now(), nextSlot);
+    nextSlot = at + 1000 / opts.rate;
+    await sleep(at - Date.now());
+  };
+  let seq = 0;
+
+  /** Polls ocp_requests until the request is settled (accepted / rejected) or the deadline passes. */
+  const settledRequest = async (requestId: string, ms: number) => {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      try {
+        const e = await readJson<{ state: string; taskId?: number; error?: { code: number; message: string } }>(
+          (await kv()).requests,
+          `req.${requestId}`,
+        );
+        if (e && e.state !== 'pending') return e;
+      } catch {
+        // NATS away: ask again
+      }
+      await sleep(300);
+    }
+    return undefined;
+  };
+
+  const send = async (door: Door, op: RequestRecord['op'], hostId: number): Promise<RequestRecord> => {
+    seq += 1;
+    const r: RequestRecord = { id: `chaos-${seq}`, door, op, hostId, sentAt: Date.now(), result: 'lost' };
+    requests.push(r);
+    try {
+      if (door === 'http') {
+        const res = await fetch(`${base}/compute/hosts/${hostId}/agent/${op}`, {
+          method: 'POST',
+          headers: { authorization: basicAuth('operator'), 'content-type': 'application/json' },
+          body: JSON.stringify({ reason: `chaos ${r.id}` }),
+          signal: AbortSignal.timeout(20_000),
+        });
+        const body = (await res.json()) as { data?: OcpTask; error?: { code: number; message: string } };
+        if (res.status === 200 && body.data) Object.assign(r, { result: 'accepted', taskId: body.data.id });
+        else if (body.error?.code === 40000) Object.assign(r, { result: 'busy', detail: body.error.message });
+        else if (res.status === 503) Object.assign(r, { result: 'error', detail: `503 ${body.error?.message}` });
+        else Object.assign(r, { result: 'rejected', detail: `${res.status} ${JSON.stringify(body.error)}` });
+      } else if (door === 'nats-api') {
+        const m = await nc.request(`ocp.api.agent.${op}`, JSON.stringify({ hostId, creator: 'chaos' }), {
+          timeout: 15_000,
+        });
+        const body = m.json<{ successful: boolean; data?: OcpTask; error?: { code: number; message: string } }>();
+        if (body.successful && body.data) Object.assign(r, { result: 'accepted', taskId: body.data.id });
+        else if (body.error?.code === 40000) Object.assign(r, { result: 'busy', detail: body.error.message });
+        else if (body.error?.code === 10000) Object.assign(r, { result: 'error', detail: body.error.message });
+        else Object.assign(r, { result: 'rejected', detail: JSON.stringify(body.error) });
+      } else {
+        let requestId = r.id;
+        let responseUrl: string | undefined;
+        let publishError: string | undefined;
+        if (door === 'nats') {
+          try {
+            await js.publish(
+              `ocp.cmd.agent.${op}`,
+              JSON.stringify({ hostId, creator: 'chaos', requestId, reason: `chaos ${r.id}` }),
+              { msgID: requestId, timeout: 10_000 },
+            );
+          } catch (err) {
+            publishError = (err as Error).message; // it may be stored all the same: look for its answer
+          }
+        } else {
+          const triggerId = `${Date.now()}.${seq}.chaos`;
+          requestId = requestIdOf(triggerId);
+          r.id = requestId;
+          responseUrl = f.responseUrl();
+          slackResponseUrl.set(requestId, responseUrl);
+          const body = slashCommandBody({
+            command: '/ocp-agent',
+            text: `${op} ${hostId} chaos`,
+            user_id: SLACK_USER,
+            channel_id: SLACK_CHANNEL,
+            trigger_id: triggerId,
+            response_url: responseUrl,
+          });
+          const res = await postToSlackEndpoint(`${base}/slack/events`, SIGNING_SECRET, body);
+          if (res.status !== 200) publishError = `slash command answered ${res.status}: ${res.text.slice(0, 200)}`;
+        }
+        const e = await settledRequest(requestId, publishError ? 20_000 : 40_000);
+        if (e?.state === 'accepted') Object.assign(r, { result: 'accepted', taskId: e.taskId });
+        else if (e?.state === 'rejected' && e.error?.code === 40000)
+          Object.assign(r, { result: 'busy', detail: e.error.message });
+        else if (e?.state === 'rejected') Object.assign(r, { result: 'rejected', detail: JSON.stringify(e.error) });
+        else {
+          const warned = responseUrl
+            ? f.responses.find((x) => x.url === responseUrl && /warning/.test(String(x.body.text)))
+            : undefined;
+          Object.assign(r, {
+            result: publishError || warned ? 'error' : 'lost',
+            detail: publishError ?? (warned ? String(warned.body.text) : 'no answer'),
+          });
+        }
+      }
+    } catch (err) {
+      Object.assign(r, { result: 'error', detail: (err as Error).message });
+    }
+    return r;
+  };
+
+  const waitTaskEnd = async (taskId: number, ms: number): Promise<OcpTask | undefined> => {
+    const deadline = Date.now() + ms;
+    while (Date.now() < deadline) {
+      try {
+        const t = (await readTaskRecord(taskId))?.task;
+        if (t && t.status !== 'RUNNING') return t;
+      } catch {
+        // NATS away
+      }
+      await sleep(500);
+    }
+    return undefined;
+  };
+
+  /** When a request's fate is unknown, its host may still get a task: leave its faults alone until then. */
+  const unsureUntil = new Map<number, number>();
+  const hostIdle = async (hostId: number): Promise<boolean> => {
+    if ((unsureUntil.get(hostId) ?? 0) > Date.now()) return false;
+    try {
+      const lock = await readJson<{ taskId: number }>((await kv()).locks, `host.${hostId}`);
+      if (!lock) return true;
+      const holder = await readTaskRecord(lock.taskId);
+      return holder !== undefined && holder.task.status !== 'RUNNING';
+    } catch {
+      return false;
+    }
+  };
+
+  const setHostFaults = (hostId: number, agentHome: string, faults: Fault[]) => {
+    const current = windows.filter((w) => w.hostId === hostId).at(-1);
+    if (current) current.to = Date.now();
+    clearFaults(agentHome);
+    for (const fl of faults) setFault(agentHome, fl.cmd, fl.kind, fl.seconds);
+    windows.push({ hostId, from: Date.now(), faults });
+    for (const fl of faults) counters.faultsSet[fl.kind] += 1;
+  };
+
+  const pickFaults = (): Fault[] => {
+    const cmd = pick(['status', 'stop', 'start', 'restart'] as const);
+    return weighted<Fault[]>([
+      [[], 4],
+      [[{ cmd, kind: 'slow', seconds: Math.round(rand(0.5, MAX_SLOW_SECONDS) * 10) / 10 }], 3],
+      [[{ cmd, kind: 'fail' }], 2],
+      [[{ cmd, kind: 'hang' }], 1],
+    ]);
+  };
+
+  let ended = 0;
+  const hostLoop = async (hostId: number, agentHome: string) => {
+    await sleep(rand(0, 4000));
+    while (requesting && Date.now() < chaosEnds) {
+      if (!(await hostIdle(hostId))) {
+        await sleep(1000);
+        continue;
+      }
+      if (Math.random() < 0.45) setHostFaults(hostId, agentHome, pickFaults());
+      const op = weighted<RequestRecord['op']>([
+        ['restart', 6],
+        ['stop', 2],
+        ['start', 2],
+      ]);
+      const doors: Door[] = [
+        weighted<Door>([
+          ['http', 3],
+          ['nats', 3],
+          ['nats-api', 1],
+          ['slack', 3],
+        ]),
+      ];
+      if (Math.random() < 0.25) doors.push(pick(['http', 'nats', 'slack'] as const));
+      const sent = await Promise.all(
+        doors.map(async (door, i) => {
+          await pace();
+          if (i > 0) await sleep(rand(0, 400));
+          return send(door, i === 0 ? op : pick(['restart', 'stop', 'start'] as const), hostId);
+        }),
+      );
+      if (sent.some((r) => r.result === 'error' || r.result === 'lost')) unsureUntil.set(hostId, Date.now() + 30_000);
+      for (const r of sent) {
+        if (r.result !== 'accepted' || r.taskId === undefined) continue;
+        const t = await waitTaskEnd(r.taskId, 180_000);
+        if (t) ended += 1;
+      }
+      await sleep(rand(300, 2500));
+    }
+  };
+
+  // ---------------------------------------------------------------- injectors
+  const killer = async () => {
+    let last = Date.now();
+    while (chaosOn()) {
+      const due = last + rand(4000, KILL_EVERY_MAX_MS - 3000);
+      while (chaosOn() && Date.now() < due) await sleep(200);
+      if (!chaosOn()) break;
+      const live = executors.filter((e) => e.child.exitCode === null && e.child.signalCode === null);
+      const victim = pick(live);
+      if (!victim) continue;
+      await victim.kill('SIGKILL');
+      executors.splice(executors.indexOf(victim), 1);
+      last = Date.now();
+      counters.kills.push(last);
+      say(`SIGKILL executor pid ${victim.child.pid} (${counters.kills.length} kills)`);
+      void (async () => {
+        await sleep(rand(0, 2000));
+        await startExecutor().catch((err) => say(`executor failed to start: ${(err as Error).message}`));
+      })();
+    }
+  };
+
+  const natsRestarts = opts.seconds >= 90 ? Math.max(2, Math.round(opts.seconds / 60)) : 1;
+  const restarter = async () => {
+    const span = opts.seconds * 1000;
+    for (let i = 0; i < natsRestarts; i++) {
+      const at = tChaos + ((i + 0.5) * span) / natsRestarts + rand(-0.15, 0.15) * (span / natsRestarts);
+      while (chaosOn() && Date.now() < at) await sleep(200);
+      if (!chaosOn()) break;
+      // Alternately a crash (SIGKILL, down a few seconds) and a clean restart (SIGTERM, up again at once).
+      const how = i % 2 === 0 ? 'SIGKILL' : 'SIGTERM';
+      const began = Date.now();
+      if (how === 'SIGKILL') {
+        await s.nats.kill();
+        await sleep(rand(1000, 4000));
+      }
+      await s.nats.restart();
+      counters.natsRestarts.push({ at: began, how, downMs: Date.now() - began });
+      say(`nats-server restarted (${how}, down ${((Date.now() - began) / 1000).toFixed(1)} s)`);
+    }
+  };
+
+  const sshPort = s.sshd.hosts[0]!.port;
+  const listenerPids = () =>
+    readdirSync(s.sshd.dir)
+      .filter((n) => /^sshd-\d+\.pid$/.test(n))
+      .map((n) => Number(readFileSync(join(s.sshd.dir, n), 'utf8').trim()));
+  const cutter = async () => {
+    while (chaosOn()) {
+      const due = Date.now() + rand(3000, 9000);
+      while (chaosOn() && Date.now() < due) await sleep(200);
+      if (!chaosOn()) break;
+      const victims = Array.from({ length: Math.ceil(rand(0, 3)) }, () => pick(s.sshd.hosts));
+      const killed = cutSsh(
+        victims.map((h) => h.address),
+        sshPort,
+        listenerPids(),
+      );
+      counters.sshCuts.push({ at: Date.now(), hostIds: victims.map((h) => h.id), processes: killed });
+    }
+  };
+
+  const progress = async () => {
+    while (requesting) {
+      await sleep(15_000);
+      if (!requesting) break;
+      const by = (res: string) => requests.filter((r) => r.result === res).length;
+      say(
+        `requests ${requests.length} (accepted ${by('accepted')}, busy ${by('busy')}, errors ${by('error') + by('lost')}), ` +
+          `tasks ended ${ended}, kills ${counters.kills.length}, nats restarts ${counters.natsRestarts.length}, ` +
+          `ssh cuts ${counters.sshCuts.length}, executors ${executors.length}`,
+      );
+    }
+  };
+
+  const loops = s.sshd.hosts.map((h) => hostLoop(h.id, h.agentHome));
+  const injectors = [killer(), restarter(), cutter()];
+  const progressLoop = progress();
+  await Promise.all(injectors);
+  injecting = false;
+  say('chaos over: no more kills, restarts, cuts; waiting for the requests in flight');
+
+  // ---------------------------------------------------------------- settle
+  requesting = false;
+  const settleBy = Date.now() + SETTLE_TASKS_MS;
+  await Promise.race([Promise.all(loops), sleep(SETTLE_TASKS_MS)]);
+  await progressLoop;
+  while (executors.length < opts.executors) await startExecutor();
+  let running: number[] = [];
+  while (Date.now() < settleBy) {
+    running = [];
+    try {
+      const t = (await kv()).tasks;
+      for (const id of await taskIds(nc)) {
+        const rec = await readJson<TaskRecord>(t, `task.${id}`);
+        if (rec?.task.status === 'RUNNING') running.push(rec.task.id);
+      }
+      if (running.length === 0) break;
+    } catch {
+      // ask again
+    }
+    await sleep(1000);
+  }
+  say(running.length === 0 ? 'every task has ended' : `still RUNNING after the settle wait: ${running.join(', ')}`);
+  const jsm = await nc.jetstreamManager();
+  const slackBy = Date.now() + SETTLE_SLACK_MS;
+  let quietSince = 0;
+  while (Date.now() < slackBy) {
+    try {
+      const info = await jsm.consumers.info('OCP_EVENTS', 'notifier');
+      if (info.num_pending === 0 && info.num_ack_pending === 0) {
+        quietSince ||= Date.now();
+        if (Date.now() - quietSince > 3000) break;
+      } else quietSince = 0;
+    } catch {
+      quietSince = 0;
+    }
+    await sleep(250);
+  }
+  say('notifier caught up; gathering the evidence');
+
+  // ---------------------------------------------------------------- evidence
+  const evidence = await gatherEvidence(s, f, nc);
+  writeFileSync(join(runDir, 'evidence.json'), JSON.stringify(evidence));
+  mkdirSync(join(runDir, 'calls'), { recursive: true });
+  for (const h of s.sshd.hosts) {
+    const src = join(h.agentHome, 'calls.log');
+    if (existsSync(src)) copyFileSync(src, join(runDir, 'calls', `${h.id}.log`));
+  }
+  const verdict = checkChaos(evidence);
+  writeFileSync(join(runDir, 'breaches.json'), JSON.stringify(verdict.breaches, null, 2));
+
+  // ---------------------------------------------------------------- report
+  const wall = (Date.now() - t0) / 1000;
+  const byDoor = (door: Door) => {
+    const rs = requests.filter((r) => r.door === door);
+    const n = (res: string) => rs.filter((r) => r.result === res).length;
+    return `${rs.length} (accepted ${n('accepted')}, busy ${n('busy')}, rejected ${n('rejected')}, no answer ${n('error') + n('lost')})`;
+  };
+  const gaps = [tChaos, ...counters.kills, Math.min(chaosEnds, Date.now())].map((v, i, a) =>
+    i === 0 ? 0 : v - a[i - 1]!,
+  );
+  const maxGap = Math.max(...gaps) / 1000;
+  const cutsWithEffect = counters.sshCuts.filter((c) => c.processes > 0);
+  const tasksUnder = (kind: Fault['kind']) =>
+    evidence.tasks.filter((t) => {
+      const from = Date.parse(t.task.startTime);
+      return windows.some(
+        (w) =>
+          w.hostId === t.hostIds[0] &&
+          w.faults.some((x) => x.kind === kind) &&
+          w.from <= from &&
+          (w.to ?? Number.POSITIVE_INFINITY) >= from,
+      );
+    }).length;
+
+  const minimums = {
+    'executor kills': { got: counters.kills.length, need: Math.floor(opts.seconds / 15) },
+    'longest time without a kill (s)': { got: maxGap, need: KILL_EVERY_MAX_MS / 1000, atMost: true },
+    'nats-server restarts': { got: counters.natsRestarts.length, need: opts.seconds >= 180 ? 2 : 1 },
+    'SSH cuts (connections killed)': { got: cutsWithEffect.length, need: 1 },
+    'slow faults': { got: counters.faultsSet.slow, need: 1 },
+    'fail faults': { got: counters.faultsSet.fail, need: 1 },
+    'hang faults': { got: counters.faultsSet.hang, need: 1 },
+    'executor processes at once': { got: opts.executors, need: 2 },
+    'simulated hosts': { got: opts.hosts, need: 20 },
+  } as Record<string, { got: number; need: number; atMost?: boolean }>;
+  const short = Object.entries(minimums).filter(([, m]) => (m.atMost ? m.got > m.need : m.got < m.need));
+
+  const counts = breachesByPromise(verdict.breaches);
+  const logText = readdirSync(runDir)
+    .filter((n) => n.startsWith('executor-') && n.endsWith('.log'))
+    .map((n) => readFileSync(join(runDir, n), 'utf8'))
+    .join('\n');
+  const logged = (text: string) => logText.split(text).length - 1;
+  const rows: Array<[string, string]> = [
+    ['wall time', `${wall.toFixed(0)} s (chaos ${opts.seconds} s, then settling)`],
+    [
+      'hosts / executors',
+      `${opts.hosts} simulated hosts behind sshd; ${opts.executors} executor processes + 1 front/notifier`,
+    ],
+    ['requests', `${requests.length} total`],
+    ['  http', byDoor('http')],
+    ['  nats (ocp.cmd)', byDoor('nats')],
+    ['  nats (ocp.api)', byDoor('nats-api')],
+    ['  slack (signed)', byDoor('slack')],
+    [
+      'tasks',
+      `${verdict.stats.tasks} (${Object.entries(verdict.stats.byStatus)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}); outcome judged ${verdict.stats.judged}, unjudged ${verdict.stats.unjudged}; ` +
+        `created without an answer seen ${verdict.stats.unannounced}`,
+    ],
+    [
+      'executor kills',
+      `${counters.kills.length} SIGKILL (longest gap ${maxGap.toFixed(1)} s); ${counters.executorsStarted} executors started in all`,
+    ],
+    [
+      'nats-server restarts',
+      `${counters.natsRestarts.length} (${counters.natsRestarts.map((r) => `${r.how} ${(r.downMs / 1000).toFixed(1)} s`).join(', ')})`,
+    ],
+    [
+      'SSH cuts',
+      `${counters.sshCuts.length} (${cutsWithEffect.length} with connections; ${counters.sshCuts.reduce((n, c) => n + c.processes, 0)} sshd processes killed)`,
+    ],
+    [
+      'faults injected',
+      `slow ${counters.faultsSet.slow}, fail ${counters.faultsSet.fail}, hang ${counters.faultsSet.hang} ` +
+        `(tasks started under them: slow ${tasksUnder('slow')}, fail ${tasksUnder('fail')}, hang ${tasksUnder('hang')})`,
+    ],
+    ['agent calls / step runs', `${verdict.stats.calls} / ${verdict.stats.runs}`],
+    [
+      'recoveries in the logs',
+      `${logged('taking over a subtask left running')} takeovers of a running step, ` +
+        `${logged('will attach to the step again')} re-attaches after a lost SSH connection, ` +
+        `${counters.executorRespawns} executor starts refused while NATS was away`,
+    ],
+    ['breaches by promise', ''],
+    ...Object.entries(counts).map(
+      ([p, n]) => [`  ${p}`, `${n}  — ${PROMISES[p as keyof typeof PROMISES]}`] as [string, string],
+    ),
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  console.log('');
+  for (const b of verdict.breaches.slice(0, 40)) console.log(`BREACH [${b.promise}] ${b.message}`);
+  if (verdict.breaches.length > 40) console.log(`… ${verdict.breaches.length - 40} more in ${runDir}/breaches.json`);
+  for (const [name, m] of short) {
+    console.log(`MINIMUM NOT MET: ${name}: ${m.got} (${m.atMost ? 'at most' : 'at least'} ${m.need})`);
+  }
+  console.log('');
+  console.log(`${'─'.repeat(width + 2)}┬${'─'.repeat(60)}`);
+  for (const [k, v] of rows) console.log(` ${k.padEnd(width)} │ ${v}`);
+  console.log(`${'─'.repeat(width + 2)}┴${'─'.repeat(60)}`);
+  const pass = verdict.breaches.length === 0 && short.length === 0;
+  const keep = !pass || opts.keep;
+  console.log(keep ? `run folder: ${runDir}` : `run folder removed (--keep keeps it)`);
+  const summary = `${verdict.breaches.length} breaches, ${verdict.stats.tasks} tasks, ${requests.length} requests, ${counters.kills.length} kills, ${counters.natsRestarts.length} nats restarts, ${counters.sshCuts.length} SSH cuts, ${counters.faultsSet.slow + counters.faultsSet.fail + counters.faultsSet.hang} faults`;
+  const shortText = short.length > 0 ? `; minimums not met: ${short.map(([n]) => n).join(', ')}` : '';
+  // Cleanup before the verdict, so the verdict is the last line.
+  await s.stop().catch(() => undefined);
+  stack = undefined;
+  await f.stop().catch(() => undefined);
+  fake = undefined;
+  if (!keep) rmSync(runDir, { recursive: true, force: true });
+  console.log(pass ? `VERDICT: PASS — ${summary}` : `VERDICT: FAIL — ${summary}${shortText}`);
+  void spawned;
+  return pass ? 0 : 1;
+}
+
+// ------------------------------------------------------------------ SSH cuts
+
+/** /proc/net/tcp's form of an IPv4 address: the bytes in host (little-endian) order, hex. */
+function procAddress(ip: string): string {
+  return ip
+    .split('.')
+    .reverse()
+    .map((b) => Number(b).toString(16).padStart(2, '0'))
+    .join('')
+    .toUpperCase();
+}
+
+/**
+ * SIGKILL the sshd processes holding established connections to these host
+ * addresses (never the listeners): the executor's SSH connection to the host
+ * drops in the middle of whatever it was doing. Returns how many were killed.
+ */
+function cutSsh(addresses: string[], port: number, listeners: number[]): number {
+  const wanted = new Set(addresses.map((a) => `${procAddress(a)}:${port.toString(16).padStart(4, '0').toUpperCase()}`));
+  const inodes = new Set<string>();
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length > 9 && wanted.has(f[1]!) && f[3] === '01') inodes.add(f[9]!);
+  }
+  if (inodes.size === 0) return 0;
+  const victims: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    if (listeners.includes(pid)) continue;
+    try {
+      if (!readFileSync(`/proc/${pid}/comm`, 'utf8').startsWith('sshd')) continue;
+      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m && inodes.has(m[1]!)) {
+          victims.push(pid);
+          break;
+        }
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  for (const pid of victims) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return victims.length;
+}
+
+// ------------------------------------------------------------------ evidence
+
+/**
+ * Every task id the soak can know of: the store's keys, the tasks named by the
+ * event stream and the accepted answers. (nats.js's kv.keys() iterator ends
+ * early when its consumer is slow: keys are read first, bodies after.)
+ */
+async function taskIds(nc: NatsConnection): Promise<number[]> {
+  const ids = new Set<number>();
+  const kv = await nc.jetstream().views.kv('ocp_tasks');
+  const keys: string[] = [];
+  for await (const k of await kv.keys('task.*')) keys.push(k);
+  for (const k of keys) ids.add(Number(k.slice('task.'.length)));
+  for (const r of requests) if (r.result === 'accepted' && r.taskId !== undefined) ids.add(r.taskId);
+  const jsm = await nc.jetstreamManager();
+  const info = await jsm.streams.info('OCP_EVENTS', { subjects_filter: 'ocp.events.task.>' });
+  for (const subject of Object.keys(info.state.subjects ?? {})) ids.add(Number(subject.split('.').at(-1)));
+  return [...ids].filter((n) => Number.isInteger(n) && n > 0).sort((a, b) => a - b);
+}
+
+async function gatherEvidence(s: Stack, f: FakeSlack, nc: NatsConnection): Promise<ChaosEvidence> {
+  const js = nc.jetstream();
+  const jsm = await nc.jetstreamManager();
+  const dec = new TextDecoder();
+  const tasksKv = await js.views.kv('ocp_tasks');
+  const logsKv = await js.views.kv('ocp_logs');
+
+  const tasks: TaskEvidence[] = [];
+  for (const id of await taskIds(nc)) {
+    const e = await tasksKv.get(`task.${id}`);
+    if (e?.operation !== 'PUT') continue;
+    const rec = JSON.parse(dec.decode(e.value)) as TaskRecord;
+    const errors: Record<string, string | undefined> = {};
+    for (const st of rec.task.subtasks) {
+      if (st.status !== 'FAILED') continue;
+      const l = await logsKv.get(`log.${rec.task.id}.${st.id}`);
+      errors[String(st.id)] =
+        l && l.operation === 'PUT' ? (JSON.parse(dec.decode(l.value)) as { error?: string }).error : undefined;
+    }
+    const hostOfSubtask: Record<string, number> = {};
+    for (const [id, step] of Object.entries(rec.steps)) hostOfSubtask[id] = step.hostId;
+    tasks.push({
+      task: rec.task,
+      hostIds: [...new Set(Object.values(rec.steps).map((st) => st.hostId))],
+      hostOfSubtask,
+      // HTTP and NATS tasks go to slack.defaultChannel, Slack ones to the command's channel.
+      channel: rec.origin?.channelId ?? DEFAULT_CHANNEL,
+      errors,
+      eventSeq: rec.eventSeq,
+    });
+  }
+  tasks.sort((a, b) => a.task.id - b.task.id);
+
+  // The whole event stream, in order.
+  const events: Record<string, EventRecord[]> = {};
+  const requestEvents: Record<string, RequestEventRecord[]> = {};
+  const name = `chaos-audit-${Date.now()}`;
+  await jsm.consumers.add('OCP_EVENTS', { name, ack_policy: AckPolicy.None, inactive_threshold: 60_000_000_000 });
+  const consumer = await js.consumers.get('OCP_EVENTS', name);
+  let left = (await consumer.info()).num_pending;
+  while (left > 0) {
+    const batch = await consumer.fetch({ max_messages: Math.min(left, 500), expires: 5000 });
+    let got = 0;
+    for await (const m of batch) {
+      got += 1;
+      left -= 1;
+      if (m.subject.startsWith('ocp.events.task.')) {
+        const ev = m.json<{ taskId: number; seq: number; type: string; status: string; subtaskId?: number }>();
+        const list = events[String(ev.taskId)] ?? [];
+        list.push({
+          seq: ev.seq,
+          type: ev.type,
+          status: ev.status,
+          ...(ev.subtaskId !== undefined ? { subtaskId: ev.subtaskId } : {}),
+        });
+        events[String(ev.taskId)] = list;
+      } else if (m.subject.startsWith('ocp.events.request.')) {
+        const ev = m.json<{ type: string; requestId: string; taskId?: number }>();
+        const list = requestEvents[ev.requestId] ?? [];
+        list.push({ type: ev.type, ...(ev.taskId !== undefined ? { taskId: ev.taskId } : {}) });
+        requestEvents[ev.requestId] = list;
+      }
+      if (left <= 0) break;
+    }
+    if (got === 0) break;
+  }
+  await jsm.consumers.delete('OCP_EVENTS', name).catch(() => undefined);
+
+  // The agents: call logs and run files.
+  const hosts = s.sshd.hosts.map((h) => {
+    const logFile = join(h.agentHome, 'calls.log');
+    const calls: AgentCallRecord[] = existsSync(logFile) ? parseAgentLog(readFileSync(logFile, 'utf8')) : [];
+    const runsDir = join(h.agentHome, '.ocp-chatops', 'runs');
+    const runs: RunRecord[] = [];
+    if (existsSync(runsDir)) {
+      for (const file of readdirSync(runsDir)) {
+        if (!file.endsWith('.claim')) continue;
+        const key = file.slice(0, -'.claim'.length);
+        const parsed = parseRunKey(key);
+        if (!parsed) continue;
+        const p = (ext: string) => join(runsDir, `${key}.${ext}`);
+        const text = (ext: string) => (existsSync(p(ext)) ? readFileSync(p(ext), 'utf8').trim() : undefined);
+        const sid = text('pid');
+        const rc = text('rc');
+        runs.push({
+          key,
+          ...parsed,
+          ...(sid ? { sid: Number(sid) } : {}),
+          claimedAt: statSync(p('claim')).mtimeMs,
+          ...(rc !== undefined ? { endedAt: statSync(p('rc')).mtimeMs, rc: Number(rc) } : {}),
+          ...(text('why') !== undefined ? { why: text('why') } : {}),
+        });
+      }
+    }
+    return { hostId: h.id, calls, runs };
+  });
+
+  // Slack: each task's parent and thread.
+  const slack: Record<string, SlackThreadEvidence> = {};
+  const view = (m: { ts: string; text?: string; blocks?: unknown[] }) => ({
+    ts: m.ts,
+    text: m.text ?? '',
+    blocks: JSON.stringify(m.blocks ?? []),
+  });
+  const channels = new Map<string, ReturnType<FakeSlack['channel']>>();
+  for (const t of tasks) {
+    if (!t.channel) continue;
+    if (!channels.has(t.channel)) channels.set(t.channel, f.channel(t.channel));
+    const marker = `Task *${t.task.id}*`;
+    const parents = (channels.get(t.channel) ?? []).filter(
+      (m) => m.thread_ts === undefined && JSON.stringify(m.blocks ?? []).includes(marker),
+    );
+    slack[String(t.task.id)] = {
+      parents: parents.map(view),
+      replies: parents[0] ? f.thread(t.channel, parents[0].ts).map(view) : [],
+    };
+  }
+
+  for (const r of requests) {
+    if (r.door !== 'slack') continue;
+    // The response_url of a Slack request is the one its slash command carried.
+    r.responses = f.responses.filter((x) => x.url === slackResponseUrl.get(r.id)).map((x) => String(x.body.text ?? ''));
+  }
+
+  return {
+    hosts,
+    tasks,
+    events,
+    requestEvents,
+    slack,
+    faults: windows,
+    requests,
+    killGraceSeconds: KILL_GRACE_SECONDS,
+  };
+}
+
+const slackResponseUrl = new Map<string, string>();
+
+// ------------------------------------------------------------------ go
+
+const watchdog = setTimeout(
+  () => {
+    console.log('VERDICT: FAIL — the soak itself did not finish in time (watchdog)');
+    process.exit(3);
+  },
+  (opts.seconds + 600) * 1000,
+);
+watchdog.unref();
+
+main()
+  .then(async (code) => {
+    process.exit(code);
+  })
+  .catch(async (err) => {
+    console.error(err);
+    await stack?.stop().catch(() => undefined);
+    await fake?.stop().catch(() => undefined);
+    console.log(`VERDICT: FAIL — the soak could not run: ${(err as Error).message.split('\n')[0]}`);
+    process.exit(2);
+  });

@@ -1,0 +1,358 @@
+/**
+ * The chaos soak's judge (chaos/checker.ts) on doctored evidence: a clean
+ * restart passes, and each kind of breach the soak looks for is reported
+ * under its promise — two agentctl calls overlapping on a host (from a
+ * doctored calls.log), one step run twice at once, a task left RUNNING,
+ * Slack replies out of order, a task that succeeded on a host set to fail.
+ * Also the fault model: what each fault does to each runbook.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  type Breach,
+  type ChaosEvidence,
+  checkChaos,
+  type EventRecord,
+  expectedOutcome,
+  parseAgentLog,
+  type RunRecord,
+} from '../../chaos/checker.js';
+import type { OcpTask } from '../../src/contracts/ocp-task.js';
+import { builtinRunbooks, RESTART, STOP } from '../../src/core/runbooks/builtin.js';
+import type { Runbook } from '../../src/core/runbooks/runbook.js';
+import { planTask } from '../../src/core/task.js';
+
+const HOST = 101;
+const TASK = 1;
+const EPOCH = 'abc123';
+const T0 = 1_700_000_000_000;
+
+function runbook(name: string): Runbook {
+  return builtinRunbooks.find((r) => r.name === name) as Runbook;
+}
+
+/** A Restart task on HOST that has run to the end, every subtask SUCCESSFUL. */
+function doneTask(name = RESTART): OcpTask {
+  const { task } = planTask({
+    runbook: runbook(name),
+    hosts: [{ id: HOST, agentHome: '/h/ocp_agent' }],
+    ids: [TASK, 2, 3, 4, 5, 6],
+    creator: 'nats:chaos',
+    executor: '127.0.0.1',
+    now: new Date(T0),
+    killGraceSeconds: 2,
+  });
+  return {
+    ...task,
+    status: 'SUCCESSFUL',
+    finishTime: new Date(T0 + 10_000).toISOString(),
+    subtasks: task.subtasks.map((s) => ({ ...s, status: 'SUCCESSFUL', timeout: 10 })),
+  };
+}
+
+/** What each step asks of agentctl (src/core/runbooks/builtin.ts). */
+const CALLS_OF: Record<string, string[]> = {
+  'Prepare restart OCP agent': ['status'],
+  'Restart pos proxy': ['restart pos_proxy'],
+  'Stop all OCP agent processes': ['stop'],
+  'Start all OCP agent processes': ['start', 'status', 'status'],
+  'Finish OCP agent operation': ['status'],
+};
+
+/** Evidence of one clean restart: runs 1 s apart, each step's calls inside its run. */
+function cleanEvidence(): ChaosEvidence {
+  const task = doneTask();
+  const runs: RunRecord[] = [];
+  const log: string[] = [];
+  let pid = 5000;
+  task.subtasks.forEach((s, i) => {
+    const sid = 1000 + i;
+    const claimedAt = T0 + 1000 + i * 1000;
+    runs.push({
+      key: `${EPOCH}-${TASK}-${s.id}-1`,
+      epoch: EPOCH,
+      taskId: TASK,
+      subtaskId: s.id,
+      runTime: 1,
+      sid,
+      claimedAt,
+      endedAt: claimedAt + 500,
+      rc: 0,
+      why: '',
+    });
+    (CALLS_OF[s.name] ?? []).forEach((args, j) => {
+      pid += 1;
+      const begin = claimedAt + 10 + j * 100;
+      log.push(`begin ${begin} ${pid} ${args}`, `sess ${pid} ${sid}`, `end ${begin + 50} ${pid} 0 ${args}`);
+    });
+  });
+  const events: EventRecord[] = [
+    { seq: 1, type: 'task.running', status: 'RUNNING' },
+    { seq: 2, type: 'subtask.ready', status: 'READY', subtaskId: 2 },
+  ];
+  task.subtasks.forEach((s, i) => {
+    const next = task.subtasks[i + 1];
+    events.push({ seq: events.length + 1, type: 'subtask.running', status: 'RUNNING', subtaskId: s.id });
+    events.push({ seq: events.length + 1, type: 'subtask.successful', status: 'SUCCESSFUL', subtaskId: s.id });
+    events.push(
+      next
+        ? { seq: events.length + 1, type: 'subtask.ready', status: 'READY', subtaskId: next.id }
+        : { seq: events.length + 1, type: 'task.successful', status: 'SUCCESSFUL' },
+    );
+  });
+  const replies = [
+    ...task.subtasks.map((s, i) => ({
+      ts: `1.${i + 2}`,
+      text: `:white_check_mark: *${s.name}* SUCCESSFUL in 0.5 s`,
+      blocks: '[]',
+    })),
+    { ts: '1.9', text: ':white_check_mark: Restart OCP agent SUCCESSFUL in 6 s', blocks: '[]' },
+  ];
+  return {
+    hosts: [{ hostId: HOST, calls: parseAgentLog(log.join('\n')), runs }],
+    tasks: [
+      {
+        task,
+        hostIds: [HOST],
+        hostOfSubtask: Object.fromEntries(task.subtasks.map((s) => [String(s.id), HOST])),
+        channel: 'C0CHAOS',
+        errors: {},
+        eventSeq: events.length,
+      },
+    ],
+    events: { [TASK]: events },
+    requestEvents: { r1: [{ type: 'accepted', taskId: TASK }] },
+    slack: {
+      [TASK]: {
+        parents: [
+          {
+            ts: '1.1',
+            text: 'Restart OCP agent on sim-host-101',
+            blocks: JSON.stringify([
+              { type: 'section', text: { type: 'mrkdwn', text: ':white_check_mark: *Restart OCP agent*' } },
+              { type: 'context', elements: [{ type: 'mrkdwn', text: `Task *${TASK}*` }] },
+            ]),
+          },
+        ],
+        replies,
+      },
+    },
+    faults: [{ hostId: HOST, from: 0, faults: [] }],
+    requests: [{ id: 'r1', door: 'nats', op: 'restart', hostId: HOST, sentAt: T0, result: 'accepted', taskId: TASK }],
+    killGraceSeconds: 2,
+  };
+}
+
+function only(breaches: Breach[], promise: Breach['promise']): Breach[] {
+  return breaches.filter((b) => b.promise === promise);
+}
+
+describe('chaos checker', () => {
+  test('a clean restart breaks no promise and is judged', () => {
+    const { breaches, stats } = checkChaos(cleanEvidence());
+    assert.deepEqual(breaches, []);
+    assert.equal(stats.judged, 1);
+    assert.equal(stats.unjudged, 0);
+    assert.equal(stats.calls, 7);
+  });
+
+  test('a doctored agent log with two calls at once on a host: host-exclusive', () => {
+    const e = cleanEvidence();
+    const host = e.hosts[0]!;
+    const stop = host.runs[2]!;
+    const start = host.runs[3]!;
+    // As if "Start all" had begun while "Stop all"'s stop call was still running.
+    const text = [
+      `begin ${stop.claimedAt + 10} 7001 stop`,
+      `sess 7001 ${stop.sid}`,
+      `begin ${stop.claimedAt + 30} 7002 start`,
+      `sess 7002 ${start.sid}`,
+      `end ${stop.claimedAt + 60} 7001 0 stop`,
+      `end ${stop.claimedAt + 90} 7002 0 start`,
+    ].join('\n');
+    host.calls = parseAgentLog(text);
+    const found = only(checkChaos(e).breaches, 'host-exclusive');
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.match(found[0]!.message, /"stop" \(pid 7001.*overlaps "start" \(pid 7002/);
+  });
+
+  test('a hung call (no end line) lasts until its run ended, and no longer', () => {
+    const e = cleanEvidence();
+    const host = e.hosts[0]!;
+    const stop = host.runs[2]!;
+    host.calls = parseAgentLog([`begin ${stop.claimedAt + 10} 7001 stop`, `sess 7001 ${stop.sid}`].join('\n'));
+    // ends with its run (claimedAt + 500)…
+    host.calls.push(...parseAgentLog(`begin ${stop.claimedAt + 600} 7002 start\nsess 7002 ${host.runs[3]!.sid}`));
+    host.calls[1]!.end = stop.claimedAt + 700;
+    assert.deepEqual(only(checkChaos(e).breaches, 'host-exclusive'), []);
+    // …so a call begun before that overlaps it.
+    host.calls[1]!.begin = stop.claimedAt + 400;
+    assert.equal(only(checkChaos(e).breaches, 'host-exclusive').length, 1);
+  });
+
+  test('a step run twice at once: step-once', () => {
+    const e = cleanEvidence();
+    const stop = e.hosts[0]!.runs[2]!;
+    e.hosts[0]!.runs.push({ ...stop, key: `beef-${TASK}-${stop.subtaskId}-1`, epoch: 'beef', sid: 4242 });
+    const found = only(checkChaos(e).breaches, 'step-once');
+    assert.equal(found.length, 1);
+    assert.match(found[0]!.message, /subtask 1\/4 ran as .* at the same time/);
+  });
+
+  test('one run launched in two sessions: step-once', () => {
+    const e = cleanEvidence();
+    const host = e.hosts[0]!;
+    const stop = host.runs[2]!;
+    host.calls.push(
+      ...parseAgentLog(
+        `begin ${stop.claimedAt + 200} 7001 stop\nsess 7001 4243\nend ${stop.claimedAt + 300} 7001 0 stop`,
+      ),
+    );
+    // the second session is the same run (its .pid file said so when the soak read it)
+    host.runs.push({ ...stop, sid: 4243 });
+    const found = only(checkChaos(e).breaches, 'step-once');
+    assert.ok(
+      found.some((b) => /launched in 2 sessions/.test(b.message)),
+      JSON.stringify(found),
+    );
+  });
+
+  test('a task left RUNNING: settled', () => {
+    const e = cleanEvidence();
+    const t = e.tasks[0]!;
+    const last = t.task.subtasks.at(-1)!;
+    t.task = {
+      ...t.task,
+      status: 'RUNNING',
+      subtasks: t.task.subtasks.map((s) => (s.id === last.id ? { ...s, status: 'RUNNING' } : s)),
+    };
+    const found = only(checkChaos(e).breaches, 'settled');
+    assert.equal(found.length, 1);
+    assert.match(found[0]!.message, /still RUNNING.*Finish OCP agent operation=RUNNING/);
+  });
+
+  test('a step with no exit code on the host: settled', () => {
+    const e = cleanEvidence();
+    const run = e.hosts[0]!.runs[4]!;
+    delete run.endedAt;
+    delete run.rc;
+    assert.ok(only(checkChaos(e).breaches, 'settled').some((b) => b.message.includes(run.key)));
+  });
+
+  test('Slack replies out of order: slack-thread', () => {
+    const e = cleanEvidence();
+    const replies = e.slack[TASK]!.replies;
+    [replies[1], replies[2]] = [replies[2]!, replies[1]!];
+    const found = only(checkChaos(e).breaches, 'slack-thread');
+    assert.equal(found.length, 1);
+    assert.match(found[0]!.message, /reply 2 is ".*Stop all.*", expected Restart pos proxy SUCCESSFUL/);
+  });
+
+  test('a reply posted twice, a second parent, a stale parent: slack-thread', () => {
+    const e = cleanEvidence();
+    const thread = e.slack[TASK]!;
+    thread.replies.splice(1, 0, { ...thread.replies[0]! });
+    assert.match(only(checkChaos(e).breaches, 'slack-thread')[0]!.message, /a repeat of the one before/);
+
+    const e2 = cleanEvidence();
+    e2.slack[TASK]!.parents.push({ ...e2.slack[TASK]!.parents[0]!, ts: '1.99' });
+    assert.match(only(checkChaos(e2).breaches, 'slack-thread')[0]!.message, /2 parent messages/);
+
+    const e3 = cleanEvidence();
+    e3.slack[TASK]!.parents[0]!.blocks = JSON.stringify([
+      { type: 'section', text: { type: 'mrkdwn', text: ':hourglass_flowing_sand: *Restart OCP agent*' } },
+      { type: 'actions', elements: [{ type: 'button', action_id: 'subtask_cancel' }] },
+    ]);
+    assert.match(only(checkChaos(e3).breaches, 'slack-thread')[0]!.message, /still shows.*Cancel button/);
+  });
+
+  test('a task that succeeded though its host was set to fail: outcome', () => {
+    const e = cleanEvidence();
+    e.faults = [{ hostId: HOST, from: 0, faults: [{ cmd: 'restart', kind: 'fail' }] }];
+    const found = only(checkChaos(e).breaches, 'outcome');
+    assert.equal(found.length, 1);
+    assert.match(
+      found[0]!.message,
+      /ended SUCCESSFUL; host 101 had fail-restart, so "Restart pos proxy" should have failed/,
+    );
+  });
+
+  test('a task that failed with the wrong reason, or at the wrong step: outcome', () => {
+    const e = cleanEvidence();
+    e.faults = [{ hostId: HOST, from: 0, faults: [{ cmd: 'stop', kind: 'hang' }] }];
+    const t = e.tasks[0]!;
+    const stop = t.task.subtasks[2]!;
+    t.task = {
+      ...t.task,
+      status: 'FAILED',
+      subtasks: t.task.subtasks.map((s, i) =>
+        i === 2 ? { ...s, status: 'FAILED' } : i > 2 ? { ...s, status: 'PENDING' } : s,
+      ),
+    };
+    t.errors = { [stop.id]: 'exit code 1' };
+    assert.match(only(checkChaos(e).breaches, 'outcome')[0]!.message, /should have failed with "timed out"/);
+    e.faults = [{ hostId: HOST, from: 0, faults: [{ cmd: 'start', kind: 'fail' }] }];
+    assert.match(
+      only(checkChaos(e).breaches, 'outcome')[0]!.message,
+      /failed at "Stop all.*should have failed at "Start all/,
+    );
+  });
+
+  test('faults changed in the middle of a task: not judged rather than guessed', () => {
+    const e = cleanEvidence();
+    const mid = e.hosts[0]!.runs[2]!.claimedAt;
+    e.faults = [
+      { hostId: HOST, from: 0, to: mid, faults: [] },
+      { hostId: HOST, from: mid + 1, faults: [{ cmd: 'restart', kind: 'fail' }] },
+    ];
+    const { breaches, stats } = checkChaos(e);
+    assert.deepEqual(only(breaches, 'outcome'), []);
+    assert.equal(stats.unjudged, 1);
+  });
+
+  test('an accepted request whose task is not stored, and a missing event: outcome, events', () => {
+    const e = cleanEvidence();
+    e.requests.push({ id: 'r2', door: 'http', op: 'stop', hostId: HOST, sentAt: T0, result: 'accepted', taskId: 77 });
+    assert.match(only(checkChaos(e).breaches, 'outcome')[0]!.message, /accepted as task 77, which is not in the store/);
+    const e2 = cleanEvidence();
+    e2.events[TASK]!.splice(4, 1);
+    assert.match(only(checkChaos(e2).breaches, 'events')[0]!.message, /missing: 5/);
+  });
+});
+
+describe('the fault model', () => {
+  const restart = doneTask(RESTART);
+  const stop = doneTask(STOP);
+  test('each fault on a restart', () => {
+    assert.deepEqual(expectedOutcome(restart, []), { status: 'SUCCESSFUL' });
+    assert.deepEqual(expectedOutcome(restart, [{ cmd: 'status', kind: 'fail' }]), {
+      status: 'FAILED',
+      subtask: 'Start all OCP agent processes',
+      reason: 'timeout',
+    });
+    assert.deepEqual(expectedOutcome(restart, [{ cmd: 'stop', kind: 'fail' }], 2), { status: 'SUCCESSFUL' });
+    assert.deepEqual(expectedOutcome(restart, [{ cmd: 'start', kind: 'fail' }]), {
+      status: 'FAILED',
+      subtask: 'Start all OCP agent processes',
+      reason: 'exit',
+    });
+    assert.deepEqual(expectedOutcome(restart, [{ cmd: 'status', kind: 'hang' }]), {
+      status: 'FAILED',
+      subtask: 'Prepare restart OCP agent',
+      reason: 'timeout',
+    });
+    assert.deepEqual(expectedOutcome(restart, [{ cmd: 'restart', kind: 'slow', seconds: 2 }]), {
+      status: 'SUCCESSFUL',
+    });
+    assert.equal(expectedOutcome(restart, [{ cmd: 'status', kind: 'slow', seconds: 4 }]).status, 'unknown');
+  });
+  test('a stop shrugs off a failing status and restart', () => {
+    assert.deepEqual(expectedOutcome(stop, [{ cmd: 'status', kind: 'fail' }]), { status: 'SUCCESSFUL' });
+    assert.deepEqual(expectedOutcome(stop, [{ cmd: 'restart', kind: 'hang' }]), { status: 'SUCCESSFUL' });
+    assert.deepEqual(expectedOutcome(stop, [{ cmd: 'stop', kind: 'hang' }]), {
+      status: 'FAILED',
+      subtask: 'Stop all OCP agent processes',
+      reason: 'timeout',
+    });
+  });
+});
