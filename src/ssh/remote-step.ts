@@ -64,8 +64,6 @@ export function launchAndWaitScript(stateDir: string, runKey: string, script: st
     // not): it is free again exactly when nothing of the run is left to wait for.
     `exec 9>> ${k}.lock && flock -x 9 || { echo "why=nostatedir" >&2; exit ${WRAPPER_EXIT.noStateDir}; }`,
     `if ( set -C; : > ${k}.claim ) 2>/dev/null; then`,
-    // housekeeping: files of runs older than a week
-    '  find . -maxdepth 1 -type f -mtime +7 -delete 2>/dev/null',
     `  printf '%s\\n' ${shellQuote(script)} > ${k}.sh`,
     `  setsid sh -c ${shellQuote(inner)} step ${k} ${Math.floor(timeoutSeconds)} > /dev/null 2>&1 < /dev/null &`,
     'fi',
@@ -83,6 +81,11 @@ export function launchAndWaitScript(stateDir: string, runKey: string, script: st
     `tail -c ${MAX_LOG_BYTES} ${k}.out`,
     `exit "$(cat ${k}.rc)"`,
   ].join('\n');
+}
+
+/** Housekeeping, once per shell: files of runs older than a week go. */
+export function housekeepingScript(stateDir: string): string {
+  return `find ${shellQuote(`${stateDir}/runs`)} -maxdepth 1 -type f -mtime +7 -delete 2>/dev/null; exit 0`;
 }
 
 /**

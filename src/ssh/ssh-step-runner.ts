@@ -1,8 +1,9 @@
 /**
  * Steps over SSH with node-ssh: one connection per host, reused across steps
  * and reopened when cut; host keys checked against known_hosts (unknown or
- * changed keys refused); each step launched detached on the host and waited
- * for there (see remote-step.ts).
+ * changed keys refused); steps go to a long-lived shell on that connection
+ * (host-shell.ts) rather than a new session each; each step launched detached
+ * on the host and waited for there (see remote-step.ts).
  */
 import { readFileSync } from 'node:fs';
 import { NodeSSH } from 'node-ssh';
@@ -15,8 +16,9 @@ import {
   type StepSpec,
   type StepTarget,
 } from '../executor/ports.js';
+import { HostShell } from './host-shell.js';
 import { checkHostKey, type KnownHostEntry, parseKnownHosts } from './known-hosts.js';
-import { cancelScript, launchAndWaitScript } from './remote-step.js';
+import { cancelScript, housekeepingScript, launchAndWaitScript } from './remote-step.js';
 
 export interface SshRunnerOptions {
   privateKeyPath: string;
@@ -38,6 +40,8 @@ const ATTEMPTS = 3;
 
 export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
   const connections = new Map<string, Promise<NodeSSH>>();
+  /** Idle long-lived shells per connection. */
+  const shells = new Map<string, HostShell[]>();
   let knownHosts: { entries: KnownHostEntry[]; loadedAt: number } | undefined;
 
   // Read known_hosts at most every 5 s, so an operator's fix takes effect without a restart.
@@ -94,11 +98,15 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
   }
 
   function drop(t: StepTarget, ssh?: NodeSSH): void {
-    connections.delete(connKey(t));
+    const k = connKey(t);
+    connections.delete(k);
+    for (const sh of shells.get(k) ?? []) sh.close();
+    shells.delete(k);
     ssh?.dispose();
   }
 
-  async function exec(t: StepTarget, command: string, deadlineMs: number) {
+  /** `work` on the host's connection, which is dropped if no answer comes within the deadline. */
+  async function withDeadline<T>(t: StepTarget, deadlineMs: number, work: (ssh: NodeSSH) => Promise<T>): Promise<T> {
     const ssh = await connection(t);
     let timer: NodeJS.Timeout | undefined;
     const guard = new Promise<never>((_, reject) => {
@@ -108,10 +116,42 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
       }, deadlineMs);
     });
     try {
-      return await Promise.race([ssh.execCommand(command, { noTrim: true }), guard]);
+      return await Promise.race([work(ssh), guard]);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** A command in a session of its own (short, rare ones: status, cancel). */
+  function exec(t: StepTarget, command: string, deadlineMs: number) {
+    return withDeadline(t, deadlineMs, (ssh) => ssh.execCommand(command, { noTrim: true }));
+  }
+
+  /** A script in one of the host's long-lived shells (opened on first need, kept while the connection lives). */
+  function runInShell(t: StepTarget, script: string, deadlineMs: number) {
+    return withDeadline(t, deadlineMs, async (ssh) => {
+      const k = connKey(t);
+      let sh = shells.get(k)?.pop();
+      while (sh && !sh.usable) sh = shells.get(k)?.pop();
+      if (!sh) {
+        const client = ssh.connection;
+        if (!client) throw new SshError(`connection to ${k} closed`);
+        sh = await HostShell.open((command, cb) => client.exec(command, cb));
+        // Once per shell, not per step: files of runs older than a week go.
+        await sh.run(housekeepingScript(t.stateDir));
+      }
+      try {
+        return await sh.run(script);
+      } catch (err) {
+        throw new SshError(`connection to ${k} closed during the step: ${(err as Error).message}`);
+      } finally {
+        if (sh.usable && connections.get(k)) {
+          const idle = shells.get(k) ?? [];
+          idle.push(sh);
+          shells.set(k, idle);
+        }
+      }
+    });
   }
 
   return {
@@ -122,8 +162,7 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
       let lastError: Error | undefined;
       for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
         try {
-          const res = await exec(spec.target, command, deadlineMs);
-          if (res.code === null) throw new SshError(`connection to ${connKey(spec.target)} closed during the step`);
+          const res = await runInShell(spec.target, command, deadlineMs);
           const why = /why=(\w*)/.exec(res.stderr)?.[1] ?? '';
           if (why === 'nostatedir') {
             throw new SshError(`cannot create ${spec.target.stateDir}/runs on host ${spec.target.hostId}`);
@@ -170,6 +209,8 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
     async close() {
       const all = [...connections.values()];
       connections.clear();
+      for (const list of shells.values()) for (const sh of list) sh.close();
+      shells.clear();
       for (const c of all) {
         try {
           (await c).dispose();
