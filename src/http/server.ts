@@ -167,17 +167,19 @@ export function createHttpServer(h: HttpDeps): Server {
     });
   });
   // Requests Node refuses before we see them (bad header syntax, headers over
-  // 16 KiB) still get an error envelope.
-  server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+  // 16 KiB) still get an error envelope (headers only, for a HEAD request).
+  server.on('clientError', (err: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket) => {
     if (!socket.writable) return;
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
     const meta = { startedAt: performance.now(), traceId: newTraceId(), server: h.deps.address };
     const body = JSON.stringify(
       failure(new CodedError(ErrorCode.badRequest, `malformed request: ${err.code ?? err.message}`), status, meta),
     );
+    const head = err.rawPacket?.subarray(0, 5).toString('latin1') === 'HEAD ';
     socket.end(
       `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
-        `content-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        `content-type: application/json\r\nx-trace-id: ${meta.traceId}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+        `connection: close\r\n\r\n${head ? '' : body}`,
     );
   });
   return server;

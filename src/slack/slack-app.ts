@@ -15,8 +15,10 @@ import {
   type BlockAction,
   type Logger as BoltLogger,
   type ButtonAction,
+  HTTPModuleFunctions,
   HTTPReceiver,
   LogLevel,
+  type ReceiverProcessEventErrorHandlerArgs,
   type RespondFn,
   type SlackActionMiddlewareArgs,
   type SlackCommandMiddlewareArgs,
@@ -272,6 +274,22 @@ export function createActionHandler(d: SlackAppDeps) {
   };
 }
 
+/**
+ * An event Bolt fails on before anyone acknowledged it (a signed body that is no interaction Bolt
+ * can read: `actions` but no `user`, say) is a malformed request: 400, not a server error.
+ * After an ack, and for Bolt's authorization failures (401), Bolt's own handling stands.
+ */
+export async function processEventError(args: ReceiverProcessEventErrorHandlerArgs): Promise<boolean> {
+  const { error, response, logger } = args;
+  if (response.headersSent || (error as { code?: unknown }).code === 'slack_bolt_authorization_error') {
+    return HTTPModuleFunctions.defaultProcessEventErrorHandler(args);
+  }
+  logger.warn(`Slack request not processed, answered 400: ${error.message}`);
+  response.writeHead(400);
+  response.end();
+  return true;
+}
+
 /** Bolt's logger interface over pino. */
 function boltLogger(logger: Logger): BoltLogger {
   let level = LogLevel.INFO;
@@ -287,6 +305,15 @@ function boltLogger(logger: Logger): BoltLogger {
     getLevel: () => level,
     setName: () => undefined,
   };
+}
+
+/** The path of a request-target as Bolt reads it; undefined when it is no URL at all. */
+function slackPath(target: string | undefined): string | undefined {
+  try {
+    return new URL(target ?? '/', 'http://localhost').pathname;
+  } catch {
+    return undefined;
+  }
 }
 
 export interface SlackFrontDoor {
@@ -308,6 +335,7 @@ export async function startSlackApp(
         endpoints: '/slack/events',
         logger,
         processBeforeResponse: false,
+        processEventErrorHandler: processEventError,
       });
   const app = new App({
     token: d.botToken,
@@ -323,7 +351,9 @@ export async function startSlackApp(
   if (socketMode) await app.start();
   return {
     async handleHttp(req, res) {
-      if (!receiver || !(req.url ?? '').startsWith('/slack/events')) return false;
+      // Only what Bolt serves: a POST to exactly /slack/events. Anything else (another method,
+      // /slack/events/, /slack/eventsX) makes Bolt throw, so it is left to the API's 401/404.
+      if (!receiver || req.method !== 'POST' || slackPath(req.url) !== '/slack/events') return false;
       receiver.requestListener(req, res);
       return true;
     },
