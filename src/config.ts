@@ -3,7 +3,8 @@
  * loaded once at start-up, frozen and passed down. A bad value stops start-up
  * with a message naming the field.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +17,13 @@ import { Runbook } from './core/runbooks/runbook.js';
 const Long = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 /** Absolute path of plain characters: it is written into shell scripts on the host. */
 const HostPath = z.string().regex(/^\/[A-Za-z0-9._/-]*$/, 'must be an absolute path of letters, digits, . _ - /');
+/** RFC 1123 host name: dot-separated labels of letters, digits and inner hyphens, 63 at most each, 253 in all. */
+const HOST_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+/** Where SSH connects: an IPv4 or IPv6 address, or a host name (never an option such as `-oProxyCommand=…`). */
+const HostAddress = z
+  .string()
+  .refine((s) => isIP(s) !== 0 || HOST_NAME.test(s), 'must be an IP address or a host name');
 const Role = z.enum(ROLES);
 const SlackGrant = z
   .object({
@@ -28,7 +36,7 @@ const Host = z
   .object({
     id: Long,
     name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be letters, digits, . _ - (max 63)'),
-    address: z.string().regex(/^[A-Za-z0-9.:-]{1,253}$/, 'must be an IP address or a host name'),
+    address: HostAddress,
     port: z.number().int().min(1).max(65535).default(22),
     username: z
       .string()
@@ -191,6 +199,7 @@ export function loadRunbooks(dir: string | undefined): Runbook[] {
   const byName = new Map(builtinRunbooks.map((r) => [r.name, r]));
   if (dir === undefined) return [...byName.values()];
   if (!existsSync(dir)) throw new ConfigError(`invalid configuration: runbooks: folder ${dir} does not exist`);
+  if (!statSync(dir).isDirectory()) throw new ConfigError(`invalid configuration: runbooks: ${dir} is not a folder`);
   for (const file of readdirSync(dir)
     .filter((f) => /\.ya?ml$/.test(f))
     .sort()) {

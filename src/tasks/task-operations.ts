@@ -8,7 +8,7 @@ import { findHost, findRunbook, type HostConfig } from '../config.js';
 import { idText } from '../contracts/api.js';
 import type { OcpTask } from '../contracts/ocp-task.js';
 import { RESTART } from '../core/runbooks/builtin.js';
-import { defaultClassName } from '../core/runbooks/runbook.js';
+import { defaultClassName, shellQuote } from '../core/runbooks/runbook.js';
 import { findSubtask, planStep, readySubtasks } from '../core/task.js';
 import {
   cancelSubtask,
@@ -232,9 +232,14 @@ export interface AgentStatus {
 /** `<name> <pid or -> running|stopped`, one line per process (SPEC §2). */
 const STATUS_LINE = /^(\S+)\s+(\d+|-)\s+(running|stopped)\s*$/;
 
+/** `<agentHome>/bin/ocp_agentctl status`, the path quoted for the host's shell. */
+export function agentStatusCommand(agentHome: string): string {
+  return `${shellQuote(`${agentHome}/bin/ocp_agentctl`)} status`;
+}
+
 export async function agentStatus(deps: OperationDeps, hostId: number): Promise<AgentStatus> {
   const host = hostOrThrow(deps, hostId);
-  const res = await deps.runner.exec(targetOf(host), `${host.agentHome}/bin/ocp_agentctl status`, 30);
+  const res = await deps.runner.exec(targetOf(host), agentStatusCommand(host.agentHome), 30);
   const processes = res.stdout
     .split('\n')
     .map((l) => STATUS_LINE.exec(l.trim()))

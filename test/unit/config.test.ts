@@ -119,6 +119,17 @@ describe('parseConfig refuses a bad value, naming the field', () => {
       field: /hosts\.0\.address:/,
     },
     { name: 'a host without address', raw: { hosts: [{ id: 1, name: 'h' }] }, field: /hosts\.0\.address:/ },
+    {
+      name: 'an address that is an ssh option',
+      raw: { hosts: [host({ address: '-p' })] },
+      field: /hosts\.0\.address: must be an IP address or a host name/,
+    },
+    {
+      name: 'an address with an empty label',
+      raw: { hosts: [host({ address: 'a..b' })] },
+      field: /hosts\.0\.address:/,
+    },
+    { name: 'an address of dots', raw: { hosts: [host({ address: '...' })] }, field: /hosts\.0\.address:/ },
     { name: 'a bad username', raw: { hosts: [host({ username: 'Admin;' })] }, field: /hosts\.0\.username:/ },
     {
       name: 'agentHome with a space',
@@ -292,6 +303,15 @@ steps:
   test('a missing runbooks folder is a ConfigError naming it', () => {
     const base = folder('override-missing');
     throwsConfigError(() => parse({ runbooks: './nowhere' }, {}, base), /runbooks/, new RegExp(join(base, 'nowhere')));
+  });
+
+  test('a runbooks path that is a file is a ConfigError naming it, not a crash', () => {
+    const base = folder('override-file');
+    writeFileSync(join(base, 'runbooks.yml'), 'name: x\n');
+    throwsConfigError(
+      () => parse({ runbooks: './runbooks.yml' }, {}, base),
+      /runbooks: .*runbooks\.yml is not a folder/,
+    );
   });
 });
 
