@@ -66,6 +66,13 @@ const REFRESH_MS = 30_000;
 const PARENT_UPDATE_TRIES = 5;
 /** Wait before retrying an event whose predecessor is not posted yet (ms). */
 const GATE_RETRY_MS = 200;
+/**
+ * Tries to record a post that is out (ocp_slack) while NATS is away, about a
+ * minute in all: a nats-server restart must not make the event come back and
+ * be posted twice.
+ */
+const RECORD_TRIES = 40;
+const RECORD_RETRY_MS = 1500;
 
 const CANNOT_POST = new Set(['not_in_channel', 'channel_not_found', 'is_archived', 'restricted_action']);
 /** Errors that asking again will not change. */
@@ -113,7 +120,16 @@ export function createNotifier(deps: NotifierDeps) {
   async function updateParent(taskId: number): Promise<void> {
     const entry = live.get(taskId);
     if (!entry) return;
-    const stored = await deps.store.get(taskId);
+    let stored: Awaited<ReturnType<TaskStore['get']>>;
+    try {
+      stored = await deps.store.get(taskId);
+    } catch (err) {
+      // NATS away: the task's latest state is rendered once it is back (an ended
+      // task's last update would otherwise wait for the 30 s refresh).
+      logger.warn({ taskId, err: (err as Error).message }, 'cannot read the task for its parent; trying again');
+      scheduleUpdate(taskId, 2000);
+      return;
+    }
     if (!stored) return;
     const r = renderParentOf(stored.record);
     entry.lastUpdate = Date.now();
@@ -158,6 +174,32 @@ export function createNotifier(deps: NotifierDeps) {
   async function saveState(taskId: number, state: ThreadState, revision: number | undefined): Promise<void> {
     if (revision === undefined) await deps.threads.create(key(taskId), encodeJson(state));
     else await deps.threads.update(key(taskId), encodeJson(state), revision);
+  }
+
+  /**
+   * Record what was just posted. Slack has it already: failing here would put
+   * the event back and post it again, so a record NATS cannot take now (a
+   * server restart) is tried again, keeping the message's lease meanwhile. A
+   * compare-and-set conflict means another notifier recorded this task (or
+   * our own earlier try got through unanswered): its record stands.
+   */
+  async function recordPosted(msg: JsMsg, taskId: number, state: ThreadState, revision: number | undefined) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await saveState(taskId, state, revision);
+        return;
+      } catch (err) {
+        if (isCasConflict(err)) return;
+        if (attempt >= RECORD_TRIES) throw err;
+        if (attempt === 1) logger.warn({ taskId, err: (err as Error).message }, 'cannot record a Slack post yet');
+        try {
+          msg.working();
+        } catch {
+          // disconnected: the lease is kept by the retries' pace (well inside the ack wait)
+        }
+        await new Promise((r) => setTimeout(r, RECORD_RETRY_MS));
+      }
+    }
   }
 
   /**
@@ -259,12 +301,7 @@ export function createNotifier(deps: NotifierDeps) {
       logger.warn({ taskId: event.taskId, seq: event.seq, code }, 'Slack refused a post for good; skipped');
       next = { ...state, lastSeq: event.seq, ...(CANNOT_POST.has(code) ? { disabled: true } : {}) };
     }
-    try {
-      await saveState(event.taskId, next, entry?.revision);
-    } catch (err) {
-      if (!isCasConflict(err)) throw err;
-      // Another notifier recorded this task meanwhile; its record wins.
-    }
+    await recordPosted(msg, event.taskId, next, entry?.revision);
     scheduleUpdate(event.taskId, record.task.status === 'RUNNING' ? undefined : 0);
     msg.ack();
   }

@@ -1,0 +1,191 @@
+/**
+ * The notifier records each post in ocp_slack. When NATS cannot take that
+ * record (a nats-server restart: the KV write times out), the post is out
+ * already, so the record is tried again rather than the event put back — a
+ * redelivery would post it a second time (found by `npm run chaos`: a second
+ * parent message, repeated thread replies). And a parent update that cannot
+ * read the task is tried again soon, not at the next 30 s refresh.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { KV, KvEntry } from 'nats';
+import pino from 'pino';
+import type { Config } from '../../src/config.js';
+import type { TaskEvent } from '../../src/contracts/events.js';
+import { builtinRunbooks, RESTART } from '../../src/core/runbooks/builtin.js';
+import type { Runbook } from '../../src/core/runbooks/runbook.js';
+import { planTask } from '../../src/core/task.js';
+import type { TaskRecord } from '../../src/core/task-record.js';
+import type { TaskStore } from '../../src/nats/task-store.js';
+import { type ChatApi, createNotifier } from '../../src/slack/notifier.js';
+
+const CHANNEL = 'C0DEF';
+
+function record(): TaskRecord {
+  const plan = planTask({
+    runbook: builtinRunbooks.find((r) => r.name === RESTART) as Runbook,
+    hosts: [{ id: 101, agentHome: '/h/ocp_agent' }],
+    ids: [1, 2, 3, 4, 5, 6],
+    creator: 'nats:chaos',
+    executor: '127.0.0.1',
+    now: new Date(),
+    killGraceSeconds: 2,
+  });
+  return { ...plan, requestId: 'r1', traceId: '0123456789abcdef', eventSeq: 2, publishedSeq: 2, outbox: [] };
+}
+
+/** ocp_slack in memory; the first `failures` writes time out as they do while nats-server is down. */
+function threadsKv(failures: number) {
+  const values = new Map<string, { value: Uint8Array; revision: number }>();
+  let revision = 0;
+  let failing = failures;
+  const entry = (key: string): KvEntry | null => {
+    const v = values.get(key);
+    return v ? ({ key, value: v.value, revision: v.revision, operation: 'PUT' } as unknown as KvEntry) : null;
+  };
+  const write = (key: string, value: Uint8Array, expected: number | undefined) => {
+    if (failing > 0) {
+      failing -= 1;
+      throw new Error('TIMEOUT');
+    }
+    const current = values.get(key)?.revision;
+    if (expected === undefined ? current !== undefined : current !== expected) {
+      throw new Error('wrong last sequence');
+    }
+    revision += 1;
+    values.set(key, { value, revision });
+    return revision;
+  };
+  const kv = {
+    get: async (key: string) => entry(key),
+    create: async (key: string, value: Uint8Array) => write(key, value, undefined),
+    update: async (key: string, value: Uint8Array, rev: number) => write(key, value, rev),
+  };
+  return { kv: kv as unknown as KV, values };
+}
+
+function fakeMsg(event: TaskEvent) {
+  const seen: string[] = [];
+  const msg = {
+    subject: `ocp.events.task.${event.taskId}`,
+    json: () => event,
+    ack: () => seen.push('ack'),
+    nak: () => seen.push('nak'),
+    term: () => seen.push('term'),
+    working: () => seen.push('working'),
+  };
+  return { msg: msg as unknown as Parameters<ReturnType<typeof createNotifier>['handle']>[0], seen };
+}
+
+function setup(opts: { threadFailures?: number } = {}) {
+  const rec = record();
+  const storeFailures = { left: 0 };
+  const store = {
+    get: async () => {
+      if (storeFailures.left > 0) {
+        storeFailures.left -= 1;
+        throw new Error('TIMEOUT');
+      }
+      return { record: rec, revision: 1 };
+    },
+  } as unknown as TaskStore;
+  const posts: Array<Record<string, unknown>> = [];
+  const updates: Array<Record<string, unknown>> = [];
+  const client: ChatApi = {
+    chat: {
+      postMessage: (async (args: Record<string, unknown>) => {
+        posts.push(args);
+        return { ok: true, ts: `1.${posts.length}` };
+      }) as unknown as ChatApi['chat']['postMessage'],
+      update: (async (args: Record<string, unknown>) => {
+        updates.push(args);
+        return { ok: true };
+      }) as unknown as ChatApi['chat']['update'],
+    },
+  };
+  const threads = threadsKv(opts.threadFailures ?? 0);
+  const config = {
+    slack: { command: '/ocp-agent', defaultChannel: CHANNEL },
+    env: { SLACK_API_URL: 'https://slack.com/api/' },
+    hosts: [{ id: 101, name: 'sim-host-101' }],
+  } as unknown as Config;
+  const notifier = createNotifier({
+    config,
+    store,
+    logs: { get: async () => undefined, put: async () => undefined },
+    requests: {} as KV,
+    threads: threads.kv,
+    client,
+    respond: async () => undefined,
+    logger: pino({ level: 'silent' }),
+  });
+  const event: TaskEvent = {
+    type: 'task.running',
+    taskId: rec.task.id,
+    status: 'RUNNING',
+    at: rec.task.startTime,
+    traceId: rec.traceId,
+    seq: 1,
+    task: rec.task,
+  };
+  return { notifier, posts, updates, threads, event, storeFailures };
+}
+
+describe('notifier: recording a post while NATS is away', () => {
+  test('a record that times out is tried again; the event is not put back, nor posted twice', async () => {
+    const { notifier, posts, threads, event } = setup({ threadFailures: 1 });
+    try {
+      const first = fakeMsg(event);
+      await notifier.handle(first.msg);
+      assert.equal(posts.length, 1, 'the parent is posted');
+      assert.deepEqual(first.seen, ['working', 'ack'], 'kept its lease while retrying, then acknowledged');
+      assert.equal(JSON.parse(new TextDecoder().decode(threads.values.get('task.1')?.value)).lastSeq, 1);
+
+      // Had it been put back, the redelivery would find no record and post again.
+      const again = fakeMsg(event);
+      await notifier.handle(again.msg);
+      assert.equal(posts.length, 1, 'posted once');
+      assert.deepEqual(again.seen, ['ack']);
+    } finally {
+      notifier.stop();
+    }
+  });
+
+  test('a record that got through unanswered (a conflict on the retry) counts as recorded', async () => {
+    const { notifier, posts, threads, event } = setup();
+    try {
+      // The first write lands, but its answer is lost: the retry then conflicts.
+      const create = threads.kv.create.bind(threads.kv);
+      let calls = 0;
+      threads.kv.create = (async (key: string, value: Uint8Array) => {
+        calls += 1;
+        const rev = await create(key, value);
+        if (calls === 1) throw new Error('TIMEOUT');
+        return rev;
+      }) as KV['create'];
+      const m = fakeMsg(event);
+      await notifier.handle(m.msg);
+      assert.equal(posts.length, 1);
+      assert.equal(m.seen.at(-1), 'ack');
+    } finally {
+      notifier.stop();
+    }
+  });
+
+  test('a parent update that cannot read the task is tried again within seconds', async () => {
+    const { notifier, updates, event, storeFailures } = setup();
+    try {
+      await notifier.handle(fakeMsg(event).msg);
+      // The update due about a second after the post cannot read the task (NATS away)…
+      storeFailures.left = 1;
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(storeFailures.left, 0, 'the update tried to read the task');
+      assert.equal(updates.length, 0);
+      // …and is tried again 2 s later, not at the next 30 s refresh.
+      await new Promise((r) => setTimeout(r, 2500));
+      assert.equal(updates.length, 1, 'the parent was updated');
+    } finally {
+      notifier.stop();
+    }
+  });
+});
