@@ -13,6 +13,7 @@ export const PROMISES = {
   outcome: 'every accepted request ended SUCCESSFUL or FAILED as its host faults dictate',
   'step-once': 'no step ran twice at once',
   'host-exclusive': 'no two operations overlapped on one host',
+  'busy-refused': 'a request to a host whose task runs is refused',
   'dag-order': 'a subtask started only after its upstreams succeeded',
   events: 'every state change is on the stream once, in order',
   'slack-thread': "every task's events reached its Slack thread in order",
@@ -123,6 +124,8 @@ export interface RequestRecord {
   op: 'restart' | 'stop' | 'start';
   hostId: number;
   sentAt: number;
+  /** When its answer (or, for NATS and Slack, its settled request entry) was seen. */
+  answeredAt?: number;
   /** accepted: a task; busy: 40000; rejected: another refusal; error: no answer (NATS away…); lost: never heard of. */
   result: 'accepted' | 'busy' | 'rejected' | 'error' | 'lost';
   taskId?: number;
@@ -597,6 +600,35 @@ function checkTasks(e: ChaosEvidence, breaches: Breach[], stats: ChaosVerdict['s
   }
 }
 
+/**
+ * An accepted request whose host had another task RUNNING from before the
+ * request was sent until after its acceptance was seen: it should have been
+ * refused (SPEC §7: at most one agent operation per host at a time).
+ */
+function checkBusyRefused(e: ChaosEvidence, breaches: Breach[]): void {
+  const byHost = new Map<number, TaskEvidence[]>();
+  for (const t of e.tasks) for (const h of t.hostIds) byHost.set(h, [...(byHost.get(h) ?? []), t]);
+  for (const r of e.requests) {
+    if (r.result !== 'accepted' || r.taskId === undefined || r.answeredAt === undefined) continue;
+    for (const other of byHost.get(r.hostId) ?? []) {
+      const a = other.task;
+      if (a.id === r.taskId) continue;
+      const began = Date.parse(a.startTime);
+      const ended = a.finishTime ? Date.parse(a.finishTime) : Number.POSITIVE_INFINITY;
+      if (began < r.sentAt && ended > r.answeredAt) {
+        breaches.push({
+          promise: 'busy-refused',
+          taskId: r.taskId,
+          hostId: r.hostId,
+          message:
+            `request ${r.id} (${r.door}, sent ${r.sentAt}) was accepted as task ${r.taskId} on host ${r.hostId}, ` +
+            `while task ${a.id} ran there (${began}–${num(a.finishTime ? ended : undefined)})`,
+        });
+      }
+    }
+  }
+}
+
 function checkEvents(e: ChaosEvidence, breaches: Breach[]): void {
   for (const t of e.tasks) {
     const task = t.task;
@@ -753,6 +785,7 @@ export function checkChaos(e: ChaosEvidence): ChaosVerdict {
   };
   checkHosts(e, breaches);
   checkTasks(e, breaches, stats);
+  checkBusyRefused(e, breaches);
   checkEvents(e, breaches);
   checkSlack(e, breaches);
   return { breaches, stats };

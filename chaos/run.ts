@@ -393,21 +393,8 @@ async function main(): Promise<number> {
     } catch (err) {
       Object.assign(r, { result: 'error', detail: (err as Error).message });
     }
+    r.answeredAt = Date.now();
     return r;
-  };
-
-  const waitTaskEnd = async (taskId: number, ms: number): Promise<OcpTask | undefined> => {
-    const deadline = Date.now() + ms;
-    while (Date.now() < deadline) {
-      try {
-        const t = (await readTaskRecord(taskId))?.task;
-        if (t && t.status !== 'RUNNING') return t;
-      } catch {
-        // NATS away
-      }
-      await sleep(500);
-    }
-    return undefined;
   };
 
   /** When a request's fate is unknown, its host may still get a task: leave its faults alone until then. */
@@ -444,7 +431,36 @@ async function main(): Promise<number> {
   };
 
   let ended = 0;
+  /** Per host: the tasks its loop waits for, and requests sent to it in the middle of one. */
+  const inflight = new Map<number, Set<number>>(s.sshd.hosts.map((h) => [h.id, new Set<number>()]));
+  const intruders = new Map<number, Array<Promise<void>>>(s.sshd.hosts.map((h) => [h.id, []]));
+  let intrusions = 0;
+  /**
+   * A request to a host in the middle of its task: it must be refused as busy.
+   * (Should it be accepted — a lock lapsed while NATS was away — the host's loop
+   * waits for that task too, and the checker sees whether the two overlapped.)
+   */
+  const intrude = (hostId: number, delayMs: number): void => {
+    const tasks = inflight.get(hostId);
+    if (!tasks || tasks.size === 0) return;
+    const p = (async () => {
+      await sleep(delayMs);
+      if (tasks.size === 0) return;
+      intrusions += 1;
+      const door = pick(['http', 'nats', 'nats-api', 'slack'] as const);
+      const r = await send(door, pick(['restart', 'stop', 'start'] as const), hostId);
+      if (r.result === 'accepted' && r.taskId !== undefined) {
+        tasks.add(r.taskId);
+        say(`a request to busy host ${hostId} was accepted: task ${r.taskId} (${door})`);
+      }
+      if (r.result === 'error' || r.result === 'lost') unsureUntil.set(hostId, Date.now() + 30_000);
+    })();
+    intruders.get(hostId)?.push(p);
+  };
+
   const hostLoop = async (hostId: number, agentHome: string) => {
+    const tasks = inflight.get(hostId) as Set<number>;
+    const pending = intruders.get(hostId) as Array<Promise<void>>;
     await sleep(rand(0, 4000));
     while (requesting && Date.now() < chaosEnds) {
       if (!(await hostIdle(hostId))) {
@@ -474,32 +490,54 @@ async function main(): Promise<number> {
         }),
       );
       if (sent.some((r) => r.result === 'error' || r.result === 'lost')) unsureUntil.set(hostId, Date.now() + 30_000);
-      for (const r of sent) {
-        if (r.result !== 'accepted' || r.taskId === undefined) continue;
-        const t = await waitTaskEnd(r.taskId, 180_000);
-        if (t) ended += 1;
+      for (const r of sent) if (r.result === 'accepted' && r.taskId !== undefined) tasks.add(r.taskId);
+      if (Math.random() < 0.2) intrude(hostId, rand(500, 6000));
+      // Until every task of this host (intruders' included) has ended, or 3 minutes.
+      const giveUp = Date.now() + 180_000;
+      while ((tasks.size > 0 || pending.length > 0) && Date.now() < giveUp) {
+        if (pending.length > 0) await Promise.all(pending.splice(0));
+        for (const id of [...tasks]) {
+          try {
+            const t = (await readTaskRecord(id))?.task;
+            if (t && t.status !== 'RUNNING') {
+              tasks.delete(id);
+              ended += 1;
+            }
+          } catch {
+            // NATS away
+          }
+        }
+        if (tasks.size > 0) await sleep(500);
       }
+      tasks.clear();
       await sleep(rand(300, 2500));
     }
   };
 
   // ---------------------------------------------------------------- injectors
+  const alive = () => executors.filter((e) => e.child.exitCode === null && e.child.signalCode === null);
+  /** Executors alive right after each kill: at least 2 were always at work. */
+  const leftAfterKill: number[] = [];
   const killer = async () => {
     let last = Date.now();
     while (chaosOn()) {
-      const due = last + rand(4000, KILL_EVERY_MAX_MS - 3000);
+      const due = last + rand(4000, KILL_EVERY_MAX_MS - 4000);
       while (chaosOn() && Date.now() < due) await sleep(200);
+      // Rather kill when a replacement is up, so two or more keep working — but
+      // never let more than KILL_EVERY_MAX_MS pass without a kill.
+      while (chaosOn() && alive().length <= 2 && Date.now() - last < KILL_EVERY_MAX_MS - 1500) await sleep(100);
       if (!chaosOn()) break;
-      const live = executors.filter((e) => e.child.exitCode === null && e.child.signalCode === null);
+      const live = alive();
+      if (live.length < 2) continue; // never the last one
       const victim = pick(live);
-      if (!victim) continue;
       await victim.kill('SIGKILL');
       executors.splice(executors.indexOf(victim), 1);
       last = Date.now();
       counters.kills.push(last);
-      say(`SIGKILL executor pid ${victim.child.pid} (${counters.kills.length} kills)`);
+      leftAfterKill.push(alive().length);
+      say(`SIGKILL executor pid ${victim.child.pid} (${counters.kills.length} kills, ${alive().length} left)`);
       void (async () => {
-        await sleep(rand(0, 2000));
+        await sleep(rand(0, 1000));
         await startExecutor().catch((err) => say(`executor failed to start: ${(err as Error).message}`));
       })();
     }
@@ -517,10 +555,14 @@ async function main(): Promise<number> {
       const began = Date.now();
       if (how === 'SIGKILL') {
         await s.nats.kill();
-        await sleep(rand(1000, 4000));
+        await sleep(rand(2000, 6000)); // sometimes longer than the lease
       }
       await s.nats.restart();
       counters.natsRestarts.push({ at: began, how, downMs: Date.now() - began });
+      // Host locks live in a bucket whose max age is the lease: after an outage
+      // longer than that, ask busy hosts again — they must still be refused.
+      const busy = [...inflight].filter(([, t]) => t.size > 0).map(([h]) => h);
+      for (const h of busy.sort(() => Math.random() - 0.5).slice(0, 4)) intrude(h, rand(0, 1500));
       say(`nats-server restarted (${how}, down ${((Date.now() - began) / 1000).toFixed(1)} s)`);
     }
   };
@@ -669,6 +711,7 @@ async function main(): Promise<number> {
     ['  nats (ocp.cmd)', byDoor('nats')],
     ['  nats (ocp.api)', byDoor('nats-api')],
     ['  slack (signed)', byDoor('slack')],
+    ['  to busy hosts', `${intrusions} sent to a host in the middle of a task (all must be refused)`],
     [
       'tasks',
       `${verdict.stats.tasks} (${Object.entries(verdict.stats.byStatus)
@@ -678,7 +721,8 @@ async function main(): Promise<number> {
     ],
     [
       'executor kills',
-      `${counters.kills.length} SIGKILL (longest gap ${maxGap.toFixed(1)} s); ${counters.executorsStarted} executors started in all`,
+      `${counters.kills.length} SIGKILL (longest gap ${maxGap.toFixed(1)} s, fewest left running ${Math.min(...leftAfterKill, opts.executors)}); ` +
+        `${counters.executorsStarted} executors started in all`,
     ],
     [
       'nats-server restarts',
@@ -697,7 +741,7 @@ async function main(): Promise<number> {
     [
       'recoveries in the logs',
       `${logged('taking over a subtask left running')} takeovers of a running step, ` +
-        `${logged('will attach to the step again')} re-attaches after a lost SSH connection, ` +
+        `${logged('SSH step attempt failed')} SSH retries and ${logged('will attach to the step again')} re-attaches after a lost connection, ` +
         `${counters.executorRespawns} executor starts refused while NATS was away`,
     ],
     ['breaches by promise', ''],

@@ -356,3 +356,24 @@ describe('the fault model', () => {
     });
   });
 });
+
+describe('chaos checker: busy hosts', () => {
+  test('a request accepted while another task ran on its host: busy-refused', () => {
+    const e = cleanEvidence();
+    const first = e.tasks[0]!.task;
+    const second: OcpTask = { ...doneTask(), id: 9, startTime: new Date(T0 + 3000).toISOString() };
+    e.tasks.push({ ...e.tasks[0]!, task: second, eventSeq: 0 });
+    const answer = { id: 'r9', door: 'http' as const, op: 'stop' as const, hostId: HOST, result: 'accepted' as const };
+    // sent and answered while the first one ran (T0 .. T0 + 10 s)
+    e.requests.push({ ...answer, sentAt: T0 + 2000, answeredAt: T0 + 2100, taskId: 9 });
+    const found = checkChaos(e).breaches.filter((b) => b.promise === 'busy-refused');
+    assert.equal(found.length, 1);
+    assert.match(found[0]!.message, new RegExp(`accepted as task 9 on host ${HOST}, while task ${first.id} ran there`));
+    // answered after the first one had ended: fine
+    e.requests.at(-1)!.answeredAt = T0 + 10_001;
+    assert.deepEqual(
+      checkChaos(e).breaches.filter((b) => b.promise === 'busy-refused'),
+      [],
+    );
+  });
+});
