@@ -22,9 +22,13 @@
  *
  * Everything listens on loopback only. Not part of npm test.
  *
- *   npx tsx bench/slack-ack.ts
+ *   npx tsx bench/slack-ack.ts [--ack-only] [--json <file>]
+ *
+ * --ack-only skips question 2; --json writes the ack figures (ms) to <file>
+ * (npm run bench runs it so, as its part 5).
  */
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { type FakeMessage, type FakeSlack, startFakeSlack } from '../test/helpers/fake-slack.js';
@@ -52,6 +56,9 @@ const FAIL_RUNS = 3;
 const QUIET_MS = 1500;
 /** The whole bench must end before this; then it cleans up and fails. */
 const WATCHDOG_MS = 115_000;
+const ACK_ONLY = process.argv.includes('--ack-only');
+const jsonArg = process.argv.indexOf('--json');
+const JSON_OUT = jsonArg > 0 ? process.argv[jsonArg + 1] : undefined;
 
 type Kind = 'list' | 'status' | 'restart';
 /** Per 4 commands: 2 list, 1 status, 1 restart. */
@@ -426,8 +433,10 @@ async function main(): Promise<void> {
         responseUrlPosts: fk.responses.length - marResponses,
       };
     };
-    for (let k = 0; k < SUCCESS_RUNS; k++) runs.ok.push(await oneRestart(k, false));
-    for (let k = 0; k < FAIL_RUNS; k++) runs.fail.push(await oneRestart(SUCCESS_RUNS + k, true));
+    if (!ACK_ONLY) {
+      for (let k = 0; k < SUCCESS_RUNS; k++) runs.ok.push(await oneRestart(k, false));
+      for (let k = 0; k < FAIL_RUNS; k++) runs.fail.push(await oneRestart(SUCCESS_RUNS + k, true));
+    }
 
     // ---- report ----
     const acks = samples.filter((s) => s.status === 200);
@@ -543,23 +552,50 @@ async function main(): Promise<void> {
       const cells = methods.map((m) => f1(median(rs.map((r) => r.byMethod.get(m) ?? 0))));
       return `| ${label} (median of ${rs.length}) | ${cells.join(' | ')} | ${f1(median(rs.map((r) => r.total)))} | ${f1(median(rs.map((r) => r.threadReplies)))} | ${f1(median(rs.map((r) => r.ms)) / 1000)} |`;
     };
-    console.log('');
-    console.log('## (2) Slack Web API calls per single-host restart (no other load)');
-    console.log('');
-    console.log(`| restart | ${methods.join(' | ')} | total | thread replies | s to quiet |`);
-    console.log(`|---|${methods.map(() => '---|').join('')}---|---|---|`);
-    console.log(summary('successful', runs.ok));
-    console.log(summary('failing (`ocp_agentctl restart` fails)', runs.fail));
-    console.log('');
-    console.log(
-      `| run | host | task | status | ${methods.join(' | ')} | total | 429s | response_url posts | thread replies | s |`,
-    );
-    console.log(`|---|---|---|---|${methods.map(() => '---|').join('')}---|---|---|---|---|`);
-    [...runs.ok, ...runs.fail].forEach((r, k) => {
+    if (!ACK_ONLY) {
+      console.log('');
+      console.log('## (2) Slack Web API calls per single-host restart (no other load)');
+      console.log('');
+      console.log(`| restart | ${methods.join(' | ')} | total | thread replies | s to quiet |`);
+      console.log(`|---|${methods.map(() => '---|').join('')}---|---|---|`);
+      console.log(summary('successful', runs.ok));
+      console.log(summary('failing (`ocp_agentctl restart` fails)', runs.fail));
+      console.log('');
       console.log(
-        `| ${k + 1} | ${r.host} | ${r.taskId} | ${r.status} | ${methods.map((m) => r.byMethod.get(m) ?? 0).join(' | ')} | ${r.total} | ${r.http429} | ${r.responseUrlPosts} | ${r.threadReplies} | ${f1(r.ms / 1000)} |`,
+        `| run | host | task | status | ${methods.join(' | ')} | total | 429s | response_url posts | thread replies | s |`,
       );
-    });
+      console.log(`|---|---|---|---|${methods.map(() => '---|').join('')}---|---|---|---|---|`);
+      [...runs.ok, ...runs.fail].forEach((r, k) => {
+        console.log(
+          `| ${k + 1} | ${r.host} | ${r.taskId} | ${r.status} | ${methods.map((m) => r.byMethod.get(m) ?? 0).join(' | ')} | ${r.total} | ${r.http429} | ${r.responseUrlPosts} | ${r.threadReplies} | ${f1(r.ms / 1000)} |`,
+        );
+      });
+    }
+    if (JSON_OUT) {
+      const stats = (xs: readonly number[]) => {
+        const s = sortNum(xs.filter(Number.isFinite));
+        return { n: s.length, p50: percentile(s, 50), p90: percentile(s, 90), p99: percentile(s, 99), max: s.at(-1) };
+      };
+      writeFileSync(
+        JSON_OUT,
+        JSON.stringify({
+          ratePerS: RATE_PER_S,
+          durationS: DURATION_S,
+          ack: stats(acks.map((s) => s.ms)),
+          byKind: Object.fromEntries(
+            (['list', 'status', 'restart'] as const).map((k) => [
+              k,
+              stats(acks.filter((s) => s.kind === k).map((s) => s.ms)),
+            ]),
+          ),
+          healthzBaseline: stats(health.map((h) => h.ms)),
+          overSlackLimit: acks.filter((s) => s.ms > SLACK_LIMIT_MS).length,
+          badAnswers: bad.length,
+          answeredAll: answered,
+          tasksCreated,
+        }),
+      );
+    }
     if (bad.length > 0 || !answered) process.exitCode = 1;
   } finally {
     await cleanup();

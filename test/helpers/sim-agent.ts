@@ -49,7 +49,21 @@ ARGS="$*"
 
 # One short line per >> write: O_APPEND keeps concurrent callers' lines whole.
 log() { [ -n "\${SIM_AGENTCTL_NOLOG:-}" ] || echo "$*" >> "$LOG"; }
-finish() { log "end $(date +%s%3N) $$ $1 $ARGS"; exit "$1"; }
+# Fixed step times (benchmarks): "$HOME_DIR/durations" holds "<command> <milliseconds>"
+# lines; a listed command takes that long in all, its own work included.
+DUR_MS=0
+if [ -f "$HOME_DIR/durations" ]; then
+  T0_US=\${EPOCHREALTIME/./}
+  while read -r c ms; do [ "$c" = "$CMD" ] && DUR_MS=$ms; done < "$HOME_DIR/durations"
+fi
+pad() {
+  [ "$DUR_MS" -gt 0 ] || return 0
+  local left=$(( DUR_MS * 1000 - (\${EPOCHREALTIME/./} - T0_US) )) secs
+  [ "$left" -gt 0 ] || return 0
+  printf -v secs '%d.%06d' $((left / 1000000)) $((left % 1000000))
+  sleep "$secs"
+}
+finish() { pad; log "end $(date +%s%3N) $$ $1 $ARGS"; exit "$1"; }
 
 # A pid counts as running only if it is alive, not a zombie (PID 1 here may not
 # reap), and really is this agent's process (pids get reused).
@@ -179,6 +193,31 @@ export function setFault(agentHome: string, cmd: AgentCommand, kind: FaultKind, 
   // Only 'slow' reads the content (seconds, float); the others are presence flags.
   const content = kind === 'slow' ? String(seconds ?? 1) : '';
   writeFileSync(join(agentHome, 'faults', `${kind}-${cmd}`), content);
+}
+
+/** Fixed time per agentctl command (ms), e.g. `{ status: 50, restart: 200, stop: 500, start: 500 }`. */
+export type StepDurations = Partial<Record<AgentCommand, number>>;
+
+/**
+ * Make each listed command take that long in all (its own work included), via
+ * `<agentHome>/durations`; `undefined` removes the file (commands as fast as they go).
+ */
+export function setStepDurations(agentHome: string, durations: StepDurations | undefined): void {
+  const file = join(agentHome, 'durations');
+  if (!durations) {
+    rmSync(file, { force: true });
+    return;
+  }
+  const lines = Object.entries(durations).map(([cmd, ms]) => {
+    if (!Number.isInteger(ms) || (ms as number) < 0) throw new Error(`duration of ${cmd} must be whole ms, got ${ms}`);
+    return `${cmd} ${ms}\n`;
+  });
+  writeFileSync(file, lines.join(''));
+}
+
+/** Empty calls.log (between benchmark runs). */
+export function clearCalls(agentHome: string): void {
+  writeFileSync(join(agentHome, 'calls.log'), '');
 }
 
 export function clearFaults(agentHome: string): void {

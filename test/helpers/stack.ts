@@ -30,6 +30,10 @@ export interface StackOptions {
   killGraceSeconds?: number;
   knownHosts?: string;
   maxParallel?: number;
+  /** executor.concurrency, default 8. */
+  executorConcurrency?: number;
+  /** ssh.connectTimeoutSeconds, default 5. */
+  connectTimeoutSeconds?: number;
   /** Slack on, against a fake Web API. */
   slack?: {
     apiUrl: string;
@@ -62,9 +66,18 @@ export interface Stack {
   js: JetStreamClient;
   /** Run the service (all roles unless `roles`) in this process. */
   startService(roles?: string, runner?: StepRunner): Promise<Service>;
-  /** Run `src/main.ts` as its own process. */
-  spawnService(roles: string): ChildService;
+  /** Run `src/main.ts` (or `opts.entry`, a module composing the service its own way) as its own process. */
+  spawnService(roles: string, opts?: SpawnOptions): ChildService;
   stop(): Promise<void>;
+}
+
+export interface SpawnOptions {
+  /** Path of the module to run instead of src/main.ts (benchmarks: a service with another step runner). */
+  entry?: string;
+  /** Added to the stack's environment. */
+  env?: NodeJS.ProcessEnv;
+  /** LOG_LEVEL of the process, default info. */
+  logLevel?: string;
 }
 
 export interface ChildService {
@@ -103,9 +116,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         privateKeyPath: sshd.privateKeyPath,
         knownHostsPath,
         killGraceSeconds: opts.killGraceSeconds ?? 2,
-        connectTimeoutSeconds: 5,
+        connectTimeoutSeconds: opts.connectTimeoutSeconds ?? 5,
       },
-      executor: { leaseSeconds: opts.leaseSeconds ?? 4, concurrency: 8 },
+      executor: { leaseSeconds: opts.leaseSeconds ?? 4, concurrency: opts.executorConcurrency ?? 8 },
       batch: { maxParallel: opts.maxParallel ?? 20 },
       access: {
         users: Object.entries(TEST_USERS).map(([username, u]) => ({
@@ -161,10 +174,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       services.push(svc);
       return svc;
     },
-    spawnService(roles) {
-      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(REPO, 'src/main.ts')], {
+    spawnService(roles, spawnOpts = {}) {
+      const entry = spawnOpts.entry ?? join(REPO, 'src/main.ts');
+      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), entry], {
         cwd: dir,
-        env: { ...env, ROLES: roles, LOG_LEVEL: 'info' },
+        env: { ...env, ...spawnOpts.env, ROLES: roles, LOG_LEVEL: spawnOpts.logLevel ?? 'info' },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       const out = captureTail(child.stdout, 256_000);

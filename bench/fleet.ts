@@ -1,0 +1,345 @@
+/**
+ * Parts 1 and 2 of `npm run bench`: a fleet restart of N simulated hosts
+ * (real OpenSSH sshd's on loopback, fixed agentctl step times), by ours
+ * (POST /compute/hosts/batchRestartAgents against the service running as its
+ * own process, api + executor roles, batch.maxParallel and executor
+ * concurrency at N) and by the peers parallel-ssh and ansible-playbook on the
+ * same hosts in the same run; and, from our runs, the orchestration overhead
+ * per subtask: READY → its first agentctl call begins on the host.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { builtinRunbooks } from '../src/core/runbooks/builtin.js';
+import type { TaskRecord } from '../src/core/task-record.js';
+import {
+  agentProcessPids,
+  clearCalls,
+  processesMatching,
+  readCalls,
+  regexEscape,
+  setStepDurations,
+  startSimAgentAsync,
+} from '../test/helpers/sim-agent.js';
+import { basicAuth, type ChildService, readTask, type Stack, startStack } from '../test/helpers/stack.js';
+import { cpuSeconds, median, type Summary, sleep, summarize } from './lib/common.js';
+import { callsByStep, checkHost, hostFloorSeconds, STEP_DURATIONS } from './lib/host-work.js';
+import { type PeerRun, runAnsible, runParallelSsh, writeSshConfig } from './lib/peers.js';
+
+export interface ToolRun {
+  tool: 'ours' | 'parallel-ssh' | 'ansible';
+  run: number;
+  /** request (or process start) → every subtask SUCCESSFUL (or process exit), ms */
+  wallMs: number;
+  ok: boolean;
+  hostsOk: number;
+  /** what went wrong, when !ok */
+  failure?: string;
+  /** ours: subtask statuses at the end */
+  statuses?: Record<string, number>;
+}
+
+export interface OverheadSamples {
+  /** ready → the step's first agentctl call begins on the host */
+  readyToBegin: number[];
+  /** ready → RUNNING stored */
+  readyToRunning: number[];
+  /** RUNNING stored → agentctl begins */
+  runningToBegin: number[];
+  /** the step's last agentctl call ends on the host → subtask SUCCESSFUL stored */
+  endToDone: number[];
+}
+
+export interface FleetResult {
+  hosts: number;
+  runs: ToolRun[];
+  /** ours: median of the runs that succeeded, ms (NaN if none) */
+  oursMedianMs: number;
+  overhead: Record<keyof OverheadSamples, Summary>;
+  /** extra facts: task size, events, service output on failure */
+  notes: string[];
+  durationS: number;
+}
+
+const TIMEOUTS = Object.fromEntries(builtinRunbooks.flatMap((rb) => rb.steps.map((s) => [s.name, s.timeout])));
+
+function log(msg: string): void {
+  console.log(`[fleet ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+}
+
+/** Before every run of any tool: empty call logs, every agent up. */
+async function resetHosts(stack: Stack): Promise<void> {
+  await Promise.all(
+    stack.sshd.hosts.map(async (h) => {
+      if (agentProcessPids(h.agentHome).length !== 4) await startSimAgentAsync(h.agentHome);
+      clearCalls(h.agentHome);
+    }),
+  );
+}
+
+function checkFleet(stack: Stack): { ok: number; firstProblem?: string } {
+  let ok = 0;
+  let firstProblem: string | undefined;
+  for (const h of stack.sshd.hosts) {
+    const problem = checkHost(h.agentHome);
+    if (problem) firstProblem ??= `host ${h.id} (${h.address}): ${problem}`;
+    else ok++;
+  }
+  return firstProblem ? { ok, firstProblem } : { ok };
+}
+
+async function startOurs(stack: Stack): Promise<{ child: ChildService; port: number }> {
+  const child = stack.spawnService('api,executor');
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const m = /"httpPort":(\d+).*"msg":"ready"/.exec(child.output());
+    if (m) return { child, port: Number(m[1]) };
+    if (child.child.exitCode !== null) throw new Error(`service exited:\n${child.output().slice(-3000)}`);
+    await sleep(100);
+  }
+  throw new Error(`service not ready in 60 s:\n${child.output().slice(-3000)}`);
+}
+
+/** POST the batch; a 409 right after a run (host locks still being freed) is tried again. */
+async function postBatch(port: number, hostIds: number[]): Promise<{ taskId: number } | { error: string }> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const res = await fetch(`http://127.0.0.1:${port}/compute/hosts/batchRestartAgents`, {
+      method: 'POST',
+      headers: { authorization: basicAuth('operator'), 'content-type': 'application/json' },
+      body: JSON.stringify({ hostIds }),
+    });
+    const text = await res.text();
+    if (res.status === 200) return { taskId: (JSON.parse(text) as { data: { id: number } }).data.id };
+    if (res.status === 409 && Date.now() < deadline) {
+      await sleep(200);
+      continue;
+    }
+    return { error: `HTTP ${res.status}: ${text.slice(0, 500)}` };
+  }
+}
+
+function tally(xs: readonly string[]): Record<string, number> {
+  const m: Record<string, number> = {};
+  for (const x of xs) m[x] = (m[x] ?? 0) + 1;
+  return m;
+}
+
+function overheadOf(stack: Stack, record: TaskRecord, into: OverheadSamples): void {
+  const task = record.task;
+  const byId = new Map(task.subtasks.map((s) => [s.id, s]));
+  const hostCalls = new Map(stack.sshd.hosts.map((h) => [h.id, callsByStep(readCalls(h.agentHome))]));
+  const created = Date.parse(task.startTime);
+  for (const s of task.subtasks) {
+    const hostId = record.steps[String(s.id)]?.hostId;
+    const calls = hostId === undefined ? undefined : hostCalls.get(hostId);
+    if (!calls || s.status !== 'SUCCESSFUL') continue;
+    const up = s.upstreams[0] === undefined ? undefined : byId.get(s.upstreams[0]);
+    const readyAt = up ? Date.parse(up.finishTime ?? '') : created;
+    const runningAt = Date.parse(s.startTime ?? '');
+    const doneAt = Date.parse(s.finishTime ?? '');
+    const begin = calls.begins[s.seriesId] ?? Number.NaN;
+    const end = calls.ends[s.seriesId] ?? Number.NaN;
+    into.readyToBegin.push(begin - readyAt);
+    into.readyToRunning.push(runningAt - readyAt);
+    into.runningToBegin.push(begin - runningAt);
+    into.endToDone.push(doneAt - end);
+  }
+}
+
+/** OCP_EVENTS bytes so far (every task event carries the whole task). */
+async function eventBytes(stack: Stack): Promise<number> {
+  try {
+    const jsm = await stack.nc.jetstreamManager();
+    return (await jsm.streams.info('OCP_EVENTS')).state.bytes;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+async function runOurs(
+  stack: Stack,
+  ours: { child: ChildService; port: number },
+  run: number,
+  timeoutMs: number,
+  overhead: OverheadSamples,
+  notes: string[],
+): Promise<ToolRun> {
+  const { port } = ours;
+  const hostIds = stack.sshd.hosts.map((h) => h.id);
+  await resetHosts(stack);
+  const natsPid = processesMatching(regexEscape(stack.nats.storeDir))[0];
+  const cpu0 = { service: cpuSeconds(ours.child.child.pid), nats: cpuSeconds(natsPid) };
+  const bytes0 = await eventBytes(stack);
+  const t0 = Date.now();
+  const posted = await postBatch(port, hostIds);
+  if ('error' in posted)
+    return { tool: 'ours', run, wallMs: Date.now() - t0, ok: false, hostsOk: 0, failure: posted.error };
+  const postMs = Date.now() - t0;
+  let record: TaskRecord | undefined;
+  let readErrors = 0;
+  const pollMs = hostIds.length > 100 ? 500 : 200;
+  while (Date.now() - t0 < timeoutMs) {
+    try {
+      record = (await readTask(stack.nc, posted.taskId)) ?? record;
+    } catch {
+      readErrors++;
+    }
+    if (record && record.task.status !== 'RUNNING') break;
+    await sleep(pollMs);
+  }
+  const statuses = tally(record?.task.subtasks.map((s) => s.status) ?? []);
+  if (!record || record.task.status === 'RUNNING') {
+    return {
+      tool: 'ours',
+      run,
+      wallMs: Date.now() - t0,
+      ok: false,
+      hostsOk: 0,
+      statuses,
+      failure: `task ${posted.taskId} still RUNNING after ${timeoutMs / 1000} s (subtasks: ${JSON.stringify(statuses)})`,
+    };
+  }
+  const wallMs = Date.parse(record.task.finishTime ?? '') - t0;
+  const fleet = checkFleet(stack);
+  const allOk = record.task.subtasks.every((s) => s.status === 'SUCCESSFUL');
+  overheadOf(stack, record, overhead);
+  const bytes = Buffer.byteLength(JSON.stringify(record));
+  const cpu = {
+    service: cpuSeconds(ours.child.child.pid) - cpu0.service,
+    nats: cpuSeconds(natsPid) - cpu0.nats,
+  };
+  const events = (await eventBytes(stack)) - bytes0;
+  notes.push(
+    `ours run ${run}: task ${posted.taskId} ${record.task.status} after ${(wallMs / 1000).toFixed(2)} s ` +
+      `(POST answered in ${postMs} ms; task record ${Math.round(bytes / 1024)} KiB, ${record.eventSeq} events ` +
+      `taking ${Math.round(events / 2 ** 20)} MiB on OCP_EVENTS; CPU until the poll saw the end: service ` +
+      `${cpu.service.toFixed(1)} s, nats-server ${cpu.nats.toFixed(1)} s` +
+      `${readErrors ? `; ${readErrors} KV reads failed while polling` : ''})`,
+  );
+  const ok = record.task.status === 'SUCCESSFUL' && allOk && fleet.ok === hostIds.length;
+  return {
+    tool: 'ours',
+    run,
+    wallMs,
+    ok,
+    hostsOk: fleet.ok,
+    statuses,
+    ...(ok
+      ? {}
+      : { failure: `task ${record.task.status}, subtasks ${JSON.stringify(statuses)}; ${fleet.firstProblem ?? ''}` }),
+  };
+}
+
+async function runPeer(stack: Stack, what: () => Promise<PeerRun>): Promise<ToolRun> {
+  await resetHosts(stack);
+  const r = await what();
+  const fleet = checkFleet(stack);
+  const ok = r.exitCode === 0 && fleet.ok === stack.sshd.hosts.length;
+  return {
+    tool: r.tool,
+    run: 1,
+    wallMs: r.wallMs,
+    ok,
+    hostsOk: fleet.ok,
+    ...(ok ? {} : { failure: `exit ${r.exitCode}; ${fleet.firstProblem ?? ''}\n${r.tail}` }),
+  };
+}
+
+export interface FleetOptions {
+  hosts: number;
+  runs: number;
+  /** parallel-ssh (and ansible-playbook when `ansible`) too */
+  peers: boolean;
+  /** ansible-playbook too (the slow one) */
+  ansible: boolean;
+}
+
+export async function benchFleet(opts: FleetOptions): Promise<FleetResult> {
+  const started = Date.now();
+  const { hosts: n } = opts;
+  const overhead: OverheadSamples = { readyToBegin: [], readyToRunning: [], runningToBegin: [], endToDone: [] };
+  const notes: string[] = [];
+  const runs: ToolRun[] = [];
+  // Generous: 60 s plus a second per host beyond the ideal.
+  const timeoutMs = 60_000 + n * 1000;
+  log(`${n} hosts: starting nats-server, ${Math.ceil(n / 16)} sshd's, the stack`);
+  const stack = await startStack({
+    hosts: n,
+    maxParallel: n,
+    executorConcurrency: n,
+    leaseSeconds: 30,
+    killGraceSeconds: 30,
+    connectTimeoutSeconds: 10,
+    stepTimeouts: TIMEOUTS,
+  });
+  const dir = mkdtempSync(join(tmpdir(), 'ocp-bench-fleet-'));
+  try {
+    for (const h of stack.sshd.hosts) setStepDurations(h.agentHome, STEP_DURATIONS);
+    const sshConfig = writeSshConfig(dir, stack.sshd);
+
+    log(`${n} hosts: ours (${opts.runs} runs), service as its own process, ROLES=api,executor`);
+    let ours: { child: ChildService; port: number } | undefined;
+    try {
+      ours = await startOurs(stack);
+      for (let run = 1; run <= opts.runs; run++) {
+        const r = await runOurs(stack, ours, run, timeoutMs, overhead, notes);
+        runs.push(r);
+        log(`  ours run ${run}: ${(r.wallMs / 1000).toFixed(2)} s ${r.ok ? 'ok' : `FAILED: ${r.failure}`}`);
+        if (!r.ok) {
+          const out = ours.child.output();
+          const problems = out
+            .split('\n')
+            .filter((l) => /"level":(40|50|60)/.test(l))
+            .slice(-8);
+          notes.push(
+            `ours run ${run} failed: ${r.failure}` +
+              (problems.length ? `\nservice warnings/errors (last ${problems.length}):\n${problems.join('\n')}` : ''),
+          );
+          if (run < opts.runs) notes.push(`ours: runs after the failed run ${run} were not attempted`);
+          break;
+        }
+        await sleep(1000);
+      }
+    } catch (err) {
+      notes.push(`ours: ${(err as Error).message}`);
+      runs.push({ tool: 'ours', run: 1, wallMs: Number.NaN, ok: false, hostsOk: 0, failure: (err as Error).message });
+    } finally {
+      await ours?.child.kill('SIGTERM');
+    }
+
+    if (opts.peers) {
+      log(`${n} hosts: parallel-ssh -p 50`);
+      const pssh = await runPeer(stack, () =>
+        runParallelSsh(dir, sshConfig, stack.sshd.hosts, stack.config, timeoutMs),
+      );
+      runs.push(pssh);
+      log(`  parallel-ssh: ${(pssh.wallMs / 1000).toFixed(2)} s ${pssh.ok ? 'ok' : `FAILED: ${pssh.failure}`}`);
+    }
+
+    if (opts.peers && opts.ansible) {
+      log(`${n} hosts: ansible-playbook, forks 50, pipelining, strategy free`);
+      const ans = await runPeer(stack, () => runAnsible(dir, sshConfig, stack.sshd.hosts, stack.config, 1_200_000));
+      runs.push(ans);
+      log(`  ansible: ${(ans.wallMs / 1000).toFixed(2)} s ${ans.ok ? 'ok' : `FAILED: ${ans.failure}`}`);
+    }
+  } finally {
+    await stack.stop().catch((err: unknown) => console.error('stack stop failed:', err));
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const good = runs.filter((r) => r.tool === 'ours' && r.ok).map((r) => r.wallMs);
+  notes.push(`host floor: ${hostFloorSeconds().toFixed(2)} s of fixed agentctl time per host (7 calls)`);
+  return {
+    hosts: n,
+    runs,
+    oursMedianMs: median(good),
+    overhead: {
+      readyToBegin: summarize(overhead.readyToBegin),
+      readyToRunning: summarize(overhead.readyToRunning),
+      runningToBegin: summarize(overhead.runningToBegin),
+      endToDone: summarize(overhead.endToDone),
+    },
+    notes,
+    durationS: (Date.now() - started) / 1000,
+  };
+}
