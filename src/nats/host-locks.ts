@@ -11,6 +11,12 @@ export type AcquireResult = { ok: true } | { ok: false; holder: number; revision
 export interface HostLocks {
   /** Take the host for `taskId`; already ours counts as taken (and refreshes it). */
   acquire(hostId: number, taskId: number): Promise<AcquireResult>;
+  /**
+   * As acquire, but a lock this process took or refreshed for `taskId` less
+   * than `freshMs` ago counts as held without a round trip: it cannot have
+   * lapsed (its max age is longer) and only its holder frees it.
+   */
+  hold(hostId: number, taskId: number, freshMs: number): Promise<AcquireResult>;
   /** Replace a stale holder (one whose task has ended), if it is still that revision. */
   replace(hostId: number, taskId: number, staleRevision: number): Promise<boolean>;
   /** Free the host if `taskId` holds it. */
@@ -21,17 +27,23 @@ export interface HostLocks {
 const key = (hostId: number) => `host.${hostId}`;
 
 export function createHostLocks(kv: KV): HostLocks {
+  /** Locks this process took or refreshed: host → holder and when (ms). */
+  const taken = new Map<number, { taskId: number; at: number }>();
+
   async function acquire(hostId: number, taskId: number): Promise<AcquireResult> {
     for (;;) {
       const entry = await getLive(kv, key(hostId));
+      const at = Date.now();
       try {
         if (!entry) {
           await kv.create(key(hostId), encodeJson({ taskId }));
+          taken.set(hostId, { taskId, at });
           return { ok: true };
         }
         const holder = decodeJson<{ taskId: number }>(entry).taskId;
         if (holder !== taskId) return { ok: false, holder, revision: entry.revision };
         await kv.update(key(hostId), encodeJson({ taskId }), entry.revision); // refresh the max age
+        taken.set(hostId, { taskId, at });
         return { ok: true };
       } catch (err) {
         if (!isCasConflict(err)) throw err;
@@ -41,9 +53,16 @@ export function createHostLocks(kv: KV): HostLocks {
 
   return {
     acquire,
+    async hold(hostId, taskId, freshMs) {
+      const mine = taken.get(hostId);
+      if (mine && mine.taskId === taskId && Date.now() - mine.at < freshMs) return { ok: true };
+      return acquire(hostId, taskId);
+    },
     async replace(hostId, taskId, staleRevision) {
       try {
+        const at = Date.now();
         await kv.update(key(hostId), encodeJson({ taskId }), staleRevision);
+        taken.set(hostId, { taskId, at });
         return true;
       } catch (err) {
         if (isCasConflict(err)) return false;
@@ -51,6 +70,7 @@ export function createHostLocks(kv: KV): HostLocks {
       }
     },
     async release(hostId, taskId) {
+      if (taken.get(hostId)?.taskId === taskId) taken.delete(hostId);
       const entry = await getLive(kv, key(hostId));
       if (!entry || decodeJson<{ taskId: number }>(entry).taskId !== taskId) return;
       try {

@@ -18,6 +18,12 @@ export type TaskChange = (record: TaskRecord) => Omit<TaskRecord, 'eventSeq' | '
 
 export interface TaskStore {
   get(taskId: number): Promise<StoredTask | undefined>;
+  /**
+   * The task as this process last wrote it, if it did and the task was still
+   * running then; else as stored. It may be stale: good for a judgement that
+   * a compare-and-set confirms, not for one that ends in doing nothing.
+   */
+  peek(taskId: number): Promise<StoredTask | undefined>;
   /** Store a new task; if it exists already (a redelivered request), keep the stored one. */
   create(record: Omit<TaskRecord, 'eventSeq' | 'publishedSeq' | 'outbox'>): Promise<TaskRecord>;
   /**
@@ -72,15 +78,23 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
       const last = await lastOnStream(id);
       events = events.filter((e) => e.seq > last);
     }
-    for (const event of events) {
-      const h = natsHeaders();
-      h.set('X-Trace-Id', event.traceId);
-      await js.publish(SUBJECTS.taskEvent(event.taskId), encodeJson(event), {
-        msgID: `task-${event.taskId}-event-${event.seq}`,
-        headers: h,
-      });
-      published.set(event.taskId, Math.max(published.get(event.taskId) ?? 0, event.seq));
-    }
+    // Sent back to back and then awaited: one connection keeps them in order on
+    // the stream, and a change's events cost one round trip, not one each.
+    const acks = await Promise.allSettled(
+      events.map((event) => {
+        const h = natsHeaders();
+        h.set('X-Trace-Id', event.traceId);
+        return js.publish(SUBJECTS.taskEvent(event.taskId), encodeJson(event), {
+          msgID: `task-${event.taskId}-event-${event.seq}`,
+          headers: h,
+        });
+      }),
+    );
+    // Known published: up to the first event not acknowledged.
+    const failed = acks.findIndex((a) => a.status === 'rejected');
+    const upTo = failed < 0 ? events.at(-1) : events[failed - 1];
+    if (upTo) published.set(id, Math.max(published.get(id) ?? 0, upTo.seq));
+    if (failed >= 0) throw (acks[failed] as PromiseRejectedResult).reason;
     if (record.task.status !== 'RUNNING') published.delete(record.task.id);
   }
 
@@ -187,6 +201,9 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
 
   return {
     get,
+    async peek(taskId) {
+      return lastWritten.get(taskId) ?? get(taskId);
+    },
     async create(draft) {
       const record = recordChange(undefined, draft, now());
       let revision: number;
