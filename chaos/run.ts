@@ -24,7 +24,9 @@
  * fewer faults than the minimums were injected.
  *
  * Flags: --seconds N, --hosts N (20..60), --executors N (≥ 2), --rate R
- * (requests per second), --keep (keep the run folder even on a pass),
+ * (requests per second), --nats-down-max S (a crashed nats-server stays down
+ * 0.5..S s, default 2: below the 4 s lease; longer outages let host locks
+ * lapse, see /work/chaos-findings.md), --keep (keep the run folder even on a pass),
  * --recheck <evidence.json> (judge saved evidence again, start nothing).
  * Everything listens on 127.0.0.0/8. The run folder (/tmp/ocp-chaos-*) holds
  * every process's log, the agents' call logs and evidence.json.
@@ -81,11 +83,13 @@ interface Options {
   executors: number;
   rate: number;
   keep: boolean;
+  /** Longest a crashed nats-server stays down (s). */
+  natsDownMax: number;
   recheck?: string;
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { seconds: 180, hosts: 22, executors: 3, rate: 2, keep: false };
+  const o: Options = { seconds: 180, hosts: 22, executors: 3, rate: 2, keep: false, natsDownMax: 2 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -103,6 +107,7 @@ function parseOptions(argv: string[]): Options {
     else if (a === '--executors') o.executors = Math.floor(number(2, 8));
     else if (a === '--rate') o.rate = number(0.2, 20);
     else if (a === '--keep') o.keep = true;
+    else if (a === '--nats-down-max') o.natsDownMax = number(0.5, 60);
     else if (a === '--recheck') o.recheck = value();
     else if (a === '--help' || a === '-h') usage();
     else usage(`unknown option ${a}`);
@@ -113,7 +118,7 @@ function parseOptions(argv: string[]): Options {
 function usage(problem?: string): never {
   if (problem) console.error(`chaos: ${problem}`);
   console.error(
-    'usage: npm run chaos -- [--seconds N] [--hosts N] [--executors N] [--rate R] [--keep] [--recheck evidence.json]',
+    'usage: npm run chaos -- [--seconds N] [--hosts N] [--executors N] [--rate R] [--nats-down-max S] [--keep] [--recheck evidence.json]',
   );
   process.exit(problem ? 2 : 0);
 }
@@ -176,6 +181,8 @@ interface Counters {
   executorsStarted: number;
   /** Executors that exited at start (NATS away) and were started again. */
   executorRespawns: number;
+  /** From spawn to "executor started", per executor (ms). */
+  startupMs: number[];
 }
 const counters: Counters = {
   kills: [],
@@ -184,6 +191,7 @@ const counters: Counters = {
   faultsSet: { slow: 0, fail: 0, hang: 0 },
   executorsStarted: 0,
   executorRespawns: 0,
+  startupMs: [],
 };
 const requests: RequestRecord[] = [];
 const windows: FaultWindow[] = [];
@@ -247,9 +255,11 @@ async function main(): Promise<number> {
     for (let attempt = 1; ; attempt++) {
       counters.executorsStarted += 1;
       const n = counters.executorsStarted;
+      const spawnedAt = Date.now();
       const e = spawnLogged('executor', `executor-${n}`);
       try {
         await waitOutput(e, 'executor started', `executor ${n}`);
+        counters.startupMs.push(Date.now() - spawnedAt);
         executors.push(e);
         return e;
       } catch (err) {
@@ -528,7 +538,10 @@ async function main(): Promise<number> {
       while (chaosOn() && alive().length <= 2 && Date.now() - last < KILL_EVERY_MAX_MS - 1500) await sleep(100);
       if (!chaosOn()) break;
       const live = alive();
-      if (live.length < 2) continue; // never the last one
+      if (live.length < 2) {
+        await sleep(200); // never the last one: wait for a replacement to come up
+        continue;
+      }
       const victim = pick(live);
       await victim.kill('SIGKILL');
       executors.splice(executors.indexOf(victim), 1);
@@ -536,10 +549,7 @@ async function main(): Promise<number> {
       counters.kills.push(last);
       leftAfterKill.push(alive().length);
       say(`SIGKILL executor pid ${victim.child.pid} (${counters.kills.length} kills, ${alive().length} left)`);
-      void (async () => {
-        await sleep(rand(0, 1000));
-        await startExecutor().catch((err) => say(`executor failed to start: ${(err as Error).message}`));
-      })();
+      void startExecutor().catch((err) => say(`executor failed to start: ${(err as Error).message}`));
     }
   };
 
@@ -555,7 +565,7 @@ async function main(): Promise<number> {
       const began = Date.now();
       if (how === 'SIGKILL') {
         await s.nats.kill();
-        await sleep(rand(2000, 6000)); // sometimes longer than the lease
+        await sleep(rand(500, opts.natsDownMax * 1000));
       }
       await s.nats.restart();
       counters.natsRestarts.push({ at: began, how, downMs: Date.now() - began });
@@ -603,8 +613,20 @@ async function main(): Promise<number> {
   const loops = s.sshd.hosts.map((h) => hostLoop(h.id, h.agentHome));
   const injectors = [killer(), restarter(), cutter()];
   const progressLoop = progress();
+  // The driver's own health: a blocked event loop would stall every request and injector.
+  let tick = Date.now();
+  const stalls: number[] = [];
+  const stallWatch = setInterval(() => {
+    const lag = Date.now() - tick - 500;
+    if (lag > 2000) {
+      stalls.push(lag);
+      say(`the driver itself stalled for ${(lag / 1000).toFixed(1)} s`);
+    }
+    tick = Date.now();
+  }, 500);
   await Promise.all(injectors);
   injecting = false;
+  clearInterval(stallWatch);
   say('chaos over: no more kills, restarts, cuts; waiting for the requests in flight');
 
   // ---------------------------------------------------------------- settle
@@ -722,7 +744,8 @@ async function main(): Promise<number> {
     [
       'executor kills',
       `${counters.kills.length} SIGKILL (longest gap ${maxGap.toFixed(1)} s, fewest left running ${Math.min(...leftAfterKill, opts.executors)}); ` +
-        `${counters.executorsStarted} executors started in all`,
+        `${counters.executorsStarted} executors started in all, ` +
+        `start-up ${(Math.min(...counters.startupMs) / 1000).toFixed(1)}–${(Math.max(...counters.startupMs) / 1000).toFixed(1)} s`,
     ],
     [
       'nats-server restarts',
@@ -743,6 +766,12 @@ async function main(): Promise<number> {
       `${logged('taking over a subtask left running')} takeovers of a running step, ` +
         `${logged('SSH step attempt failed')} SSH retries and ${logged('will attach to the step again')} re-attaches after a lost connection, ` +
         `${counters.executorRespawns} executor starts refused while NATS was away`,
+    ],
+    [
+      'the driver',
+      stalls.length === 0
+        ? 'never stalled (event loop lag < 2 s)'
+        : `stalled ${stalls.length} times, longest ${(Math.max(...stalls) / 1000).toFixed(1)} s`,
     ],
     ['breaches by promise', ''],
     ...Object.entries(counts).map(
