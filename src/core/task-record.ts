@@ -18,9 +18,22 @@ import { formatOcpTime } from './time.js';
 
 export type OutboxEvent = Omit<TaskEvent, 'task'>;
 
+/** A subtask's step as stored: its host, and its script as an index into the record's `scripts`. */
+export interface StoredStep {
+  hostId: number;
+  script: number;
+}
+
 export interface TaskRecord {
   task: OcpTask;
-  steps: Record<string, PlannedStep>;
+  /** Per subtask id. */
+  steps: Record<string, StoredStep>;
+  /**
+   * Each distinct script once: a fleet's hosts mostly share an agentHome, so a
+   * 200-host batch holds 5 scripts, not 1,000 (the record is rewritten on every
+   * change; the scripts were half of it).
+   */
+  scripts: string[];
   requestId: string;
   traceId: string;
   /** Where the request came from (Slack), so the notifier answers there. */
@@ -55,6 +68,32 @@ export function recordChange(before: TaskRecord | undefined, next: Draft, now: D
     publishedSeq,
     outbox: [...(before?.outbox ?? []), ...events].filter((e) => e.seq > publishedSeq),
   };
+}
+
+/** Add planned steps to a record's steps and scripts (each distinct script stored once). */
+export function addSteps(
+  stored: Pick<TaskRecord, 'steps' | 'scripts'>,
+  planned: Record<string, PlannedStep>,
+): Pick<TaskRecord, 'steps' | 'scripts'> {
+  const scripts = [...stored.scripts];
+  const index = new Map(scripts.map((script, i) => [script, i]));
+  const steps = { ...stored.steps };
+  for (const [id, step] of Object.entries(planned)) {
+    let i = index.get(step.script);
+    if (i === undefined) {
+      i = scripts.push(step.script) - 1;
+      index.set(step.script, i);
+    }
+    steps[id] = { hostId: step.hostId, script: i };
+  }
+  return { steps, scripts };
+}
+
+/** How to run a subtask: its host and script, if the record has it. */
+export function stepOf(record: TaskRecord, subtaskId: number): PlannedStep | undefined {
+  const step = record.steps[String(subtaskId)];
+  const script = step && record.scripts[step.script];
+  return step && script !== undefined ? { hostId: step.hostId, script } : undefined;
 }
 
 /**

@@ -14,7 +14,7 @@
 import type { JsMsg } from 'nats';
 import { WorkItem } from '../contracts/events.js';
 import { completeSubtask, findSubtask, readySubtasks, startSubtask } from '../core/task.js';
-import { hostsAtRest, hostsStillToRun, type TaskRecord } from '../core/task-record.js';
+import { hostsAtRest, hostsStillToRun, stepOf, type TaskRecord } from '../core/task-record.js';
 import type { Metrics } from '../metrics.js';
 import type { TaskDeps } from '../tasks/deps.js';
 import { releaseHosts } from '../tasks/host-claims.js';
@@ -96,7 +96,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     let record = stored.record;
     const log = logger.child({ taskId: item.taskId, subtaskId: item.subtaskId, traceId: record.traceId });
     const subtask = findSubtask(record.task, item.subtaskId);
-    const step = record.steps[String(item.subtaskId)];
+    const step = stepOf(record, item.subtaskId);
     if (!subtask || !step || subtask.runTime !== item.runTime || subtask.status === 'PENDING') {
       msg.ack(); // a stale run (retried since) or an unknown subtask
       return;

@@ -10,7 +10,7 @@ import { idText } from '../contracts/api.js';
 import type { AgentOperation, SlackOrigin } from '../contracts/events.js';
 import { RESTART, START, STOP } from '../core/runbooks/builtin.js';
 import { idsNeeded, planTask, readySubtasks } from '../core/task.js';
-import type { TaskRecord } from '../core/task-record.js';
+import { addSteps, type TaskRecord } from '../core/task-record.js';
 import { CodedError, type ErrorBody, ErrorCode, errorBody } from '../errors.js';
 import { decodeJson, encodeJson, getLive, isCasConflict } from '../nats/kv-json.js';
 import type { TaskDeps } from './deps.js';
@@ -118,7 +118,8 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput): Promis
   let record: TaskRecord;
   try {
     record = await deps.store.create({
-      ...plan,
+      task: plan.task,
+      ...addSteps({ steps: {}, scripts: [] }, plan.steps),
       requestId: input.requestId,
       traceId: input.traceId,
       ...(maxParallel === undefined ? {} : { maxParallel }),

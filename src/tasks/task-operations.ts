@@ -19,7 +19,7 @@ import {
   rollbackTask,
   skipSubtask,
 } from '../core/task-operations.js';
-import { hostsAtRest, hostsStillToRun, type TaskRecord } from '../core/task-record.js';
+import { addSteps, hostsAtRest, hostsStillToRun, type TaskRecord } from '../core/task-record.js';
 import { CodedError, ErrorCode } from '../errors.js';
 import { type StepRunner, targetOf } from '../executor/ports.js';
 import type { SubtaskLog } from '../nats/subtask-logs.js';
@@ -153,7 +153,7 @@ export async function rollback(deps: TaskDeps, taskId: number): Promise<OcpTask>
         return [String(s.id), planStep(step, host, deps.config.ssh.killGraceSeconds)];
       }),
     );
-    return { ...r, task, steps: { ...r.steps, ...newSteps } };
+    return { ...r, task, ...addSteps(r, newSteps) };
   });
 }
 

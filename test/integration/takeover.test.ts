@@ -9,6 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { builtinRunbooks } from '../../src/core/runbooks/builtin.js';
 import { planTask } from '../../src/core/task.js';
+import { addSteps } from '../../src/core/task-record.js';
+
 import type { StepRunner } from '../../src/executor/ports.js';
 import { createSshStepRunner, SshError } from '../../src/ssh/ssh-step-runner.js';
 import { accepted, newRequestId, request, taskEvents } from '../helpers/requests.js';
@@ -179,7 +181,12 @@ describe('a task stored but never queued', () => {
       now: new Date(),
       killGraceSeconds: 1,
     });
-    await svc.deps.store.create({ ...plan, requestId: 'lost-1', traceId: '0123456789abcdef' });
+    await svc.deps.store.create({
+      task: plan.task,
+      ...addSteps({ steps: {}, scripts: [] }, plan.steps),
+      requestId: 'lost-1',
+      traceId: '0123456789abcdef',
+    });
     const task = await waitForTask(stack.nc, ids[0]!, undefined, 4 * LEASE_SECONDS * 1000);
     assert.equal(task.status, 'SUCCESSFUL');
   });

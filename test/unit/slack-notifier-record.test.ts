@@ -15,7 +15,7 @@ import type { TaskEvent } from '../../src/contracts/events.js';
 import { builtinRunbooks, RESTART } from '../../src/core/runbooks/builtin.js';
 import type { Runbook } from '../../src/core/runbooks/runbook.js';
 import { planTask } from '../../src/core/task.js';
-import type { TaskRecord } from '../../src/core/task-record.js';
+import { addSteps, type TaskRecord } from '../../src/core/task-record.js';
 import type { TaskStore } from '../../src/nats/task-store.js';
 import { type ChatApi, createNotifier } from '../../src/slack/notifier.js';
 
@@ -31,7 +31,15 @@ function record(): TaskRecord {
     now: new Date(),
     killGraceSeconds: 2,
   });
-  return { ...plan, requestId: 'r1', traceId: '0123456789abcdef', eventSeq: 2, publishedSeq: 2, outbox: [] };
+  return {
+    task: plan.task,
+    ...addSteps({ steps: {}, scripts: [] }, plan.steps),
+    requestId: 'r1',
+    traceId: '0123456789abcdef',
+    eventSeq: 2,
+    publishedSeq: 2,
+    outbox: [],
+  };
 }
 
 /** ocp_slack in memory; the first `failures` writes time out as they do while nats-server is down. */
