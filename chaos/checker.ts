@@ -18,6 +18,7 @@ export const PROMISES = {
   events: 'every state change is on the stream once, in order',
   'slack-thread': "every task's events reached its Slack thread in order",
   settled: 'nothing left RUNNING',
+  'no-crash': 'no service process died on its own',
 } as const;
 export type PromiseName = keyof typeof PROMISES;
 
@@ -134,6 +135,22 @@ export interface RequestRecord {
   responses?: string[];
 }
 
+/** A service process of the soak (front or executor). */
+export interface ProcessRecord {
+  name: string;
+  roles: string;
+  pid: number;
+  /** It said it was up (ready / executor started); one that exits before is a refused start. */
+  started: boolean;
+  /** The soak ended it (SIGKILL chaos, or a start that did not come up). */
+  killedBySoak: boolean;
+  exitedAt?: number;
+  code?: number | null;
+  signal?: string | null;
+  /** The end of its output, when it exited. */
+  tail?: string;
+}
+
 export interface RequestEventRecord {
   type: string;
   taskId?: number;
@@ -152,6 +169,7 @@ export interface ChaosEvidence {
   requests: RequestRecord[];
   /** Seconds a "Stop all" waits before kill -9 (ssh.killGraceSeconds). */
   killGraceSeconds: number;
+  processes?: ProcessRecord[];
 }
 
 export interface ChaosVerdict {
@@ -788,6 +806,18 @@ export function checkChaos(e: ChaosEvidence): ChaosVerdict {
   checkBusyRefused(e, breaches);
   checkEvents(e, breaches);
   checkSlack(e, breaches);
+  for (const p of e.processes ?? []) {
+    if (!p.started || p.killedBySoak || p.exitedAt === undefined) continue;
+    const last = (p.tail ?? '')
+      .split('\n')
+      .filter((l) => /Error|error/.test(l) && !l.startsWith('{'))
+      .slice(0, 2)
+      .join(' / ');
+    breaches.push({
+      promise: 'no-crash',
+      message: `${p.name} (${p.roles}, pid ${p.pid}) exited on its own at ${p.exitedAt} (${p.code ?? p.signal})${last ? `: ${last.trim().slice(0, 300)}` : ''}`,
+    });
+  }
   return { breaches, stats };
 }
 

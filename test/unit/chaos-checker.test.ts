@@ -377,3 +377,26 @@ describe('chaos checker: busy hosts', () => {
     );
   });
 });
+
+describe('chaos checker: processes', () => {
+  test('a process that died on its own is a breach; one the soak killed, or that never came up, is not', () => {
+    const e = cleanEvidence();
+    const base = { roles: 'executor', started: true, killedBySoak: false, exitedAt: T0 + 5000 };
+    e.processes = [
+      { ...base, name: 'executor-1', pid: 11, killedBySoak: true, signal: 'SIGKILL' },
+      { ...base, name: 'executor-2', pid: 12, started: false, code: 1, tail: 'NatsError: CONNECTION_REFUSED' },
+      { ...base, name: 'executor-3', pid: 13, exitedAt: undefined },
+      {
+        ...base,
+        name: 'executor-4',
+        pid: 14,
+        code: 1,
+        tail: "node:events:502\n      throw er; // Unhandled 'error' event\n\nError: read ECONNRESET\n",
+      },
+    ];
+    const found = checkChaos(e).breaches;
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.equal(found[0]!.promise, 'no-crash');
+    assert.match(found[0]!.message, /executor-4 .*pid 14.*Unhandled 'error' event.*ECONNRESET/);
+  });
+});
