@@ -185,6 +185,8 @@ export interface ChaosVerdict {
     unannounced: number;
     calls: number;
     runs: number;
+    /** From a step's exit code on the host to its subtask's finishTime in the store (ms). */
+    recordLag: { p50: number; p95: number; max: number };
   };
 }
 
@@ -778,6 +780,25 @@ function checkSlack(e: ChaosEvidence, breaches: Breach[]): void {
   }
 }
 
+function recordLag(e: ChaosEvidence): ChaosVerdict['stats']['recordLag'] {
+  const finish = new Map<string, number>();
+  for (const t of e.tasks) {
+    for (const s of t.task.subtasks) {
+      if (s.finishTime) finish.set(`${t.task.id}/${s.id}/${s.runTime}`, Date.parse(s.finishTime));
+    }
+  }
+  const lags: number[] = [];
+  for (const h of e.hosts) {
+    for (const r of h.runs) {
+      const f = finish.get(`${r.taskId}/${r.subtaskId}/${r.runTime}`);
+      if (f !== undefined && r.endedAt !== undefined) lags.push(Math.max(0, f - r.endedAt));
+    }
+  }
+  lags.sort((a, b) => a - b);
+  const at = (q: number) => lags[Math.min(lags.length - 1, Math.floor(q * lags.length))] ?? 0;
+  return { p50: at(0.5), p95: at(0.95), max: lags.at(-1) ?? 0 };
+}
+
 /** "1-5,7,9-10" */
 function compact(ns: number[]): string {
   const out: string[] = [];
@@ -800,6 +821,7 @@ export function checkChaos(e: ChaosEvidence): ChaosVerdict {
     unannounced: 0,
     calls: e.hosts.reduce((n, h) => n + h.calls.length, 0),
     runs: e.hosts.reduce((n, h) => n + h.runs.length, 0),
+    recordLag: recordLag(e),
   };
   checkHosts(e, breaches);
   checkTasks(e, breaches, stats);

@@ -560,11 +560,13 @@ async function main(): Promise<number> {
   const killer = async () => {
     let last = Date.now();
     while (chaosOn()) {
-      const due = last + rand(4000, KILL_EVERY_MAX_MS - 4000);
+      // Early enough that a slow replacement or the driver starved of CPU for a few
+      // seconds (a loaded machine) still keeps the gap under KILL_EVERY_MAX_MS.
+      const due = last + rand(3000, KILL_EVERY_MAX_MS - 7000);
       while (chaosOn() && Date.now() < due) await sleep(200);
       // Rather kill when a replacement is up, so two or more keep working — but
       // never let more than KILL_EVERY_MAX_MS pass without a kill.
-      while (chaosOn() && alive().length < 3 && Date.now() - last < KILL_EVERY_MAX_MS - 1500) await sleep(100);
+      while (chaosOn() && alive().length < 3 && Date.now() - last < KILL_EVERY_MAX_MS - 5000) await sleep(100);
       if (!chaosOn()) break;
       const live = alive();
       if (live.length < 2) {
@@ -747,6 +749,7 @@ async function main(): Promise<number> {
   const short = Object.entries(minimums).filter(([, m]) => (m.atMost ? m.got > m.need : m.got < m.need));
 
   const counts = breachesByPromise(verdict.breaches);
+  const ms = (v: number) => `${(v / 1000).toFixed(1)} s`;
   const logText = readdirSync(runDir)
     .filter((n) => n.startsWith('executor-') && n.endsWith('.log'))
     .map((n) => readFileSync(join(runDir, n), 'utf8'))
@@ -795,6 +798,11 @@ async function main(): Promise<number> {
     ],
     ['agent calls / step runs', `${verdict.stats.calls} / ${verdict.stats.runs}`],
     [
+      'step end → stored',
+      `p50 ${ms(verdict.stats.recordLag.p50)}, p95 ${ms(verdict.stats.recordLag.p95)}, max ${ms(verdict.stats.recordLag.max)} ` +
+        `(from the step's exit code on the host to its subtask's finishTime in the store)`,
+    ],
+    [
       'recoveries in the logs',
       `${logged('taking over a subtask left running')} takeovers of a running step, ` +
         `${logged('SSH step attempt failed')} SSH retries and ${logged('will attach to the step again')} re-attaches after a lost connection, ` +
@@ -828,6 +836,8 @@ async function main(): Promise<number> {
   const summary = `${verdict.breaches.length} breaches, ${verdict.stats.tasks} tasks, ${requests.length} requests, ${counters.kills.length} kills, ${counters.natsRestarts.length} nats restarts, ${counters.sshCuts.length} SSH cuts, ${counters.faultsSet.slow + counters.faultsSet.fail + counters.faultsSet.hang} faults`;
   const shortText = short.length > 0 ? `; minimums not met: ${short.map(([n]) => n).join(', ')}` : '';
   // Cleanup before the verdict, so the verdict is the last line.
+  onCrash = () => undefined;
+  for (const rec of procs.values()) rec.killedBySoak = true;
   await s.stop().catch(() => undefined);
   stack = undefined;
   await f.stop().catch(() => undefined);
