@@ -5,7 +5,7 @@
 import type { JetStreamClient, JetStreamManager, KV } from 'nats';
 import { headers as natsHeaders } from 'nats';
 import { outboxEvents, recordChange, type TaskRecord } from '../core/task-record.js';
-import { decodeJson, encodeJson, getLive, isCasConflict } from './kv-json.js';
+import { decodeJson, encodeJson, encodeJsonCompact, getLive, isCasConflict } from './kv-json.js';
 import { STREAMS, SUBJECTS } from './streams.js';
 
 export interface StoredTask {
@@ -175,7 +175,7 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
         }
         if (record !== stored.record) {
           try {
-            const revision = await kv.update(key(taskId), encodeJson(record), stored.revision);
+            const revision = await kv.update(key(taskId), encodeJsonCompact(record), stored.revision);
             remember({ record, revision });
           } catch (err) {
             if (!isCasConflict(err)) throw err;
@@ -208,7 +208,7 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
       const record = recordChange(undefined, draft, now());
       let revision: number;
       try {
-        revision = await kv.create(key(draft.task.id), encodeJson(record));
+        revision = await kv.create(key(draft.task.id), encodeJsonCompact(record));
       } catch (err) {
         if (!isCasConflict(err)) throw err;
         const stored = await get(draft.task.id);

@@ -16,6 +16,7 @@ import type { TaskRecord } from '../../src/core/task-record.js';
 import type { StepRunner } from '../../src/executor/ports.js';
 import { hashPassword } from '../../src/http/auth.js';
 import { createLogger } from '../../src/logger.js';
+import { decodeJsonBytes } from '../../src/nats/kv-json.js';
 import { type Service, startService } from '../../src/service.js';
 import { captureTail, killOnExit, type NatsServerHandle, startNatsServer, waitForExit } from './nats-server.js';
 import { type SshdHandle, startSshd } from './sshd.js';
@@ -34,6 +35,14 @@ export interface StackOptions {
   executorConcurrency?: number;
   /** ssh.connectTimeoutSeconds, default 5. */
   connectTimeoutSeconds?: number;
+  /**
+   * An outside NATS to use instead of starting a nats-server (a cluster: its
+   * URLs comma-separated, as NATS_URL takes them). The stack neither starts
+   * nor stops it, and `stack.nats` cannot kill or restart it.
+   */
+  natsUrl?: string;
+  /** `nats.replicas` in the config; default 1. */
+  replicas?: 1 | 3 | 5;
   /** Slack on, against a fake Web API. */
   slack?: {
     apiUrl: string;
@@ -88,8 +97,23 @@ export interface ChildService {
 
 const REPO = new URL('../..', import.meta.url).pathname;
 
+/** A NATS the stack uses but does not manage. */
+function outsideNats(url: string): NatsServerHandle {
+  const managedElsewhere = async () => {
+    throw new Error(`the stack does not manage the NATS at ${url}`);
+  };
+  return {
+    url,
+    port: Number(new URL(url.split(',')[0] ?? url).port),
+    storeDir: '',
+    stop: async () => undefined,
+    kill: managedElsewhere,
+    restart: managedElsewhere,
+  };
+}
+
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
-  const nats = await startNatsServer();
+  const nats = opts.natsUrl ? outsideNats(opts.natsUrl) : await startNatsServer();
   const sshd = await startSshd({ hosts: opts.hosts ?? 2 });
   const dir = mkdtempSync(join(tmpdir(), 'ocp-stack-'));
   const runbookDir = join(dir, 'runbooks');
@@ -120,6 +144,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       },
       executor: { leaseSeconds: opts.leaseSeconds ?? 4, concurrency: opts.executorConcurrency ?? 8 },
       batch: { maxParallel: opts.maxParallel ?? 20 },
+      ...(opts.replicas ? { nats: { replicas: opts.replicas } } : {}),
       access: {
         users: Object.entries(TEST_USERS).map(([username, u]) => ({
           username,
@@ -149,7 +174,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       : {}),
   };
   const { config } = loadConfig(env, dir);
-  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+  const nc = await connect({ servers: nats.url.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 200 });
   const services: Service[] = [];
   const children: ChildService[] = [];
 
@@ -210,13 +235,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   return stack;
 }
 
-const decoder = new TextDecoder();
-
 /** Read a task record straight from the KV bucket. */
 export async function readTask(nc: NatsConnection, taskId: number): Promise<TaskRecord | undefined> {
   const kv = await nc.jetstream().views.kv('ocp_tasks');
   const e = await kv.get(`task.${taskId}`);
-  return e && e.operation === 'PUT' ? (JSON.parse(decoder.decode(e.value)) as TaskRecord) : undefined;
+  return e && e.operation === 'PUT' ? decodeJsonBytes<TaskRecord>(e.value) : undefined;
 }
 
 /** Poll the store until the task satisfies `done`; fails with the last state seen. */
