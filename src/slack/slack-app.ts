@@ -23,6 +23,7 @@ import {
   type SlackActionMiddlewareArgs,
   type SlackCommandMiddlewareArgs,
 } from '@slack/bolt';
+import { WebClient } from '@slack/web-api';
 import type { JetStreamClient, KV } from 'nats';
 import type { Logger } from 'pino';
 import { z } from 'zod';
@@ -290,6 +291,32 @@ export async function processEventError(args: ReceiverProcessEventErrorHandlerAr
   return true;
 }
 
+/**
+ * Bolt's `authorize`, given instead of `token`. With a token Bolt calls auth.test as it is built
+ * and keeps that one promise: a token Slack refused at that moment (revoked, mistyped, Slack
+ * unreachable) was an unhandled rejection that killed the whole process, or, once a request had
+ * awaited it, a 401 for every command until a restart. Here the bot's identity is asked for
+ * until Slack gives it, each refusal is logged (never the token), and commands and clicks go on
+ * meanwhile: they answer on their response_url and need no identity.
+ */
+export function botAuthorize(client: Pick<WebClient, 'auth'>, botToken: string, logger: Logger) {
+  let identity: Promise<{ botUserId?: string; botId?: string }> | undefined;
+  return async () => {
+    identity ??= client.auth
+      .test()
+      .then((r) => ({ ...(r.user_id ? { botUserId: r.user_id } : {}), ...(r.bot_id ? { botId: r.bot_id } : {}) }))
+      .catch((err: Error) => {
+        logger.error(
+          { err: err.message },
+          'Slack refused the bot token (auth.test); asking again with the next request',
+        );
+        identity = undefined;
+        return {};
+      });
+    return { botToken, ...(await identity) };
+  };
+}
+
 /** Bolt's logger interface over pino. */
 function boltLogger(logger: Logger): BoltLogger {
   let level = LogLevel.INFO;
@@ -337,8 +364,10 @@ export async function startSlackApp(
         processBeforeResponse: false,
         processEventErrorHandler: processEventError,
       });
+  const authorize = botAuthorize(new WebClient(d.botToken, clientOptions), d.botToken, d.logger);
+  void authorize(); // ask now, so a refused token is in the log at start-up
   const app = new App({
-    token: d.botToken,
+    authorize,
     logger,
     clientOptions,
     ...(receiver ? { receiver } : { socketMode: true, appToken: d.appToken, signingSecret: d.signingSecret }),
