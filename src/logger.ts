@@ -1,21 +1,30 @@
 /** pino, with secrets censored wherever they might ride along in a log object. */
 import pino, { type DestinationStream, type Logger } from 'pino';
 
-export const REDACT_PATHS = [
+/** Keys whose value is a secret wherever they appear (tokens, passwords and their hashes, keys, headers). */
+const SECRET_KEYS = [
   'password',
-  '*.password',
+  'pass',
+  'passphrase',
   'passwordHash',
-  '*.passwordHash',
   'token',
-  '*.token',
+  'botToken',
+  'appToken',
+  'signingSecret',
   'privateKey',
-  '*.privateKey',
-  'headers.authorization',
-  '*.headers.authorization',
-  'env.NATS_PASSWORD',
-  'env.SLACK_BOT_TOKEN',
-  'env.SLACK_SIGNING_SECRET',
-  'env.SLACK_APP_TOKEN',
+  'authorization',
+  'NATS_PASSWORD',
+  'SLACK_BOT_TOKEN',
+  'SLACK_SIGNING_SECRET',
+  'SLACK_APP_TOKEN',
+];
+
+/** Each secret key at the top of a log object and up to three levels down, and in lists of users. */
+export const REDACT_PATHS = [
+  ...SECRET_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `*.*.*.${k}`]),
+  'users[*].passwordHash',
+  '*.users[*].passwordHash',
+  '*.*.users[*].passwordHash',
 ];
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {

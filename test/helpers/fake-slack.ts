@@ -43,7 +43,7 @@ export interface FakeMessage {
 export interface FakeSlack {
   /** The Web API base, including `/api/`: http://127.0.0.1:<port>/api/ */
   apiUrl: string;
-  /** The bot token the fake accepts; any other (or none) gets invalid_auth. */
+  /** The bot token the fake accepts; any other (or none) gets invalid_auth. Change it to revoke the app's token. */
   token: string;
   /** Every Web API call in arrival order, rate-limited and failed ones too. */
   calls: SlackCall[];
@@ -359,7 +359,7 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
     }
     if (!KNOWN_METHODS.has(call.method)) return fail('unknown_method', { req_method: call.method });
     const given = bearer(req) ?? (typeof args.token === 'string' ? args.token : undefined);
-    if (given !== token) return fail('invalid_auth');
+    if (given !== fake.token) return fail('invalid_auth');
     return runMethod(call.method, args);
   }
 

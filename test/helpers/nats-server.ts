@@ -152,7 +152,12 @@ export function captureTail(stream: NodeJS.ReadableStream | null, max = 16_384):
   return () => text;
 }
 
-export async function startNatsServer(): Promise<NatsServerHandle> {
+export interface NatsServerOptions {
+  /** Require this user and password of every client (nats-server --user/--pass). */
+  auth?: { user: string; password: string };
+}
+
+export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServerHandle> {
   const binary = findExecutable('nats-server');
   const port = await freePort();
   const storeDir = await mkdtemp(join(tmpdir(), 'ocp-nats-'));
@@ -165,7 +170,8 @@ export async function startNatsServer(): Promise<NatsServerHandle> {
   });
 
   const launch = async (): Promise<void> => {
-    const proc = spawn(binary, ['-a', LOOPBACK, '-p', String(port), '-js', '-sd', storeDir], {
+    const auth = opts.auth ? ['--user', opts.auth.user, '--pass', opts.auth.password] : [];
+    const proc = spawn(binary, ['-a', LOOPBACK, '-p', String(port), '-js', '-sd', storeDir, ...auth], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     child = proc;

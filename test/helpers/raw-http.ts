@@ -23,7 +23,7 @@ export function rawHttp(
         path,
         agent: false,
         headers: body ? { ...headers, 'content-length': String(body.length) } : headers,
-        timeout: 10_000,
+        timeout: 30_000,
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -34,7 +34,7 @@ export function rawHttp(
         res.on('error', reject);
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`no answer within 10 s to ${method} ${path.slice(0, 200)}`)));
+    req.on('timeout', () => req.destroy(new Error(`no answer within 30 s to ${method} ${path.slice(0, 200)}`)));
     req.on('error', reject);
     req.end(body);
   });

@@ -22,7 +22,7 @@ import { type StoreSnapshot, storeSnapshot } from '../helpers/store-snapshot.js'
 
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
-/** Runs of the property (× FUZZ_SCALE); each request times out on its own after 10 s (rawHttp). */
+/** Runs of the property (× FUZZ_SCALE); each request times out on its own after 30 s (rawHttp). */
 const RUNS = 300;
 
 /** error.code → HTTP status (SPEC §3). */

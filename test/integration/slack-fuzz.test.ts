@@ -32,7 +32,7 @@ import { type StoreSnapshot, storeSnapshot } from '../helpers/store-snapshot.js'
 
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
-/** Runs per property (× FUZZ_SCALE); each answer is awaited at most 10 s, so a hang fails the run. */
+/** Runs per property (× FUZZ_SCALE); each answer is awaited at most 30 s, so a hang fails the run. */
 const RUNS = { unprivileged: 200, badText: 150, hostileReason: 10 };
 const runs = (n: number) => ({
   numRuns: Math.max(1, Math.round(n * SCALE)),
@@ -265,7 +265,7 @@ describe('Slack command fuzzing: hostile text never stores anything for the wron
     rmSync(MARKERS, { recursive: true, force: true });
   });
 
-  /** `/ocp-agent <text>` as Slack sends it; waits (at most 10 s) for what the user is shown. */
+  /** `/ocp-agent <text>` as Slack sends it; waits (at most 30 s) for what the user is shown. */
   async function command(text: string, user: string, triggerId = `${Date.now()}.${randomUUID().slice(0, 8)}`) {
     const responseUrl = fake.responseUrl();
     const body = slashCommandBody({
@@ -286,7 +286,7 @@ describe('Slack command fuzzing: hostile text never stores anything for the wron
     return waitFor(
       `${what}: an answer on the response_url`,
       () => fake.responses.find((r) => r.url === responseUrl)?.body,
-      10_000,
+      30_000,
     );
   }
 
