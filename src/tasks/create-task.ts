@@ -133,9 +133,12 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput): Promis
     ).catch(() => undefined);
     throw err;
   }
-  for (const s of readySubtasks(record.task)) {
-    await deps.enqueue({ taskId, subtaskId: s.id, runTime: s.runTime }, record.traceId);
-  }
+  // A fleet's first steps go out back to back, one round trip in all.
+  await Promise.all(
+    readySubtasks(record.task).map((s) =>
+      deps.enqueue({ taskId, subtaskId: s.id, runTime: s.runTime }, record.traceId),
+    ),
+  );
   await settleRequest(deps, input.requestId, { state: 'accepted', taskId });
   deps.logger.info(
     { taskId, hostIds: input.hostIds, requestId: input.requestId, traceId: input.traceId },
