@@ -49,6 +49,9 @@ interface Waiter {
 
 type Outcome = { record: TaskRecord } | { error: unknown };
 
+/** Running tasks whose last write a process remembers (the oldest are forgotten first). */
+const REMEMBERED_TASKS = 256;
+
 export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () => Date }): TaskStore {
   const { kv, js } = deps;
   const now = deps.now ?? (() => new Date());
@@ -115,8 +118,12 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
   const lastWritten = new Map<number, StoredTask>();
 
   function remember(stored: StoredTask): void {
-    if (stored.record.task.status === 'RUNNING') lastWritten.set(stored.record.task.id, stored);
-    else lastWritten.delete(stored.record.task.id);
+    const id = stored.record.task.id;
+    lastWritten.delete(id); // re-inserted last: the Map's order is the recency order
+    if (stored.record.task.status !== 'RUNNING') return;
+    lastWritten.set(id, stored);
+    // Bounded: with 1,000 tasks in flight the copies were most of the executor's memory.
+    if (lastWritten.size > REMEMBERED_TASKS) lastWritten.delete(lastWritten.keys().next().value as number);
   }
 
   async function drain(taskId: number): Promise<void> {
