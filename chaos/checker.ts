@@ -346,8 +346,8 @@ function checkHosts(e: ChaosEvidence, breaches: Breach[]): void {
           ...(a.run ? { taskId: a.run.taskId } : {}),
           message:
             `host ${hostId}: "${a.call.args}" (pid ${a.call.pid}, ${a.run?.key ?? `session ${num(a.call.sid)}`}, ` +
-            `${a.from}–${num(a.call.end)}) overlaps "${b.call.args}" (pid ${b.call.pid}, ${b.run?.key ?? `session ${num(b.call.sid)}`}, ` +
-            `${b.from}–${num(b.call.end)})`,
+            `${a.from}–${a.call.end ?? `${num(Number.isFinite(a.to) ? Math.round(a.to) : undefined)} (no end line; its run's end)`}) overlaps "${b.call.args}" (pid ${b.call.pid}, ${b.run?.key ?? `session ${num(b.call.sid)}`}, ` +
+            `${b.from}–${b.call.end ?? `${num(Number.isFinite(b.to) ? Math.round(b.to) : undefined)} (no end line; its run's end)`})`,
         });
       }
     }
