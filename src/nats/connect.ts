@@ -1,9 +1,21 @@
 /**
  * The NATS connection: unlimited reconnects, credentials from the environment,
- * TLS as the URL says.
+ * TLS as the URL says; NATS_URL may list a cluster's servers, comma-separated.
+ * A request that finds no responder (a stream or consumer whose leader died,
+ * while its replicas elect another) is sent again until one answers.
  */
 import { readFileSync } from 'node:fs';
-import { type ConnectionOptions, connect, credsAuthenticator, type NatsConnection } from 'nats';
+import {
+  type ConnectionOptions,
+  connect,
+  credsAuthenticator,
+  delay,
+  ErrorCode,
+  type NatsConnection,
+  NatsError,
+  type Payload,
+  type RequestOptions,
+} from 'nats';
 import type { Logger } from 'pino';
 
 export interface NatsSettings {
@@ -32,8 +44,88 @@ export async function connectNats(settings: NatsSettings, logger: Logger): Promi
     opts.pass = settings.password;
   }
   const nc = await connect(opts);
+  retryNoResponders(nc, logger);
   void watchStatus(nc, logger);
   return nc;
+}
+
+/**
+ * How long a request that found no responder is sent again (ms). In a cluster,
+ * a stream's or consumer's subjects have no responder from its leader's death
+ * until its replicas elect another — nats-server's election takes up to about
+ * 10 s. Nothing received such a request, so sending it again is always safe;
+ * without this, every KV change and publish of that window fails (an HTTP
+ * request answers 503 after taking half its steps, an executor puts its work
+ * back) although the cluster is about to serve it.
+ */
+export const NO_RESPONDERS_RETRY_MS = 15_000;
+
+function isNoResponders(err: unknown): boolean {
+  return err instanceof NatsError && err.code === ErrorCode.NoResponders;
+}
+
+/**
+ * Every request of this connection — JetStream publishes, KV operations and
+ * JetStream API calls all are requests — retries "no responders" with a short
+ * backoff for up to NO_RESPONDERS_RETRY_MS. A timeout is not retried here: the
+ * request may have been received, and the callers' own idempotence handles it.
+ *
+ * Order is kept per subject: a request that must be sent again gets in line
+ * behind the earlier ones of its subject (a task's events, one key's changes),
+ * and so does every later request of that subject until the line is empty; if
+ * one in the line gives up, those behind it give up too rather than overtake.
+ */
+function retryNoResponders(nc: NatsConnection, logger: Logger): void {
+  const request = nc.request.bind(nc);
+  /** Per subject, the last request in line to be sent again: true once answered, false if it gave up. */
+  const lines = new Map<string, Promise<boolean>>();
+
+  async function resend(
+    subject: string,
+    payload: Payload | undefined,
+    opts: RequestOptions | undefined,
+    firstError: NatsError | undefined,
+  ) {
+    const deadline = Date.now() + NO_RESPONDERS_RETRY_MS;
+    const ahead = lines.get(subject);
+    let settle!: (answered: boolean) => void;
+    const mine = new Promise<boolean>((resolve) => {
+      settle = resolve;
+    });
+    lines.set(subject, mine);
+    let lastError = firstError;
+    const giveUp = () => lastError ?? NatsError.errorForCode(ErrorCode.NoResponders);
+    try {
+      if (ahead && !(await ahead)) throw giveUp();
+      for (let attempt = 0; ; attempt++) {
+        if (nc.isClosed() || Date.now() >= deadline) throw giveUp();
+        if (lastError) await delay(Math.min(1000, 100 * 2 ** attempt));
+        try {
+          const answer = await request(subject, payload, opts);
+          settle(true);
+          if (firstError) logger.info({ subject, attempts: attempt + 2 }, 'NATS request answered after no responders');
+          return answer;
+        } catch (err) {
+          if (!isNoResponders(err)) throw err;
+          lastError = err as NatsError;
+        }
+      }
+    } finally {
+      settle(false); // no-op once answered
+      if (lines.get(subject) === mine) lines.delete(subject);
+    }
+  }
+
+  nc.request = async (subject, payload, opts) => {
+    if (lines.has(subject)) return resend(subject, payload, opts, undefined);
+    try {
+      return await request(subject, payload, opts);
+    } catch (err) {
+      if (!isNoResponders(err) || nc.isClosed()) throw err;
+      logger.warn({ subject }, 'NATS request found no responders; sending it again');
+      return resend(subject, payload, opts, err as NatsError);
+    }
+  };
 }
 
 async function watchStatus(nc: NatsConnection, logger: Logger): Promise<void> {

@@ -90,7 +90,9 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
   // A message not acknowledged (nor marked working) within half the lease goes to
   // another executor, so takeover happens within the lease.
   const ackWait = nanos(Math.max(1000, (opts.leaseSeconds * 1000) / 2));
+  // Replicated like their streams (said, not left to the server's default).
   await ensureConsumer(jsm, STREAMS.cmd, {
+    num_replicas: opts.replicas,
     durable_name: CONSUMERS.intake,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
@@ -100,6 +102,7 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
   // The notifier starts with the events after its creation: a new deployment
   // does not replay an old audit trail into Slack.
   await ensureConsumer(jsm, STREAMS.events, {
+    num_replicas: opts.replicas,
     durable_name: CONSUMERS.notifier,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.New,
@@ -108,6 +111,7 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
     max_ack_pending: 1000,
   });
   await ensureConsumer(jsm, STREAMS.work, {
+    num_replicas: opts.replicas,
     durable_name: CONSUMERS.executor,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
@@ -116,14 +120,20 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
   });
 
   const js = nc.jetstream();
-  const kv = (name: string, extra: Record<string, number> = {}) =>
-    js.views.kv(name, { replicas: opts.replicas, history: 1, ...extra });
+  // nats.js applies the options only when it creates a bucket: an existing one
+  // keeps its old replicas and max age unless told, so follow the configuration
+  // (a deployment moving from one server to a cluster gets replicated buckets).
+  const kv = async (name: string, extra: { ttl?: number } = {}): Promise<KV> => {
+    const bucket = await js.views.kv(name, { replicas: opts.replicas, history: 1, ...extra });
+    const stream = `KV_${name}`;
+    const { config } = await jsm.streams.info(stream);
+    const maxAge = extra.ttl === undefined ? config.max_age : nanos(extra.ttl);
+    if (config.num_replicas !== opts.replicas || config.max_age !== maxAge) {
+      await jsm.streams.update(stream, { ...config, num_replicas: opts.replicas, max_age: maxAge });
+    }
+    return bucket;
+  };
   const locks = await kv('ocp_host_locks', { ttl: opts.leaseSeconds * 1000 });
-  // An existing bucket keeps its old max age unless told: follow the configured lease.
-  const lockStream = await jsm.streams.info('KV_ocp_host_locks');
-  if (lockStream.config.max_age !== nanos(opts.leaseSeconds * 1000)) {
-    await jsm.streams.update('KV_ocp_host_locks', { ...lockStream.config, max_age: nanos(opts.leaseSeconds * 1000) });
-  }
   return {
     tasks: await kv('ocp_tasks'),
     requests: await kv('ocp_requests'),
