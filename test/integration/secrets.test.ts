@@ -18,6 +18,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { gunzipSync } from 'node:zlib';
 import { connect, type NatsConnection } from 'nats';
 import { stringify } from 'yaml';
 import { hashPassword } from '../../src/http/auth.js';
@@ -485,7 +486,10 @@ describe('secrets: none in logs, API answers, Slack or JetStream', () => {
         try {
           const m = await jsm.streams.getMessage(name, { seq });
           const headers = m.header ? m.header.keys().map((k) => `${k}=${m.header?.values(k).join(',')}`) : [];
-          stored.push(`${name} ${m.subject} ${headers.join(' ')} ${Buffer.from(m.data).toString()}`);
+          // large task records are stored gzipped (src/nats/kv-json.ts): read them as the service does
+          const gz = m.data[0] === 0x1f && m.data[1] === 0x8b;
+          const text = (gz ? gunzipSync(m.data) : Buffer.from(m.data)).toString();
+          stored.push(`${name} ${m.subject} ${headers.join(' ')} ${text}`);
         } catch {
           // deleted or aged out
         }
