@@ -100,9 +100,47 @@ async function startOurs(stack: Stack): Promise<{ child: ChildService; port: num
   throw new Error(`service not ready in 60 s:\n${child.output().slice(-3000)}`);
 }
 
+/** The service's warn/error log lines, grouped: "<count> × <component>: <msg> (<error>)". */
+function serviceProblems(output: string): string[] {
+  const counts = new Map<string, number>();
+  for (const line of output.split('\n')) {
+    if (!/"level":(40|50|60)/.test(line)) continue;
+    let key = line.slice(0, 200);
+    try {
+      const j = JSON.parse(line) as {
+        component?: string;
+        msg?: string;
+        err?: { message?: string } | string;
+        error?: string;
+      };
+      const err = typeof j.err === 'string' ? j.err : (j.err?.message ?? j.error);
+      key = `${j.component ?? 'service'}: ${j.msg ?? ''}${err ? ` (${String(err).slice(0, 160)})` : ''}`;
+    } catch {
+      // a line cut by the output tail
+    }
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 8)
+    .map(([k, n]) => `${n} × ${k}`);
+}
+
+/** An error envelope's code and message (not the answering server's address). */
+function errorOf(body: string): string {
+  try {
+    const e = (JSON.parse(body) as { error?: { code?: number; message?: string } }).error;
+    if (e) return `error ${e.code}: ${e.message}`;
+  } catch {
+    // not JSON
+  }
+  return body.slice(0, 300);
+}
+
 /** POST the batch; a 409 right after a run (host locks still being freed) is tried again. */
 async function postBatch(port: number, hostIds: number[]): Promise<{ taskId: number } | { error: string }> {
-  const deadline = Date.now() + 15_000;
+  const t0 = Date.now();
+  const deadline = t0 + 15_000;
   for (;;) {
     const res = await fetch(`http://127.0.0.1:${port}/compute/hosts/batchRestartAgents`, {
       method: 'POST',
@@ -115,7 +153,7 @@ async function postBatch(port: number, hostIds: number[]): Promise<{ taskId: num
       await sleep(200);
       continue;
     }
-    return { error: `HTTP ${res.status}: ${text.slice(0, 500)}` };
+    return { error: `HTTP ${res.status} after ${Date.now() - t0} ms: ${errorOf(text)}` };
   }
 }
 
@@ -287,14 +325,12 @@ export async function benchFleet(opts: FleetOptions): Promise<FleetResult> {
         runs.push(r);
         log(`  ours run ${run}: ${(r.wallMs / 1000).toFixed(2)} s ${r.ok ? 'ok' : `FAILED: ${r.failure}`}`);
         if (!r.ok) {
-          const out = ours.child.output();
-          const problems = out
-            .split('\n')
-            .filter((l) => /"level":(40|50|60)/.test(l))
-            .slice(-8);
+          const problems = serviceProblems(ours.child.output());
           notes.push(
             `ours run ${run} failed: ${r.failure}` +
-              (problems.length ? `\nservice warnings/errors (last ${problems.length}):\n${problems.join('\n')}` : ''),
+              (problems.length
+                ? `\nthe service's warnings and errors (count × component: message):\n${problems.join('\n')}`
+                : ''),
           );
           if (run < opts.runs) notes.push(`ours: runs after the failed run ${run} were not attempted`);
           break;

@@ -34,6 +34,8 @@ export interface Measured<T> {
 export interface Results {
   machine: Machine;
   command: string;
+  /** the code measured */
+  commit?: string;
   updated: string;
   fleet: Record<string, Measured<FleetResult>>;
   throughput: Record<string, Measured<ThroughputResult>>;
@@ -125,11 +127,11 @@ export function renderSvg(results: Results): string {
     { tool: 'ansible' as const, label: `ansible-playbook (forks ${PEER_FORKS})`, color: '#dd6b20' },
   ];
   const W = 720;
-  const H = 420;
+  const H = 440;
   const left = 70;
   const right = 20;
   const top = 50;
-  const bottom = 70;
+  const bottom = 95;
   const plotH = H - top - bottom;
   const values = fleets.flatMap((f) => tools.map((t) => wall(f, t.tool) / 1000)).filter((v) => v > 0);
   const floor = hostFloorSeconds();
@@ -156,12 +158,11 @@ export function renderSvg(results: Results): string {
     `<line x1="${left}" x2="${left}" y1="${top}" y2="${top + plotH}" stroke="#333"/>`,
     `<line x1="${left}" x2="${W - right}" y1="${top + plotH}" y2="${top + plotH}" stroke="#333"/>`,
     `<text transform="translate(18 ${top + plotH / 2}) rotate(-90)" text-anchor="middle">wall time, seconds (log scale)</text>`,
-    `<text x="${left + (W - left - right) / 2}" y="${H - 38}" text-anchor="middle">fleet size (simulated hosts)</text>`,
+    `<text x="${left + (W - left - right) / 2}" y="${top + plotH + 36}" text-anchor="middle">fleet size (simulated hosts)</text>`,
   );
   // the host floor
   out.push(
     `<line x1="${left}" x2="${W - right}" y1="${y(floor).toFixed(1)}" y2="${y(floor).toFixed(1)}" stroke="#718096" stroke-dasharray="5 4"/>`,
-    `<text x="${W - right - 4}" y="${(y(floor) - 4).toFixed(1)}" text-anchor="end" fill="#4a5568">one host's agentctl time, ${floor.toFixed(1)} s</text>`,
   );
   fleets.forEach((f, g) => {
     const gx = left + g * groupW + (groupW - barW * tools.length) / 2;
@@ -185,6 +186,10 @@ export function renderSvg(results: Results): string {
     );
   });
   // legend
+  out.push(
+    `<line x1="${left + 10}" x2="${left + 40}" y1="${H - 36}" y2="${H - 36}" stroke="#718096" stroke-dasharray="5 4"/>`,
+    `<text x="${left + 45}" y="${H - 32}" fill="#4a5568">one host's agentctl calls back to back, ${floor.toFixed(1)} s (no tool can be faster)</text>`,
+  );
   tools.forEach((t, k) => {
     const x = left + 10 + k * 210;
     out.push(
@@ -196,7 +201,49 @@ export function renderSvg(results: Results): string {
   return out.join('\n');
 }
 
-export function renderMarkdown(results: Results): string {
+/** Headline figures of a results file, for the before/after table. */
+function headline(r: Partial<Results>): Record<string, string> {
+  const fl = (n: number) => r.fleet?.[String(n)]?.result;
+  const row: Record<string, string> = {};
+  for (const n of [50, 200]) {
+    const f = fl(n);
+    const pssh = f ? wall(f, 'parallel-ssh') : Number.NaN;
+    const failed = f?.runs.find((x) => x.tool === 'ours' && !x.ok);
+    row[`${n} hosts: ours (median) / vs parallel-ssh`] = !f
+      ? '–'
+      : Number.isFinite(f.oursMedianMs)
+        ? `${s(f.oursMedianMs)} / ${f2(f.oursMedianMs / pssh)}×`
+        : `failed: ${(failed?.failure ?? '').split('\n')[0]?.slice(0, 120)}`;
+    row[`${n} hosts: READY → command begins, median`] = f ? `${f1(f.overhead.readyToBegin.median)} ms` : '–';
+  }
+  row['tasks/s, one executor / two'] =
+    `${f1(r.throughput?.['1']?.result.tasksPerS ?? Number.NaN)} / ${f1(r.throughput?.['2']?.result.tasksPerS ?? Number.NaN)}`;
+  row['RSS, 1,000 tasks in flight'] = `${f1(MB(r.memory?.result.rssMiB ?? Number.NaN))} MB`;
+  row['ack p50 / p99'] = `${f1(r.ack?.result.ack.p50 ?? Number.NaN)} / ${f1(r.ack?.result.ack.p99 ?? Number.NaN)} ms`;
+  return row;
+}
+
+/**
+ * Before and after: earlier results kept as docs/benchmarks/baseline-*.json
+ * (a results.json with a `label`) beside the current ones.
+ */
+function comparison(results: Results, baselines: Array<Partial<Results> & { label: string }>): string[] {
+  if (baselines.length === 0) return [];
+  const now = headline(results);
+  const cols = baselines.map((b) => ({ label: `${b.label} (${b.commit ?? '?'})`, row: headline(b) }));
+  return [
+    '## Before and after',
+    '',
+    'Earlier runs kept in docs/benchmarks/baseline-*.json (each measured under its own load; see its file).',
+    '',
+    `| measure | ${cols.map((c) => c.label).join(' | ')} | now (${results.commit ?? '?'}) |`,
+    `|---|${cols.map(() => '---|').join('')}---|`,
+    ...Object.keys(now).map((k) => `| ${k} | ${cols.map((c) => c.row[k] ?? '–').join(' | ')} | ${now[k]} |`),
+    '',
+  ];
+}
+
+export function renderMarkdown(results: Results, baselines: Array<Partial<Results> & { label: string }> = []): string {
   const m = results.machine;
   const fleets = Object.values(results.fleet).sort((a, b) => a.result.hosts - b.result.hosts);
   const lines: string[] = [];
@@ -218,7 +265,7 @@ export function renderMarkdown(results: Results): string {
     '                                    #   --runs 3 (ours per fleet size), --tasks 1000 (throughput), --no-ansible',
     '```',
     '',
-    `Last command: \`${results.command}\` (${results.updated.slice(0, 16).replace('T', ' ')} UTC).`,
+    `Last command: \`${results.command}\` (${results.updated.slice(0, 16).replace('T', ' ')} UTC), on commit ${results.commit ?? 'unknown'}.`,
     '',
     '## Machine',
     '',
@@ -293,6 +340,8 @@ export function renderMarkdown(results: Results): string {
     check(ack?.ack.p99 ?? Number.NaN, (v) => v <= TARGETS.ackP99Ms),
   );
   lines.push('');
+
+  lines.push(...comparison(results, baselines));
 
   // ---- 1. fleet ----
   lines.push(
@@ -437,7 +486,12 @@ export function renderMarkdown(results: Results): string {
 
   // ---- durations ----
   lines.push('## Duration of each part (last run of it)', '', '| part | s |', '|---|---|');
-  for (const [k, v] of Object.entries(results.partDurations)) lines.push(`| ${k} | ${v.toFixed(0)} |`);
+  const order = (k: string) => {
+    const i = ['fleet', 'throughput', 'memory', 'ack', 'total'].findIndex((p) => k.startsWith(p));
+    return i * 10_000 + (Number(/\d+/.exec(k)?.[0]) || 0);
+  };
+  const parts = Object.entries(results.partDurations).sort(([a], [b]) => order(a) - order(b));
+  for (const [k, v] of parts) lines.push(`| ${k} | ${v.toFixed(0)} |`);
   lines.push('', LEGACY);
   return lines.join('\n');
 }

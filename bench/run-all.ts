@@ -16,9 +16,10 @@
  *   npm run bench -- --fleet 50                 (repeatable; default 50 and 200)
  *   npm run bench -- --only fleet,throughput    (fleet|overhead|throughput|memory|ack)
  *   npm run bench -- --runs 3 --tasks 1000 --no-ansible
+ *   npm run bench -- --report-only             (rewrite the docs from results.json)
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchMemory, benchThroughput } from './executor-load.js';
@@ -35,7 +36,7 @@ type Part = (typeof PARTS)[number];
 function args(): { fleets: number[]; only: Set<Part>; runs: number; tasks: number; ansible: boolean } {
   const argv = process.argv.slice(2);
   const values = (name: string) => argv.flatMap((a, i) => (a === `--${name}` ? [argv[i + 1] ?? ''] : []));
-  const known = new Set(['--fleet', '--only', '--runs', '--tasks', '--no-ansible']);
+  const known = new Set(['--fleet', '--only', '--runs', '--tasks', '--no-ansible', '--report-only']);
   argv.forEach((a, i) => {
     if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown option ${a}`);
     if (!a.startsWith('--') && !(argv[i - 1] ?? '').match(/^--(fleet|only|runs|tasks)$/)) {
@@ -52,7 +53,15 @@ function args(): { fleets: number[]; only: Set<Part>; runs: number; tasks: numbe
     if (n > 245) throw new Error('--fleet: at most 245 hosts (loopback addresses 127.0.0.10-254)');
   const only = values('only').flatMap((v) => v.split(','));
   for (const p of only) if (!(PARTS as readonly string[]).includes(p)) throw new Error(`--only: unknown part ${p}`);
-  const parts = new Set<Part>(only.length > 0 ? (only as Part[]) : fleets.length > 0 ? ['fleet', 'overhead'] : PARTS);
+  const parts = new Set<Part>(
+    argv.includes('--report-only')
+      ? []
+      : only.length > 0
+        ? (only as Part[])
+        : fleets.length > 0
+          ? ['fleet', 'overhead']
+          : PARTS,
+  );
   return {
     fleets: fleets.length > 0 ? fleets : [50, 200],
     only: parts,
@@ -64,6 +73,16 @@ function args(): { fleets: number[]; only: Set<Part>; runs: number; tasks: numbe
 
 function measured<T>(result: T, startedAt: Date, load: number[], durationS: number): Measured<T> {
   return { at: startedAt.toISOString(), loadavg: load, durationS, result };
+}
+
+/** The commit measured: BENCH_COMMIT, else git's HEAD (+ "with uncommitted changes" when src/ differs). */
+function commitOf(): string {
+  if (process.env.BENCH_COMMIT) return process.env.BENCH_COMMIT;
+  const git = (...a: string[]) => spawnSync('git', a, { cwd: REPO, encoding: 'utf8' });
+  const head = git('rev-parse', '--short', 'HEAD');
+  if (head.status !== 0) return 'unknown';
+  const dirty = git('status', '--porcelain', '--', 'src').stdout.trim() !== '';
+  return `${head.stdout.trim()}${dirty ? ' with uncommitted changes in src/' : ''}`;
 }
 
 const load = () => loadavg().map((x) => Math.round(x * 100) / 100);
@@ -107,10 +126,14 @@ async function main(): Promise<void> {
   const previous: Partial<Results> = existsSync(RESULTS)
     ? (JSON.parse(readFileSync(RESULTS, 'utf8')) as Partial<Results>)
     : {};
+  const reportOnly = opts.only.size === 0;
   const results: Results = {
-    machine: m,
-    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-    updated: new Date().toISOString(),
+    machine: reportOnly ? (previous.machine ?? m) : m,
+    command: reportOnly
+      ? (previous.command ?? 'npm run bench')
+      : `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    commit: reportOnly ? (previous.commit ?? 'unknown') : commitOf(),
+    updated: reportOnly ? (previous.updated ?? new Date().toISOString()) : new Date().toISOString(),
     fleet: previous.fleet ?? {},
     throughput: previous.throughput ?? {},
     ...(previous.memory ? { memory: previous.memory } : {}),
@@ -121,7 +144,12 @@ async function main(): Promise<void> {
     mkdirSync(join(DOCS, 'benchmarks'), { recursive: true });
     writeFileSync(RESULTS, `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(join(DOCS, 'benchmarks', 'fleet.svg'), renderSvg(results));
-    writeFileSync(join(DOCS, 'BENCHMARKS.md'), renderMarkdown(results));
+    const dir = join(DOCS, 'benchmarks');
+    const baselines = readdirSync(dir)
+      .filter((f) => /^baseline-.*\.json$/.test(f))
+      .sort()
+      .map((f) => JSON.parse(readFileSync(join(dir, f), 'utf8')) as Partial<Results> & { label: string });
+    writeFileSync(join(DOCS, 'BENCHMARKS.md'), renderMarkdown(results, baselines));
   };
 
   let failed = false;
@@ -177,7 +205,7 @@ async function main(): Promise<void> {
       results.ack = measured(r, at, l, (Date.now() - t0) / 1000);
     });
   }
-  results.partDurations['total (last command)'] = (Date.now() - started) / 1000;
+  if (!reportOnly) results.partDurations['total (last command)'] = (Date.now() - started) / 1000;
   save();
   console.log(`\nwrote docs/BENCHMARKS.md, docs/benchmarks/fleet.svg, docs/benchmarks/results.json`);
   console.log(`total: ${((Date.now() - started) / 1000).toFixed(0)} s`);
