@@ -81,23 +81,17 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
       const last = await lastOnStream(id);
       events = events.filter((e) => e.seq > last);
     }
-    // Sent back to back and then awaited: one connection keeps them in order on
-    // the stream, and a change's events cost one round trip, not one each.
-    const acks = await Promise.allSettled(
-      events.map((event) => {
-        const h = natsHeaders();
-        h.set('X-Trace-Id', event.traceId);
-        return js.publish(SUBJECTS.taskEvent(event.taskId), encodeJson(event), {
-          msgID: `task-${event.taskId}-event-${event.seq}`,
-          headers: h,
-        });
-      }),
-    );
-    // Known published: up to the first event not acknowledged.
-    const failed = acks.findIndex((a) => a.status === 'rejected');
-    const upTo = failed < 0 ? events.at(-1) : events[failed - 1];
-    if (upTo) published.set(id, Math.max(published.get(id) ?? 0, upTo.seq));
-    if (failed >= 0) throw (acks[failed] as PromiseRejectedResult).reason;
+    // One at a time: sent back to back, an event lost with a dropped
+    // connection could be overtaken by the next, sent after the reconnect.
+    for (const event of events) {
+      const h = natsHeaders();
+      h.set('X-Trace-Id', event.traceId);
+      await js.publish(SUBJECTS.taskEvent(event.taskId), encodeJson(event), {
+        msgID: `task-${event.taskId}-event-${event.seq}`,
+        headers: h,
+      });
+      published.set(id, Math.max(published.get(id) ?? 0, event.seq));
+    }
     if (record.task.status !== 'RUNNING') published.delete(record.task.id);
   }
 

@@ -44,7 +44,8 @@ export function launchAndWaitScript(stateDir: string, runKey: string, script: st
   const k = runKey;
   const inner = [
     PUT,
-    'put "$1.pid" $$',
+    // one short write: a reader waits for it to be non-empty (-s)
+    'printf "%s\\n" $$ > "$1.pid"',
     // a cancel that came before the step started: do not start it
     `if [ -f "$1.cancel" ]; then echo "canceled before it started" >> "$1.out"; put "$1.why" canceled; put "$1.rc" ${WRAPPER_EXIT.canceled}; exit 0; fi`,
     't0=$(date +%s)',
@@ -58,15 +59,18 @@ export function launchAndWaitScript(stateDir: string, runKey: string, script: st
   ].join('\n');
   return [
     PUT,
-    `mkdir -p ${d} && cd ${d} || { echo "why=nostatedir" >&2; exit ${WRAPPER_EXIT.noStateDir}; }`,
+    `{ [ -d ${d} ] || mkdir -p ${d}; } && cd ${d} || { echo "why=nostatedir" >&2; exit ${WRAPPER_EXIT.noStateDir}; }`,
     // The run's lock is held, from before the claim, by whoever launches it and
     // then by the step's wrapper alone (it inherits the lock; the step does
     // not): it is free again exactly when nothing of the run is left to wait for.
     `exec 9>> ${k}.lock && flock -x 9 || { echo "why=nostatedir" >&2; exit ${WRAPPER_EXIT.noStateDir}; }`,
-    `if ( set -C; : > ${k}.claim ) 2>/dev/null; then`,
+    // the claim: noclobber makes creating it atomic (`command` keeps a failed
+    // redirection from ending the shell)
+    `set -C; if command : 2>/dev/null > ${k}.claim; then set +C`,
     `  printf '%s\\n' ${shellQuote(script)} > ${k}.sh`,
     `  setsid sh -c ${shellQuote(inner)} step ${k} ${Math.floor(timeoutSeconds)} > /dev/null 2>&1 < /dev/null &`,
     'fi',
+    'set +C',
     'exec 9>&-',
     // One blocking wait, no polling: the lock comes free when the wrapper ends.
     `exec 9< ${k}.lock && flock -s 9; exec 9<&-`,
@@ -77,9 +81,10 @@ export function launchAndWaitScript(stateDir: string, runKey: string, script: st
     `  else echo "step process vanished without an exit code" >> ${k}.out; put ${k}.why vanished; put ${k}.rc ${WRAPPER_EXIT.vanished}; fi`,
     'fi',
     `[ -f ${k}.out ] || : > ${k}.out`,
-    `echo "size=$(wc -c < ${k}.out) why=$(cat ${k}.why 2>/dev/null)" >&2`,
+    `why=; read -r why 2>/dev/null < ${k}.why; read -r rc < ${k}.rc`,
+    `echo "size=$(wc -c < ${k}.out) why=$why" >&2`,
     `tail -c ${MAX_LOG_BYTES} ${k}.out`,
-    `exit "$(cat ${k}.rc)"`,
+    'exit "$rc"',
   ].join('\n');
 }
 
