@@ -25,7 +25,7 @@ export function startSweeper(deps: TaskDeps, opts: { everyMs: number; logger: Lo
     try {
       for (const id of await deps.store.ids()) {
         const stored = await deps.store.get(id);
-        if (!stored || stored.record.task.status !== 'RUNNING') continue;
+        if (stored?.record.task.status !== 'RUNNING') continue;
         const ready = readySubtasks(stored.record.task);
         if (stored.record.outbox.length > 0) await deps.store.republish(stored.record);
         for (const s of ready) {
