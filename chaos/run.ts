@@ -15,7 +15,8 @@
  *   starts a new one;
  * - restarts nats-server (SIGKILL or SIGTERM, down for a few seconds), at least
  *   twice in 3 minutes;
- * - cuts SSH connections (SIGKILLs the sshd session processes serving a host).
+ * - cuts SSH connections: SIGKILLs the sshd session processes serving a host,
+ *   or resets its connections (TCP RST with `ss -K`).
  *
  * Then it stops injecting, lets everything settle (bounded), gathers the
  * evidence (agents' call logs and run files, the task store, the event stream,
@@ -33,6 +34,7 @@
  * Everything listens on 127.0.0.0/8. The run folder (/tmp/ocp-chaos-*) holds
  * every process's log, the agents' call logs and evidence.json.
  */
+import { spawnSync } from 'node:child_process';
 import {
   copyFileSync,
   createWriteStream,
@@ -182,7 +184,8 @@ const say = (msg: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(
 interface Counters {
   kills: number[];
   natsRestarts: Array<{ at: number; how: string; downMs: number }>;
-  sshCuts: Array<{ at: number; hostIds: number[]; processes: number }>;
+  /** processes: sshd processes killed (kill) or connections reset (reset). */
+  sshCuts: Array<{ at: number; how: 'kill' | 'reset'; hostIds: number[]; processes: number }>;
   faultsSet: Record<Fault['kind'], number>;
   executorsStarted: number;
   /** Executors that exited at start (NATS away) and were started again. */
@@ -619,12 +622,13 @@ async function main(): Promise<number> {
       while (chaosOn() && Date.now() < due) await sleep(200);
       if (!chaosOn()) break;
       const victims = Array.from({ length: Math.ceil(rand(0, 3)) }, () => pick(s.sshd.hosts));
-      const killed = cutSsh(
-        victims.map((h) => h.address),
-        sshPort,
-        listenerPids(),
-      );
-      counters.sshCuts.push({ at: Date.now(), hostIds: victims.map((h) => h.id), processes: killed });
+      const addresses = victims.map((h) => h.address);
+      // Alternately the server goes away (its sessions SIGKILLed: the client sees the
+      // connection close) and the connection is reset (TCP RST, as a firewall or a
+      // rebooted host does: the client sees ECONNRESET).
+      const how = counters.sshCuts.length % 2 === 0 ? 'kill' : 'reset';
+      const n = how === 'kill' ? cutSsh(addresses, sshPort, listenerPids()) : resetSsh(addresses, sshPort);
+      counters.sshCuts.push({ at: Date.now(), how, hostIds: victims.map((h) => h.id), processes: n });
     }
   };
 
@@ -723,6 +727,8 @@ async function main(): Promise<number> {
   );
   const maxGap = Math.max(...gaps) / 1000;
   const cutsWithEffect = counters.sshCuts.filter((c) => c.processes > 0);
+  const kills = counters.sshCuts.filter((c) => c.how === 'kill');
+  const resets = counters.sshCuts.filter((c) => c.how === 'reset');
   const tasksUnder = (kind: Fault['kind']) =>
     evidence.tasks.filter((t) => {
       const from = Date.parse(t.task.startTime);
@@ -789,7 +795,8 @@ async function main(): Promise<number> {
     ],
     [
       'SSH cuts',
-      `${counters.sshCuts.length} (${cutsWithEffect.length} with connections; ${counters.sshCuts.reduce((n, c) => n + c.processes, 0)} sshd processes killed)`,
+      `${counters.sshCuts.length}: ${kills.length} times sshd sessions SIGKILLed (${kills.reduce((n, c) => n + c.processes, 0)} processes), ` +
+        `${resets.length} times connections reset (${resets.reduce((n, c) => n + c.processes, 0)} RSTs)`,
     ],
     [
       'faults injected',
@@ -857,6 +864,22 @@ function procAddress(ip: string): string {
     .map((b) => Number(b).toString(16).padStart(2, '0'))
     .join('')
     .toUpperCase();
+}
+
+/**
+ * Reset (TCP RST, `ss -K`) the established SSH connections to these host
+ * addresses: the client reads ECONNRESET. Returns how many were reset.
+ */
+function resetSsh(addresses: string[], port: number): number {
+  let n = 0;
+  for (const a of addresses) {
+    const r = spawnSync('ss', ['-K', '-t', 'state', 'established', 'src', a, 'sport', '=', `:${port}`], {
+      encoding: 'utf8',
+      timeout: 5000,
+    });
+    n += Math.max(0, r.stdout.trim().split('\n').length - 1);
+  }
+  return n;
 }
 
 /**
