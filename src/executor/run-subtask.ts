@@ -14,10 +14,10 @@
 import type { JsMsg } from 'nats';
 import { WorkItem } from '../contracts/events.js';
 import { completeSubtask, findSubtask, readySubtasks, startSubtask } from '../core/task.js';
-import { hostsAtRest, hostsStillToRun, stepOf, type TaskRecord } from '../core/task-record.js';
+import { hostsAtRest, stepOf, type TaskRecord } from '../core/task-record.js';
 import type { Metrics } from '../metrics.js';
 import type { TaskDeps } from '../tasks/deps.js';
-import { releaseHosts } from '../tasks/host-claims.js';
+import { holderIsGone, releaseHosts } from '../tasks/host-claims.js';
 import { KILL_AFTER_SECONDS, type StepResult, type StepRunner, targetOf } from './ports.js';
 
 export interface ExecutorDeps extends TaskDeps {
@@ -51,24 +51,6 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     const atRest = hostsAtRest(record);
     const onlyOwn = own && record.task.status === 'RUNNING';
     await releaseHosts(deps, onlyOwn ? atRest.filter((h) => h === own.hostId) : atRest, record.task.id);
-  }
-
-  /** When this process last refreshed the locks of a task's waiting chains (ms). */
-  const refreshedAt = new Map<number, number>();
-
-  /**
-   * A batch's chains that wait for a free slot have no step to refresh their
-   * host lock: refresh the locks of every host still to run, once per third of
-   * the lease per task and process.
-   */
-  async function refreshWaitingHosts(taskId: number): Promise<void> {
-    if (Date.now() - (refreshedAt.get(taskId) ?? 0) < leaseMs / 3) return;
-    refreshedAt.set(taskId, Date.now());
-    // Read afresh: a host whose chain has ended since must not be locked again.
-    const stored = await store.get(taskId);
-    const waiting = stored ? hostsStillToRun(stored.record) : [];
-    if (waiting.length <= 1) return; // the running step refreshes its own host
-    for (const hostId of waiting) await locks.acquire(hostId, taskId);
   }
 
   return async function handle(msg: JsMsg): Promise<void> {
@@ -107,13 +89,11 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
       return;
     }
 
-    // The host must be ours. If another task holds it (ours expired while every
-    // executor was down), wait for that one to end rather than overlap it.
-    // (A lock this process refreshed within a third of the lease is surely still ours.)
+    // The host must be ours. Another holder (there should be none while this
+    // task runs) is waited for unless it is gone; never overlapped.
     const lock = await locks.hold(step.hostId, item.taskId, leaseMs / 3);
     if (!lock.ok) {
-      const other = await store.get(lock.holder);
-      if (!other || other.record.task.status === 'RUNNING') {
+      if (!(await holderIsGone(deps, lock.holder, lock.at))) {
         log.warn({ hostId: step.hostId, holder: lock.holder }, 'host held by another task; waiting');
         msg.nak(Math.min(leaseMs, 5000));
         return;
@@ -144,16 +124,8 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     }
 
     const host = config.hosts.find((h) => h.id === step.hostId);
-    const beat = setInterval(() => {
-      msg.working();
-      locks
-        .acquire(step.hostId, item.taskId)
-        .then((got) => {
-          if (!got.ok) log.error({ hostId: step.hostId, holder: got.holder }, 'host lock lost to another task');
-        })
-        .catch((err) => log.warn({ err: err.message }, 'lock refresh failed'));
-      refreshWaitingHosts(item.taskId).catch((err) => log.warn({ err: err.message }, 'lock refresh failed'));
-    }, beatMs);
+    // The work item is the lease: keep it while the step runs.
+    const beat = setInterval(() => msg.working(), beatMs);
     let result: StepResult | { error: string };
     const startedAt = performance.now();
     deps.metrics?.subtasksInFlight.inc();
@@ -231,7 +203,6 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     else log.warn({ hostId: step.hostId, error }, 'subtask failed');
     // Only what this change opened: whatever else is READY was queued by whoever opened it.
     if (done) await followUp(done, opened && { opened, hostId: step.hostId });
-    if (done && done.task.status !== 'RUNNING') refreshedAt.delete(item.taskId);
     msg.ack();
   };
 }

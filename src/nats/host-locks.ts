@@ -1,27 +1,44 @@
 /**
- * One agent operation per host: `host.<id>` in a bucket whose max age is the
- * lease, so a dead holder cannot leave the lock behind; the live holder
- * refreshes it while it works.
+ * One agent operation per host: `host.<id>` → `{taskId, at}` in a bucket with
+ * no max age. A lock is never judged by its age alone (time passes while its
+ * holder cannot refresh: NATS away, a queue wait, between two steps): it goes
+ * when its holder frees it, or is replaced once the holder task has ended —
+ * or, for a holder never stored (its creator died between taking the lock and
+ * storing the task), once it is older than the lease. Callers judge the holder
+ * (they have the task store); this module only takes, replaces and frees.
  */
 import type { KV } from 'nats';
 import { decodeJson, encodeJson, getLive, isCasConflict } from './kv-json.js';
 
-export type AcquireResult = { ok: true } | { ok: false; holder: number; revision: number };
+export type AcquireResult =
+  | { ok: true }
+  | {
+      ok: false;
+      holder: number;
+      revision: number;
+      /** When the holder took or last refreshed it (epoch ms; 0 when unknown). */
+      at: number;
+    };
 
 export interface HostLocks {
-  /** Take the host for `taskId`; already ours counts as taken (and refreshes it). */
+  /** Take the host for `taskId`; already ours counts as taken (and refreshes `at`). */
   acquire(hostId: number, taskId: number): Promise<AcquireResult>;
   /**
-   * As acquire, but a lock this process took or refreshed for `taskId` less
-   * than `freshMs` ago counts as held without a round trip: it cannot have
-   * lapsed (its max age is longer) and only its holder frees it.
+   * As acquire, but a lock this process took for `taskId` less than `freshMs`
+   * ago counts as held without a round trip (only an ended holder is replaced,
+   * and a handler looks at its task's state before asking).
    */
   hold(hostId: number, taskId: number, freshMs: number): Promise<AcquireResult>;
-  /** Replace a stale holder (one whose task has ended), if it is still that revision. */
+  /** Replace a holder found gone (see above), if the lock is still that revision. */
   replace(hostId: number, taskId: number, staleRevision: number): Promise<boolean>;
   /** Free the host if `taskId` holds it. */
   release(hostId: number, taskId: number): Promise<void>;
   holder(hostId: number): Promise<number | undefined>;
+}
+
+interface LockValue {
+  taskId: number;
+  at?: number;
 }
 
 const key = (hostId: number) => `host.${hostId}`;
@@ -36,13 +53,15 @@ export function createHostLocks(kv: KV): HostLocks {
       const at = Date.now();
       try {
         if (!entry) {
-          await kv.create(key(hostId), encodeJson({ taskId }));
+          await kv.create(key(hostId), encodeJson({ taskId, at }));
           taken.set(hostId, { taskId, at });
           return { ok: true };
         }
-        const holder = decodeJson<{ taskId: number }>(entry).taskId;
-        if (holder !== taskId) return { ok: false, holder, revision: entry.revision };
-        await kv.update(key(hostId), encodeJson({ taskId }), entry.revision); // refresh the max age
+        const value = decodeJson<LockValue>(entry);
+        if (value.taskId !== taskId) {
+          return { ok: false, holder: value.taskId, revision: entry.revision, at: value.at ?? 0 };
+        }
+        await kv.update(key(hostId), encodeJson({ taskId, at }), entry.revision);
         taken.set(hostId, { taskId, at });
         return { ok: true };
       } catch (err) {
@@ -61,7 +80,7 @@ export function createHostLocks(kv: KV): HostLocks {
     async replace(hostId, taskId, staleRevision) {
       try {
         const at = Date.now();
-        await kv.update(key(hostId), encodeJson({ taskId }), staleRevision);
+        await kv.update(key(hostId), encodeJson({ taskId, at }), staleRevision);
         taken.set(hostId, { taskId, at });
         return true;
       } catch (err) {
@@ -72,7 +91,7 @@ export function createHostLocks(kv: KV): HostLocks {
     async release(hostId, taskId) {
       if (taken.get(hostId)?.taskId === taskId) taken.delete(hostId);
       const entry = await getLive(kv, key(hostId));
-      if (!entry || decodeJson<{ taskId: number }>(entry).taskId !== taskId) return;
+      if (!entry || decodeJson<LockValue>(entry).taskId !== taskId) return;
       try {
         await kv.delete(key(hostId), { previousSeq: entry.revision });
       } catch (err) {
@@ -81,7 +100,7 @@ export function createHostLocks(kv: KV): HostLocks {
     },
     async holder(hostId) {
       const entry = await getLive(kv, key(hostId));
-      return entry ? decodeJson<{ taskId: number }>(entry).taskId : undefined;
+      return entry ? decodeJson<LockValue>(entry).taskId : undefined;
     },
   };
 }

@@ -8,7 +8,8 @@
  * | OCP_WORK        | ocp.work.>: one message per subtask run (work queue)         |
  * | ocp_tasks (KV)  | task.<id>: the task record, changed by compare-and-set       |
  * | ocp_requests    | req.<requestId>: which task a request made, or its rejection |
- * | ocp_host_locks  | host.<id>: the task holding the host; max age = the lease    |
+ * | ocp_host_locks  | host.<id>: the task holding the host; freed by it, or taken  |
+ * |                 | over once that task has ended (no max age)                   |
  * | ocp_logs        | log.<taskId>.<subtaskId>: a subtask's output tail            |
  * | ocp_ids         | next: the id counter, handed out in blocks                   |
  * | ocp_slack       | task.<id>: the task's Slack thread and what was posted there |
@@ -133,7 +134,9 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
     }
     return bucket;
   };
-  const locks = await kv('ocp_host_locks', { ttl: opts.leaseSeconds * 1000 });
+  // No max age: a lock is judged by its holder's task, never by its age alone
+  // (an older deployment's bucket with a max age is set to none).
+  const locks = await kv('ocp_host_locks', { ttl: 0 });
   return {
     tasks: await kv('ocp_tasks'),
     requests: await kv('ocp_requests'),

@@ -83,6 +83,13 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
       throw new SshError(refusal ?? `cannot connect to ${connKey(t)}: ${(err as Error).message}`);
     }
     ssh.connection?.on('close', () => connections.delete(connKey(t)));
+    // node-ssh listens for errors only while connecting: a reset later (a cut
+    // connection, an sshd killed) must not become an unhandled 'error' that
+    // ends the process. The steps on it see their channels close and attach again.
+    ssh.connection?.on('error', (err: Error) => {
+      opts.logger.warn({ hostId: t.hostId, err: err.message }, 'SSH connection failed');
+      ssh.dispose(); // its 'close' forgets it; its shells fail their steps, which attach again
+    });
     return ssh;
   }
 

@@ -7,15 +7,24 @@ import type { HostConfig } from '../config.js';
 import { CodedError, ErrorCode } from '../errors.js';
 import type { TaskDeps } from './deps.js';
 
-/** Lock `host` for `taskId`; a lock left by a task that has ended is taken over. */
+/**
+ * Whether the task holding a lock is gone: it has ended (it died before
+ * freeing the host), or it was never stored and the lock is older than the
+ * lease (its creator died in between). A holder still RUNNING, or one being
+ * created right now, keeps the host however long it takes.
+ */
+export async function holderIsGone(deps: TaskDeps, holder: number, lockedAt: number): Promise<boolean> {
+  const stored = await deps.store.get(holder);
+  if (stored) return stored.record.task.status !== 'RUNNING';
+  return Date.now() - lockedAt > deps.config.executor.leaseSeconds * 1000;
+}
+
+/** Lock `host` for `taskId`, taking over a lock whose holder is gone. */
 async function claimHost(deps: TaskDeps, host: HostConfig, taskId: number): Promise<void> {
   for (;;) {
     const got = await deps.locks.acquire(host.id, taskId);
     if (got.ok) return;
-    // A holder not stored yet is being created right now: busy. One that has ended
-    // left its lock behind (it died before freeing it): take it over.
-    const holder = await deps.store.get(got.holder);
-    if (!holder || holder.record.task.status === 'RUNNING') {
+    if (!(await holderIsGone(deps, got.holder, got.at))) {
       throw new CodedError(
         ErrorCode.hostBusy,
         `an agent operation already runs on host ${host.id} (${host.name}): task ${got.holder}`,

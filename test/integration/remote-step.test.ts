@@ -5,7 +5,8 @@
  * the same run attaches to the first.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
@@ -91,6 +92,56 @@ describe('remote step', () => {
     for (const code of [124, 97, 98]) {
       const res = await runner.run({ target, runKey: key(), script: `exit ${code}`, timeoutSeconds: 10 });
       assert.deepEqual([res.exitCode, res.timedOut, res.canceled], [code, false, false]);
+    }
+  });
+
+  it('survives a connection reset under a running step, and the step still ends once', async () => {
+    // A TCP relay in front of sshd that can answer with a RST, as a cut network does.
+    const h = sshd.hosts[0]!;
+    const sockets = new Set<Socket>();
+    const relay = createServer((client) => {
+      const upstream = new Socket().connect(h.port, h.address);
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('error', () => undefined);
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((r) => relay.listen(0, h.address, r));
+    const port = (relay.address() as { port: number }).port;
+    const knownHosts = join(sshd.dir, 'known_hosts_relay');
+    writeFileSync(knownHosts, `[${h.address}]:${port} ${sshd.hostPublicKey}\n`);
+    const relayed = createSshStepRunner({
+      privateKeyPath: sshd.privateKeyPath,
+      knownHostsPath: knownHosts,
+      connectTimeoutSeconds: 5,
+      logger: pino({ level: 'silent' }),
+    });
+    const viaRelay = { ...target, port };
+    try {
+      const k = key();
+      const counter = join(sshd.dir, `count-${k}`);
+      const script = `echo x >> '${counter}'; sleep 2; echo done`;
+      const first = relayed.run({ target: viaRelay, runKey: k, script, timeoutSeconds: 10 });
+      await waitFor('the step to begin', () => existsSync(counter) || undefined);
+      for (const s of sockets) s.resetAndDestroy();
+      sockets.clear();
+      // An unhandled 'error' from the SSH client would have ended this process here.
+      const outcome = await first.then(
+        (r) => r,
+        (err: Error) => err,
+      );
+      const res =
+        outcome instanceof Error
+          ? await relayed.run({ target: viaRelay, runKey: k, script, timeoutSeconds: 10 }) // attach again
+          : outcome;
+      assert.equal(res.exitCode, 0);
+      assert.match(res.output, /done/);
+      assert.equal(readFileSync(counter, 'utf8'), 'x\n', 'the step ran once');
+    } finally {
+      await relayed.close();
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => relay.close(r));
     }
   });
 });
