@@ -32,9 +32,11 @@ import { traceIdFrom } from '../src/trace-id.js';
 import { killOnExit, type NatsServerHandle, startNatsServer, waitForExit } from '../test/helpers/nats-server.js';
 import { processesMatching, regexEscape } from '../test/helpers/sim-agent.js';
 import { benchLines, cpuSeconds, rssOf, sleep } from './lib/common.js';
+import { compiled } from './lib/compile.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
-const ENTRY = join(REPO, 'bench/executor-with-runner.ts');
+/** Compiled once, on first use: the executor runs as plain JavaScript, as `npm start` runs it. */
+let entry: string | undefined;
 
 function log(msg: string): void {
   console.log(`[executor ${new Date().toISOString().slice(11, 19)}] ${msg}`);
@@ -124,7 +126,8 @@ interface Executor {
 }
 
 function spawnExecutor(e: Env, runner: string, extra: NodeJS.ProcessEnv = {}): Executor {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), ENTRY], {
+  entry ??= compiled(join(REPO, 'bench/executor-with-runner.ts'));
+  const child = spawn(process.execPath, [entry], {
     cwd: e.dir,
     env: { ...e.env, ...extra, ROLES: 'executor', BENCH_RUNNER: runner },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -465,7 +465,7 @@ export function renderMarkdown(results: Results, baselines: Array<Partial<Result
     '## 5. Slack slash-command ack latency',
     '',
     '`bench/slack-ack.ts --ack-only`: signed `/ocp-agent` commands, open loop at 20 per second for 15 s (half',
-    '`list`, a quarter `status <id>`, a quarter `restart <host>`), against the service (all roles, one process) with',
+    '`list`, a quarter `status <id>`, a quarter `restart <host>`), against the service run as deployed (compiled; one process api,slack, one executor,notifier) with',
     "a local fake of Slack's Web API; baseline `GET /healthz` on the same schedule.",
     '',
   );

@@ -30,12 +30,17 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
+import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { createSubtaskLogs } from '../src/nats/subtask-logs.js';
 import { type FakeMessage, type FakeSlack, startFakeSlack } from '../test/helpers/fake-slack.js';
-import { findExecutable } from '../test/helpers/nats-server.js';
+import { findExecutable, freePort } from '../test/helpers/nats-server.js';
 import { clearFaults, overlappingCalls, readCalls, setFault } from '../test/helpers/sim-agent.js';
 import { SIGNING_SECRET, slackUser, taskIdOf, textOf } from '../test/helpers/slack-user.js';
 import { readTask, type Stack, startStack, waitFor, waitForTask } from '../test/helpers/stack.js';
+import { compiled } from './lib/compile.js';
+
+const REPO = new URL('..', import.meta.url).pathname;
 
 const RATE_PER_S = 20;
 const DURATION_S = 15;
@@ -186,7 +191,7 @@ async function main(): Promise<void> {
         .join(' ')}`,
   );
   console.log(
-    `setup: ${HOSTS} simulated hosts (real sshd), real nats-server, service with all roles in this process ` +
+    `setup: ${HOSTS} simulated hosts (real sshd), real nats-server, service as two compiled processes (api,slack | executor,notifier) ` +
       '(HTTP receiver, intake, executor over SSH, notifier), fake Slack Web API in this process, client in this process; ' +
       `${USERS.length} Slack users in both user groups; fetch (undici keep-alive) for all requests`,
   );
@@ -227,8 +232,18 @@ async function main(): Promise<void> {
         },
       },
     });
-    const svc = await stack.startService();
-    const base = `http://127.0.0.1:${svc.httpPort}`;
+    // The service as deployed: compiled, its own processes, the Slack front door (api,slack)
+    // apart from the executor and notifier, so neither this load generator nor the steps
+    // and Slack posts share the front door's event loop.
+    const httpPort = await freePort();
+    const entry = compiled(join(REPO, 'src/main.ts'));
+    stack.spawnService('api,slack', { entry, env: { HTTP_PORT: String(httpPort) }, logLevel: 'warn' });
+    stack.spawnService('executor,notifier', { entry, logLevel: 'warn' });
+    const base = `http://127.0.0.1:${httpPort}`;
+    await waitFor('the front door to be ready', async () =>
+      (await fetch(`${base}/readyz`).catch(() => undefined))?.ok ? true : undefined,
+    );
+    const logs = createSubtaskLogs(await stack.nc.jetstream().views.kv('ocp_logs', { bindOnly: true }));
     const eventsUrl = `${base}/slack/events`;
     const user = slackUser(fake, eventsUrl);
     const fk = fake;
@@ -361,7 +376,7 @@ async function main(): Promise<void> {
         const taskId = taskIdOf(p);
         const task = (await readTask(st.nc, taskId))?.task;
         const failed = task?.subtasks.find((s) => s.status === 'FAILED');
-        const log = failed ? await svc.deps.logs.get(taskId, failed.id) : undefined;
+        const log = failed ? await logs.get(taskId, failed.id) : undefined;
         const secs =
           task?.finishTime && task.startTime
             ? (Date.parse(task.finishTime) - Date.parse(task.startTime)) / 1000

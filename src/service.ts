@@ -22,6 +22,7 @@ import { createIdAllocator, storeEpoch } from './nats/id-allocator.js';
 import { type PullWorkers, startPullWorkers } from './nats/pull-workers.js';
 import { CONSUMERS, ensureTopology, STREAMS } from './nats/streams.js';
 import { createSubtaskLogs } from './nats/subtask-logs.js';
+import { createTaskIndex } from './nats/task-index.js';
 import { createTaskStore } from './nats/task-store.js';
 import { createWorkQueue } from './nats/work-queue.js';
 import { createNotifier } from './slack/notifier.js';
@@ -106,6 +107,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const deps: OperationDeps = {
     config,
     store: createTaskStore({ kv: buckets.tasks, js }),
+    index: createTaskIndex({ kv: buckets.tasks, js }),
     locks: createHostLocks(buckets.locks),
     ids: createIdAllocator(buckets.ids),
     epoch: await storeEpoch(buckets.ids),
@@ -245,6 +247,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       for (const s of sweepers) s.stop();
       await Promise.all(workers.map((w) => w.stop()));
       for (const n of notifiers) n.stop();
+      deps.index.close();
       await slack?.stop();
       await new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve()));
       await runner.close();

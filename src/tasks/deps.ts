@@ -5,12 +5,15 @@ import type { Config } from '../config.js';
 import type { HostLocks } from '../nats/host-locks.js';
 import type { IdAllocator } from '../nats/id-allocator.js';
 import type { SubtaskLogs } from '../nats/subtask-logs.js';
+import type { TaskIndex } from '../nats/task-index.js';
 import type { TaskStore } from '../nats/task-store.js';
 import type { EnqueueWork } from '../nats/work-queue.js';
 
 export interface TaskDeps {
   config: Config;
   store: TaskStore;
+  /** Every task without subtasks, for listings (a watch, started on first use). */
+  index: TaskIndex;
   locks: HostLocks;
   ids: IdAllocator;
   requests: KV;

@@ -197,11 +197,8 @@ export interface TaskPage {
 
 /** Tasks matching the filters, newest first (ids grow), without subtasks. */
 export async function listTasks(deps: TaskDeps, q: TaskQuery): Promise<TaskPage> {
-  const ids = (await deps.store.ids()).sort((a, b) => b - a);
-  const records = await Promise.all(ids.map((id) => deps.store.get(id)));
-  const matching = records
-    .map((r) => r?.record.task)
-    .filter((t): t is OcpTask => t !== undefined)
+  const matching = (await deps.index.all())
+    .sort((a, b) => b.id - a.id)
     .filter((t) => q.status === undefined || t.status === q.status)
     .filter((t) => q.name === undefined || t.name === q.name)
     .filter(
@@ -212,7 +209,7 @@ export async function listTasks(deps: TaskDeps, q: TaskQuery): Promise<TaskPage>
     );
   const start = (q.page - 1) * q.size;
   return {
-    contents: matching.slice(start, start + q.size).map(({ subtasks: _s, ...t }) => t),
+    contents: matching.slice(start, start + q.size),
     page: {
       number: q.page,
       size: q.size,

@@ -81,7 +81,7 @@ export interface Stack {
 }
 
 export interface SpawnOptions {
-  /** Path of the module to run instead of src/main.ts (benchmarks: a service with another step runner). */
+  /** Path of the module to run instead of src/main.ts (benchmarks: compiled, or with another step runner); `.js` runs without tsx. */
   entry?: string;
   /** Added to the stack's environment. */
   env?: NodeJS.ProcessEnv;
@@ -201,7 +201,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     },
     spawnService(roles, spawnOpts = {}) {
       const entry = spawnOpts.entry ?? join(REPO, 'src/main.ts');
-      const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), entry], {
+      // A compiled entry (.js) runs as plain JavaScript; TypeScript through tsx.
+      const args = entry.endsWith('.js') ? [entry] : ['--import', import.meta.resolve('tsx'), entry];
+      const child = spawn(process.execPath, args, {
         cwd: dir,
         env: { ...env, ...spawnOpts.env, ROLES: roles, LOG_LEVEL: spawnOpts.logLevel ?? 'info' },
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,83 @@
+/**
+ * Every task without its subtasks, kept in memory from a watch on the task
+ * bucket, for listings (`GET /api/v2/tasks/instances`, Slack `list` and
+ * `history`): reading every record for every listing cost a KV consumer and a
+ * get per task per call. Started on first use; a listing first waits (briefly)
+ * until the index has seen the bucket's last write, so a caller reads its own
+ * writes.
+ */
+import type { JetStreamClient, JetStreamManager, KV, KvEntry } from 'nats';
+import type { OcpTask } from '../contracts/ocp-task.js';
+import type { TaskRecord } from '../core/task-record.js';
+import { decodeJsonBytes } from './kv-json.js';
+
+export type TaskSummary = Omit<OcpTask, 'subtasks'>;
+
+export interface TaskIndex {
+  /** Every stored task, in no particular order. */
+  all(): Promise<TaskSummary[]>;
+  close(): void;
+}
+
+/** Longest a listing waits for the index to catch up with the bucket (ms). */
+const CATCH_UP_MS = 2000;
+
+export function createTaskIndex(deps: { kv: KV; js: JetStreamClient }): TaskIndex {
+  const tasks = new Map<number, TaskSummary>();
+  /** Stream sequence of the last entry applied. */
+  let applied = 0;
+  let started: Promise<void> | undefined;
+  let stop: (() => void) | undefined;
+
+  function apply(e: KvEntry): void {
+    applied = Math.max(applied, e.revision);
+    const id = Number(e.key.slice('task.'.length));
+    if (!Number.isSafeInteger(id)) return;
+    if (e.operation !== 'PUT') {
+      tasks.delete(id);
+      return;
+    }
+    try {
+      const { subtasks: _subtasks, ...summary } = decodeJsonBytes<TaskRecord>(e.value).task;
+      tasks.set(id, summary);
+    } catch {
+      // not a task record: nothing to list
+    }
+  }
+
+  function start(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      deps.kv
+        .watch({ key: 'task.*', initializedFn: () => resolve() })
+        .then(async (iter) => {
+          stop = () => iter.stop();
+          for await (const e of iter) apply(e);
+          started = undefined; // ended (closed, or the watch failed): start again on next use
+        })
+        .catch((err) => {
+          started = undefined;
+          reject(err);
+        });
+    });
+  }
+
+  let jsm: JetStreamManager | undefined;
+  async function caughtUp(): Promise<void> {
+    jsm ??= await deps.js.jetstreamManager();
+    const last = (await jsm.streams.info('KV_ocp_tasks')).state.last_seq;
+    const deadline = Date.now() + CATCH_UP_MS;
+    while (applied < last && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  return {
+    async all() {
+      started ??= start();
+      await started;
+      await caughtUp();
+      return [...tasks.values()];
+    },
+    close() {
+      stop?.();
+    },
+  };
+}
