@@ -25,9 +25,9 @@
  * fewer faults than the minimums were injected.
  *
  * Flags: --seconds N, --hosts N (20..60), --executors N (≥ 2), --rate R
- * (requests per second), --nats-down-max S (a crashed nats-server stays down
- * 0.5..S s, default 2: below the 4 s lease; longer outages let host locks
- * lapse, see /work/chaos-findings.md), --no-busy-probes (send no requests to
+ * (requests per second), --nats-down-min/--nats-down-max S (a crashed
+ * nats-server stays down between them, default 0.5..2 s; outages longer than
+ * the 4 s lease once let host locks lapse, see /work/chaos-findings.md), --no-busy-probes (send no requests to
  * hosts in the middle of a task; those probes find the lock lapse described
  * there), --keep (keep the run folder even on a pass),
  * --recheck <evidence.json> (judge saved evidence again, start nothing).
@@ -88,7 +88,8 @@ interface Options {
   executors: number;
   rate: number;
   keep: boolean;
-  /** Longest a crashed nats-server stays down (s). */
+  /** Shortest and longest a crashed nats-server stays down (s). */
+  natsDownMin: number;
   natsDownMax: number;
   /** Send requests to hosts in the middle of a task (they must be refused). */
   busyProbes: boolean;
@@ -96,7 +97,16 @@ interface Options {
 }
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { seconds: 180, hosts: 22, executors: 4, rate: 2, keep: false, natsDownMax: 2, busyProbes: true };
+  const o: Options = {
+    seconds: 180,
+    hosts: 22,
+    executors: 4,
+    rate: 2,
+    keep: false,
+    natsDownMin: 0.5,
+    natsDownMax: 2,
+    busyProbes: true,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -115,6 +125,7 @@ function parseOptions(argv: string[]): Options {
     else if (a === '--rate') o.rate = number(0.2, 20);
     else if (a === '--keep') o.keep = true;
     else if (a === '--nats-down-max') o.natsDownMax = number(0.5, 60);
+    else if (a === '--nats-down-min') o.natsDownMin = number(0, 60);
     else if (a === '--no-busy-probes') o.busyProbes = false;
     else if (a === '--recheck') o.recheck = value();
     else if (a === '--help' || a === '-h') usage();
@@ -126,7 +137,7 @@ function parseOptions(argv: string[]): Options {
 function usage(problem?: string): never {
   if (problem) console.error(`chaos: ${problem}`);
   console.error(
-    'usage: npm run chaos -- [--seconds N] [--hosts N] [--executors N] [--rate R] [--nats-down-max S] [--no-busy-probes] [--keep] [--recheck evidence.json]',
+    'usage: npm run chaos -- [--seconds N] [--hosts N] [--executors N] [--rate R] [--nats-down-min S] [--nats-down-max S] [--no-busy-probes] [--keep] [--recheck evidence.json]',
   );
   process.exit(problem ? 2 : 0);
 }
@@ -599,7 +610,7 @@ async function main(): Promise<number> {
       const began = Date.now();
       if (how === 'SIGKILL') {
         await s.nats.kill();
-        await sleep(rand(500, opts.natsDownMax * 1000));
+        await sleep(rand(opts.natsDownMin * 1000, Math.max(opts.natsDownMin, opts.natsDownMax) * 1000));
       }
       await s.nats.restart();
       counters.natsRestarts.push({ at: began, how, downMs: Date.now() - began });
