@@ -26,10 +26,10 @@
  *
  * Flags: --seconds N, --hosts N (20..60), --executors N (≥ 2), --rate R
  * (requests per second), --nats-down-min/--nats-down-max S (a crashed
- * nats-server stays down between them, default 0.5..2 s; outages longer than
- * the 4 s lease once let host locks lapse, see /work/chaos-findings.md), --no-busy-probes (send no requests to
- * hosts in the middle of a task; those probes find the lock lapse described
- * there), --keep (keep the run folder even on a pass),
+ * nats-server stays down between them, default 0.5..2 s; longer outages, past
+ * the 4 s lease, once let host locks lapse: docs/RELIABILITY.md),
+ * --no-busy-probes (send no requests to hosts in the middle of a task),
+ * --keep (keep the run folder even on a pass),
  * --recheck <evidence.json> (judge saved evidence again, start nothing).
  * Everything listens on 127.0.0.0/8. The run folder (/tmp/ocp-chaos-*) holds
  * every process's log, the agents' call logs and evidence.json.
