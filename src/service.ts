@@ -6,7 +6,6 @@
  */
 import type { AddressInfo } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
-import { WebClient } from '@slack/web-api';
 import type { NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import type { Config } from './config.js';
@@ -25,9 +24,7 @@ import { createSubtaskLogs } from './nats/subtask-logs.js';
 import { createTaskIndex } from './nats/task-index.js';
 import { createTaskStore } from './nats/task-store.js';
 import { createWorkQueue } from './nats/work-queue.js';
-import { createNotifier } from './slack/notifier.js';
-import { SLACK_RETRY, type SlackFrontDoor, startSlackApp } from './slack/slack-app.js';
-import { createSlackRoles } from './slack/slack-roles.js';
+import type { SlackFrontDoor } from './slack/slack-app.js';
 import { createSshStepRunner } from './ssh/ssh-step-runner.js';
 import { createCommandIntake } from './tasks/command-intake.js';
 import type { OperationDeps } from './tasks/task-operations.js';
@@ -151,6 +148,16 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const slackEnv = config.env;
   const slackOn = Boolean(slackEnv.SLACK_BOT_TOKEN && (slackEnv.SLACK_SIGNING_SECRET || slackEnv.SLACK_APP_TOKEN));
   if (slackOn && (roles.has('slack') || roles.has('notifier'))) {
+    // Loaded only where Slack is on: Bolt and the Web API client are ~37 MB an
+    // executor process has no use for.
+    const [{ WebClient }, { SLACK_RETRY, startSlackApp }, { createNotifier }, { createSlackRoles }] = await Promise.all(
+      [
+        import('@slack/web-api'),
+        import('./slack/slack-app.js'),
+        import('./slack/notifier.js'),
+        import('./slack/slack-roles.js'),
+      ],
+    );
     const token = slackEnv.SLACK_BOT_TOKEN as string;
     const webOptions = {
       slackApiUrl: slackEnv.SLACK_API_URL,

@@ -12,13 +12,23 @@
  * 4. Store the log, mark the subtask SUCCESSFUL or FAILED, follow up, ack.
  */
 import type { JsMsg } from 'nats';
+import type { Logger } from 'pino';
 import { WorkItem } from '../contracts/events.js';
-import { completeSubtask, findSubtask, readySubtasks, startSubtask } from '../core/task.js';
+import { completeSubtask, findSubtask, type PlannedStep, readySubtasks, startSubtask } from '../core/task.js';
 import { hostsAtRest, stepOf, type TaskRecord } from '../core/task-record.js';
 import type { Metrics } from '../metrics.js';
 import type { TaskDeps } from '../tasks/deps.js';
 import { holderIsGone, releaseHosts } from '../tasks/host-claims.js';
 import { KILL_AFTER_SECONDS, type StepResult, type StepRunner, targetOf } from './ports.js';
+
+/** What a handler keeps while its step runs. */
+interface Prepared {
+  subtask: { name: string; timeout: number };
+  step: PlannedStep;
+  /** When the subtask started (epoch ms). */
+  began: number;
+  log: Logger;
+}
 
 export interface ExecutorDeps extends TaskDeps {
   runner: StepRunner;
@@ -53,14 +63,13 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     await releaseHosts(deps, onlyOwn ? atRest.filter((h) => h === own.hostId) : atRest, record.task.id);
   }
 
-  return async function handle(msg: JsMsg): Promise<void> {
-    const parsed = WorkItem.safeParse(msg.json());
-    if (!parsed.success) {
-      logger.error({ subject: msg.subject }, 'malformed work item dropped');
-      msg.term();
-      return;
-    }
-    const item = parsed.data;
+  /**
+   * Steps 1-3 up to the run: the subtask marked RUNNING and the host ours, or
+   * undefined when the message has been answered (acked, naked, termed). The
+   * task record stays in here: a step may run for minutes, and a thousand of
+   * them in flight should not each hold a copy of their task.
+   */
+  async function prepare(msg: JsMsg, item: WorkItem): Promise<Prepared | undefined> {
     // The usual case, a READY subtask to start, may be judged on this process's
     // own last write (the compare-and-set that starts it confirms it); anything
     // else is judged on the stored task.
@@ -72,7 +81,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     if (!stored || !mayStart(stored.record)) stored = await store.get(item.taskId);
     if (!stored) {
       msg.term();
-      return;
+      return undefined;
     }
     if (msg.redelivered) await store.republish(stored.record);
     let record = stored.record;
@@ -81,12 +90,12 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     const step = stepOf(record, item.subtaskId);
     if (!subtask || !step || subtask.runTime !== item.runTime || subtask.status === 'PENDING') {
       msg.ack(); // a stale run (retried since) or an unknown subtask
-      return;
+      return undefined;
     }
     if (subtask.status === 'SUCCESSFUL' || subtask.status === 'FAILED' || record.task.status !== 'RUNNING') {
       await followUp(record);
       msg.ack();
-      return;
+      return undefined;
     }
 
     // The host must be ours. Another holder (there should be none while this
@@ -96,11 +105,11 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
       if (!(await holderIsGone(deps, lock.holder, lock.at))) {
         log.warn({ hostId: step.hostId, holder: lock.holder }, 'host held by another task; waiting');
         msg.nak(Math.min(leaseMs, 5000));
-        return;
+        return undefined;
       }
       if (!(await locks.replace(step.hostId, item.taskId, lock.revision))) {
         msg.nak(500);
-        return;
+        return undefined;
       }
     }
 
@@ -112,16 +121,32 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
       });
       if (!started) {
         msg.term();
-        return;
+        return undefined;
       }
       record = started;
       if (findSubtask(record.task, item.subtaskId)?.status !== 'RUNNING') {
         msg.ack(); // someone else moved it on (cancel, skip) meanwhile
-        return;
+        return undefined;
       }
     } else {
       log.info({ hostId: step.hostId, status: subtask.status }, 'taking over a subtask left running');
     }
+
+    const began = Date.parse(findSubtask(record.task, item.subtaskId)?.startTime ?? '') || Date.now();
+    return { subtask: { name: subtask.name, timeout: subtask.timeout }, step, began, log };
+  }
+
+  return async function handle(msg: JsMsg): Promise<void> {
+    const parsed = WorkItem.safeParse(msg.json());
+    if (!parsed.success) {
+      logger.error({ subject: msg.subject }, 'malformed work item dropped');
+      msg.term();
+      return;
+    }
+    const item = parsed.data;
+    const prepared = await prepare(msg, item);
+    if (!prepared) return;
+    const { subtask, step, began, log } = prepared;
 
     const host = config.hosts.find((h) => h.id === step.hostId);
     // The work item is the lease: keep it while the step runs.
@@ -150,7 +175,6 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     // failed and free the host under it. A refused host key never connected, and
     // a state folder that cannot be made never launched anything.
     if ('error' in result && host && !/known_hosts|host key|cannot create/i.test(result.error)) {
-      const began = Date.parse(findSubtask(record.task, item.subtaskId)?.startTime ?? '') || Date.now();
       const mustHaveEnded = began + (subtask.timeout + KILL_AFTER_SECONDS + UNREACHABLE_MARGIN_SECONDS) * 1000;
       if (Date.now() < mustHaveEnded) {
         log.warn({ hostId: host.id, err: result.error }, 'host unreachable; will attach to the step again');
