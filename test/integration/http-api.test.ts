@@ -21,7 +21,7 @@ import { type Stack, startStack, waitFor, waitForTask } from '../helpers/stack.j
 
 /** The seed page's example answer, parsed from its fenced block. */
 function seedAnswer(): { data: Record<string, unknown> } & Record<string, unknown> {
-  const page = readFileSync(new URL('../../../shared/seed/restart-ocp-agent-api.md', import.meta.url), 'utf8');
+  const page = readFileSync(new URL('../fixtures/restart-ocp-agent-api.md', import.meta.url), 'utf8');
   const block = /```unknow\n([\s\S]*?)```/.exec(page)?.[1];
   assert.ok(block, 'the seed page has its example answer');
   return JSON.parse(block);

@@ -25,7 +25,7 @@ function sh(script: string): string {
 
 /** The seed's classNames by subtask name. */
 function seedClassNames(): Map<string, string> {
-  const path = fileURLToPath(new URL('../../../shared/seed/restart-ocp-agent-api.md', import.meta.url));
+  const path = fileURLToPath(new URL('../fixtures/restart-ocp-agent-api.md', import.meta.url));
   const block = /```unknow\n([\s\S]*?)\n```/.exec(readFileSync(path, 'utf8'));
   assert.ok(block?.[1], `no \`\`\`unknow block in ${path}`);
   const data = (JSON.parse(block[1]) as { data: { subtasks: { name: string; className: string }[] } }).data;

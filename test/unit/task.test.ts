@@ -85,7 +85,7 @@ interface SeedTask {
 }
 
 function seedTask(): SeedTask {
-  const path = fileURLToPath(new URL('../../../shared/seed/restart-ocp-agent-api.md', import.meta.url));
+  const path = fileURLToPath(new URL('../fixtures/restart-ocp-agent-api.md', import.meta.url));
   const block = /```unknow\n([\s\S]*?)\n```/.exec(readFileSync(path, 'utf8'));
   assert.ok(block?.[1], `no \`\`\`unknow block in ${path}`);
   return (JSON.parse(block[1]) as { data: SeedTask }).data;
