@@ -349,6 +349,9 @@ export interface SlackFrontDoor {
   stop(): Promise<void>;
 }
 
+/** Largest Slack request body read (Slack's own are a few KiB). */
+const SLACK_BODY_LIMIT_BYTES = 1024 * 1024;
+
 export async function startSlackApp(
   d: SlackAppDeps & { signingSecret: string; botToken: string; appToken?: string; apiUrl: string },
 ): Promise<SlackFrontDoor> {
@@ -383,7 +386,27 @@ export async function startSlackApp(
       // Only what Bolt serves: a POST to exactly /slack/events. Anything else (another method,
       // /slack/events/, /slack/eventsX) makes Bolt throw, so it is left to the API's 401/404.
       if (!receiver || req.method !== 'POST' || slackPath(req.url) !== '/slack/events') return false;
-      receiver.requestListener(req, res);
+      // Bolt reads a body it has been handed (rawBody) instead of the stream. One that does
+      // not parse to an object (`null`, `[]`, `7` as JSON) made Bolt throw outside any
+      // handler: the connection hung unanswered. It is a malformed request: 400.
+      let buffered: Awaited<ReturnType<typeof HTTPModuleFunctions.bufferIncomingMessage>>;
+      try {
+        buffered = await HTTPModuleFunctions.bufferIncomingMessage(req, SLACK_BODY_LIMIT_BYTES);
+      } catch {
+        res.writeHead(413).end();
+        return true;
+      }
+      let parsed: unknown;
+      try {
+        parsed = HTTPModuleFunctions.parseHTTPRequestBody(buffered);
+      } catch {
+        parsed = undefined;
+      }
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+        res.writeHead(400).end();
+        return true;
+      }
+      receiver.requestListener(buffered, res);
       return true;
     },
     async stop() {

@@ -129,6 +129,14 @@ describe('Slack', () => {
     assert.equal(wrongSecret.status, 401);
   });
 
+  it('answers a signed JSON body that is no object (null, [], 7) with 400 at once', async () => {
+    // Bolt threw on these outside any handler and left the connection hanging.
+    for (const body of ['null', '[]', '7']) {
+      const res = await postToSlackEndpoint(eventsUrl, SIGNING_SECRET, body, { contentType: 'application/json' });
+      assert.equal(res.status, 400, `body ${body}`);
+    }
+  });
+
   it('answers bad text and unknown hosts at once with what to type', async () => {
     const bad = await user.command('reboot 101');
     assert.equal(bad.status, 200);
