@@ -104,7 +104,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const deps: OperationDeps = {
     config,
     store: createTaskStore({ kv: buckets.tasks, js }),
-    index: createTaskIndex({ kv: buckets.tasks, js }),
+    index: createTaskIndex({ kv: buckets.tasks }),
     locks: createHostLocks(buckets.locks),
     ids: createIdAllocator(buckets.ids),
     epoch: await storeEpoch(buckets.ids),

@@ -17,13 +17,15 @@ export interface Sweeper {
 }
 
 export function startSweeper(deps: TaskDeps, opts: { everyMs: number; logger: Logger }): Sweeper {
-  let running = false;
+  let sweeping = false;
   async function sweep(): Promise<number> {
-    if (running) return 0;
-    running = true;
+    if (sweeping) return 0;
+    sweeping = true;
     let queued = 0;
     try {
-      for (const id of await deps.store.ids()) {
+      // Only the running ones are read in full: the index knows every task's status.
+      const running = (await deps.index.all()).filter((t) => t.status === 'RUNNING');
+      for (const { id } of running) {
         const stored = await deps.store.get(id);
         if (stored?.record.task.status !== 'RUNNING') continue;
         const ready = readySubtasks(stored.record.task);
@@ -34,7 +36,7 @@ export function startSweeper(deps: TaskDeps, opts: { everyMs: number; logger: Lo
         }
       }
     } finally {
-      running = false;
+      sweeping = false;
     }
     return queued;
   }

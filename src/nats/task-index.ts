@@ -6,7 +6,7 @@
  * until the index has seen the bucket's last write, so a caller reads its own
  * writes.
  */
-import type { JetStreamClient, JetStreamManager, KV, KvEntry } from 'nats';
+import type { KV, KvEntry } from 'nats';
 import type { OcpTask } from '../contracts/ocp-task.js';
 import type { TaskRecord } from '../core/task-record.js';
 import { decodeJsonBytes } from './kv-json.js';
@@ -22,7 +22,7 @@ export interface TaskIndex {
 /** Longest a listing waits for the index to catch up with the bucket (ms). */
 const CATCH_UP_MS = 2000;
 
-export function createTaskIndex(deps: { kv: KV; js: JetStreamClient }): TaskIndex {
+export function createTaskIndex(deps: { kv: KV }): TaskIndex {
   const tasks = new Map<number, TaskSummary>();
   /** Stream sequence of the last entry applied. */
   let applied = 0;
@@ -61,10 +61,8 @@ export function createTaskIndex(deps: { kv: KV; js: JetStreamClient }): TaskInde
     });
   }
 
-  let jsm: JetStreamManager | undefined;
   async function caughtUp(): Promise<void> {
-    jsm ??= await deps.js.jetstreamManager();
-    const last = (await jsm.streams.info('KV_ocp_tasks')).state.last_seq;
+    const last = (await deps.kv.status()).streamInfo.state.last_seq;
     const deadline = Date.now() + CATCH_UP_MS;
     while (applied < last && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   }

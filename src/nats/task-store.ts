@@ -33,8 +33,6 @@ export interface TaskStore {
    * throws rejects only its own caller.
    */
   update(taskId: number, change: TaskChange): Promise<TaskRecord | undefined>;
-  /** Ids of every stored task. */
-  ids(): Promise<number[]>;
   /** Publish the outbox of the stored record again (after a takeover); duplicates are dropped. */
   republish(record: TaskRecord): Promise<void>;
 }
@@ -232,10 +230,5 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
       });
     },
     republish: publishEvents,
-    async ids() {
-      const ids: number[] = [];
-      for await (const k of await kv.keys('task.*')) ids.push(Number(k.slice('task.'.length)));
-      return ids;
-    },
   };
 }
