@@ -13,6 +13,7 @@ export function rawHttp(
   path: string,
   headers: Record<string, string>,
   body?: Uint8Array,
+  timeoutMs = 30_000,
 ): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
@@ -23,7 +24,7 @@ export function rawHttp(
         path,
         agent: false,
         headers: body ? { ...headers, 'content-length': String(body.length) } : headers,
-        timeout: 30_000,
+        timeout: timeoutMs,
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -34,7 +35,9 @@ export function rawHttp(
         res.on('error', reject);
       },
     );
-    req.on('timeout', () => req.destroy(new Error(`no answer within 30 s to ${method} ${path.slice(0, 200)}`)));
+    req.on('timeout', () =>
+      req.destroy(new Error(`no answer within ${timeoutMs / 1000} s to ${method} ${path.slice(0, 200)}`)),
+    );
     req.on('error', reject);
     req.end(body);
   });

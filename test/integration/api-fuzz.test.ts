@@ -11,26 +11,16 @@
  * Reproduce a failure with FUZZ_SEED=<seed printed by fast-check>.
  */
 import assert from 'node:assert/strict';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import fc from 'fast-check';
 import { headers as natsHeaders, type Subscription } from 'nats';
+import { type RawAnswer, rawHttp as rawHttpOnce } from '../helpers/raw-http.js';
 import { accepted, request as publishRequest } from '../helpers/requests.js';
+import { CODE_STATUS, HEX16 } from '../helpers/spec-facts.js';
 import { basicAuth, readTask, type Stack, startStack, TEST_USERS, waitForTask } from '../helpers/stack.js';
 
 // ---------------------------------------------------------------- SPEC §3 facts
 
-/** error.code → HTTP status, SPEC §3's table (10000/503 is "NATS unreachable": never expected here). */
-const CODE_STATUS: Readonly<Record<number, number>> = {
-  10001: 400,
-  10002: 404,
-  20000: 404,
-  20003: 409,
-  30000: 401,
-  30014: 403,
-  40000: 409,
-};
-const HEX16 = /^[0-9a-f]{16}$/;
 const OCP_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$/;
 const LONG_MAX = 2n ** 63n - 1n;
 const REQUEST_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -379,45 +369,9 @@ const hugeBody: fc.Arbitrary<Payload> = fc
 
 // ---------------------------------------------------------------- HTTP client and checks
 
-interface RawAnswer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  text: string;
-}
-
-/** One request on its own connection, with the path sent exactly as given. */
-function rawHttp(
-  port: number,
-  method: string,
-  path: string,
-  headers: Record<string, string>,
-  body?: Uint8Array,
-): Promise<RawAnswer> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path,
-        agent: false,
-        headers: body ? { ...headers, 'content-length': String(body.length) } : headers,
-        timeout: 10_000,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer within 10 s to ${method} ${path.slice(0, 200)}`)));
-    req.on('error', reject); // after the answer arrived (EPIPE on a big body) this is a no-op
-    req.end(body);
-  });
-}
+/** One request on its own connection, the path sent exactly as given; no answer in 10 s is a hang. */
+const rawHttp = (port: number, method: string, path: string, headers: Record<string, string>, body?: Uint8Array) =>
+  rawHttpOnce(port, method, path, headers, body, 10_000);
 
 interface Envelope {
   successful?: unknown;

@@ -17,6 +17,7 @@ import fc from 'fast-check';
 import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.js';
 import { type RawAnswer, rawHttp } from '../helpers/raw-http.js';
 import { SIGNING_SECRET } from '../helpers/slack-user.js';
+import { CODE_STATUS, HEX16 } from '../helpers/spec-facts.js';
 import { basicAuth, type Stack, startStack, TEST_USERS } from '../helpers/stack.js';
 import { type StoreSnapshot, storeSnapshot } from '../helpers/store-snapshot.js';
 
@@ -24,18 +25,6 @@ const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);
 /** Runs of the property (× FUZZ_SCALE); each request times out on its own after 30 s (rawHttp). */
 const RUNS = 300;
-
-/** error.code → HTTP status (SPEC §3). */
-const CODE_STATUS: Readonly<Record<number, number>> = {
-  10001: 400,
-  10002: 404,
-  20000: 404,
-  20003: 409,
-  30000: 401,
-  30014: 403,
-  40000: 409,
-};
-const HEX16 = /^[0-9a-f]{16}$/;
 
 type User = keyof typeof TEST_USERS;
 type Permission = 'HOST_MANAGER' | 'HOST_VIEWER' | 'TASK_MANAGER' | 'TASK_VIEWER';

@@ -23,11 +23,12 @@ import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import fc from 'fast-check';
 import type { RequestEvent } from '../../src/contracts/events.js';
-import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.js';
+import type { FakeSlack } from '../helpers/fake-slack.js';
 import { readCalls } from '../helpers/sim-agent.js';
 import { postToSlackEndpoint, slashCommandBody } from '../helpers/slack-sign.js';
+import { SLACK_CHANNEL, SLACK_USERS, startSlackStack } from '../helpers/slack-stack.js';
 import { SIGNING_SECRET, taskIdOf } from '../helpers/slack-user.js';
-import { type Stack, startStack, waitFor, waitForTask } from '../helpers/stack.js';
+import { type Stack, waitFor, waitForTask } from '../helpers/stack.js';
 import { type StoreSnapshot, storeSnapshot } from '../helpers/store-snapshot.js';
 
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
@@ -40,8 +41,8 @@ const runs = (n: number) => ({
 });
 
 const COMMAND = '/ocp-agent';
-const CHANNEL = 'C0OPS';
-const USERS = { nobody: 'U0NOBODY', viewer: 'U0VIEWER', manager: 'U0ALICE' } as const;
+const CHANNEL = SLACK_CHANNEL;
+const USERS = SLACK_USERS;
 const ROLE_OF: Record<string, string | undefined> = {
   restart: 'HOST_MANAGER',
   stop: 'HOST_MANAGER',
@@ -237,26 +238,7 @@ describe('Slack command fuzzing: hostile text never stores anything for the wron
 
   before(async () => {
     process.env.TEST_LOG_LEVEL ??= 'error';
-    fake = await startFakeSlack();
-    fake.addChannel(CHANNEL);
-    fake.setUsergroup('S0MANAGERS', [USERS.manager]);
-    fake.setUsergroup('S0VIEWERS', [USERS.viewer, USERS.manager]);
-    stack = await startStack({
-      hosts: 3,
-      slack: {
-        apiUrl: fake.apiUrl,
-        botToken: fake.token,
-        signingSecret: SIGNING_SECRET,
-        access: {
-          HOST_MANAGER: { usergroups: ['S0MANAGERS'] },
-          HOST_VIEWER: { usergroups: ['S0VIEWERS'] },
-          TASK_VIEWER: { usergroups: ['S0VIEWERS'] },
-          TASK_MANAGER: { users: [USERS.manager] },
-        },
-      },
-    });
-    const svc = await stack.startService();
-    eventsUrl = `http://127.0.0.1:${svc.httpPort}/slack/events`;
+    ({ fake, stack, eventsUrl } = await startSlackStack({ hosts: 3 }));
     before_ = await storeSnapshot(stack.nc);
   });
   after(async () => {

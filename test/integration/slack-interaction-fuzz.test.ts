@@ -15,12 +15,13 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import fc from 'fast-check';
 import { ACTIONS } from '../../src/slack/render-blocks.js';
-import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.js';
+import type { FakeSlack } from '../helpers/fake-slack.js';
 import { rawHttp } from '../helpers/raw-http.js';
 import { clearFaults, setFault } from '../helpers/sim-agent.js';
 import { blockActionPayload, postToSlackEndpoint, slashCommandBody } from '../helpers/slack-sign.js';
+import { SLACK_CHANNEL, SLACK_USERS, startSlackStack } from '../helpers/slack-stack.js';
 import { buttonValue, SIGNING_SECRET } from '../helpers/slack-user.js';
-import { basicAuth, type Stack, startStack, waitFor, waitForTask } from '../helpers/stack.js';
+import { basicAuth, type Stack, waitFor, waitForTask } from '../helpers/stack.js';
 import { type StoreSnapshot, storeSnapshot } from '../helpers/store-snapshot.js';
 
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
@@ -29,8 +30,8 @@ const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.en
 const RUNS = 5;
 const BATCH = { minLength: 16, maxLength: 24 };
 
-const CHANNEL = 'C0OPS';
-const USERS = { nobody: 'U0NOBODY', viewer: 'U0VIEWER', manager: 'U0ALICE' } as const;
+const CHANNEL = SLACK_CHANNEL;
+const USERS = SLACK_USERS;
 const TASK_BUTTONS = [ACTIONS.retry, ACTIONS.skip, ACTIONS.rollback, ACTIONS.cancel];
 
 interface Click {
@@ -59,27 +60,7 @@ describe('Slack interaction fuzzing: any click or payload is answered below 500 
 
   before(async () => {
     process.env.TEST_LOG_LEVEL ??= 'error';
-    fake = await startFakeSlack();
-    fake.addChannel(CHANNEL);
-    fake.setUsergroup('S0MANAGERS', [USERS.manager]);
-    fake.setUsergroup('S0VIEWERS', [USERS.viewer, USERS.manager]);
-    stack = await startStack({
-      hosts: 3,
-      slack: {
-        apiUrl: fake.apiUrl,
-        botToken: fake.token,
-        signingSecret: SIGNING_SECRET,
-        access: {
-          HOST_MANAGER: { usergroups: ['S0MANAGERS'] },
-          HOST_VIEWER: { usergroups: ['S0VIEWERS'] },
-          TASK_VIEWER: { usergroups: ['S0VIEWERS'] },
-          TASK_MANAGER: { users: [USERS.manager] },
-        },
-      },
-    });
-    const svc = await stack.startService();
-    port = svc.httpPort as number;
-    eventsUrl = `http://127.0.0.1:${port}/slack/events`;
+    ({ fake, stack, port, eventsUrl } = await startSlackStack({ hosts: 3 }));
 
     // tasks to click on: one SUCCESSFUL, one FAILED (its start fails); and a batch awaiting confirmation
     const restart = async (hostId: number) => {
