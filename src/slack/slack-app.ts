@@ -14,6 +14,7 @@ import {
   App,
   type BlockAction,
   type Logger as BoltLogger,
+  type BufferedIncomingMessage,
   type ButtonAction,
   HTTPModuleFunctions,
   HTTPReceiver,
@@ -349,6 +350,16 @@ export interface SlackFrontDoor {
   stop(): Promise<void>;
 }
 
+/** Whether a buffered request carries a valid, fresh Slack signature. */
+async function signedBySlack(signingSecret: string, req: BufferedIncomingMessage): Promise<boolean> {
+  try {
+    await HTTPModuleFunctions.parseAndVerifyHTTPRequest({ signingSecret }, req);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Largest Slack request body read (Slack's own are a few KiB). */
 const SLACK_BODY_LIMIT_BYTES = 1024 * 1024;
 
@@ -389,7 +400,7 @@ export async function startSlackApp(
       // Bolt reads a body it has been handed (rawBody) instead of the stream. One that does
       // not parse to an object (`null`, `[]`, `7` as JSON) made Bolt throw outside any
       // handler: the connection hung unanswered. It is a malformed request: 400.
-      let buffered: Awaited<ReturnType<typeof HTTPModuleFunctions.bufferIncomingMessage>>;
+      let buffered: BufferedIncomingMessage;
       try {
         buffered = await HTTPModuleFunctions.bufferIncomingMessage(req, SLACK_BODY_LIMIT_BYTES);
       } catch {
@@ -403,8 +414,11 @@ export async function startSlackApp(
         parsed = undefined;
       }
       if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-        res.writeHead(400).end();
-        return true;
+        // Unsigned or wrongly signed, it is Bolt's 401 (Bolt checks the signature before parsing).
+        if (await signedBySlack(d.signingSecret, buffered)) {
+          res.writeHead(400).end();
+          return true;
+        }
       }
       receiver.requestListener(buffered, res);
       return true;

@@ -137,6 +137,15 @@ describe('Slack', () => {
     }
   });
 
+  it('refuses an unsigned or forged body that is no object with 401, as any unsigned request', async () => {
+    for (const body of ['', 'null', '[]']) {
+      const forged = await postToSlackEndpoint(eventsUrl, 'not-the-secret', body, { contentType: 'application/json' });
+      assert.equal(forged.status, 401, `forged body ${JSON.stringify(body)}`);
+    }
+    const unsigned = await fetch(eventsUrl, { method: 'POST' });
+    assert.equal(unsigned.status, 401, 'no signature headers, no body');
+  });
+
   it('answers bad text and unknown hosts at once with what to type', async () => {
     const bad = await user.command('reboot 101');
     assert.equal(bad.status, 200);
