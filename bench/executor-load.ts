@@ -127,7 +127,10 @@ interface Executor {
 
 function spawnExecutor(e: Env, runner: string, extra: NodeJS.ProcessEnv = {}): Executor {
   entry ??= compiled(join(REPO, 'bench/executor-with-runner.ts'));
-  const child = spawn(process.execPath, [entry], {
+  // BENCH_CPU_PROF=<dir>: each executor writes a .cpuprofile there when it is stopped.
+  const prof = process.env.BENCH_CPU_PROF;
+  const profArgs = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
+  const child = spawn(process.execPath, [...profArgs, entry], {
     cwd: e.dir,
     env: { ...e.env, ...extra, ROLES: 'executor', BENCH_RUNNER: runner },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -152,7 +155,7 @@ function spawnExecutor(e: Env, runner: string, extra: NodeJS.ProcessEnv = {}): E
     output: () => tail,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
+        child.kill(prof ? 'SIGTERM' : 'SIGKILL'); // a profile is written only on a clean exit
         await waitForExit(child);
       }
       unregister();
