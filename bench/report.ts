@@ -263,6 +263,7 @@ export function renderMarkdown(results: Results, baselines: Array<Partial<Result
     'npm run bench                       # everything: fleets of 50 and 200, then parts 3-5',
     'npm run bench -- --fleet 50         # a part: --fleet 50|200, --only fleet|overhead|throughput|memory|ack,',
     '                                    #   --runs 3 (ours per fleet size), --tasks 1000 (throughput), --no-ansible',
+    'BENCH_CPU_PROF=/tmp/prof npm run bench -- --only throughput   # and each executor writes a .cpuprofile',
     '```',
     '',
     `Last command: \`${results.command}\` (${results.updated.slice(0, 16).replace('T', ' ')} UTC), on commit ${results.commit ?? 'unknown'}.`,
