@@ -32,7 +32,7 @@ import { traceIdFrom } from '../src/trace-id.js';
 import { killOnExit, type NatsServerHandle, startNatsServer, waitForExit } from '../test/helpers/nats-server.js';
 import { processesMatching, regexEscape } from '../test/helpers/sim-agent.js';
 import { benchLines, cpuSeconds, rssOf, sleep } from './lib/common.js';
-import { compiled } from './lib/compile.js';
+import { compiled, serviceNodeFlags } from './lib/compile.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
 /** Compiled once, on first use: the executor runs as plain JavaScript, as `npm start` runs it. */
@@ -130,7 +130,7 @@ function spawnExecutor(e: Env, runner: string, extra: NodeJS.ProcessEnv = {}): E
   // BENCH_CPU_PROF=<dir>: each executor writes a .cpuprofile there when it is stopped.
   const prof = process.env.BENCH_CPU_PROF;
   const profArgs = prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : [];
-  const child = spawn(process.execPath, [...profArgs, entry], {
+  const child = spawn(process.execPath, [...profArgs, ...serviceNodeFlags(), entry], {
     cwd: e.dir,
     env: { ...e.env, ...extra, ROLES: 'executor', BENCH_RUNNER: runner },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -23,7 +23,7 @@ import {
 } from '../test/helpers/sim-agent.js';
 import { basicAuth, type ChildService, readTask, type Stack, startStack } from '../test/helpers/stack.js';
 import { cpuSeconds, median, type Summary, sleep, summarize } from './lib/common.js';
-import { compiled } from './lib/compile.js';
+import { compiled, serviceNodeFlags } from './lib/compile.js';
 import { callsByStep, checkHost, hostFloorSeconds, STEP_DURATIONS } from './lib/host-work.js';
 import { type PeerRun, runAnsible, runParallelSsh, writeSshConfig } from './lib/peers.js';
 
@@ -93,7 +93,10 @@ function checkFleet(stack: Stack): { ok: number; firstProblem?: string } {
 
 async function startOurs(stack: Stack): Promise<{ child: ChildService; port: number }> {
   // As `npm start` runs it: compiled JavaScript.
-  const child = stack.spawnService('api,executor', { entry: compiled(join(REPO, 'src/main.ts')) });
+  const child = stack.spawnService('api,executor', {
+    entry: compiled(join(REPO, 'src/main.ts')),
+    nodeFlags: serviceNodeFlags(),
+  });
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     const m = /"httpPort":(\d+).*"msg":"ready"/.exec(child.output());

@@ -38,7 +38,7 @@ import { findExecutable, freePort } from '../test/helpers/nats-server.js';
 import { clearFaults, overlappingCalls, readCalls, setFault } from '../test/helpers/sim-agent.js';
 import { SIGNING_SECRET, slackUser, taskIdOf, textOf } from '../test/helpers/slack-user.js';
 import { readTask, type Stack, startStack, waitFor, waitForTask } from '../test/helpers/stack.js';
-import { compiled } from './lib/compile.js';
+import { compiled, serviceNodeFlags } from './lib/compile.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
 
@@ -237,8 +237,9 @@ async function main(): Promise<void> {
     // and Slack posts share the front door's event loop.
     const httpPort = await freePort();
     const entry = compiled(join(REPO, 'src/main.ts'));
-    stack.spawnService('api,slack', { entry, env: { HTTP_PORT: String(httpPort) }, logLevel: 'warn' });
-    stack.spawnService('executor,notifier', { entry, logLevel: 'warn' });
+    const nodeFlags = serviceNodeFlags();
+    stack.spawnService('api,slack', { entry, nodeFlags, env: { HTTP_PORT: String(httpPort) }, logLevel: 'warn' });
+    stack.spawnService('executor,notifier', { entry, nodeFlags, logLevel: 'warn' });
     const base = `http://127.0.0.1:${httpPort}`;
     await waitFor('the front door to be ready', async () =>
       (await fetch(`${base}/readyz`).catch(() => undefined))?.ok ? true : undefined,

@@ -87,6 +87,8 @@ export interface SpawnOptions {
   env?: NodeJS.ProcessEnv;
   /** LOG_LEVEL of the process, default info. */
   logLevel?: string;
+  /** Node.js flags before the entry (benchmarks: those `npm start` uses). */
+  nodeFlags?: string[];
 }
 
 export interface ChildService {
@@ -202,7 +204,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     spawnService(roles, spawnOpts = {}) {
       const entry = spawnOpts.entry ?? join(REPO, 'src/main.ts');
       // A compiled entry (.js) runs as plain JavaScript; TypeScript through tsx.
-      const args = entry.endsWith('.js') ? [entry] : ['--import', import.meta.resolve('tsx'), entry];
+      const args = [
+        ...(spawnOpts.nodeFlags ?? []),
+        ...(entry.endsWith('.js') ? [entry] : ['--import', import.meta.resolve('tsx'), entry]),
+      ];
       const child = spawn(process.execPath, args, {
         cwd: dir,
         env: { ...env, ...spawnOpts.env, ROLES: roles, LOG_LEVEL: spawnOpts.logLevel ?? 'info' },
