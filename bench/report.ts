@@ -485,7 +485,7 @@ export function renderMarkdown(results: Results, baselines: Array<Partial<Result
     '',
     'One executor process (ROLES=executor, executor.concurrency 1000, leaseSeconds 30, heartbeats every 5 s) with',
     'a runner whose steps sleep; 1,000 single-host restart tasks created; VmRSS from /proc once 1,000 steps run at',
-    'once, sampled for 10 s. The process runs compiled JavaScript (bench/lib/compile.ts), as `npm start` does.',
+    'once, sampled for 10 s. The process runs compiled JavaScript with the Node.js flags of `npm start` (bench/lib/compile.ts).',
     '',
   );
   if (mem) {
