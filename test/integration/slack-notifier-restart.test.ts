@@ -41,6 +41,17 @@ describe('notifier restart', () => {
     const parent = await waitFor('the parent', () => fake.channel('C0OPS')[0]);
     await waitFor('stop to begin', () => readCalls(h.agentHome).some((c) => c.args === 'stop'), 20_000);
     await waitFor('two replies', () => fake.thread('C0OPS', parent.ts).length >= 2 || undefined);
+    // Killed between posts, with what it posted recorded: a kill between a post and
+    // its record may post that one twice, as SPEC allows, and is not what this proves.
+    const taskId = taskIdOf(parent);
+    const jsm = await stack.nc.jetstreamManager();
+    const threads = await stack.nc.jetstream().views.kv('ocp_slack');
+    await waitFor('what was posted, recorded', async () => {
+      const last = await jsm.streams.getMessage('OCP_EVENTS', { last_by_subj: `ocp.events.task.${taskId}` });
+      const recorded = await threads.get(`task.${taskId}`);
+      return recorded && recorded.json<{ lastSeq: number }>().lastSeq >= last.json<{ seq: number }>().seq;
+    });
+    assert.ok(fake.thread('C0OPS', parent.ts).length < 6, 'killed while the task still runs');
     await notifier.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 1500));
     notifier = stack.spawnService('notifier');
