@@ -283,7 +283,10 @@ async function main(): Promise<number> {
   const base = `http://127.0.0.1:${port}`;
 
   const executors: ChildService[] = [];
-  /** Like a supervisor: a process that cannot start (NATS away: it exits) is started again. */
+  /**
+   * Like a supervisor: a process that cannot start (it exits, or is not up in 60 s) is
+   * started again. One started while NATS is away waits for it.
+   */
   const startExecutor = async (): Promise<ChildService> => {
     for (let attempt = 1; ; attempt++) {
       counters.executorsStarted += 1;
@@ -824,7 +827,7 @@ async function main(): Promise<number> {
       'recoveries in the logs',
       `${logged('taking over a subtask left running')} takeovers of a running step, ` +
         `${logged('SSH step attempt failed')} SSH retries and ${logged('will attach to the step again')} re-attaches after a lost connection, ` +
-        `${counters.executorRespawns} executor starts refused while NATS was away`,
+        `${counters.executorRespawns} executor starts that failed and were retried`,
     ],
     [
       'the driver',

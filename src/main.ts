@@ -6,14 +6,9 @@ import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
-import { DEFAULT_NATS_URL } from './nats/connect.js';
+import { DEFAULT_NATS_URL, withoutCredentials } from './nats/connect.js';
 import { findNatsServer, listening, startEmbeddedNats } from './nats/embedded-server.js';
 import { startService } from './service.js';
-
-/** A NATS URL may carry user:password@ or a token: never log those. */
-function withoutCredentials(url: string): string {
-  return url.replace(/\/\/[^@/,]*@/g, '//');
-}
 
 async function main(): Promise<void> {
   let loaded: ReturnType<typeof loadConfig>;

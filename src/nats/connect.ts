@@ -1,6 +1,7 @@
 /**
- * The NATS connection: unlimited reconnects, credentials from the environment,
- * TLS as the URL says; NATS_URL may list a cluster's servers, comma-separated.
+ * The NATS connection: unlimited reconnects (the first connection, too, waits
+ * for a server, saying so), credentials from the environment, TLS as the URL
+ * says; NATS_URL may list a cluster's servers, comma-separated.
  * A request that finds no responder (a stream or consumer whose leader died,
  * while its replicas elect another) is sent again until one answers.
  */
@@ -28,6 +29,15 @@ export interface NatsSettings {
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
+/** A NATS URL may carry user:password@ or a token: never log those. */
+export function withoutCredentials(url: string): string {
+  return url.replace(/\/\/[^@/,]*@/g, '//');
+}
+
+/** While the first connection waits for a server: the first notice (ms), then one every… (ms). */
+const FIRST_NOTICE_MS = 1000;
+const NOTICE_EVERY_MS = 15_000;
+
 /**
  * nats.js rejects every answered request's promise once more, already settled,
  * with a new "Cancelled" NatsError — a stack trace captured that nobody sees
@@ -49,7 +59,9 @@ export async function connectNats(settings: NatsSettings, logger: Logger): Promi
     name: settings.name,
     maxReconnectAttempts: -1, // never give up: requests are durable, we wait for the server
     reconnectTimeWait: 250, // ms between attempts
-    waitOnFirstConnect: false,
+    // A server not up yet is waited for, as one that goes away later is: a
+    // process started during an outage serves once NATS is back.
+    waitOnFirstConnect: true,
     pingInterval: 10_000,
     // nats.js captures a stack trace per request to name what timed out; at a
     // dozen requests per subtask that was the client's biggest CPU cost.
@@ -62,10 +74,25 @@ export async function connectNats(settings: NatsSettings, logger: Logger): Promi
     opts.pass = settings.password;
   }
   shareCancelledError();
-  const nc = await connect(opts);
+  const nc = await whileWaiting(connect(opts), () =>
+    logger.warn({ nats: withoutCredentials(settings.url) }, 'NATS not reachable yet; waiting for it'),
+  );
   retryNoResponders(nc, logger);
   void watchStatus(nc, logger);
   return nc;
+}
+
+/** `notice` after FIRST_NOTICE_MS and every NOTICE_EVERY_MS until `pending` settles. */
+async function whileWaiting<T>(pending: Promise<T>, notice: () => void): Promise<T> {
+  let timer = setTimeout(function tick() {
+    notice();
+    timer = setTimeout(tick, NOTICE_EVERY_MS);
+  }, FIRST_NOTICE_MS);
+  try {
+    return await pending;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**

@@ -81,6 +81,21 @@ describe('health, readiness and drain', () => {
     assert.equal((await fetch(url('/nothing'))).status, 401, 'the API asks for credentials first');
   });
 
+  it('waits for a NATS that is not up at start, saying so without its credentials, and serves once it is', async () => {
+    await stack.nats.kill();
+    const withCredentials = stack.nats.url.replace('nats://', 'nats://sentinel-user:sentinel-pass-5150@');
+    const child = stack.spawnService('api', { env: { NATS_URL: withCredentials } });
+    try {
+      await waitFor('the waiting notice', () => child.output().includes('NATS not reachable yet; waiting for it'));
+      assert.equal(child.child.exitCode, null, `still running: ${child.output()}`);
+    } finally {
+      await stack.nats.restart();
+    }
+    await waitFor('service ready', () => child.output().includes('"msg":"ready"'), 30_000);
+    assert.doesNotMatch(child.output(), /sentinel-pass-5150/);
+    await child.kill('SIGTERM');
+  });
+
   it('drains on SIGTERM and exits 0', async () => {
     const child = stack.spawnService('api,executor');
     await waitFor('service ready', () => child.output().includes('"msg":"ready"'));
