@@ -267,7 +267,29 @@ export function createNotifier(deps: NotifierDeps) {
     return { ...state, lastSeq: event.seq };
   }
 
+  /**
+   * Tasks with an event in hand here. Another delivery for one of them waits:
+   * a nats-server that crashed may deliver again an event whose first delivery
+   * is still recording its post (the record retried while NATS was away), and
+   * that second delivery, finding no record yet, would post it twice (found
+   * by the soak with 7-9 s outages).
+   */
+  const inHand = new Set<number>();
+
   async function handleTaskEvent(msg: JsMsg, event: TaskEvent): Promise<void> {
+    if (inHand.has(event.taskId)) {
+      msg.nak(GATE_RETRY_MS);
+      return;
+    }
+    inHand.add(event.taskId);
+    try {
+      await handleTaskEventInHand(msg, event);
+    } finally {
+      inHand.delete(event.taskId);
+    }
+  }
+
+  async function handleTaskEventInHand(msg: JsMsg, event: TaskEvent): Promise<void> {
     const stored = await deps.store.get(event.taskId);
     const record = stored?.record;
     const channel = record?.origin?.channelId ?? config.slack.defaultChannel;

@@ -159,6 +159,28 @@ describe('notifier: recording a post while NATS is away', () => {
     }
   });
 
+  test('the same event delivered again while its post is still being recorded is not posted twice', async () => {
+    // A nats-server that crashed may deliver an event again while the first
+    // delivery still retries the record of its post.
+    const { notifier, posts, event } = setup({ threadFailures: 1 });
+    try {
+      const first = fakeMsg(event);
+      const handling = notifier.handle(first.msg);
+      while (posts.length === 0) await new Promise((r) => setTimeout(r, 10));
+      const again = fakeMsg(event);
+      await notifier.handle(again.msg);
+      assert.deepEqual(again.seen, ['nak'], 'put back while the first delivery is in hand');
+      await handling;
+      assert.equal(first.seen.at(-1), 'ack');
+      const third = fakeMsg(event);
+      await notifier.handle(third.msg);
+      assert.deepEqual(third.seen, ['ack'], 'once recorded, a delivery is only acknowledged');
+      assert.equal(posts.length, 1, 'posted once');
+    } finally {
+      notifier.stop();
+    }
+  });
+
   test('a record that got through unanswered (a conflict on the retry) counts as recorded', async () => {
     const { notifier, posts, threads, event } = setup();
     try {
