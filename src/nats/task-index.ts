@@ -4,7 +4,10 @@
  * `history`): reading every record for every listing cost a KV consumer and a
  * get per task per call. Started on first use; a listing first waits (briefly)
  * until the index has seen the bucket's last write, so a caller reads its own
- * writes.
+ * writes. Entries are decoded when a listing asks, only the latest per task:
+ * a running fleet task rewrites its record (hundreds of KB) on every change,
+ * and an executor, whose sweeper lists once per two leases, should not decode
+ * every one of those writes.
  */
 import type { KV, KvEntry } from 'nats';
 import type { OcpTask } from '../contracts/ocp-task.js';
@@ -24,7 +27,9 @@ const CATCH_UP_MS = 2000;
 
 export function createTaskIndex(deps: { kv: KV }): TaskIndex {
   const tasks = new Map<number, TaskSummary>();
-  /** Stream sequence of the last entry applied. */
+  /** The latest entry of each task written since the last listing, not decoded yet. */
+  const unread = new Map<number, KvEntry>();
+  /** Stream sequence of the last entry seen. */
   let applied = 0;
   let started: Promise<void> | undefined;
   let stop: (() => void) | undefined;
@@ -32,17 +37,23 @@ export function createTaskIndex(deps: { kv: KV }): TaskIndex {
   function apply(e: KvEntry): void {
     applied = Math.max(applied, e.revision);
     const id = Number(e.key.slice('task.'.length));
-    if (!Number.isSafeInteger(id)) return;
-    if (e.operation !== 'PUT') {
-      tasks.delete(id);
-      return;
+    if (Number.isSafeInteger(id)) unread.set(id, e);
+  }
+
+  function read(): void {
+    for (const [id, e] of unread) {
+      if (e.operation !== 'PUT') {
+        tasks.delete(id);
+        continue;
+      }
+      try {
+        const { subtasks: _subtasks, ...summary } = decodeJsonBytes<TaskRecord>(e.value).task;
+        tasks.set(id, summary);
+      } catch {
+        // not a task record: nothing to list
+      }
     }
-    try {
-      const { subtasks: _subtasks, ...summary } = decodeJsonBytes<TaskRecord>(e.value).task;
-      tasks.set(id, summary);
-    } catch {
-      // not a task record: nothing to list
-    }
+    unread.clear();
   }
 
   function start(): Promise<void> {
@@ -72,6 +83,7 @@ export function createTaskIndex(deps: { kv: KV }): TaskIndex {
       started ??= start();
       await started;
       await caughtUp();
+      read();
       return [...tasks.values()];
     },
     close() {
