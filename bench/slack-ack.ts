@@ -33,11 +33,12 @@ import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { createSubtaskLogs } from '../src/nats/subtask-logs.js';
-import { type FakeMessage, type FakeSlack, startFakeSlack } from '../test/helpers/fake-slack.js';
+import type { FakeMessage, FakeSlack } from '../test/helpers/fake-slack.js';
 import { findExecutable, freePort } from '../test/helpers/nats-server.js';
 import { clearFaults, overlappingCalls, readCalls, setFault } from '../test/helpers/sim-agent.js';
-import { SIGNING_SECRET, slackUser, taskIdOf, textOf } from '../test/helpers/slack-user.js';
-import { readTask, type Stack, startStack, waitFor, waitForTask } from '../test/helpers/stack.js';
+import { SLACK_CHANNEL, startFakeSlackAndStack } from '../test/helpers/slack-stack.js';
+import { slackUser, taskIdOf, textOf } from '../test/helpers/slack-user.js';
+import { readTask, type Stack, waitFor, waitForTask } from '../test/helpers/stack.js';
 import { compiled, serviceNodeFlags } from './lib/compile.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
@@ -48,7 +49,7 @@ const COUNT = RATE_PER_S * DURATION_S;
 const INTERVAL_MS = 1000 / RATE_PER_S;
 const HOSTS = 20;
 const USERS = Array.from({ length: 10 }, (_, i) => `U0BENCH${String(i).padStart(2, '0')}`);
-const CHANNEL = 'C0OPS';
+const CHANNEL = SLACK_CHANNEL;
 /** Slack gives up on an answer after 3 s. */
 const SLACK_LIMIT_MS = 3000;
 /** usergroups.users.list answers this late for the cold-cache check. */
@@ -214,24 +215,7 @@ async function main(): Promise<void> {
   watchdog.unref();
 
   try {
-    fake = await startFakeSlack();
-    fake.addChannel(CHANNEL);
-    fake.setUsergroup('S0MANAGERS', USERS);
-    fake.setUsergroup('S0VIEWERS', USERS);
-    stack = await startStack({
-      hosts: HOSTS,
-      slack: {
-        apiUrl: fake.apiUrl,
-        botToken: fake.token,
-        signingSecret: SIGNING_SECRET,
-        access: {
-          HOST_MANAGER: { usergroups: ['S0MANAGERS'] },
-          TASK_MANAGER: { usergroups: ['S0MANAGERS'] },
-          HOST_VIEWER: { usergroups: ['S0VIEWERS'] },
-          TASK_VIEWER: { usergroups: ['S0VIEWERS'] },
-        },
-      },
-    });
+    ({ fake, stack } = await startFakeSlackAndStack({ hosts: HOSTS, managers: USERS, viewers: [] }));
     // The service as deployed: compiled, its own processes, the Slack front door (api,slack)
     // apart from the executor and notifier, so neither this load generator nor the steps
     // and Slack posts share the front door's event loop.

@@ -18,24 +18,47 @@ export interface SlackStack {
   eventsUrl: string;
 }
 
-export async function startSlackStack(opts: { hosts: number }): Promise<SlackStack> {
+/**
+ * A fake Slack Web API with SLACK_CHANNEL and two user groups, and a stack whose
+ * Slack roles are granted through them (SPEC §4): managers hold every role,
+ * viewers HOST_VIEWER and TASK_VIEWER. No service is started.
+ */
+export async function startFakeSlackAndStack(opts: {
+  hosts: number;
+  managers: readonly string[];
+  viewers: readonly string[];
+}): Promise<{ fake: FakeSlack; stack: Stack }> {
   const fake = await startFakeSlack();
   fake.addChannel(SLACK_CHANNEL);
-  fake.setUsergroup('S0MANAGERS', [SLACK_USERS.manager]);
-  fake.setUsergroup('S0VIEWERS', [SLACK_USERS.viewer, SLACK_USERS.manager]);
-  const stack = await startStack({
-    hosts: opts.hosts,
-    slack: {
-      apiUrl: fake.apiUrl,
-      botToken: fake.token,
-      signingSecret: SIGNING_SECRET,
-      access: {
-        HOST_MANAGER: { usergroups: ['S0MANAGERS'] },
-        HOST_VIEWER: { usergroups: ['S0VIEWERS'] },
-        TASK_VIEWER: { usergroups: ['S0VIEWERS'] },
-        TASK_MANAGER: { users: [SLACK_USERS.manager] },
+  fake.setUsergroup('S0MANAGERS', [...opts.managers]);
+  fake.setUsergroup('S0VIEWERS', [...new Set([...opts.viewers, ...opts.managers])]);
+  try {
+    const stack = await startStack({
+      hosts: opts.hosts,
+      slack: {
+        apiUrl: fake.apiUrl,
+        botToken: fake.token,
+        signingSecret: SIGNING_SECRET,
+        access: {
+          HOST_MANAGER: { usergroups: ['S0MANAGERS'] },
+          TASK_MANAGER: { usergroups: ['S0MANAGERS'] },
+          HOST_VIEWER: { usergroups: ['S0VIEWERS'] },
+          TASK_VIEWER: { usergroups: ['S0VIEWERS'] },
+        },
       },
-    },
+    });
+    return { fake, stack };
+  } catch (err) {
+    await fake.stop();
+    throw err;
+  }
+}
+
+export async function startSlackStack(opts: { hosts: number }): Promise<SlackStack> {
+  const { fake, stack } = await startFakeSlackAndStack({
+    hosts: opts.hosts,
+    managers: [SLACK_USERS.manager],
+    viewers: [SLACK_USERS.viewer],
   });
   const svc = await stack.startService();
   const port = svc.httpPort as number;
