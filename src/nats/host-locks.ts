@@ -11,7 +11,13 @@ import type { KV } from 'nats';
 import { decodeJson, encodeJson, getLive, isCasConflict } from './kv-json.js';
 
 export type AcquireResult =
-  | { ok: true }
+  | {
+      ok: true;
+      /** Revision of the lock as this call left it. */
+      revision: number;
+      /** Taken by this call (created, or replaced); false when the task held it already. */
+      fresh: boolean;
+    }
   | {
       ok: false;
       holder: number;
@@ -29,10 +35,14 @@ export interface HostLocks {
    * and a handler looks at its task's state before asking).
    */
   hold(hostId: number, taskId: number, freshMs: number): Promise<AcquireResult>;
-  /** Replace a holder found gone (see above), if the lock is still that revision. */
-  replace(hostId: number, taskId: number, staleRevision: number): Promise<boolean>;
-  /** Free the host if `taskId` holds it. */
-  release(hostId: number, taskId: number): Promise<void>;
+  /** Replace a holder found gone (see above), if the lock is still that revision; the new revision, or false. */
+  replace(hostId: number, taskId: number, staleRevision: number): Promise<number | false>;
+  /**
+   * Free the host if `taskId` holds it — with `revision`, only if the lock is
+   * still as a caller took it: whoever touched it since (a concurrent
+   * operation on the same task refreshing it) keeps it.
+   */
+  release(hostId: number, taskId: number, revision?: number): Promise<void>;
   holder(hostId: number): Promise<number | undefined>;
 }
 
@@ -45,7 +55,7 @@ const key = (hostId: number) => `host.${hostId}`;
 
 export function createHostLocks(kv: KV): HostLocks {
   /** Locks this process took or refreshed: host → holder and when (ms). */
-  const taken = new Map<number, { taskId: number; at: number }>();
+  const taken = new Map<number, { taskId: number; at: number; revision: number }>();
 
   async function acquire(hostId: number, taskId: number): Promise<AcquireResult> {
     for (;;) {
@@ -53,17 +63,17 @@ export function createHostLocks(kv: KV): HostLocks {
       const at = Date.now();
       try {
         if (!entry) {
-          await kv.create(key(hostId), encodeJson({ taskId, at }));
-          taken.set(hostId, { taskId, at });
-          return { ok: true };
+          const revision = await kv.create(key(hostId), encodeJson({ taskId, at }));
+          taken.set(hostId, { taskId, at, revision });
+          return { ok: true, revision, fresh: true };
         }
         const value = decodeJson<LockValue>(entry);
         if (value.taskId !== taskId) {
           return { ok: false, holder: value.taskId, revision: entry.revision, at: value.at ?? 0 };
         }
-        await kv.update(key(hostId), encodeJson({ taskId, at }), entry.revision);
-        taken.set(hostId, { taskId, at });
-        return { ok: true };
+        const revision = await kv.update(key(hostId), encodeJson({ taskId, at }), entry.revision);
+        taken.set(hostId, { taskId, at, revision });
+        return { ok: true, revision, fresh: false };
       } catch (err) {
         if (!isCasConflict(err)) throw err;
       }
@@ -74,24 +84,27 @@ export function createHostLocks(kv: KV): HostLocks {
     acquire,
     async hold(hostId, taskId, freshMs) {
       const mine = taken.get(hostId);
-      if (mine && mine.taskId === taskId && Date.now() - mine.at < freshMs) return { ok: true };
+      if (mine && mine.taskId === taskId && Date.now() - mine.at < freshMs) {
+        return { ok: true, revision: mine.revision, fresh: false };
+      }
       return acquire(hostId, taskId);
     },
     async replace(hostId, taskId, staleRevision) {
       try {
         const at = Date.now();
-        await kv.update(key(hostId), encodeJson({ taskId, at }), staleRevision);
-        taken.set(hostId, { taskId, at });
-        return true;
+        const revision = await kv.update(key(hostId), encodeJson({ taskId, at }), staleRevision);
+        taken.set(hostId, { taskId, at, revision });
+        return revision;
       } catch (err) {
         if (isCasConflict(err)) return false;
         throw err;
       }
     },
-    async release(hostId, taskId) {
+    async release(hostId, taskId, revision) {
       if (taken.get(hostId)?.taskId === taskId) taken.delete(hostId);
       const entry = await getLive(kv, key(hostId));
       if (!entry || decodeJson<LockValue>(entry).taskId !== taskId) return;
+      if (revision !== undefined && entry.revision !== revision) return;
       try {
         await kv.delete(key(hostId), { previousSeq: entry.revision });
       } catch (err) {

@@ -1,7 +1,9 @@
 /**
  * Taking and freeing the host locks of a task. Several hosts (a batch, a
  * retry) are all taken or none: on the first busy host the ones taken are
- * freed again and the busy one is named.
+ * freed again and the busy one is named. A call frees only what it took
+ * itself: a host its task held already (a chain still running) is never
+ * freed by a call that fails or loses a race.
  */
 import type { HostConfig } from '../config.js';
 import { CodedError, ErrorCode } from '../errors.js';
@@ -19,11 +21,17 @@ export async function holderIsGone(deps: TaskDeps, holder: number, lockedAt: num
   return Date.now() - lockedAt > deps.config.executor.leaseSeconds * 1000;
 }
 
-/** Lock `host` for `taskId`, taking over a lock whose holder is gone. */
-async function claimHost(deps: TaskDeps, host: HostConfig, taskId: number): Promise<void> {
+/** A lock a call took (it was free, or its holder gone), as the call left it. */
+export interface Claim {
+  hostId: number;
+  revision: number;
+}
+
+/** Lock `host` for `taskId`, taking over a lock whose holder is gone; the claim if this call took it. */
+async function claimHost(deps: TaskDeps, host: HostConfig, taskId: number): Promise<Claim | undefined> {
   for (;;) {
     const got = await deps.locks.acquire(host.id, taskId);
-    if (got.ok) return;
+    if (got.ok) return got.fresh ? { hostId: host.id, revision: got.revision } : undefined;
     if (!(await holderIsGone(deps, got.holder, got.at))) {
       throw new CodedError(
         ErrorCode.hostBusy,
@@ -31,31 +39,38 @@ async function claimHost(deps: TaskDeps, host: HostConfig, taskId: number): Prom
         'hostId',
       );
     }
-    if (await deps.locks.replace(host.id, taskId, got.revision)) return;
+    const revision = await deps.locks.replace(host.id, taskId, got.revision);
+    if (revision !== false) return { hostId: host.id, revision };
   }
 }
 
 /** Lock round trips in flight at once for one task (a fleet's hosts are claimed side by side). */
 const CLAIMS_AT_ONCE = 32;
 
-async function eachHost<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<PromiseSettledResult<void>[]> {
-  const results: PromiseSettledResult<void>[] = [];
+async function eachHost<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  const results: PromiseSettledResult<R>[] = [];
   for (let i = 0; i < items.length; i += CLAIMS_AT_ONCE) {
     results.push(...(await Promise.allSettled(items.slice(i, i + CLAIMS_AT_ONCE).map(fn))));
   }
   return results;
 }
 
-export async function claimHosts(deps: TaskDeps, hosts: readonly HostConfig[], taskId: number): Promise<void> {
+/** Take every host for `taskId` or none; what this call took (the hosts the task held already are not in it). */
+export async function claimHosts(deps: TaskDeps, hosts: readonly HostConfig[], taskId: number): Promise<Claim[]> {
   const results = await eachHost(hosts, (host) => claimHost(deps, host, taskId));
+  const claims = results.flatMap((r) => (r.status === 'fulfilled' && r.value ? [r.value] : []));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (!failed) return;
-  await releaseHosts(
-    deps,
-    hosts.filter((_, i) => results[i]?.status === 'fulfilled').map((h) => h.id),
-    taskId,
-  );
+  if (!failed) return claims;
+  await releaseClaims(deps, claims, taskId);
   throw failed.reason;
+}
+
+/** Free what a call took, each lock only if nobody touched it since. */
+export async function releaseClaims(deps: TaskDeps, claims: readonly Claim[], taskId: number): Promise<void> {
+  const failed = (await eachHost(claims, (c) => deps.locks.release(c.hostId, taskId, c.revision))).find(
+    (r): r is PromiseRejectedResult => r.status === 'rejected',
+  );
+  if (failed) throw failed.reason;
 }
 
 export async function releaseHosts(deps: TaskDeps, hostIds: Iterable<number>, taskId: number): Promise<void> {

@@ -24,7 +24,7 @@ import { CodedError, ErrorCode } from '../errors.js';
 import { type StepRunner, targetOf } from '../executor/ports.js';
 import type { SubtaskLog } from '../nats/subtask-logs.js';
 import type { TaskDeps } from './deps.js';
-import { claimHosts, releaseHosts } from './host-claims.js';
+import { claimHosts, releaseClaims } from './host-claims.js';
 
 export interface OperationDeps extends TaskDeps {
   runner: StepRunner;
@@ -87,15 +87,14 @@ async function reopen(deps: TaskDeps, taskId: number, change: (r: TaskRecord) =>
     throw asStateError(err);
   }
   const hosts = hostsStillToRun({ ...current, ...preview }).map((id) => hostOrThrow(deps, id));
-  await claimHosts(deps, hosts, taskId);
+  // Only what this call takes is its to free: hosts whose chains run already stay held.
+  const claims = await claimHosts(deps, hosts, taskId);
   let updated: TaskRecord | undefined;
   try {
     updated = await deps.store.update(taskId, change);
   } catch (err) {
-    await releaseHosts(
-      deps,
-      hosts.map((h) => h.id),
-      taskId,
+    await releaseClaims(deps, claims, taskId).catch((e) =>
+      deps.logger.warn({ taskId, err: (e as Error).message }, 'could not free the hosts of a refused operation'),
     );
     throw asStateError(err);
   }
@@ -103,7 +102,13 @@ async function reopen(deps: TaskDeps, taskId: number, change: (r: TaskRecord) =>
   for (const s of readySubtasks(updated.task)) {
     await deps.enqueue({ taskId, subtaskId: s.id, runTime: s.runTime }, updated.traceId);
   }
-  await releaseHosts(deps, hostsAtRest(updated), taskId);
+  // Taken for a chain that the stored change (applied to the latest record) left at rest after all.
+  const atRest = new Set(hostsAtRest(updated));
+  await releaseClaims(
+    deps,
+    claims.filter((c) => atRest.has(c.hostId)),
+    taskId,
+  );
   deps.logger.info({ taskId, operation: updated.task.operation, traceId: updated.traceId }, 'task reopened');
   return updated.task;
 }
