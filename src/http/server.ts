@@ -65,6 +65,7 @@ function isNatsUnavailable(err: unknown): boolean {
   const e = err as { code?: unknown; name?: unknown; message?: unknown };
   return (
     e?.name === 'NatsError' ||
+    e?.name === 'StoreOutcomeUnknown' ||
     /TIMEOUT|CONNECTION_CLOSED|CONNECTION_DRAINING|DISCONNECT|503/.test(String(e?.code ?? e?.message ?? ''))
   );
 }

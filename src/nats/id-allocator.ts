@@ -8,6 +8,8 @@ import { decodeJson, encodeJson, getLive, isCasConflict } from './kv-json.js';
 
 export interface IdAllocator {
   take(count: number): Promise<number[]>;
+  /** Never hand out `id` or anything below it again (the counter went back: a reset bucket). */
+  skipPast(id: number): Promise<void>;
 }
 
 /**
@@ -60,6 +62,25 @@ export function createIdAllocator(kv: KV, blockSize = 1000): IdAllocator {
         const ids = Array.from({ length: count }, (_, i) => next + i);
         next += count;
         return ids;
+      });
+      queue = result.catch(() => undefined);
+      return result;
+    },
+    skipPast(id) {
+      const result = queue.then(async () => {
+        next = end = 0; // this process's block may lie below too
+        for (;;) {
+          const entry = await getLive(kv, KEY);
+          const start = entry ? decodeJson<number>(entry) : 1;
+          if (start > id) return;
+          try {
+            if (entry) await kv.update(KEY, encodeJson(id + 1), entry.revision);
+            else await kv.create(KEY, encodeJson(id + 1));
+            return;
+          } catch (err) {
+            if (!isCasConflict(err)) throw err;
+          }
+        }
       });
       queue = result.catch(() => undefined);
       return result;

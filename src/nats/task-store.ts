@@ -24,8 +24,16 @@ export interface TaskStore {
    * a compare-and-set confirms, not for one that ends in doing nothing.
    */
   peek(taskId: number): Promise<StoredTask | undefined>;
-  /** Store a new task; if it exists already (a redelivered request), keep the stored one. */
+  /**
+   * Store a new task, not yet announced (its events wait in the outbox: see
+   * `announce`). If this request stored it already (a redelivery), the stored
+   * one. Throws TaskIdTaken when another request's task has the id, and
+   * StoreOutcomeUnknown when NATS did not answer for CREATE_RESOLVE_MS (the
+   * task may exist).
+   */
   create(record: Omit<TaskRecord, 'eventSeq' | 'publishedSeq' | 'outbox'>): Promise<TaskRecord>;
+  /** Publish the record's outbox (duplicates are dropped). */
+  announce(record: TaskRecord): Promise<void>;
   /**
    * Apply `change` by compare-and-set, retrying on conflict; publishes the
    * change's events. Resolves with the record as this change left it (later
@@ -38,6 +46,31 @@ export interface TaskStore {
 }
 
 const key = (taskId: number) => `task.${taskId}`;
+
+/** How long a create whose answer was lost is tried again before its outcome is called unknown (ms). */
+const CREATE_RESOLVE_MS = 10_000;
+
+/** The id belongs to another request's task (the id counter went back: a reset bucket). */
+export class TaskIdTaken extends Error {
+  constructor(
+    readonly taskId: number,
+    readonly owner: string,
+  ) {
+    super(`task id ${taskId} is taken by request ${owner}`);
+    this.name = 'TaskIdTaken';
+  }
+}
+
+/** NATS never answered whether the task was stored: it may exist, and if it does it will run. */
+export class StoreOutcomeUnknown extends Error {
+  constructor(
+    readonly taskId: number,
+    cause: Error,
+  ) {
+    super(`NATS unreachable: whether task ${taskId} was stored is not known (${cause.message})`);
+    this.name = 'StoreOutcomeUnknown';
+  }
+}
 
 interface Waiter {
   change: TaskChange;
@@ -205,21 +238,30 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
     },
     async create(draft) {
       const record = recordChange(undefined, draft, now());
-      let revision: number;
-      try {
-        revision = await kv.create(key(draft.task.id), encodeJsonCompact(record));
-      } catch (err) {
-        if (!isCasConflict(err)) throw err;
-        const stored = await get(draft.task.id);
-        if (!stored) throw err;
-        await publishEvents(stored.record);
-        return stored.record;
+      const bytes = encodeJsonCompact(record);
+      const deadline = Date.now() + CREATE_RESOLVE_MS;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const revision = await kv.create(key(draft.task.id), bytes);
+          published.set(draft.task.id, 0); // we just created it: nothing of it is on the stream yet
+          remember({ record, revision });
+          return record;
+        } catch (err) {
+          if (isCasConflict(err)) {
+            const stored = await get(draft.task.id);
+            // Ours: an earlier attempt of this very request (a redelivery, or a write whose answer was lost).
+            if (stored?.record.requestId === draft.requestId) return stored.record;
+            if (stored) throw new TaskIdTaken(draft.task.id, stored.record.requestId);
+            throw err;
+          }
+          // No answer: the write may or may not have landed. The same create again
+          // tells which (it lands now, or finds the first one) once NATS answers.
+          if (Date.now() >= deadline) throw new StoreOutcomeUnknown(draft.task.id, err as Error);
+          await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+        }
       }
-      published.set(draft.task.id, 0); // we just created it: nothing of it is on the stream yet
-      remember({ record, revision });
-      await publishEvents(record);
-      return record;
     },
+    announce: publishEvents,
     update(taskId, change) {
       return new Promise((resolve, reject) => {
         const waiter = { change, resolve, reject };

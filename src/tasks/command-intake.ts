@@ -9,7 +9,7 @@ import { asCodedError, CodedError, describeZodError, ErrorCode } from '../errors
 import { encodeJson } from '../nats/kv-json.js';
 import { SUBJECTS } from '../nats/streams.js';
 import { traceIdFrom } from '../trace-id.js';
-import { createTask, RepeatedRejection } from './create-task.js';
+import { createTask, RepeatedRejection, RequestGone } from './create-task.js';
 import type { TaskDeps } from './deps.js';
 
 export const INVALID_REQUEST_ID = 'invalid';
@@ -82,6 +82,12 @@ export function createCommandIntake(deps: TaskDeps & { js: JetStreamClient }) {
         );
       }
     } catch (err) {
+      if (err instanceof RequestGone) {
+        // Answered (accepted) long ago; its task has since been removed: nothing to do, nothing to say twice.
+        deps.logger.warn({ requestId: id, traceId, message: err.message }, 'request seen again; its task is gone');
+        msg.ack();
+        return;
+      }
       const coded = asCodedError(err);
       if (coded.code === ErrorCode.internal) throw err; // infrastructure: let it be redelivered
       deps.logger.info({ requestId: id, traceId, code: coded.code, message: coded.message }, 'request rejected');

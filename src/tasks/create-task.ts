@@ -13,8 +13,9 @@ import { idsNeeded, planTask, readySubtasks } from '../core/task.js';
 import { addSteps, type TaskRecord } from '../core/task-record.js';
 import { CodedError, type ErrorBody, ErrorCode, errorBody } from '../errors.js';
 import { decodeJson, encodeJson, getLive, isCasConflict } from '../nats/kv-json.js';
+import { StoreOutcomeUnknown, TaskIdTaken } from '../nats/task-store.js';
 import type { TaskDeps } from './deps.js';
-import { claimHosts, releaseHosts } from './host-claims.js';
+import { type Claim, claimHosts, releaseClaims } from './host-claims.js';
 
 /** What a request asks for: an agent operation on one host, or a batch restart of several. */
 export type TaskKind = AgentOperation | 'batchRestart';
@@ -49,6 +50,13 @@ export interface Created {
 /** A request answered before with a rejection; `repeated` tells the front door not to announce it twice. */
 export class RepeatedRejection extends CodedError {}
 
+/** A request accepted before whose task has since been removed from the store: answered already, nothing to do. */
+export class RequestGone extends CodedError {
+  constructor(taskId: number, requestId: string) {
+    super(ErrorCode.taskNotFound, `task ${taskId} of request ${requestId} was removed from the store`, 'taskId');
+  }
+}
+
 /** The request's entry as stored (the notifier reads a rejection's origin from it). */
 export async function readRequest(
   deps: Pick<TaskDeps, 'requests'>,
@@ -58,7 +66,10 @@ export async function readRequest(
   return e ? decodeJson<RequestEntry>(e) : undefined;
 }
 
-export async function createTask(deps: TaskDeps, input: CreateTaskInput): Promise<Created> {
+/** Fresh ids tried when a request's ids turn out to be taken by older tasks. */
+const ID_ATTEMPTS = 5;
+
+export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt = 1): Promise<Created> {
   const hosts = input.hostIds.map((id) => {
     const host = findHost(deps.config, id);
     if (!host) throw new CodedError(ErrorCode.notFound, `host ${idText(id)} is not in the inventory`, 'hostId');
@@ -72,7 +83,7 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput): Promis
   if (entry.state === 'accepted') {
     const stored = await deps.store.get(entry.taskId);
     if (stored) return { record: stored.record, repeated: true };
-    throw new CodedError(ErrorCode.internal, `task ${entry.taskId} of request ${input.requestId} is missing`);
+    throw new RequestGone(entry.taskId, input.requestId);
   }
 
   const taskId = entry.ids[0] as number;
@@ -104,8 +115,9 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput): Promis
     await settleRequest(deps, input.requestId, { state: 'rejected', error: errorBody(err) });
     throw err;
   }
+  let claims: Claim[];
   try {
-    await claimHosts(deps, hosts, taskId);
+    claims = await claimHosts(deps, hosts, taskId);
   } catch (err) {
     if (err instanceof CodedError) {
       // The origin stays with the rejection so the notifier can answer the requester.
@@ -126,20 +138,40 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput): Promis
       ...(input.origin ? { origin: input.origin } : {}),
     });
   } catch (err) {
-    await releaseHosts(
-      deps,
-      hosts.map((h) => h.id),
-      taskId,
-    ).catch(() => undefined);
+    if (err instanceof TaskIdTaken && attempt < ID_ATTEMPTS) {
+      // The id counter went back (its bucket was reset): this request's ids are an
+      // old task's. Move the counter on (doubling: a few collisions find the end of
+      // the ids in use) and start again with fresh ids; the locks named the old id.
+      deps.logger.warn({ taskId, requestId: input.requestId }, 'task id in use by an older task; taking new ids');
+      await releaseClaims(deps, claims, taskId);
+      await deps.ids.skipPast(2 * taskId + 1000);
+      await deps.requests.delete(requestKey(input.requestId));
+      return createTask(deps, input, attempt + 1);
+    }
+    // When the outcome is unknown the task may exist: its locks stay (they lapse
+    // after the lease if it does not). Otherwise nothing was stored.
+    if (!(err instanceof StoreOutcomeUnknown)) await releaseClaims(deps, claims, taskId).catch(() => undefined);
     throw err;
   }
-  // A fleet's first steps go out back to back, one round trip in all.
-  await Promise.all(
-    readySubtasks(record.task).map((s) =>
-      deps.enqueue({ taskId, subtaskId: s.id, runTime: s.runTime }, record.traceId),
-    ),
-  );
-  await settleRequest(deps, input.requestId, { state: 'accepted', taskId });
+  // Stored: from here the task is accepted and will run, whatever fails next.
+  // Its events wait in the record's outbox and what is READY is queued again by
+  // the sweeper (or this request's redelivery), so an error now must not turn
+  // into an error answer for a task that runs anyway.
+  try {
+    await deps.store.announce(record);
+    // A fleet's first steps go out back to back, one round trip in all.
+    await Promise.all(
+      readySubtasks(record.task).map((s) =>
+        deps.enqueue({ taskId, subtaskId: s.id, runTime: s.runTime }, record.traceId),
+      ),
+    );
+    await settleRequest(deps, input.requestId, { state: 'accepted', taskId });
+  } catch (err) {
+    deps.logger.warn(
+      { taskId, requestId: input.requestId, traceId: input.traceId, err: (err as Error).message },
+      'task stored; announcing or queueing it failed and is left to the sweeper',
+    );
+  }
   deps.logger.info(
     { taskId, hostIds: input.hostIds, requestId: input.requestId, traceId: input.traceId },
     'task created',
