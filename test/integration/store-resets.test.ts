@@ -51,17 +51,17 @@ describe('a store changed by hand', () => {
   it('a request seen again after its task was removed is settled, not redelivered forever', async () => {
     const svc = await stack.startService();
     const requestId = newRequestId();
-    const first = accepted(await request(stack.nc, stack.js, 'restart', { hostId: host(0).id, creator: 'ops', requestId }));
+    const first = accepted(
+      await request(stack.nc, stack.js, 'restart', { hostId: host(0).id, creator: 'ops', requestId }),
+    );
     await waitForTask(stack.nc, first.taskId);
     const tasks = await stack.js.views.kv('ocp_tasks');
     await tasks.delete(`task.${first.taskId}`);
 
     // The same request again (another message id, so the stream keeps it), then a new one behind it.
-    await stack.js.publish(
-      'ocp.cmd.agent.restart',
-      JSON.stringify({ hostId: host(0).id, creator: 'ops', requestId }),
-      { msgID: `${requestId}-again` },
-    );
+    await stack.js.publish('ocp.cmd.agent.restart', JSON.stringify({ hostId: host(0).id, creator: 'ops', requestId }), {
+      msgID: `${requestId}-again`,
+    });
     const next = accepted(
       await request(stack.nc, stack.js, 'restart', { hostId: host(1).id, creator: 'ops', requestId: newRequestId() }),
     );
