@@ -16,6 +16,7 @@ import { createHttpServer } from './http/server.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { startApiService } from './nats/api-service.js';
 import { connectNats } from './nats/connect.js';
+import { createFirstEventCheck } from './nats/event-history.js';
 import { createHostLocks } from './nats/host-locks.js';
 import { createIdAllocator, storeEpoch } from './nats/id-allocator.js';
 import { type PullWorkers, startPullWorkers } from './nats/pull-workers.js';
@@ -188,6 +189,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         threads: buckets.slack,
         client,
         respond: postToResponseUrl,
+        firstEventPassed: createFirstEventCheck(await nc.jetstreamManager(), CONSUMERS.notifier),
         logger: logger.child({ component: 'notifier' }),
       });
       notifiers.push(notifier);

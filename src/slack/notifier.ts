@@ -9,7 +9,10 @@
  * 3. The parent is kept current with chat.update: after each event at most
  *    about once a second, and every 30 s while the task runs.
  * 4. Events of one task are handled in seq order: an event whose predecessor
- *    has not been posted yet is put back for a moment. What was posted is
+ *    has not been posted yet is put back for a moment — unless the task has no
+ *    thread and its first event has passed for good (a channel configured, or
+ *    the consumer made anew, while the task ran): then the thread starts from
+ *    the stored task, its parent showing every subtask so far. What was posted is
  *    recorded per task (ocp_slack), so a restarted notifier posts nothing twice
  *    — unless it died between posting and recording.
  * 5. Slack's 429 beyond the Web API client's own retries puts the event back
@@ -46,6 +49,8 @@ export interface NotifierDeps {
   threads: KV;
   client: ChatApi;
   respond: PostToResponseUrl;
+  /** Whether a task's first event has passed this notifier for good (see nats/event-history.ts). */
+  firstEventPassed(taskId: number): Promise<boolean>;
   logger: Logger;
   now?: () => Date;
 }
@@ -304,6 +309,10 @@ export function createNotifier(deps: NotifierDeps) {
       return;
     }
     if (event.seq > state.lastSeq + 1) {
+      if (!entry && (await deps.firstEventPassed(event.taskId))) {
+        await startFromStore(msg, event, record, channel);
+        return;
+      }
       msg.nak(GATE_RETRY_MS); // an earlier event of this task is not posted yet
       return;
     }
@@ -326,6 +335,28 @@ export function createNotifier(deps: NotifierDeps) {
     await recordPosted(msg, event.taskId, next, entry?.revision);
     scheduleUpdate(event.taskId, record.task.status === 'RUNNING' ? undefined : 0);
     msg.ack();
+  }
+
+  /**
+   * The earlier events will never come: post the parent as the task stands,
+   * record it as covering everything before this event, and take this event
+   * again at once as the next one.
+   */
+  async function startFromStore(msg: JsMsg, event: TaskEvent, record: TaskRecord, channel: string): Promise<void> {
+    logger.info({ taskId: event.taskId, seq: event.seq }, 'thread started from the stored task');
+    let next: ThreadState;
+    try {
+      next = { ...(await post({ ...event, seq: 1 }, record, { channel, lastSeq: 0 })), lastSeq: event.seq - 1 };
+    } catch (err) {
+      const { code, retryAfter } = slackError(err);
+      if (code === 'ratelimited') {
+        msg.nak((retryAfter ?? 1) * 1000);
+        return;
+      }
+      throw err;
+    }
+    await recordPosted(msg, event.taskId, next, undefined);
+    msg.nak(0);
   }
 
   async function handleRequestEvent(msg: JsMsg, event: RequestEvent): Promise<void> {

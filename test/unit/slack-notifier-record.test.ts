@@ -121,6 +121,7 @@ function setup(opts: { threadFailures?: number } = {}) {
     config,
     store,
     logs: { get: async () => undefined, put: async () => undefined },
+    firstEventPassed: async () => false,
     requests: {} as KV,
     threads: threads.kv,
     client,
