@@ -31,7 +31,7 @@ import { z } from 'zod';
 import { findHost, type HostConfig } from '../config.js';
 import type { AgentCommand, SlackOrigin } from '../contracts/events.js';
 import { asCodedError } from '../errors.js';
-import { decodeJson, encodeJson, getLive } from '../nats/kv-json.js';
+import { decodeJson, encodeJson, getLive, isCasConflict } from '../nats/kv-json.js';
 import { SUBJECTS } from '../nats/streams.js';
 import { createTask } from '../tasks/create-task.js';
 import {
@@ -113,7 +113,11 @@ export function createCommandHandler(d: SlackAppDeps) {
       case 'start': {
         if (hosts.length > 1) {
           const batchId = randomUUID();
-          const pending: z.input<typeof PendingBatch> = { hostIds: hosts.map((h) => h.id), reason: cmd.reason };
+          const pending: z.input<typeof PendingBatch> = {
+            hostIds: hosts.map((h) => h.id),
+            reason: cmd.reason,
+            expiresAt: new Date(now.getTime() + CONFIRM_LIFETIME_MS).toISOString(),
+          };
           await d.pending.put(`batch.${batchId}`, encodeJson(pending));
           const r = renderBatchConfirm(hosts, cmd.reason, JSON.stringify({ batchId }));
           return respond({ response_type: 'ephemeral', replace_original: false, text: r.text, blocks: r.blocks });
@@ -203,7 +207,13 @@ const BatchValue = z.object({ batchId: z.uuid() });
 const PendingBatch = z.object({
   hostIds: z.array(z.number().int().positive()).min(1),
   reason: z.string().max(500).optional(),
+  /** After this a Confirm is refused (a confirmation stored before it had no end: take it as expired). */
+  expiresAt: z.iso.datetime().optional(),
 });
+
+/** How long a batch confirmation can be clicked (ms); Slack's response_url lives 30 minutes. */
+const CONFIRM_LIFETIME_MS = 15 * 60_000;
+const CONFIRM_GONE = 'This confirmation has expired or was cancelled; type the command again.';
 
 export function createActionHandler(d: SlackAppDeps) {
   const { ops, logger } = d;
@@ -217,6 +227,9 @@ export function createActionHandler(d: SlackAppDeps) {
     const userId = body.user.id;
     try {
       if (action.action_id === ACTIONS.cancelBatch) {
+        // Gone for good: a Confirm clicked later on the same message finds nothing.
+        const value = BatchValue.safeParse(JSON.parse(action.value ?? '{}'));
+        if (value.success) await d.pending.delete(`batch.${value.data.batchId}`);
         await respond({ replace_original: true, text: 'Batch restart not started.' });
         return;
       }
@@ -224,9 +237,21 @@ export function createActionHandler(d: SlackAppDeps) {
       if (action.action_id === ACTIONS.confirmBatch) {
         if (!roles.has('HOST_MANAGER')) return void (await respond(ephemeral(refusal('HOST_MANAGER'))));
         const { batchId } = BatchValue.parse(JSON.parse(action.value ?? '{}'));
-        const entry = await getLive(d.pending, `batch.${batchId}`);
-        if (!entry) return void (await respond(ephemeral('This confirmation has expired; type the command again.')));
+        const key = `batch.${batchId}`;
+        const entry = await getLive(d.pending, key);
+        if (!entry) return void (await respond(ephemeral(CONFIRM_GONE)));
         const v = PendingBatch.parse(decodeJson(entry));
+        if (!v.expiresAt || Date.parse(v.expiresAt) <= Date.now()) {
+          await d.pending.delete(key);
+          return void (await respond(ephemeral(CONFIRM_GONE)));
+        }
+        // Taken by this click (compare-and-set): a second click, or a Cancel meanwhile, finds nothing.
+        try {
+          await d.pending.delete(key, { previousSeq: entry.revision });
+        } catch (err) {
+          if (!isCasConflict(err)) throw err;
+          return void (await respond(ephemeral(CONFIRM_GONE)));
+        }
         const channelId = body.channel?.id ?? body.container?.channel_id;
         const { record } = await createTask(ops, {
           kind: 'batchRestart',
@@ -248,7 +273,6 @@ export function createActionHandler(d: SlackAppDeps) {
               }
             : {}),
         });
-        await d.pending.delete(`batch.${batchId}`);
         await respond({
           replace_original: true,
           text: `Batch restart of ${v.hostIds.length} hosts started: task ${record.task.id}.`,

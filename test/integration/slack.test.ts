@@ -51,6 +51,11 @@ describe('Slack', () => {
   const host = (i: number) => stack.sshd.hosts[i]!;
   const parents = (channel = 'C0OPS') => fake.channel(channel).filter((m) => !m.thread_ts);
   const responsesTo = (url: string) => fake.responses.filter((r) => r.url === url).map((r) => r.body);
+  const readAllTaskIds = async () => {
+    const ids: string[] = [];
+    for await (const k of await (await stack.js.views.kv('ocp_tasks')).keys('task.*')) ids.push(k);
+    return ids;
+  };
   async function newParent(count: number, channel = 'C0OPS') {
     return waitFor(`parent message #${count} in ${channel}`, () => parents(channel)[count - 1]);
   }
@@ -265,6 +270,32 @@ describe('Slack', () => {
     assert.equal(task.name, 'Batch restart OCP agent');
     assert.deepEqual(task.context.listMap.host_ids, [String(host(0).id), String(host(1).id)]);
     assert.equal(task.status, 'SUCCESSFUL');
+  });
+
+  it('a cancelled or expired batch confirmation starts nothing when clicked', async () => {
+    const confirmButtonValue = (m: { blocks?: unknown[] }) => JSON.parse(buttonValue(m, 'batch_confirm') ?? '{}');
+    const tasksBefore = (await readAllTaskIds()).length;
+
+    // Cancel, then Confirm on the same (ephemeral) message: a second operator's or a stale click.
+    const a = await user.command(`restart ${host(0).id},${host(1).id}`);
+    const first = (await waitFor('the confirmation', () => responsesTo(a.responseUrl)[0])) as { blocks?: unknown[] };
+    await user.click(first, 'batch_cancel');
+    const late = await user.click(first, 'batch_confirm');
+    const refusal = await waitFor('the refusal', () => responsesTo(late.responseUrl)[0]);
+    assert.equal(refusal.response_type, 'ephemeral');
+    assert.match(String(refusal.text), /type the command again/);
+
+    // Past its lifetime (the stored confirmation says until when), a Confirm is refused too.
+    const b = await user.command(`restart ${host(0).id},${host(1).id}`);
+    const second = (await waitFor('the confirmation', () => responsesTo(b.responseUrl)[0])) as { blocks?: unknown[] };
+    const pending = await stack.js.views.kv('ocp_slack');
+    const key = `batch.${confirmButtonValue(second).batchId}`;
+    const stored = (await pending.get(key))?.json<Record<string, unknown>>();
+    assert.ok(stored?.expiresAt, 'a confirmation has a lifetime');
+    await pending.put(key, JSON.stringify({ ...stored, expiresAt: new Date(Date.now() - 1000).toISOString() }));
+    const expired = await user.click(second, 'batch_confirm');
+    assert.match(String((await waitFor('the refusal', () => responsesTo(expired.responseUrl)[0])).text), /expired/);
+    assert.equal((await readAllTaskIds()).length, tasksBefore, 'no task was created');
   });
 
   it('posts HTTP-started tasks to the default channel', async () => {
