@@ -25,6 +25,17 @@ const HostAddress = z
   .string()
   .refine((s) => isIP(s) !== 0 || HOST_NAME.test(s), 'must be an IP address or a host name');
 const Role = z.enum(ROLES);
+
+const DURATION_UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+/** A span of time as `<integer>(m|h|d)` (SPEC §10), e.g. `90m`, `12h`, `400d`. */
+const Duration = z
+  .string()
+  .regex(/^[1-9][0-9]{0,5}[mhd]$/, 'must be a whole number of minutes, hours or days, like 90m, 12h or 400d');
+
+/** Milliseconds of a `<integer>(m|h|d)` span (validated by the schema). */
+export function durationMs(span: string): number {
+  return Number(span.slice(0, -1)) * DURATION_UNIT_MS[span.slice(-1) as keyof typeof DURATION_UNIT_MS];
+}
 const SlackGrant = z
   .object({
     usergroups: z.array(z.string().regex(/^S[A-Z0-9]+$/, 'must be a Slack user group id (S…)')).default([]),
@@ -112,6 +123,15 @@ const FileSchema = z
       .strict()
       .prefault({}),
     runbooks: z.string().min(1).optional(),
+    /**
+     * How long finished tasks (their records, logs, Slack threads, request
+     * entries) and events (the audit stream, the command stream) are kept.
+     * Never the id counter, the host locks or a running task.
+     */
+    retention: z
+      .object({ tasks: Duration.default('400d'), events: Duration.default('400d') })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .superRefine((cfg, ctx) => {

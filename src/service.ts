@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import type { NatsConnection } from 'nats';
 import type { Logger } from 'pino';
-import type { Config } from './config.js';
+import { type Config, durationMs } from './config.js';
 import type { StepRunner } from './executor/ports.js';
 import { createSubtaskHandler } from './executor/run-subtask.js';
 import { type Sweeper, startSweeper } from './executor/sweeper.js';
@@ -90,6 +90,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const buckets = await ensureTopology(nc, {
     replicas: config.nats.replicas,
     leaseSeconds: config.executor.leaseSeconds,
+    retention: { tasksMs: durationMs(config.retention.tasks), eventsMs: durationMs(config.retention.events) },
   });
   streamsReady = true;
   const js = nc.jetstream();
@@ -140,7 +141,13 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         handle: createSubtaskHandler({ ...deps, metrics }),
       }),
     );
-    sweepers.push(startSweeper(deps, { everyMs: SWEEP_LEASES * config.executor.leaseSeconds * 1000, logger }));
+    sweepers.push(
+      startSweeper(deps, {
+        everyMs: SWEEP_LEASES * config.executor.leaseSeconds * 1000,
+        logger,
+        keptMs: durationMs(config.retention.tasks),
+      }),
+    );
     logger.info({ concurrency: config.executor.concurrency, hosts: config.hosts.length }, 'executor started');
   }
 

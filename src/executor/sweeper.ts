@@ -5,10 +5,12 @@
  * Every executor looks over the running tasks now and then and queues their
  * READY subtasks again; work item ids and announced events are deduplicated,
  * and a second item for a subtask already running only attaches to its run.
+ * The same pass removes the tasks that ended longer ago than retention.tasks.
  */
 import type { Logger } from 'pino';
 import { readySubtasks } from '../core/task.js';
 import type { TaskDeps } from '../tasks/deps.js';
+import { removeExpiredTasks } from '../tasks/retention.js';
 
 export interface Sweeper {
   /** One pass; resolves with how many subtasks were queued again. */
@@ -16,7 +18,10 @@ export interface Sweeper {
   stop(): void;
 }
 
-export function startSweeper(deps: TaskDeps, opts: { everyMs: number; logger: Logger }): Sweeper {
+export function startSweeper(
+  deps: TaskDeps,
+  opts: { everyMs: number; logger: Logger /** retention.tasks (ms) */; keptMs: number },
+): Sweeper {
   let sweeping = false;
   async function sweep(): Promise<number> {
     if (sweeping) return 0;
@@ -35,6 +40,7 @@ export function startSweeper(deps: TaskDeps, opts: { everyMs: number; logger: Lo
           queued += 1;
         }
       }
+      await removeExpiredTasks(deps, opts.keptMs);
     } finally {
       sweeping = false;
     }

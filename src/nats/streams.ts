@@ -48,6 +48,8 @@ export interface Buckets {
 export interface TopologyOptions {
   replicas: number;
   leaseSeconds: number;
+  /** Ms kept: `tasks` for what belongs to a finished task, `events` for the command and audit streams. */
+  retention: { tasksMs: number; eventsMs: number };
 }
 
 /** Messages deduplicated by Nats-Msg-Id within this window (ms). */
@@ -74,18 +76,30 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
     storage: StorageType.File,
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
   };
-  await ensureStream(jsm, { ...common, name: STREAMS.cmd, subjects: ['ocp.cmd.>'], retention: RetentionPolicy.Limits });
+  // Every stream says how long it keeps what it holds (retention.events for the
+  // requests and the audit trail); work items leave when done, never by age: an
+  // item of a running task must not vanish.
+  const eventsAge = nanos(opts.retention.eventsMs);
+  await ensureStream(jsm, {
+    ...common,
+    name: STREAMS.cmd,
+    subjects: ['ocp.cmd.>'],
+    retention: RetentionPolicy.Limits,
+    max_age: eventsAge,
+  });
   await ensureStream(jsm, {
     ...common,
     name: STREAMS.events,
     subjects: ['ocp.events.>'],
     retention: RetentionPolicy.Limits,
+    max_age: eventsAge,
   });
   await ensureStream(jsm, {
     ...common,
     name: STREAMS.work,
     subjects: ['ocp.work.>'],
     retention: RetentionPolicy.Workqueue,
+    max_age: 0,
   });
 
   // A message not acknowledged (nor marked working) within half the lease goes to
@@ -135,15 +149,18 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
     return bucket;
   };
   // No max age: a lock is judged by its holder's task, never by its age alone
-  // (an older deployment's bucket with a max age is set to none).
-  const locks = await kv('ocp_host_locks', { ttl: 0 });
+  // (an older deployment's bucket with a max age is set to none); the id counter
+  // must never go back; a running task's record is never dropped (finished ones
+  // are removed after retention.tasks by the sweeper: see tasks/retention.ts).
+  // What belongs to a finished task elsewhere ages out with retention.tasks.
+  const kept = opts.retention.tasksMs;
   return {
-    tasks: await kv('ocp_tasks'),
-    requests: await kv('ocp_requests'),
-    locks,
-    logs: await kv('ocp_logs'),
-    ids: await kv('ocp_ids'),
-    slack: await kv('ocp_slack'),
+    tasks: await kv('ocp_tasks', { ttl: 0 }),
+    requests: await kv('ocp_requests', { ttl: kept }),
+    locks: await kv('ocp_host_locks', { ttl: 0 }),
+    logs: await kv('ocp_logs', { ttl: kept }),
+    ids: await kv('ocp_ids', { ttl: 0 }),
+    slack: await kv('ocp_slack', { ttl: kept }),
   };
 }
 

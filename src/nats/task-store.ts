@@ -43,6 +43,8 @@ export interface TaskStore {
   update(taskId: number, change: TaskChange): Promise<TaskRecord | undefined>;
   /** Publish the outbox of the stored record again (after a takeover); duplicates are dropped. */
   republish(record: TaskRecord): Promise<void>;
+  /** Remove a task that ended, if it still has not changed since (see tasks/retention.ts). */
+  remove(taskId: number): Promise<void>;
 }
 
 const key = (taskId: number) => `task.${taskId}`;
@@ -272,5 +274,16 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
       });
     },
     republish: publishEvents,
+    async remove(taskId) {
+      const stored = await get(taskId);
+      if (!stored || stored.record.task.status === 'RUNNING') return; // retried meanwhile: it stays
+      try {
+        await kv.delete(key(taskId), { previousSeq: stored.revision });
+      } catch (err) {
+        if (!isCasConflict(err)) throw err;
+      }
+      lastWritten.delete(taskId);
+      published.delete(taskId);
+    },
   };
 }

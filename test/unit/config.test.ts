@@ -55,6 +55,8 @@ describe('parseConfig defaults', () => {
     ['batch.maxParallel', () => config.batch.maxParallel, 20],
     ['nats.replicas', () => config.nats.replicas, 1],
     ['slack.command', () => config.slack.command, '/ocp-agent'],
+    ['retention.tasks', () => config.retention.tasks, '400d'],
+    ['retention.events', () => config.retention.events, '400d'],
     ['access.users', () => config.access.users, []],
     ['HTTP_PORT', () => config.env.HTTP_PORT, 3000],
     ['ROLES', () => config.env.ROLES, ['api', 'slack', 'executor', 'notifier']],
@@ -99,6 +101,10 @@ describe('parseConfig defaults', () => {
 describe('parseConfig refuses a bad value, naming the field', () => {
   const cases: { name: string; raw?: unknown; env?: NodeJS.ProcessEnv; field: RegExp }[] = [
     { name: 'port 70000', raw: { hosts: [host({ port: 70000 })] }, field: /hosts\.0\.port:/ },
+    { name: 'a retention without unit', raw: { retention: { tasks: '400' } }, field: /retention\.tasks: must be/ },
+    { name: 'a retention in seconds', raw: { retention: { events: '30s' } }, field: /retention\.events:/ },
+    { name: 'a retention of 0 days', raw: { retention: { tasks: '0d' } }, field: /retention\.tasks:/ },
+    { name: 'an unknown retention', raw: { retention: { logs: '1d' } }, field: /retention:/ },
     { name: 'port 0', raw: { hosts: [host({ port: 0 })] }, field: /hosts\.0\.port:/ },
     { name: 'port as text', raw: { hosts: [host({ port: '22' })] }, field: /hosts\.0\.port:/ },
     { name: 'host id 0', raw: { hosts: [host({ id: 0 })] }, field: /hosts\.0\.id:/ },
