@@ -46,6 +46,8 @@ export interface TaskRecord {
   publishedSeq: number;
   /** Events not yet known to be published, oldest first. */
   outbox: OutboxEvent[];
+  /** Tokens of the latest writes, newest last: a writer whose answer was lost looks for its own. */
+  writes?: string[];
 }
 
 type Draft = Omit<TaskRecord, 'eventSeq' | 'publishedSeq' | 'outbox'>;

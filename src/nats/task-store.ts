@@ -2,6 +2,7 @@
  * Task records in KV, changed only by compare-and-set. Every change publishes
  * its events on ocp.events.task.<id> (deduplicated by event seq), in order.
  */
+import { randomBytes } from 'node:crypto';
 import type { JetStreamClient, JetStreamManager, KV } from 'nats';
 import { headers as natsHeaders } from 'nats';
 import { outboxEvents, recordChange, type TaskRecord } from '../core/task-record.js';
@@ -28,7 +29,7 @@ export interface TaskStore {
    * Store a new task, not yet announced (its events wait in the outbox: see
    * `announce`). If this request stored it already (a redelivery), the stored
    * one. Throws TaskIdTaken when another request's task has the id, and
-   * StoreOutcomeUnknown when NATS did not answer for CREATE_RESOLVE_MS (the
+   * StoreOutcomeUnknown when NATS did not answer for WRITE_RESOLVE_MS (the
    * task may exist).
    */
   create(record: Omit<TaskRecord, 'eventSeq' | 'publishedSeq' | 'outbox'>): Promise<TaskRecord>;
@@ -49,8 +50,21 @@ export interface TaskStore {
 
 const key = (taskId: number) => `task.${taskId}`;
 
-/** How long a create whose answer was lost is tried again before its outcome is called unknown (ms). */
-const CREATE_RESOLVE_MS = 10_000;
+/** How long a write whose answer was lost is looked for (and sent again) before its outcome is called unknown (ms). */
+const WRITE_RESOLVE_MS = 10_000;
+/** Tokens of the latest writes a record keeps (see resolveLostWrite). */
+const WRITES_KEPT = 8;
+
+/** The change is stored, but announcing its events failed: they wait in the outbox for the next writer or the sweeper. */
+export class StoredNotAnnounced extends Error {
+  constructor(
+    readonly record: TaskRecord,
+    cause: Error,
+  ) {
+    super(`task ${record.task.id} stored; announcing its events failed: ${cause.message}`);
+    this.name = 'StoredNotAnnounced';
+  }
+}
 
 /** The id belongs to another request's task (the id counter went back: a reset bucket). */
 export class TaskIdTaken extends Error {
@@ -186,6 +200,35 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
     return { record, outcomes, sure };
   }
 
+  /**
+   * After an update whose answer never came: the revision it made if it
+   * landed (now, or by being sent again), undefined if the task moved on
+   * without it (it never will land: it expected an older revision). Throws
+   * StoreOutcomeUnknown if NATS does not say within WRITE_RESOLVE_MS.
+   */
+  async function resolveLostWrite(
+    taskId: number,
+    bytes: Uint8Array,
+    expected: number,
+    token: string,
+    cause: unknown,
+  ): Promise<number | undefined> {
+    const deadline = Date.now() + WRITE_RESOLVE_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const stored = await get(taskId);
+        if (!stored) return undefined;
+        if (stored.record.writes?.includes(token)) return stored.revision;
+        if (stored.revision !== expected) return undefined;
+        return await kv.update(key(taskId), bytes, expected);
+      } catch (err) {
+        if (!isCasConflict(err)) cause = err; // else: someone wrote meanwhile; read again
+      }
+      if (Date.now() >= deadline) throw new StoreOutcomeUnknown(taskId, cause as Error);
+      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+    }
+  }
+
   async function commit(taskId: number, batch: Waiter[]): Promise<void> {
     try {
       let stored = lastWritten.get(taskId);
@@ -207,18 +250,31 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
           fresh = true;
           continue;
         }
+        let written = record;
         if (record !== stored.record) {
+          // A token of this write, kept in the record for the next few writes: if
+          // NATS's answer is lost, reading the task tells whether the write landed.
+          const token = randomBytes(6).toString('base64url');
+          written = { ...record, writes: [...(record.writes ?? []).slice(1 - WRITES_KEPT), token] };
+          const bytes = encodeJsonCompact(written);
+          let revision: number | undefined;
           try {
-            const revision = await kv.update(key(taskId), encodeJsonCompact(record), stored.revision);
-            remember({ record, revision });
+            revision = await kv.update(key(taskId), bytes, stored.revision);
           } catch (err) {
-            if (!isCasConflict(err)) throw err;
+            if (!isCasConflict(err)) revision = await resolveLostWrite(taskId, bytes, stored.revision, token, err);
+          }
+          if (revision === undefined) {
             lastWritten.delete(taskId);
             stored = await get(taskId);
             fresh = true;
             continue;
           }
-          await publishEvents(record);
+          remember({ record: written, revision });
+          try {
+            await publishEvents(written);
+          } catch (err) {
+            throw new StoredNotAnnounced(written, err as Error);
+          }
         }
         batch.forEach((w, i) => {
           const o = outcomes[i] as Outcome;
@@ -241,7 +297,7 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
     async create(draft) {
       const record = recordChange(undefined, draft, now());
       const bytes = encodeJsonCompact(record);
-      const deadline = Date.now() + CREATE_RESOLVE_MS;
+      const deadline = Date.now() + WRITE_RESOLVE_MS;
       for (let attempt = 1; ; attempt++) {
         try {
           const revision = await kv.create(key(draft.task.id), bytes);

@@ -23,6 +23,7 @@ import { addSteps, hostsAtRest, hostsStillToRun, type TaskRecord } from '../core
 import { CodedError, ErrorCode } from '../errors.js';
 import { type StepRunner, targetOf } from '../executor/ports.js';
 import type { SubtaskLog } from '../nats/subtask-logs.js';
+import { StoredNotAnnounced, StoreOutcomeUnknown } from '../nats/task-store.js';
 import type { TaskDeps } from './deps.js';
 import { claimHosts, releaseClaims } from './host-claims.js';
 
@@ -93,14 +94,26 @@ async function reopen(deps: TaskDeps, taskId: number, change: (r: TaskRecord) =>
   try {
     updated = await deps.store.update(taskId, change);
   } catch (err) {
-    await releaseClaims(deps, claims, taskId).catch((e) =>
-      deps.logger.warn({ taskId, err: (e as Error).message }, 'could not free the hosts of a refused operation'),
-    );
-    throw asStateError(err);
+    // Stored, only not announced: the operation is done (the outbox waits for the sweeper).
+    if (err instanceof StoredNotAnnounced) updated = err.record;
+    else {
+      // When the outcome is unknown the change may be stored and run: its hosts stay held.
+      if (!(err instanceof StoreOutcomeUnknown)) {
+        await releaseClaims(deps, claims, taskId).catch((e) =>
+          deps.logger.warn({ taskId, err: (e as Error).message }, 'could not free the hosts of a refused operation'),
+        );
+      }
+      throw asStateError(err);
+    }
   }
   if (!updated) throw new CodedError(ErrorCode.taskNotFound, `task ${idText(taskId)} not found`, 'taskId');
-  for (const s of readySubtasks(updated.task)) {
-    await deps.enqueue({ taskId, subtaskId: s.id, runTime: s.runTime }, updated.traceId);
+  try {
+    for (const s of readySubtasks(updated.task)) {
+      await deps.enqueue({ taskId, subtaskId: s.id, runTime: s.runTime }, updated.traceId);
+    }
+  } catch (err) {
+    // Stored: the sweeper queues what is READY. An error answer now would be for a change that runs.
+    deps.logger.warn({ taskId, err: (err as Error).message }, 'operation stored; queueing left to the sweeper');
   }
   // Taken for a chain that the stored change (applied to the latest record) left at rest after all.
   const atRest = new Set(hostsAtRest(updated));
@@ -108,6 +121,9 @@ async function reopen(deps: TaskDeps, taskId: number, change: (r: TaskRecord) =>
     deps,
     claims.filter((c) => atRest.has(c.hostId)),
     taskId,
+  ).catch((err) =>
+    // The host stays held (refused with this task's id) until the task ends and frees it.
+    deps.logger.warn({ taskId, err: (err as Error).message }, 'could not free a host the operation did not need'),
   );
   deps.logger.info({ taskId, operation: updated.task.operation, traceId: updated.traceId }, 'task reopened');
   return updated.task;

@@ -7,7 +7,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DiscardPolicy } from 'nats';
 import type { OcpTask } from '../../src/contracts/ocp-task.js';
+import { createLogger } from '../../src/logger.js';
+import { type Service, startService } from '../../src/service.js';
 import { apiClient } from '../helpers/http.js';
+import { type ReplyDropper, startReplyDropper } from '../helpers/nats-reply-dropper.js';
 import { taskEvents } from '../helpers/requests.js';
 import { clearFaults, readCalls, setFault } from '../helpers/sim-agent.js';
 import { type Stack, startStack, waitForTask } from '../helpers/stack.js';
@@ -107,5 +110,50 @@ describe('a request whose announcement fails', () => {
       events.map((e) => e.seq),
       events.map((_, i) => i + 1),
     );
+  });
+});
+
+describe('a write whose answer is lost', () => {
+  let stack: Stack;
+  let dropper: ReplyDropper;
+  let svc: Service;
+  let api: ReturnType<typeof apiClient>;
+  before(async () => {
+    stack = await startStack({ hosts: 2 });
+    dropper = await startReplyDropper(stack.nats.url);
+    // The service talks to NATS through the proxy; the test reads the store directly.
+    svc = await startService({ config: stack.config, logger: createLogger('warn'), natsUrl: dropper.url });
+    api = apiClient(svc.httpPort as number);
+  });
+  after(async () => {
+    await svc?.stop();
+    await dropper?.stop();
+    await stack?.stop();
+  });
+
+  it('creating a task: the answer is the task, stored once, and it runs', async () => {
+    const h = stack.sshd.hosts[0]!;
+    dropper.dropRepliesTo(/^\$KV\.ocp_tasks\.task\.\d+$/);
+    const a = await api<OcpTask>('POST', `/compute/hosts/${h.id}/agent/restart`);
+    assert.deepEqual(dropper.dropped.length, 1, 'the store’s answer was lost');
+    assert.equal(a.status, 200, JSON.stringify(a.body.error));
+    assert.equal((await waitForTask(stack.nc, a.body.data.id)).status, 'SUCCESSFUL');
+  });
+
+  it('retrying a task: the answer is the task, retried once, and it runs', async () => {
+    const h = stack.sshd.hosts[1]!;
+    setFault(h.agentHome, 'restart', 'fail');
+    const a = await api<OcpTask>('POST', `/compute/hosts/${h.id}/agent/restart`);
+    const failed = await waitForTask(stack.nc, a.body.data.id);
+    assert.equal(failed.status, 'FAILED');
+    clearFaults(h.agentHome);
+    const before = dropper.dropped.length;
+    dropper.dropRepliesTo(new RegExp(`^\\$KV\\.ocp_tasks\\.task\\.${failed.id}$`));
+    const retried = await api<OcpTask>('POST', `/api/v2/tasks/instances/${failed.id}/retry`);
+    assert.equal(dropper.dropped.length, before + 1, 'the store’s answer was lost');
+    assert.equal(retried.status, 200, JSON.stringify(retried.body.error));
+    const done = await waitForTask(stack.nc, failed.id);
+    assert.equal(done.status, 'SUCCESSFUL');
+    assert.deepEqual([done.operation, done.subtasks[1]!.runTime], ['RETRY', 2], 'retried once');
   });
 });
