@@ -11,6 +11,14 @@
  * and read up to the nonce line, then exactly the announced bytes. `$D` is a
  * folder of the shell's own, removed when it exits. The script runs in its own
  * `sh -c`, so nothing it does (exit, a syntax error) reaches the shell itself.
+ *
+ * The environment (SPEC §9): a step sees what a plain `ssh host 'command'`
+ * gives. So the shell is started by the login shell as a plain command would
+ * be — `sh -s; exit`, not `exec sh -s`: bash lowers SHLVL for what it execs,
+ * and a step seeing SHLVL=0 has every `bash -c` it starts believe it is
+ * sshd's own and source ~/.bashrc again (Debian's bash does so for SSH_CLIENT
+ * and level < 2). It never changes directory, so scripts start where the
+ * login shell did.
  */
 import type { ClientChannel } from 'ssh2';
 import { shellQuote } from '../core/runbooks/runbook.js';
@@ -20,6 +28,14 @@ export interface ShellResult {
   stdout: string;
   stderr: string;
 }
+
+/**
+ * How the login shell starts ours: as a command of its own, not exec'd in its
+ * place, so the shell (and every step) inherits SHLVL as the login shell
+ * exports it to a plain command. `exit` follows so that no shell optimises the
+ * last command into an exec.
+ */
+export const SHELL_COMMAND = 'sh -s; exit';
 
 /** The shell's own set-up: a private folder for each request's output, gone with the shell. */
 const PRELUDE = 'D=$(mktemp -d) || exit 1; trap \'rm -rf "$D"\' EXIT; trap "exit 1" HUP INT TERM\n';
@@ -48,7 +64,7 @@ export class HostShell {
     exec: (command: string, cb: (err: Error | undefined, channel: ClientChannel) => void) => unknown,
   ): Promise<HostShell> {
     const channel = await new Promise<ClientChannel>((resolve, reject) => {
-      exec('exec sh -s', (err, ch) => (err ? reject(err) : resolve(ch)));
+      exec(SHELL_COMMAND, (err, ch) => (err ? reject(err) : resolve(ch)));
     });
     channel.write(PRELUDE);
     return new HostShell(channel);
