@@ -18,7 +18,10 @@ import { promisify } from 'node:util';
 import pino from 'pino';
 import type { StepRunner, StepTarget } from '../../src/executor/ports.js';
 import { createSshStepRunner } from '../../src/ssh/ssh-step-runner.js';
+import { apiClient } from '../helpers/http.js';
+import { processesMatching } from '../helpers/sim-agent.js';
 import { BASHRC_CHATTER, BASHRC_VARIABLE, type BashrcRun, type SshdHandle, startSshd } from '../helpers/sshd.js';
+import { type Stack, startStack, waitFor, waitForTask } from '../helpers/stack.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -141,5 +144,77 @@ describe('steps on a host whose ~/.bashrc is slow and chatty', () => {
     // One run for plain ssh, one for the runner's connection; none for the nested bash.
     const runs = sshd.bashrcRuns().slice(before);
     assert.deepEqual([...runsPerConnection(runs).values()], [1, 1], JSON.stringify(runs));
+  });
+
+  it('keeps chatter out of the output and runs ~/.bashrc once per connection across steps, nested shells, concurrent steps, status reads and a cancel', async () => {
+    const runner = newRunner();
+    const before = sshd.bashrcRuns().length;
+    const nestedShells = `bash -c 'echo "one $SHLVL"'; sh -c "bash -c 'echo two'"; bash -c "bash -c 'echo three'"`;
+
+    for (let i = 0; i < 5; i++) {
+      const res = await runner.run({ target, runKey: key(), script: nestedShells, timeoutSeconds: 20 });
+      assert.deepEqual([res.exitCode, res.output], [0, 'one 2\ntwo\nthree\n']);
+    }
+    const together = await Promise.all(
+      [1, 2, 3].map((i) =>
+        runner.run({ target, runKey: key(), script: `bash -c 'sleep 0.3; echo together ${i}'`, timeoutSeconds: 20 }),
+      ),
+    );
+    assert.deepEqual(
+      together.map((r) => r.output),
+      ['together 1\n', 'together 2\n', 'together 3\n'],
+    );
+
+    // A read of the agent's status (a short command, as GET …/agent runs it).
+    const status = await runner.exec(target, `bash -c 'echo status'`, 10);
+    assert.deepEqual([status.exitCode, status.stdout, status.stderr], [0, 'status\n', '']);
+
+    // A cancel of a running step.
+    const k = key();
+    const tag = `login-shell-cancel-${k}`;
+    const running = runner.run({ target, runKey: k, script: `bash -c 'exec -a ${tag} sleep 60'`, timeoutSeconds: 30 });
+    await waitFor('the step to run', () => processesMatching(tag).length > 0 || undefined);
+    await runner.cancel(target, k);
+    assert.equal((await running).canceled, true);
+
+    const runs = sshd.bashrcRuns().slice(before);
+    assert.equal(runs.length, 1, `one connection, one run of ~/.bashrc: ${JSON.stringify(runs)}`);
+    assert.equal(runs[0]?.shlvl, '1', 'the run was the login shell’s own');
+  });
+});
+
+describe('a restart task on a host whose ~/.bashrc is slow and chatty', () => {
+  let stack: Stack;
+  let port: number;
+  before(async () => {
+    stack = await startStack({ hosts: 1, bashrc: {} });
+    port = (await stack.startService()).httpPort as number;
+  });
+  after(async () => stack?.stop());
+
+  it('runs the five steps and an agent status read with one ~/.bashrc run on one connection, and no chatter in any log', async () => {
+    const api = apiClient(port);
+    const h = stack.sshd.hosts[0]!;
+    const before = stack.sshd.bashrcRuns().length;
+
+    const created = await api<{ id: number }>('POST', `/compute/hosts/${h.id}/agent/restart`);
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    const task = await waitForTask(stack.nc, created.body.data.id);
+    assert.equal(task.status, 'SUCCESSFUL', JSON.stringify(task.subtasks.map((s) => [s.name, s.status])));
+    for (const s of task.subtasks) {
+      const log = await api<{ log: string }>('GET', `/api/v2/tasks/instances/${task.id}/subtasks/${s.id}/log`, {
+        user: 'viewer',
+      });
+      assert.equal(log.status, 200);
+      assert.ok(!log.body.data.log.includes(BASHRC_CHATTER), `${s.name}: ${log.body.data.log}`);
+    }
+
+    const agent = await api<{ status: string }>('GET', `/compute/hosts/${h.id}/agent`, { user: 'viewer' });
+    assert.equal(agent.body.data.status, 'STARTED');
+
+    // The agent's control script started four daemons and a pos proxy with
+    // `bash -c`: none of them ran ~/.bashrc.
+    const runs = stack.sshd.bashrcRuns().slice(before);
+    assert.equal(runs.length, 1, `one connection, one run of ~/.bashrc: ${JSON.stringify(runs)}`);
   });
 });
