@@ -11,6 +11,10 @@
  * exit`, not `exec sh -s`: bash lowers SHLVL for what it execs, and a step
  * seeing SHLVL=0 has every `bash -c` it starts believe it is sshd's own and
  * source ~/.bashrc again (Debian's bash does so for SSH_CLIENT and level < 2).
+ * Where sh is dash (Debian, Ubuntu) a step sees exactly the SHLVL of a plain
+ * command, 1 under bash; where sh is bash (RHEL and its kin) every sh between
+ * the login shell and the step may count a level, so a step may see more, never
+ * less than 1: a nested bash still does not source ~/.bashrc.
  * It never changes directory, so scripts start where the login shell did.
  * And every script of the connection — steps, cancels, status reads — goes
  * through this one shell, so no second session runs ~/.bashrc again.
