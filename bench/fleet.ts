@@ -6,6 +6,9 @@
  * concurrency at N) and by the peers parallel-ssh and ansible-playbook on the
  * same hosts in the same run; and, from our runs, the orchestration overhead
  * per subtask: READY → its first agentctl call begins on the host.
+ *
+ * With `bashrc`, the hosts' user has a slow, chatty ~/.bashrc (150 ms, prints
+ * a line: a pyenv or conda init), and each tool's runs of it are counted.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,9 +58,13 @@ export interface OverheadSamples {
 
 export interface FleetResult {
   hosts: number;
+  /** the hosts' user had the slow, chatty ~/.bashrc (absent in results stored before it existed) */
+  bashrc?: boolean;
   runs: ToolRun[];
   /** ours: median of the runs that succeeded, ms (NaN if none) */
   oursMedianMs: number;
+  /** parallel-ssh: median of the runs that succeeded, ms (NaN if none or not run; absent in older results) */
+  psshMedianMs?: number;
   overhead: Record<keyof OverheadSamples, Summary>;
   /** extra facts: task size, events, service output on failure */
   notes: string[];
@@ -298,6 +305,10 @@ export interface FleetOptions {
   peers: boolean;
   /** ansible-playbook too (the slow one) */
   ansible: boolean;
+  /** The hosts' user has a slow, chatty ~/.bashrc (test/helpers/sshd.ts); default false. */
+  bashrc?: boolean;
+  /** Runs of parallel-ssh (their median is reported); default 1. */
+  peerRuns?: number;
 }
 
 export async function benchFleet(opts: FleetOptions): Promise<FleetResult> {
@@ -317,7 +328,15 @@ export async function benchFleet(opts: FleetOptions): Promise<FleetResult> {
     killGraceSeconds: 30,
     connectTimeoutSeconds: 10,
     stepTimeouts: TIMEOUTS,
+    ...(opts.bashrc ? { bashrc: {} } : {}),
   });
+  /** ~/.bashrc runs since the last call, and the connections they served. */
+  let bashrcSeen = 0;
+  const bashrcSince = (): string => {
+    const runs = stack.sshd.bashrcRuns().slice(bashrcSeen);
+    bashrcSeen += runs.length;
+    return `${runs.length} ~/.bashrc runs for ${new Set(runs.map((r) => r.connection)).size} SSH connections`;
+  };
   const dir = mkdtempSync(join(tmpdir(), 'ocp-bench-fleet-'));
   try {
     for (const h of stack.sshd.hosts) setStepDurations(h.agentHome, STEP_DURATIONS);
@@ -350,14 +369,23 @@ export async function benchFleet(opts: FleetOptions): Promise<FleetResult> {
     } finally {
       await ours?.child.kill('SIGTERM');
     }
+    if (opts.bashrc) notes.push(`ours, ${opts.runs} runs in one service process: ${bashrcSince()}`);
 
     if (opts.peers) {
-      log(`${n} hosts: parallel-ssh -p 50`);
-      const pssh = await runPeer(stack, () =>
-        runParallelSsh(dir, sshConfig, stack.sshd.hosts, stack.config, timeoutMs),
-      );
-      runs.push(pssh);
-      log(`  parallel-ssh: ${(pssh.wallMs / 1000).toFixed(2)} s ${pssh.ok ? 'ok' : `FAILED: ${pssh.failure}`}`);
+      const peerRuns = opts.peerRuns ?? 1;
+      log(`${n} hosts: parallel-ssh -p 50 (${peerRuns} run${peerRuns > 1 ? 's' : ''})`);
+      for (let run = 1; run <= peerRuns; run++) {
+        const pssh = {
+          ...(await runPeer(stack, () => runParallelSsh(dir, sshConfig, stack.sshd.hosts, stack.config, timeoutMs))),
+          run,
+        };
+        runs.push(pssh);
+        log(
+          `  parallel-ssh run ${run}: ${(pssh.wallMs / 1000).toFixed(2)} s ${pssh.ok ? 'ok' : `FAILED: ${pssh.failure}`}`,
+        );
+        if (run < peerRuns) await sleep(1000);
+      }
+      if (opts.bashrc) notes.push(`parallel-ssh, ${peerRuns} runs: ${bashrcSince()}`);
     }
 
     if (opts.peers && opts.ansible) {
@@ -371,11 +399,14 @@ export async function benchFleet(opts: FleetOptions): Promise<FleetResult> {
     rmSync(dir, { recursive: true, force: true });
   }
   const good = runs.filter((r) => r.tool === 'ours' && r.ok).map((r) => r.wallMs);
+  const psshGood = runs.filter((r) => r.tool === 'parallel-ssh' && r.ok).map((r) => r.wallMs);
   notes.push(`host floor: ${hostFloorSeconds().toFixed(2)} s of fixed agentctl time per host (7 calls)`);
   return {
     hosts: n,
+    bashrc: opts.bashrc ?? false,
     runs,
     oursMedianMs: median(good),
+    psshMedianMs: median(psshGood),
     overhead: {
       readyToBegin: summarize(overhead.readyToBegin),
       readyToRunning: summarize(overhead.readyToRunning),

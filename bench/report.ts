@@ -53,6 +53,7 @@ const LEGACY = `## Micro-benchmarks (run on their own, not by \`npm run bench\`)
 | \`bench/publish-to-first-step.ts\` | a restart published on \`ocp.cmd.agent.restart\` → the first subtask's \`ocp_agentctl\` call begins on the host; 20 runs after a warm-up; baseline: a bare SSH exec from the same process |
 | \`bench/http-restart.ts\` | \`POST /compute/hosts/{id}/agent/restart\` under 50 concurrent keep-alive clients, 1,000 restarts on 2,000 hosts (ROLES=api); baseline: \`GET /healthz\` under the same load |
 | \`bench/slack-ack.ts\` | slash-command ack latency, open loop 20 commands/s for 15 s (list, status, restart); baseline: \`GET /healthz\` on the same schedule; then Slack Web API calls per restart (part 5 above runs it with \`--ack-only\`) |
+| \`bench/fleet-bashrc.ts\` | part 1's fleet restart of 50 hosts whose user has a slow, chatty \`~/.bashrc\` (150 ms, prints a line: a pyenv or conda init), ours against parallel-ssh in the same run, 3 runs each; also counts each tool's runs of \`~/.bashrc\` |
 
 Figures measured on 2026-11-26 (2 cores, AMD EPYC, 24 GiB, Node.js 20.20, nats-server 2.9.10):
 
@@ -70,6 +71,14 @@ is ~97% busy, so the latency is queueing (with 10 clients the p50 is 13 ms).
 Slack Web API calls per single-host restart (median, idle): 10 for a successful one
 (7 \`chat.postMessage\`: parent, five replies, final; 3 \`chat.update\`), 5 for one failing at its
 second step. When steps are slow (under load) parent refreshes raise \`chat.update\` to ~12.
+
+Hosts with a slow, chatty \`~/.bashrc\` (\`bench/fleet-bashrc.ts\`, 50 hosts, 3 runs each, measured
+on 2026-12-03 on 2 cores shared with other work, load average ~4): ours 6.21 s median, parallel-ssh
+7.42 s, ratio 0.84; \`~/.bashrc\` ran 50 times for ours (once per connection, the three runs
+sharing them) and 150 for parallel-ssh (a session per host per run). Before steps ran in the
+environment of a plain ssh command (issue 10 item 1), the same run gave ours 7.89 s against
+7.63 s (ratio 1.03), with 800 runs of \`~/.bashrc\` on the same 50 connections: every daemon the
+agent control script started ran it again (pos_proxy's restart and the four of start: 50 + 3 × 50 × 5).
 `;
 
 const TARGETS = {

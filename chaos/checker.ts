@@ -19,6 +19,7 @@ export const PROMISES = {
   'slack-thread': "every task's events reached its Slack thread in order",
   settled: 'nothing left RUNNING',
   'no-crash': 'no service process died on its own',
+  'login-once': "the login shell's start-up (~/.bashrc) ran once per SSH connection",
 } as const;
 export type PromiseName = keyof typeof PROMISES;
 
@@ -170,6 +171,11 @@ export interface ChaosEvidence {
   /** Seconds a "Stop all" waits before kill -9 (ssh.killGraceSeconds). */
   killGraceSeconds: number;
   processes?: ProcessRecord[];
+  /**
+   * Every run of the hosts' ~/.bashrc, with the SSH_CONNECTION it served
+   * ("client-ip client-port server-ip server-port"; absent with --no-bashrc).
+   */
+  bashrcRuns?: Array<{ connection: string; shlvl: string; pid: number }>;
 }
 
 export interface ChaosVerdict {
@@ -828,6 +834,7 @@ export function checkChaos(e: ChaosEvidence): ChaosVerdict {
   checkBusyRefused(e, breaches);
   checkEvents(e, breaches);
   checkSlack(e, breaches);
+  checkLogins(e, breaches);
   for (const p of e.processes ?? []) {
     if (!p.started || p.killedBySoak || p.exitedAt === undefined) continue;
     const last = (p.tail ?? '')
@@ -841,6 +848,24 @@ export function checkChaos(e: ChaosEvidence): ChaosVerdict {
     });
   }
   return { breaches, stats };
+}
+
+/**
+ * SPEC §9: the login shell's start-up runs once per connection — never again
+ * for a step, a shell a step starts, a cancel or a status read. A connection
+ * is its SSH_CONNECTION (a client port is not reused within a soak's few
+ * hundred connections to one address).
+ */
+function checkLogins(e: ChaosEvidence, breaches: Breach[]): void {
+  const runs = new Map<string, Array<{ shlvl: string; pid: number }>>();
+  for (const r of e.bashrcRuns ?? []) runs.set(r.connection, [...(runs.get(r.connection) ?? []), r]);
+  for (const [connection, list] of runs) {
+    if (list.length <= 1) continue;
+    breaches.push({
+      promise: 'login-once',
+      message: `~/.bashrc ran ${list.length} times for the SSH connection ${connection} (pids ${list.map((r) => r.pid).join(', ')})`,
+    });
+  }
 }
 
 /** Breaches per promise, every promise listed (0 when kept). */

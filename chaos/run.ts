@@ -18,6 +18,10 @@
  * - cuts SSH connections: SIGKILLs the sshd session processes serving a host,
  *   or resets its connections (TCP RST with `ss -K`).
  *
+ * The hosts' user has a slow, chatty ~/.bashrc (150 ms, prints a line,
+ * exports variables, as a pyenv or conda init does), whose runs are counted:
+ * the checker holds that it ran once per SSH connection.
+ *
  * Then it stops injecting, lets everything settle (bounded), gathers the
  * evidence (agents' call logs and run files, the task store, the event stream,
  * the Slack fake) and has chaos/checker.ts judge every promise. It prints a
@@ -29,6 +33,7 @@
  * nats-server stays down between them, default 0.5..2 s; longer outages, past
  * the 4 s lease, once let host locks lapse: docs/RELIABILITY.md),
  * --no-busy-probes (send no requests to hosts in the middle of a task),
+ * --no-bashrc (hosts without the slow ~/.bashrc),
  * --keep (keep the run folder even on a pass),
  * --recheck <evidence.json> (judge saved evidence again, start nothing).
  * Everything listens on 127.0.0.0/8. The run folder (/tmp/ocp-chaos-*) holds
@@ -93,6 +98,8 @@ interface Options {
   natsDownMax: number;
   /** Send requests to hosts in the middle of a task (they must be refused). */
   busyProbes: boolean;
+  /** The hosts' user has a slow, chatty, counted ~/.bashrc. */
+  bashrc: boolean;
   recheck?: string;
 }
 
@@ -106,6 +113,7 @@ function parseOptions(argv: string[]): Options {
     natsDownMin: 0.5,
     natsDownMax: 2,
     busyProbes: true,
+    bashrc: true,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -127,6 +135,7 @@ function parseOptions(argv: string[]): Options {
     else if (a === '--nats-down-max') o.natsDownMax = number(0.5, 60);
     else if (a === '--nats-down-min') o.natsDownMin = number(0, 60);
     else if (a === '--no-busy-probes') o.busyProbes = false;
+    else if (a === '--no-bashrc') o.bashrc = false;
     else if (a === '--recheck') o.recheck = value();
     else if (a === '--help' || a === '-h') usage();
     else usage(`unknown option ${a}`);
@@ -137,7 +146,7 @@ function parseOptions(argv: string[]): Options {
 function usage(problem?: string): never {
   if (problem) console.error(`chaos: ${problem}`);
   console.error(
-    'usage: npm run chaos -- [--seconds N] [--hosts N] [--executors N] [--rate R] [--nats-down-min S] [--nats-down-max S] [--no-busy-probes] [--keep] [--recheck evidence.json]',
+    'usage: npm run chaos -- [--seconds N] [--hosts N] [--executors N] [--rate R] [--nats-down-min S] [--nats-down-max S] [--no-busy-probes] [--no-bashrc] [--keep] [--recheck evidence.json]',
   );
   process.exit(problem ? 2 : 0);
 }
@@ -221,7 +230,7 @@ let fake: FakeSlack | undefined;
 
 async function main(): Promise<number> {
   say(
-    `chaos soak: ${opts.seconds} s, ${opts.hosts} hosts, ${opts.executors} executors, ~${opts.rate} requests/s; run folder ${runDir}`,
+    `chaos soak: ${opts.seconds} s, ${opts.hosts} hosts${opts.bashrc ? ' (slow, chatty ~/.bashrc)' : ''}, ${opts.executors} executors, ~${opts.rate} requests/s; run folder ${runDir}`,
   );
   fake = await startFakeSlack();
   fake.addChannel(SLACK_CHANNEL);
@@ -231,6 +240,7 @@ async function main(): Promise<number> {
     leaseSeconds: LEASE_SECONDS,
     stepTimeout: STEP_TIMEOUT_SECONDS,
     killGraceSeconds: KILL_GRACE_SECONDS,
+    ...(opts.bashrc ? { bashrc: {} } : {}),
     slack: {
       apiUrl: fake.apiUrl,
       botToken: fake.token,
@@ -720,6 +730,7 @@ async function main(): Promise<number> {
   // ---------------------------------------------------------------- evidence
   const evidence = await gatherEvidence(s, f, nc);
   evidence.processes = [...procs.values()];
+  if (opts.bashrc) evidence.bashrcRuns = s.sshd.bashrcRuns();
   writeFileSync(join(runDir, 'evidence.json'), JSON.stringify(evidence));
   mkdirSync(join(runDir, 'calls'), { recursive: true });
   for (const h of s.sshd.hosts) {
@@ -818,6 +829,12 @@ async function main(): Promise<number> {
         `(tasks started under them: slow ${tasksUnder('slow')}, fail ${tasksUnder('fail')}, hang ${tasksUnder('hang')})`,
     ],
     ['agent calls / step runs', `${verdict.stats.calls} / ${verdict.stats.runs}`],
+    [
+      '~/.bashrc runs',
+      evidence.bashrcRuns
+        ? `${evidence.bashrcRuns.length} for ${new Set(evidence.bashrcRuns.map((r) => r.connection)).size} SSH connections (login-once judges)`
+        : 'none (--no-bashrc)',
+    ],
     [
       'step end → stored',
       `p50 ${ms(verdict.stats.recordLag.p50)}, p95 ${ms(verdict.stats.recordLag.p95)}, max ${ms(verdict.stats.recordLag.max)} ` +

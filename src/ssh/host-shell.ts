@@ -1,16 +1,36 @@
 /**
- * A long-lived shell on a host, over one SSH channel, that runs script after
- * script: the approach that made Mitogen fast for Ansible. A new SSH session
- * costs the host a forked sshd and a login shell (~20 ms on a loaded 2-core
- * machine); a script sent to a shell already there costs a fork.
+ * One long-lived shell per SSH connection that runs scripts, several at once:
+ * the approach that made Mitogen fast for Ansible. A new SSH session costs the
+ * host a forked sshd and a login shell (~20 ms on a loaded 2-core machine,
+ * plus whatever the user's ~/.bashrc takes: a pyenv or conda init is 150 ms
+ * and may print); a script sent to a shell already there costs a fork.
  *
- * Wire format, one request at a time: we write
+ * The environment (SPEC §9): a step sees what a plain `ssh host 'command'`
+ * gives, and the login shell's start-up runs once per connection. So the
+ * shell is started by the login shell as a plain command would be — `sh -s;
+ * exit`, not `exec sh -s`: bash lowers SHLVL for what it execs, and a step
+ * seeing SHLVL=0 has every `bash -c` it starts believe it is sshd's own and
+ * source ~/.bashrc again (Debian's bash does so for SSH_CLIENT and level < 2).
+ * Where sh is dash (Debian, Ubuntu) a step sees exactly the SHLVL of a plain
+ * command, 1 under bash; where sh is bash (RHEL and its kin) every sh between
+ * the login shell and the step may count a level, so a step may see more, never
+ * less than 1: a nested bash still does not source ~/.bashrc.
+ * It never changes directory, so scripts start where the login shell did.
+ * And every script of the connection — steps, cancels, status reads — goes
+ * through this one shell, so no second session runs ~/.bashrc again.
  *
- *   sh -c '<script>' </dev/null >"$D/o" 2>"$D/e"; r=$?; printf '<nonce> %s %s %s\n' "$r" <bytes of o> <bytes of e>; cat "$D/o" "$D/e"
+ * Wire format: for request n we write one line
  *
- * and read up to the nonce line, then exactly the announced bytes. `$D` is a
- * folder of the shell's own, removed when it exits. The script runs in its own
+ *   { sh -c '<script>' </dev/null >"$D/n.o" 2>"$D/n.e"; r=$?;
+ *     { flock 8; printf '<nonce> %s %s %s\n' "$r" <bytes of o> <bytes of e>; cat "$D/n.o" "$D/n.e"; } 8>>"$D/lock";
+ *     rm -f "$D/n.o" "$D/n.e"; } &
+ *
+ * and read the nonce line, then exactly the announced bytes. Requests run side
+ * by side; the lock keeps each answer whole on the channel. `$D` is a folder
+ * of the shell's own, removed when it exits. Each script runs in its own
  * `sh -c`, so nothing it does (exit, a syntax error) reaches the shell itself.
+ * Anything else on the channel (what ~/.bashrc prints) lies outside every
+ * answer and is dropped.
  */
 import type { ClientChannel } from 'ssh2';
 import { shellQuote } from '../core/runbooks/runbook.js';
@@ -20,6 +40,14 @@ export interface ShellResult {
   stdout: string;
   stderr: string;
 }
+
+/**
+ * How the login shell starts ours: as a command of its own, not exec'd in its
+ * place, so the shell (and every step) inherits SHLVL as the login shell
+ * exports it to a plain command. `exit` follows so that no shell optimises the
+ * last command into an exec.
+ */
+export const SHELL_COMMAND = 'sh -s; exit';
 
 /** The shell's own set-up: a private folder for each request's output, gone with the shell. */
 const PRELUDE = 'D=$(mktemp -d) || exit 1; trap \'rm -rf "$D"\' EXIT; trap "exit 1" HUP INT TERM\n';
@@ -32,7 +60,7 @@ interface Pending {
 
 export class HostShell {
   private buffer: Buffer = Buffer.alloc(0);
-  private pending: Pending | undefined;
+  private readonly pending = new Map<string, Pending>();
   private closed = false;
   private seq = 0;
 
@@ -48,7 +76,7 @@ export class HostShell {
     exec: (command: string, cb: (err: Error | undefined, channel: ClientChannel) => void) => unknown,
   ): Promise<HostShell> {
     const channel = await new Promise<ClientChannel>((resolve, reject) => {
-      exec('exec sh -s', (err, ch) => (err ? reject(err) : resolve(ch)));
+      exec(SHELL_COMMAND, (err, ch) => (err ? reject(err) : resolve(ch)));
     });
     channel.write(PRELUDE);
     return new HostShell(channel);
@@ -58,20 +86,19 @@ export class HostShell {
     return !this.closed;
   }
 
-  get busy(): boolean {
-    return this.pending !== undefined;
-  }
-
-  /** Run `script` with `sh -c` on the host; one at a time per shell. */
+  /** Run `script` with `sh -c` on the host, beside whatever else runs in this shell. */
   run(script: string): Promise<ShellResult> {
     if (this.closed) return Promise.reject(new Error('shell channel closed'));
-    if (this.pending) return Promise.reject(new Error('shell busy'));
-    const nonce = `@@ocp-${process.pid}-${++this.seq}-${Math.random().toString(36).slice(2)}`;
+    const n = ++this.seq;
+    const nonce = `@@ocp-${process.pid}-${n}-${Math.random().toString(36).slice(2)}`;
+    const o = `"$D/${n}.o"`;
+    const e = `"$D/${n}.e"`;
     return new Promise<ShellResult>((resolve, reject) => {
-      this.pending = { nonce, resolve, reject };
+      this.pending.set(nonce, { nonce, resolve, reject });
       this.channel.write(
-        `sh -c ${shellQuote(script)} </dev/null >"$D/o" 2>"$D/e"; r=$?; ` +
-          `printf '%s %s %s %s\\n' ${nonce} "$r" "$(wc -c <"$D/o")" "$(wc -c <"$D/e")"; cat "$D/o" "$D/e"\n`,
+        `{ sh -c ${shellQuote(script)} </dev/null >${o} 2>${e}; r=$?; ` +
+          `{ flock 8; printf '%s %s %s %s\\n' ${nonce} "$r" "$(wc -c <${o})" "$(wc -c <${e})"; cat ${o} ${e}; } 8>>"$D/lock"; ` +
+          `rm -f ${o} ${e}; } &\n`,
       );
     });
   }
@@ -85,30 +112,38 @@ export class HostShell {
       this.closed = true;
       this.channel.close();
     }
-    const p = this.pending;
-    this.pending = undefined;
-    p?.reject(err);
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of all) p.reject(err);
   }
 
   private onData(chunk: Buffer): void {
     this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
-    const p = this.pending;
-    if (!p) {
-      this.buffer = Buffer.alloc(0); // nothing asked: stray output
-      return;
+    for (;;) {
+      if (this.pending.size === 0) {
+        this.buffer = Buffer.alloc(0); // nothing asked: stray output
+        return;
+      }
+      // The first answer on the channel: answers never interleave, and what
+      // comes before one is stray output.
+      let p: Pending | undefined;
+      let at = -1;
+      for (const q of this.pending.values()) {
+        const i = this.buffer.indexOf(`${q.nonce} `);
+        if (i >= 0 && (at < 0 || i < at)) [p, at] = [q, i];
+      }
+      if (!p) return;
+      const eol = this.buffer.indexOf('\n', at);
+      if (eol < 0) return;
+      const [, code, outBytes, errBytes] = this.buffer.subarray(at, eol).toString().trim().split(/\s+/).map(Number);
+      const start = eol + 1;
+      const end = start + (outBytes ?? 0) + (errBytes ?? 0);
+      if (this.buffer.length < end) return;
+      const stdout = this.buffer.subarray(start, start + (outBytes ?? 0)).toString();
+      const stderr = this.buffer.subarray(start + (outBytes ?? 0), end).toString();
+      this.buffer = this.buffer.subarray(end);
+      this.pending.delete(p.nonce);
+      p.resolve({ code: code ?? -1, stdout, stderr });
     }
-    const at = this.buffer.indexOf(`${p.nonce} `);
-    if (at < 0) return;
-    const eol = this.buffer.indexOf('\n', at);
-    if (eol < 0) return;
-    const [, code, outBytes, errBytes] = this.buffer.subarray(at, eol).toString().split(' ').map(Number);
-    const start = eol + 1;
-    const end = start + (outBytes ?? 0) + (errBytes ?? 0);
-    if (this.buffer.length < end) return;
-    const stdout = this.buffer.subarray(start, start + (outBytes ?? 0)).toString();
-    const stderr = this.buffer.subarray(start + (outBytes ?? 0), end).toString();
-    this.buffer = this.buffer.subarray(end);
-    this.pending = undefined;
-    p.resolve({ code: code ?? -1, stdout, stderr });
   }
 }

@@ -9,6 +9,10 @@
  * timeout holds even if the executor dies, and cancel can end the session.
  * The waiting happens on the host: one command that blocks (flock) until the
  * step's wrapper ends — no polling.
+ *
+ * Nothing here changes directory: the step starts where the login shell did
+ * (the user's home), with PWD as a plain `ssh host 'command'` has it (SPEC §9);
+ * the run's files are named by absolute paths.
  */
 import { shellQuote } from '../core/runbooks/runbook.js';
 import { KILL_AFTER_SECONDS, MAX_LOG_BYTES } from '../executor/ports.js';
@@ -41,7 +45,8 @@ const PUT = 'put() { printf "%s\\n" "$2" > "$1.tmp" && mv "$1.tmp" "$1"; }';
 export function launchAndWaitScript(stateDir: string, runKey: string, script: string, timeoutSeconds: number): string {
   if (!runKeyIsSafe(runKey)) throw new Error(`unsafe run key ${runKey}`);
   const d = shellQuote(`${stateDir}/runs`);
-  const k = runKey;
+  // Every file of the run is "$R".<suffix>, an absolute path: no `cd` changes the step's directory.
+  const k = '"$R"';
   const inner = [
     PUT,
     // one short write: a reader waits for it to be non-empty (-s)
@@ -59,7 +64,8 @@ export function launchAndWaitScript(stateDir: string, runKey: string, script: st
   ].join('\n');
   return [
     PUT,
-    `{ [ -d ${d} ] || mkdir -p ${d}; } && cd ${d} || { echo "why=nostatedir" >&2; exit ${WRAPPER_EXIT.noStateDir}; }`,
+    `R=${d}/${runKey}`,
+    `[ -d ${d} ] || mkdir -p ${d} || { echo "why=nostatedir" >&2; exit ${WRAPPER_EXIT.noStateDir}; }`,
     // The run's lock is held, from before the claim, by whoever launches it and
     // then by the step's wrapper alone (it inherits the lock; the step does
     // not): it is free again exactly when nothing of the run is left to wait for.

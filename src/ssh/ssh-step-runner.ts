@@ -1,9 +1,11 @@
 /**
  * Steps over SSH with node-ssh: one connection per host, reused across steps
  * and reopened when cut; host keys checked against known_hosts (unknown or
- * changed keys refused); steps go to a long-lived shell on that connection
- * (host-shell.ts) rather than a new session each; each step launched detached
- * on the host and waited for there (see remote-step.ts).
+ * changed keys refused); steps, cancels and status reads all go to one
+ * long-lived shell on that connection (host-shell.ts) rather than a new
+ * session each, so the login shell's start-up (~/.bashrc) runs once per
+ * connection; each step launched detached on the host and waited for there
+ * (see remote-step.ts).
  */
 import { readFileSync } from 'node:fs';
 import { NodeSSH } from 'node-ssh';
@@ -40,8 +42,13 @@ const ATTEMPTS = 3;
 
 export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
   const connections = new Map<string, Promise<NodeSSH>>();
-  /** Idle long-lived shells per connection. */
-  const shells = new Map<string, HostShell[]>();
+  /**
+   * The one long-lived shell of each connection, opened on first need: every
+   * script of the connection goes through it, so the login shell's start-up
+   * runs once per connection (SPEC §9), not again for a second step at once,
+   * a cancel or a status read.
+   */
+  const shells = new WeakMap<NodeSSH, Promise<HostShell>>();
   let knownHosts: { entries: KnownHostEntry[]; loadedAt: number } | undefined;
 
   // Read known_hosts at most every 5 s, so an operator's fix takes effect without a restart.
@@ -85,10 +92,10 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
     ssh.connection?.on('close', () => connections.delete(connKey(t)));
     // node-ssh listens for errors only while connecting: a reset later (a cut
     // connection, an sshd killed) must not become an unhandled 'error' that
-    // ends the process. The steps on it see their channels close and attach again.
+    // ends the process. The steps on it see their shell close and attach again.
     ssh.connection?.on('error', (err: Error) => {
       opts.logger.warn({ hostId: t.hostId, err: err.message }, 'SSH connection failed');
-      ssh.dispose(); // its 'close' forgets it; its shells fail their steps, which attach again
+      ssh.dispose(); // its 'close' forgets it; its shell fails its steps, which attach again
     });
     return ssh;
   }
@@ -104,17 +111,54 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
     return c;
   }
 
+  /** Forget the host's connection and close it (and so its shell): `ssh`, else the one stored. */
   function drop(t: StepTarget, ssh?: NodeSSH): void {
     const k = connKey(t);
+    const stored = connections.get(k);
     connections.delete(k);
-    for (const sh of shells.get(k) ?? []) sh.close();
-    shells.delete(k);
-    ssh?.dispose();
+    if (ssh) ssh.dispose();
+    else stored?.then((s) => s.dispose()).catch(() => undefined);
   }
 
-  /** `work` on the host's connection, which is dropped if no answer comes within the deadline. */
-  async function withDeadline<T>(t: StepTarget, deadlineMs: number, work: (ssh: NodeSSH) => Promise<T>): Promise<T> {
-    const ssh = await connection(t);
+  function openShell(t: StepTarget, ssh: NodeSSH): Promise<HostShell> {
+    const opening = (async () => {
+      const client = ssh.connection;
+      if (!client) throw new SshError(`connection to ${connKey(t)} closed`);
+      const sh = await HostShell.open((command, cb) => client.exec(command, cb));
+      // Once per connection, not per step: files of runs older than a week go.
+      await sh.run(housekeepingScript(t.stateDir));
+      return sh;
+    })();
+    opening.catch(() => {
+      if (shells.get(ssh) === opening) shells.delete(ssh);
+    });
+    return opening;
+  }
+
+  /** The host's connection and its shell, each opened on first need. */
+  async function hostShell(t: StepTarget): Promise<{ ssh: NodeSSH; shell: HostShell }> {
+    for (let attempt = 1; ; attempt++) {
+      const ssh = await connection(t);
+      let opening = shells.get(ssh);
+      if (!opening) {
+        opening = openShell(t, ssh);
+        shells.set(ssh, opening);
+      }
+      const shell = await opening;
+      if (shell.usable) return { ssh, shell };
+      // Its shell ended (killed on the host) while the connection lived: start
+      // again on a new connection rather than run the start-up twice on this one.
+      drop(t, ssh);
+      if (attempt >= 2) throw new SshError(`the shell on ${connKey(t)} ended`);
+    }
+  }
+
+  /**
+   * `script` in the host's shell. The connection is dropped if no answer comes
+   * within the deadline.
+   */
+  async function runInShell(t: StepTarget, script: string, deadlineMs: number) {
+    let ssh: NodeSSH | undefined;
     let timer: NodeJS.Timeout | undefined;
     const guard = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -122,43 +166,20 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
         reject(new SshError(`no answer from ${connKey(t)} within ${Math.round(deadlineMs / 1000)} s`));
       }, deadlineMs);
     });
+    const work = async () => {
+      const h = await hostShell(t);
+      ssh = h.ssh;
+      try {
+        return await h.shell.run(script);
+      } catch (err) {
+        throw new SshError(`connection to ${connKey(t)} closed during the command: ${(err as Error).message}`);
+      }
+    };
     try {
-      return await Promise.race([work(ssh), guard]);
+      return await Promise.race([work(), guard]);
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  /** A command in a session of its own (short, rare ones: status, cancel). */
-  function exec(t: StepTarget, command: string, deadlineMs: number) {
-    return withDeadline(t, deadlineMs, (ssh) => ssh.execCommand(command, { noTrim: true }));
-  }
-
-  /** A script in one of the host's long-lived shells (opened on first need, kept while the connection lives). */
-  function runInShell(t: StepTarget, script: string, deadlineMs: number) {
-    return withDeadline(t, deadlineMs, async (ssh) => {
-      const k = connKey(t);
-      let sh = shells.get(k)?.pop();
-      while (sh && !sh.usable) sh = shells.get(k)?.pop();
-      if (!sh) {
-        const client = ssh.connection;
-        if (!client) throw new SshError(`connection to ${k} closed`);
-        sh = await HostShell.open((command, cb) => client.exec(command, cb));
-        // Once per shell, not per step: files of runs older than a week go.
-        await sh.run(housekeepingScript(t.stateDir));
-      }
-      try {
-        return await sh.run(script);
-      } catch (err) {
-        throw new SshError(`connection to ${k} closed during the step: ${(err as Error).message}`);
-      } finally {
-        if (sh.usable && connections.get(k)) {
-          const idle = shells.get(k) ?? [];
-          idle.push(sh);
-          shells.set(k, idle);
-        }
-      }
-    });
   }
 
   return {
@@ -195,17 +216,20 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
     },
 
     async exec(target, command, timeoutSeconds) {
-      const res = await exec(
+      const res = await runInShell(
         target,
         `timeout -k 2 ${Math.floor(timeoutSeconds)} sh -c ${shellQuote(command)}`,
         (timeoutSeconds + 5) * 1000,
       );
-      if (res.code === null) throw new SshError(`connection to ${connKey(target)} closed during the command`);
       return { exitCode: res.code, stdout: res.stdout, stderr: res.stderr };
     },
 
     async cancel(target, runKey) {
-      const res = await exec(target, cancelScript(target.stateDir, runKey), opts.connectTimeoutSeconds * 1000 + 20_000);
+      const res = await runInShell(
+        target,
+        cancelScript(target.stateDir, runKey),
+        opts.connectTimeoutSeconds * 1000 + 20_000,
+      );
       if (res.code !== 0) {
         throw new SshError(
           `cancel on host ${target.hostId} failed (exit ${res.code}): ${res.stderr.trim().slice(0, 300)}`,
@@ -216,11 +240,11 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
     async close() {
       const all = [...connections.values()];
       connections.clear();
-      for (const list of shells.values()) for (const sh of list) sh.close();
-      shells.clear();
       for (const c of all) {
         try {
-          (await c).dispose();
+          const ssh = await c;
+          (await shells.get(ssh)?.catch(() => undefined))?.close();
+          ssh.dispose();
         } catch {
           // a connection that never opened has nothing to close
         }

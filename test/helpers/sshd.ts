@@ -4,6 +4,11 @@
 // shared port, so the product sees distinct host:port targets with distinct
 // known_hosts entries, while all of them run as the current user on this
 // machine, each with its own simulated agent directory.
+//
+// With `bashrc`, the hosts' user gets a ~/.bashrc like a real one that runs a
+// pyenv/conda/nvm init: slow, chatty on stdout, exporting variables and
+// prepending to PATH. Each run is counted in a file, with the connection it
+// ran for, so a test can see how often the login shell's start-up ran.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -28,8 +33,39 @@ export interface SshdHandle {
   knownHostsPath: string;
   /** "ssh-ed25519 AAAA…" of the server (shared by all hosts) */
   hostPublicKey: string;
+  /** Every run of the simulated ~/.bashrc so far, oldest first ([] without `bashrc`). */
+  bashrcRuns(): BashrcRun[];
   stop(): Promise<void>;
 }
+
+export interface BashrcOptions {
+  /** How long each run takes, ms (default 150: a pyenv or conda init). */
+  sleepMs?: number;
+  /** The line it prints on stdout at each run (default BASHRC_CHATTER); '' prints nothing. */
+  chatter?: string;
+}
+
+export interface SshdOptions {
+  hosts: number;
+  firstId?: number;
+  /** Give the hosts' user a slow, chatty, counted ~/.bashrc (the user's login shell must be bash). */
+  bashrc?: BashrcOptions;
+}
+
+/** One run of the simulated ~/.bashrc. */
+export interface BashrcRun {
+  /** pid of the bash that ran it */
+  pid: number;
+  /** SHLVL as that bash set it */
+  shlvl: string;
+  /** SSH_CONNECTION ("client-ip client-port server-ip server-port"): one value per TCP connection */
+  connection: string;
+}
+
+/** What the simulated ~/.bashrc prints on stdout at each run. */
+export const BASHRC_CHATTER = 'Welcome! conda base environment activated (simulated ~/.bashrc)';
+/** A variable the simulated ~/.bashrc exports, as an init script does (pyenv's PYENV_ROOT, say). */
+export const BASHRC_VARIABLE = 'OCP_SIM_BASHRC_ROOT';
 
 const SSHD = '/usr/sbin/sshd';
 // sshd cannot listen on more than 16 sockets (MAX_LISTEN_SOCKS in OpenSSH).
@@ -68,7 +104,48 @@ function sshdConfig(dir: string, index: number, addresses: string[], port: numbe
   ].join('\n');
 }
 
-export async function startSshd(opts: { hosts: number; firstId?: number }): Promise<SshdHandle> {
+/** Single-quote for sh. */
+function q(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * A ~/.bashrc doing what a heavy real one does when bash runs it for sshd
+ * (Debian's bash does for `bash -c` when SSH_CLIENT is set and SHLVL < 2):
+ * count itself first, prepend to PATH and export a variable (each run again,
+ * as `eval "$(pyenv init -)"` does), take its time, say something on stdout.
+ */
+function bashrcScript(home: string, runsLog: string, opts: BashrcOptions): string {
+  const seconds = ((opts.sleepMs ?? 150) / 1000).toFixed(3);
+  const chatter = opts.chatter ?? BASHRC_CHATTER;
+  return [
+    '# Simulated heavy ~/.bashrc, written by test/helpers/sshd.ts.',
+    `printf '%s %s %s\\n' "$$" "\${SHLVL-}" "\${SSH_CONNECTION-}" >> ${q(runsLog)}`,
+    `export ${BASHRC_VARIABLE}=${q(join(home, '.sim-env'))}`,
+    `export PATH="$${BASHRC_VARIABLE}/shims:$PATH"`,
+    `sleep ${seconds}`,
+    ...(chatter ? [`echo ${q(chatter)}`] : []),
+    '',
+  ].join('\n');
+}
+
+function readBashrcRuns(path: string): BashrcRun[] {
+  let text = '';
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((line) => {
+      const [pid, shlvl, ...conn] = line.split(' ');
+      return { pid: Number(pid), shlvl: shlvl ?? '', connection: conn.join(' ') };
+    });
+}
+
+export async function startSshd(opts: SshdOptions): Promise<SshdHandle> {
   const firstId = opts.firstId ?? 101;
   if (opts.hosts < 1 || opts.hosts > 255 - FIRST_OCTET) throw new Error(`unsupported host count ${opts.hosts}`);
 
@@ -114,7 +191,15 @@ export async function startSshd(opts: { hosts: number; firstId?: number }): Prom
     // Every host begins with its agent running (and an empty calls.log).
     await Promise.all(hosts.map((h) => startSimAgentAsync(h.agentHome)));
 
-    mkdirSync(join(dir, 'home'), { recursive: true });
+    const home = join(dir, 'home');
+    mkdirSync(home, { recursive: true });
+    const runsLog = join(dir, 'bashrc-runs.log');
+    if (opts.bashrc) {
+      const shell = userInfo().shell ?? '';
+      if (!shell.endsWith('/bash'))
+        throw new Error(`a simulated ~/.bashrc needs bash as the login shell, not ${shell}`);
+      writeFileSync(join(home, '.bashrc'), bashrcScript(home, runsLog, opts.bashrc));
+    }
     // sshd refuses to start without its privilege-separation directory.
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
 
@@ -137,6 +222,7 @@ export async function startSshd(opts: { hosts: number; firstId?: number }): Prom
       privateKeyPath: clientKey,
       knownHostsPath,
       hostPublicKey,
+      bashrcRuns: () => readBashrcRuns(runsLog),
       stop: cleanup,
     };
   } catch (err) {

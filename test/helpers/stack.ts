@@ -19,10 +19,12 @@ import { createLogger } from '../../src/logger.js';
 import { decodeJsonBytes } from '../../src/nats/kv-json.js';
 import { type Service, startService } from '../../src/service.js';
 import { captureTail, killOnExit, type NatsServerHandle, startNatsServer, waitForExit } from './nats-server.js';
-import { type SshdHandle, startSshd } from './sshd.js';
+import { type BashrcOptions, type SshdHandle, startSshd } from './sshd.js';
 
 export interface StackOptions {
   hosts?: number;
+  /** The hosts' user gets a slow, chatty, counted ~/.bashrc (see sshd.ts). */
+  bashrc?: BashrcOptions;
   /** Seconds per runbook step (all steps), default 20. */
   stepTimeout?: number;
   /** Per step name, seconds. */
@@ -116,7 +118,7 @@ function outsideNats(url: string): NatsServerHandle {
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const nats = opts.natsUrl ? outsideNats(opts.natsUrl) : await startNatsServer();
-  const sshd = await startSshd({ hosts: opts.hosts ?? 2 });
+  const sshd = await startSshd({ hosts: opts.hosts ?? 2, ...(opts.bashrc ? { bashrc: opts.bashrc } : {}) });
   const dir = mkdtempSync(join(tmpdir(), 'ocp-stack-'));
   const runbookDir = join(dir, 'runbooks');
   mkdirSync(runbookDir);

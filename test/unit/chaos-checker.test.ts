@@ -400,3 +400,19 @@ describe('chaos checker: processes', () => {
     assert.match(found[0]!.message, /executor-4 .*pid 14.*Unhandled 'error' event.*ECONNRESET/);
   });
 });
+
+describe('chaos checker: login shells', () => {
+  test('~/.bashrc run twice for one SSH connection: login-once; once per connection is fine', () => {
+    const e = cleanEvidence();
+    const conn = (port: number) => `127.0.0.1 ${port} 127.0.0.10 2222`;
+    e.bashrcRuns = [
+      { connection: conn(40000), shlvl: '1', pid: 21 },
+      { connection: conn(40002), shlvl: '1', pid: 22 },
+      { connection: conn(40000), shlvl: '1', pid: 23 },
+    ];
+    const found = checkChaos(e).breaches;
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.equal(found[0]!.promise, 'login-once');
+    assert.match(found[0]!.message, /ran 2 times for the SSH connection 127\.0\.0\.1 40000 .*pids 21, 23/);
+  });
+});
