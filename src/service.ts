@@ -106,7 +106,11 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const deps: OperationDeps = {
     config,
     store: createTaskStore({ kv: buckets.tasks, js }),
-    index: createTaskIndex({ kv: buckets.tasks }),
+    // Listings need every task; a process that only sweeps keeps the running ones.
+    index: createTaskIndex({
+      kv: buckets.tasks,
+      ...(roles.has('api') || roles.has('slack') ? {} : { keep: (t) => t.status === 'RUNNING' }),
+    }),
     locks: createHostLocks(buckets.locks),
     ids: createIdAllocator(buckets.ids),
     epoch: await storeEpoch(buckets.ids),

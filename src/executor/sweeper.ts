@@ -5,12 +5,16 @@
  * Every executor looks over the running tasks now and then and queues their
  * READY subtasks again; work item ids and announced events are deduplicated,
  * and a second item for a subtask already running only attaches to its run.
- * The same pass removes the tasks that ended longer ago than retention.tasks.
+ * Every RETENTION_EVERY_MS a sweep also removes the tasks that ended longer
+ * ago than retention.tasks.
  */
 import type { Logger } from 'pino';
 import { readySubtasks } from '../core/task.js';
 import type { TaskDeps } from '../tasks/deps.js';
 import { removeExpiredTasks } from '../tasks/retention.js';
+
+/** How often a sweep also removes finished tasks past retention.tasks (ms). */
+const RETENTION_EVERY_MS = 10 * 60_000;
 
 export interface Sweeper {
   /** One pass; resolves with how many subtasks were queued again. */
@@ -23,6 +27,7 @@ export function startSweeper(
   opts: { everyMs: number; logger: Logger /** retention.tasks (ms) */; keptMs: number },
 ): Sweeper {
   let sweeping = false;
+  let lastRetention = Date.now();
   async function sweep(): Promise<number> {
     if (sweeping) return 0;
     sweeping = true;
@@ -40,7 +45,11 @@ export function startSweeper(
           queued += 1;
         }
       }
-      await removeExpiredTasks(deps, opts.keptMs);
+      // A pass over the whole bucket: not every sweep.
+      if (Date.now() - lastRetention >= RETENTION_EVERY_MS) {
+        lastRetention = Date.now();
+        await removeExpiredTasks(deps, opts.keptMs);
+      }
     } finally {
       sweeping = false;
     }

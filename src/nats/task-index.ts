@@ -17,15 +17,32 @@ import { decodeJsonBytes } from './kv-json.js';
 export type TaskSummary = Omit<OcpTask, 'subtasks'>;
 
 export interface TaskIndex {
-  /** Every stored task, in no particular order. */
+  /** Every stored task this index keeps (see `keep`), in no particular order. */
   all(): Promise<TaskSummary[]>;
+  /**
+   * One pass over every stored task, whatever this index keeps, holding one at
+   * a time (the retention sweep of a process that keeps only running tasks).
+   */
+  scan(visit: (task: TaskSummary) => void): Promise<void>;
   close(): void;
+}
+
+/** A task record's summary: the task without its subtasks. */
+function summaryOf(e: KvEntry): TaskSummary {
+  const { subtasks: _subtasks, ...summary } = decodeJsonBytes<TaskRecord>(e.value).task;
+  return summary;
 }
 
 /** Longest a listing waits for the index to catch up with the bucket (ms). */
 const CATCH_UP_MS = 2000;
 
-export function createTaskIndex(deps: { kv: KV }): TaskIndex {
+/**
+ * `keep` chooses what stays in memory: a process that serves listings keeps
+ * every task (as many as retention.tasks lets the store hold); one that only
+ * sweeps keeps the running ones, so its memory follows the work in flight.
+ */
+export function createTaskIndex(deps: { kv: KV; keep?: (task: TaskSummary) => boolean }): TaskIndex {
+  const keep = deps.keep ?? (() => true);
   const tasks = new Map<number, TaskSummary>();
   /** The latest entry of each task written since the last listing, not decoded yet. */
   const unread = new Map<number, KvEntry>();
@@ -47,8 +64,9 @@ export function createTaskIndex(deps: { kv: KV }): TaskIndex {
         continue;
       }
       try {
-        const { subtasks: _subtasks, ...summary } = decodeJsonBytes<TaskRecord>(e.value).task;
-        tasks.set(id, summary);
+        const summary = summaryOf(e);
+        if (keep(summary)) tasks.set(id, summary);
+        else tasks.delete(id);
       } catch {
         // not a task record: nothing to list
       }
@@ -85,6 +103,17 @@ export function createTaskIndex(deps: { kv: KV }): TaskIndex {
       await caughtUp();
       read();
       return [...tasks.values()];
+    },
+    async scan(visit) {
+      const iter = await deps.kv.watch({ key: 'task.*', ignoreDeletes: true, initializedFn: () => iter.stop() });
+      for await (const e of iter) {
+        if (e.operation !== 'PUT') continue;
+        try {
+          visit(summaryOf(e));
+        } catch {
+          // not a task record
+        }
+      }
     },
     close() {
       stop?.();

@@ -13,12 +13,13 @@ export async function removeExpiredTasks(
   keptMs: number,
 ): Promise<number> {
   const cutoff = deps.now().getTime() - keptMs;
-  const expired = (await deps.index.all()).filter((t) => {
-    if (t.status === 'RUNNING') return false;
+  const expired: number[] = [];
+  await deps.index.scan((t) => {
+    if (t.status === 'RUNNING') return;
     const ended = Date.parse(t.finishTime ?? t.createTime ?? t.startTime);
-    return Number.isFinite(ended) && ended < cutoff;
+    if (Number.isFinite(ended) && ended < cutoff) expired.push(t.id);
   });
-  for (const t of expired) await deps.store.remove(t.id);
+  for (const id of expired) await deps.store.remove(id);
   if (expired.length > 0) {
     deps.logger.info({ removed: expired.length, keptMs }, 'finished tasks past retention.tasks removed');
   }

@@ -51,8 +51,15 @@ describe('retention', () => {
     setFault(slow.agentHome, 'stop', 'slow', 6);
     const running = await api<OcpTask>('POST', `/compute/hosts/${slow.id}/agent/restart`);
 
-    // Three days on, with two kept.
-    const later = { ...svc.deps, now: () => new Date(Date.now() + 3 * DAY_MS) };
+    // A process that only runs steps keeps the running tasks in memory, not the finished ones...
+    const executor = await stack.startService('executor');
+    const held = await executor.deps.index.all();
+    assert.deepEqual(
+      held.map((t) => t.id),
+      [running.body.data.id],
+    );
+    // ...and its retention pass still finds them. Three days on, with two kept:
+    const later = { ...executor.deps, now: () => new Date(Date.now() + 3 * DAY_MS) };
     assert.equal(await removeExpiredTasks(later, 2 * DAY_MS), 1);
     const gone = await api('GET', `/api/v2/tasks/instances/${done.body.data.id}`, { user: 'viewer' });
     assert.equal(gone.status, 404);
@@ -64,6 +71,7 @@ describe('retention', () => {
     // The same day: nothing is old enough.
     assert.equal(await removeExpiredTasks(svc.deps, 2 * DAY_MS), 0);
     const end = await waitForTask(stack.nc, running.body.data.id, undefined, 40_000);
+    await executor.stop();
     clearFaults(slow.agentHome);
     assert.equal(end.status, 'SUCCESSFUL');
   });
