@@ -24,6 +24,8 @@ export interface StepSpec {
   runKey: string;
   script: string;
   timeoutSeconds: number;
+  /** Epoch seconds after which the step is no longer launched on the host (only attached to); none: any time. */
+  launchBy?: number;
 }
 
 export interface StepResult {
@@ -33,6 +35,8 @@ export interface StepResult {
   truncated: boolean;
   timedOut: boolean;
   canceled: boolean;
+  /** Never launched: the host was reached only after `launchBy`. */
+  notStarted?: boolean;
 }
 
 export interface ExecResult {

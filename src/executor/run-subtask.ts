@@ -35,7 +35,15 @@ export interface ExecutorDeps extends TaskDeps {
   metrics?: Metrics;
 }
 
-/** After a step's timeout and kill grace, how long a host may stay unreachable before the subtask fails (s). */
+/**
+ * How long after a subtask began its step may still be launched on the host,
+ * beyond the lease (a takeover comes within the lease) (s): a host out of
+ * reach longer than that never starts it (the launch refuses, and claims the
+ * run so that no later attempt starts it either), so an executor knows by when
+ * nothing of it can run, and only then frees the host.
+ */
+const LAUNCH_MARGIN_SECONDS = 30;
+/** Slack for the host's clock against ours, and for the last answer (s). */
 const UNREACHABLE_MARGIN_SECONDS = 30;
 /** Pause before attaching again to a step whose host did not answer (ms). */
 const UNREACHABLE_RETRY_MS = 5000;
@@ -43,6 +51,7 @@ const UNREACHABLE_RETRY_MS = 5000;
 export function createSubtaskHandler(deps: ExecutorDeps) {
   const { config, store, locks, logger } = deps;
   const leaseMs = config.executor.leaseSeconds * 1000;
+  const launchWindowSeconds = config.executor.leaseSeconds + LAUNCH_MARGIN_SECONDS;
   /** Heartbeat period: three per ack wait (half the lease). */
   const beatMs = Math.max(200, Math.floor(leaseMs / 6));
 
@@ -161,6 +170,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
         runKey: `${deps.epoch}-${item.taskId}-${item.subtaskId}-${item.runTime}`,
         script: step.script,
         timeoutSeconds: subtask.timeout,
+        launchBy: Math.floor(began / 1000) + launchWindowSeconds,
       });
     } catch (err) {
       result = { error: (err as Error).message };
@@ -170,12 +180,14 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     }
 
     // A lost connection says nothing about the step: it may run on, detached,
-    // on the host. Until it must have ended (its timeout, the kill grace and a
-    // margin after it started), come back and attach again rather than call it
-    // failed and free the host under it. A refused host key never connected, and
-    // a state folder that cannot be made never launched anything.
+    // on the host. Until it must have ended — launched at the latest by the end
+    // of its launch window, then its timeout, the kill grace and a margin for
+    // the host's clock — come back and attach again rather than call it failed
+    // and free the host under it. A refused host key never connected, and a
+    // state folder that cannot be made never launched anything.
     if ('error' in result && host && !/known_hosts|host key|cannot create/i.test(result.error)) {
-      const mustHaveEnded = began + (subtask.timeout + KILL_AFTER_SECONDS + UNREACHABLE_MARGIN_SECONDS) * 1000;
+      const mustHaveEnded =
+        began + (launchWindowSeconds + subtask.timeout + KILL_AFTER_SECONDS + UNREACHABLE_MARGIN_SECONDS) * 1000;
       if (Date.now() < mustHaveEnded) {
         log.warn({ hostId: host.id, err: result.error }, 'host unreachable; will attach to the step again');
         msg.nak(UNREACHABLE_RETRY_MS);
@@ -192,9 +204,11 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
           ? `timed out after ${subtask.timeout} s`
           : result.canceled
             ? 'canceled'
-            : result.exitCode !== 0
-              ? `exit code ${result.exitCode}`
-              : undefined;
+            : result.notStarted
+              ? `not started: the host could not be reached within ${launchWindowSeconds} s of the subtask's start (Retry runs it)`
+              : result.exitCode !== 0
+                ? `exit code ${result.exitCode}`
+                : undefined;
     // The reason of a failure ends the log, so whoever reads only the log sees it too.
     const output = 'error' in result ? '' : result.output;
     await deps.logs.put(item.taskId, item.subtaskId, {

@@ -25,6 +25,8 @@ export const WRAPPER_EXIT = {
   vanished: 97,
   /** Canceled on request. */
   canceled: 98,
+  /** Not launched: its launch deadline had passed. */
+  late: 95,
 } as const;
 
 export function runKeyIsSafe(runKey: string): boolean {
@@ -42,7 +44,14 @@ const PUT = 'put() { printf "%s\\n" "$2" > "$1.tmp" && mv "$1.tmp" "$1"; }';
  * (the wrapper's own verdict, so a step's own exit code is never mistaken for
  * one); exit code: the step's.
  */
-export function launchAndWaitScript(stateDir: string, runKey: string, script: string, timeoutSeconds: number): string {
+export function launchAndWaitScript(
+  stateDir: string,
+  runKey: string,
+  script: string,
+  timeoutSeconds: number,
+  /** Epoch seconds (the host's clock) after which the step is no longer launched, only attached to. */
+  launchBy?: number,
+): string {
   if (!runKeyIsSafe(runKey)) throw new Error(`unsafe run key ${runKey}`);
   const d = shellQuote(`${stateDir}/runs`);
   // Every file of the run is "$R".<suffix>, an absolute path: no `cd` changes the step's directory.
@@ -73,8 +82,19 @@ export function launchAndWaitScript(stateDir: string, runKey: string, script: st
     // the claim: noclobber makes creating it atomic (`command` keeps a failed
     // redirection from ending the shell)
     `set -C; if command : 2>/dev/null > ${k}.claim; then set +C`,
+    // Too late to start (the host was out of reach since the subtask began): the
+    // claim keeps every later attempt from starting it either, so its executor
+    // knows by when nothing of it can run.
+    ...(launchBy === undefined
+      ? []
+      : [
+          `  if [ "$(date +%s)" -gt ${Math.floor(launchBy)} ]; then`,
+          `    echo "not started: the host could not be reached in time" >> ${k}.out; put ${k}.why late; put ${k}.rc ${WRAPPER_EXIT.late}`,
+          '  else',
+        ]),
     `  printf '%s\\n' ${shellQuote(script)} > ${k}.sh`,
     `  setsid sh -c ${shellQuote(inner)} step ${k} ${Math.floor(timeoutSeconds)} > /dev/null 2>&1 < /dev/null &`,
+    ...(launchBy === undefined ? [] : ['  fi']),
     'fi',
     'set +C',
     'exec 9>&-',

@@ -54,6 +54,55 @@ describe('remote step', () => {
     assert.equal(existsSync(marker), false, 'the step never ran');
   });
 
+  it('never starts a step reached after its launch deadline, nor on any later attempt', async () => {
+    const k = key();
+    const marker = join(sshd.dir, `ran-${k}`);
+    const now = Math.floor(Date.now() / 1000);
+    const late = await runner.run({
+      target,
+      runKey: k,
+      script: `touch '${marker}'`,
+      timeoutSeconds: 10,
+      launchBy: now - 1,
+    });
+    assert.equal(late.notStarted, true);
+    assert.notEqual(late.exitCode, 0);
+    assert.match(late.output, /not started/);
+    // Another executor attaching later, even with a deadline still ahead, starts nothing.
+    const again = await runner.run({
+      target,
+      runKey: k,
+      script: `touch '${marker}'`,
+      timeoutSeconds: 10,
+      launchBy: now + 60,
+    });
+    assert.equal(again.notStarted, true);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(existsSync(marker), false, 'the step never ran');
+  });
+
+  it('attaches to a step launched in time even after its launch deadline', async () => {
+    const k = key();
+    const now = Math.floor(Date.now() / 1000);
+    const first = runner.run({
+      target,
+      runKey: k,
+      script: 'sleep 2; echo done',
+      timeoutSeconds: 10,
+      launchBy: now + 1,
+    });
+    await new Promise((r) => setTimeout(r, 2500));
+    const attached = await runner.run({
+      target,
+      runKey: k,
+      script: 'echo never',
+      timeoutSeconds: 10,
+      launchBy: now + 1,
+    });
+    assert.equal((await first).output, 'done\n');
+    assert.deepEqual([attached.exitCode, attached.output, attached.notStarted], [0, 'done\n', false]);
+  });
+
   it('ends every process of a running step on cancel', async () => {
     const k = key();
     const tag = `cancel-me-${k}`;
