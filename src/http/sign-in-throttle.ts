@@ -30,8 +30,15 @@ export interface SignInLimits {
 
 /** How long an address is remembered for a user after their last successful sign-in there (ms): a day. */
 export const REMEMBER_PAIR_MS = 24 * 3600_000;
-/** Entries kept per table (users, addresses, pairs); the oldest goes first. ~100 bytes each. */
+/** Entries kept per table (users, addresses, pairs); the oldest goes first. ~200 bytes each. */
 export const MAX_KEYS = 10_000;
+
+/**
+ * A user name as a table key: at most 65 characters. No user's name is longer than 64
+ * (src/config.ts), so longer names, which a header of 16 KiB could hold, share their first 64
+ * characters' bucket, and no table grows by the size of what a client sends.
+ */
+const userKey = (user: string) => (user.length <= 64 ? user : `${user.slice(0, 64)}…`);
 
 export type Admission =
   | { admitted: true }
@@ -90,8 +97,8 @@ export function createSignInThrottle(opts: {
   const pairs = buckets({ failures: limits.perUser, perMs: limits.windowMs }, maxKeys, now);
   /** user and address → when they last signed in together (ms). */
   const known = new Map<string, number>();
-  // \n is in neither a Basic user name that reaches here (a header holds no raw newline) nor an address
-  const pairKey = (user: string, address: string) => `${user}\n${address}`;
+  // an address never holds \n, so a key splits back at its last one
+  const pairKey = (user: string, address: string) => `${userKey(user)}\n${address}`;
   const isKnown = (pair: string) => {
     const at = known.get(pair);
     if (at === undefined) return false;
@@ -100,7 +107,7 @@ export function createSignInThrottle(opts: {
     return false;
   };
   const uncount = (user: string, address: string) => {
-    users.remove(user);
+    users.remove(userKey(user));
     addresses.remove(address);
     pairs.remove(pairKey(user, address));
   };
@@ -112,7 +119,7 @@ export function createSignInThrottle(opts: {
         const wait = pairs.wait(pair);
         if (wait > 0) return { admitted: false, limitedBy: 'user at this address', retryAfterSeconds: wait };
       } else {
-        const byUser = users.wait(user);
+        const byUser = users.wait(userKey(user));
         const byAddress = addresses.wait(address);
         if (byUser > 0 || byAddress > 0) {
           return byUser >= byAddress
@@ -121,7 +128,7 @@ export function createSignInThrottle(opts: {
         }
       }
       // counted everywhere, so a remembered pair's failures hold the user and address for others too
-      users.add(user);
+      users.add(userKey(user));
       addresses.add(address);
       pairs.add(pair);
       return { admitted: true };

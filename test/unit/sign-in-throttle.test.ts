@@ -134,6 +134,15 @@ describe('sign-in throttle', () => {
     assert.equal(t.admit('alice', '10.0.0.1').admitted, false, 'a day later, 10.0.0.1 is an address like any other');
   });
 
+  test('a name longer than any user’s is held by its first 64 characters (no table grows by what a client sends)', () => {
+    const c = clock();
+    const t = throttleAt(c);
+    const long = (tail: string) => `${'n'.repeat(64)}${tail.repeat(8000)}`;
+    for (let i = 0; i < 10; i++) fail(t, long(String(i)), `10.0.0.${i}`);
+    assert.deepEqual(t.admit(long('x'), '10.0.0.50'), { admitted: false, limitedBy: 'user', retryAfterSeconds: 6 });
+    assert.equal(t.admit('n'.repeat(64), '10.0.0.50').admitted, true, 'the 64-character name is a name of its own');
+  });
+
   test('memory is bounded: a flood of names and addresses keeps at most maxKeys of each', () => {
     const c = clock();
     const t = throttleAt(c, 100);
