@@ -89,6 +89,21 @@ const FileSchema = z
           )
           .default([]),
         slack: z.partialRecord(Role, SlackGrant).default({}),
+        /**
+         * Failed HTTP Basic sign-ins (SPEC §3), each limit draining fully over windowSeconds;
+         * past one, a sign-in is refused with 429 before its password is checked. Raise
+         * perAddress when many users reach the service through one proxy or NAT.
+         */
+        signIn: z
+          .object({
+            /** Failures per window of one user name, from any address. */
+            perUser: z.number().int().min(1).max(100_000).default(10),
+            /** Failures per window from one client address (IPv6: its /64), whatever users it names. */
+            perAddress: z.number().int().min(1).max(100_000).default(30),
+            windowSeconds: z.number().int().min(1).max(86_400).default(60),
+          })
+          .strict()
+          .prefault({}),
       })
       .strict()
       .prefault({}),

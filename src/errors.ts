@@ -26,6 +26,20 @@ export class CodedError extends Error {
   }
 }
 
+/**
+ * Too many failed sign-ins from a user or an address (SPEC §3): HTTP 429 with `Retry-After`.
+ * Its code is OCP's for credentials, 30000, as for a 401.
+ */
+export class TooManySignInsError extends CodedError {
+  /** Whole seconds until a sign-in may be tried again. */
+  readonly retryAfterSeconds: number;
+  constructor(message: string, retryAfterSeconds: number) {
+    super(ErrorCode.unauthorized, message);
+    this.name = 'TooManySignInsError';
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
 export function asCodedError(err: unknown): CodedError {
   if (err instanceof CodedError) return err;
   const message = err instanceof Error ? err.message : String(err);

@@ -3,7 +3,7 @@
  * `error: {code, message, target?}` instead of `data` on failure.
  */
 import { formatOcpTime } from '../core/time.js';
-import { type CodedError, ErrorCode } from '../errors.js';
+import { type CodedError, ErrorCode, TooManySignInsError } from '../errors.js';
 
 export interface EnvelopeMeta {
   startedAt: number; // ms, performance.now()
@@ -40,6 +40,7 @@ export function failure(err: CodedError, status: number, meta: EnvelopeMeta) {
 
 /** The HTTP status of an error code (SPEC §3's table). */
 export function httpStatusOf(err: CodedError): number {
+  if (err instanceof TooManySignInsError) return 429;
   switch (err.code) {
     case ErrorCode.badRequest:
       return 400;

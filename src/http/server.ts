@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from 'pino';
 import { type Caller, operation, parseInput } from '../api/operations.js';
 import type { Config } from '../config.js';
-import { CodedError, ErrorCode } from '../errors.js';
+import { CodedError, ErrorCode, TooManySignInsError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { OperationDeps } from '../tasks/task-operations.js';
 import { newTraceId, traceIdFrom } from '../trace-id.js';
@@ -109,10 +109,7 @@ export function createHttpServer(h: HttpDeps): Server {
     for (const extra of h.extra ?? []) if (await extra(req, res)) return;
 
     try {
-      const principal = await authenticate(req.headers.authorization);
-      if (!principal) {
-        throw new CodedError(ErrorCode.unauthorized, 'missing or wrong credentials: use HTTP Basic authentication');
-      }
+      const principal = await authenticate(req.headers.authorization, req.socket.remoteAddress);
       const match = matchRoute(method, url.pathname);
       if (!match) throw new CodedError(ErrorCode.notFound, `no route for ${method} ${url.pathname}`);
       routeLabel = match.route.path;
@@ -155,7 +152,11 @@ export function createHttpServer(h: HttpDeps): Server {
         status = 500;
       }
       const headers: Record<string, string> =
-        status === 401 ? { 'www-authenticate': 'Basic realm="ocp-chatops", charset="UTF-8"' } : {};
+        status === 401
+          ? { 'www-authenticate': 'Basic realm="ocp-chatops", charset="UTF-8"' }
+          : coded instanceof TooManySignInsError
+            ? { 'retry-after': String(coded.retryAfterSeconds) }
+            : {};
       send(status, failure(coded, status, meta), headers);
     }
   }

@@ -29,10 +29,30 @@ export interface NatsSettings {
 
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
-/** A NATS URL may carry user:password@ or a token: never log those. */
+/**
+ * A NATS URL may carry `user:password@` or a token on each of its comma-separated servers:
+ * never log those. Everything before a server's last `@` (after its `scheme://`) is
+ * credentials. Not `new URL()`: a URL parser ends the authority at the first `/`, so a
+ * password with a raw `/` would have its tail read as a path and printed; a server URL has no
+ * path, so its last `@` is always where the credentials end. (A raw `,` cannot be in a
+ * password: NATS_URL is split into servers on it; percent-encode it as `%2C`.)
+ */
 export function withoutCredentials(url: string): string {
-  return url.replace(/\/\/[^@/,]*@/g, '//');
+  return url
+    .split(',')
+    .map((server) => {
+      const at = server.lastIndexOf('@');
+      if (at < 0) return server;
+      const sep = server.indexOf('://');
+      // `ops:a://b@host` or `ops:////@host` has no scheme, but credentials that look like one
+      const start = sep >= 0 && sep < at && SCHEMES.has(server.slice(0, sep).toLowerCase()) ? sep + 3 : 0;
+      return server.slice(0, start) + server.slice(at + 1);
+    })
+    .join(',');
 }
+
+/** The schemes a NATS server URL is written with; anything else before `://` is part of the credentials. */
+const SCHEMES = new Set(['nats', 'tls', 'ws', 'wss']);
 
 /** While the first connection waits for a server: the first notice (ms), then one every… (ms). */
 const FIRST_NOTICE_MS = 1000;

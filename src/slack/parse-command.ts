@@ -111,10 +111,34 @@ export function unescapeSlack(text: string): string {
   return text.replace(/&(amp|lt|gt);/g, (_, e: string) => (e === 'amp' ? '&' : e === 'lt' ? '<' : '>'));
 }
 
-/** The first word, the second, and the rest of the text (as typed, trimmed). */
-function split(text: string): { verb: string; arg: string; rest: string } {
-  const m = /^\s*(\S*)\s*(\S*)\s*([\s\S]*?)\s*$/.exec(text);
-  return { verb: m?.[1] ?? '', arg: m?.[2] ?? '', rest: m?.[3] ?? '' };
+/** White space as JavaScript's `\s` means it (Unicode spaces and line terminators), for one UTF-16 unit. */
+const SPACE = /^\s$/;
+const isSpace = (text: string, i: number) => SPACE.test(text[i] as string);
+
+/**
+ * The first word, the second, and the rest of the text (as typed, trimmed), in one pass that
+ * reads each character at most twice. A regular expression doing the same
+ * (`^\s*(\S*)\s*(\S*)\s*([\s\S]*?)\s*$`) backtracked over every run of spaces once per
+ * character before it: 8,000 spaces took ~20 ms, 16,000 four times that, on the request path.
+ */
+export function splitCommandText(text: string): { verb: string; arg: string; rest: string } {
+  let i = 0;
+  const skipSpaces = () => {
+    while (i < text.length && isSpace(text, i)) i++;
+  };
+  const word = () => {
+    const from = i;
+    while (i < text.length && !isSpace(text, i)) i++;
+    return text.slice(from, i);
+  };
+  skipSpaces();
+  const verb = word();
+  skipSpaces();
+  const arg = word();
+  skipSpaces();
+  let end = text.length;
+  while (end > i && isSpace(text, end - 1)) end--;
+  return { verb, arg, rest: text.slice(i, end) };
 }
 
 type HostCheck = { ok: true; host: string } | { ok: false; error: string };
@@ -210,7 +234,7 @@ function noMore(verb: Verb, rest: string, cmd: string): ParseResult | undefined 
 /** Parse the text after the slash command. Empty text is help. */
 export function parseCommandText(text: string, slashCommand = '/ocp-agent'): ParseResult {
   const cmd = slashCommand;
-  const { verb: rawVerb, arg, rest } = split(text);
+  const { verb: rawVerb, arg, rest } = splitCommandText(text);
   if (rawVerb === '') return ok({ kind: 'help' });
   const verb = rawVerb.toLowerCase();
   switch (verb) {

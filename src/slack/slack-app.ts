@@ -384,8 +384,80 @@ async function signedBySlack(signingSecret: string, req: BufferedIncomingMessage
   }
 }
 
-/** Largest Slack request body read (Slack's own are a few KiB). */
-const SLACK_BODY_LIMIT_BYTES = 1024 * 1024;
+/**
+ * Largest Slack request body read, in bytes: 64 KiB. Slack's slash commands and interactions
+ * are a few KiB; a click on our largest message (8,000 characters of blocks, a 2,000-character
+ * button value) is ~14 KB, and its percent-encoded UTF-8 at worst about four times that.
+ */
+export const SLACK_BODY_LIMIT_BYTES = 64 * 1024;
+/**
+ * Largest body read from a request whose headers carry no signature that could be valid
+ * (1 KiB): such a request is refused whatever its body, except Slack's `ssl_check=1`, which
+ * Bolt answers unsigned and which is a few dozen bytes.
+ */
+export const UNSIGNED_BODY_LIMIT_BYTES = 1024;
+
+/**
+ * Whether the headers carry a signature that Bolt could find valid: `v0=` and 64 hex digits,
+ * and a timestamp no older than Bolt's five minutes. Anyone can forge these, so a request that
+ * has them is still read only up to SLACK_BODY_LIMIT_BYTES and then checked by Bolt; one
+ * without them can never pass the check.
+ */
+function mayBeSigned(req: IncomingMessage): boolean {
+  const signature = req.headers['x-slack-signature'];
+  const timestamp = req.headers['x-slack-request-timestamp'];
+  if (typeof signature !== 'string' || typeof timestamp !== 'string') return false;
+  if (!/^v0=[0-9a-f]{64}(=|$)/.test(signature)) return false;
+  const t = Number(timestamp);
+  return !Number.isNaN(t) && t >= Math.floor(Date.now() / 1000) - 5 * 60;
+}
+
+/**
+ * The request's body if it has at most `limit` bytes; 'too large' as soon as it has more (by
+ * its Content-Length, or while it arrives), without reading the rest.
+ */
+function readAtMost(req: IncomingMessage, limit: number): Promise<Buffer | 'too large'> {
+  const declared = Number(req.headers['content-length']);
+  if (declared > limit) return Promise.resolve('too large');
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        done();
+        req.pause();
+        resolve('too large');
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      done();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (err: Error) => {
+      done();
+      reject(err);
+    };
+    const onClose = () => onError(new Error('the client closed the connection before the body ended'));
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+  });
+}
+
+/** An answer with no body that closes the connection, so the rest of an unread body is never taken in. */
+function refuseUnread(res: ServerResponse, status: 401 | 413): void {
+  res.writeHead(status, { connection: 'close' }).end();
+}
 
 export async function startSlackApp(
   d: SlackAppDeps & { signingSecret: string; botToken: string; appToken?: string; apiUrl: string },
@@ -421,16 +493,31 @@ export async function startSlackApp(
       // Only what Bolt serves: a POST to exactly /slack/events. Anything else (another method,
       // /slack/events/, /slack/eventsX) makes Bolt throw, so it is left to the API's 401/404.
       if (!receiver || req.method !== 'POST' || slackPath(req.url) !== '/slack/events') return false;
+      // The body is read before its signature can be checked (the signature covers it), so
+      // only as far as it may be Slack's: 64 KiB, or 1 KiB without a signature that could be
+      // valid. Past that the request is refused unread and its connection closed.
+      const signed = mayBeSigned(req);
+      if (Number(req.headers['content-length']) > SLACK_BODY_LIMIT_BYTES) {
+        refuseUnread(res, 413);
+        return true;
+      }
+      let body: Buffer | 'too large';
+      try {
+        body = await readAtMost(req, signed ? SLACK_BODY_LIMIT_BYTES : UNSIGNED_BODY_LIMIT_BYTES);
+      } catch {
+        req.destroy(); // the client went away mid-body: nobody to answer
+        return true;
+      }
+      if (body === 'too large') {
+        if (signed)
+          d.logger.warn({ limit: SLACK_BODY_LIMIT_BYTES }, 'Slack request body over the limit; refused unread');
+        refuseUnread(res, signed ? 413 : 401);
+        return true;
+      }
       // Bolt reads a body it has been handed (rawBody) instead of the stream. One that does
       // not parse to an object (`null`, `[]`, `7` as JSON) made Bolt throw outside any
       // handler: the connection hung unanswered. It is a malformed request: 400.
-      let buffered: BufferedIncomingMessage;
-      try {
-        buffered = await HTTPModuleFunctions.bufferIncomingMessage(req, SLACK_BODY_LIMIT_BYTES);
-      } catch {
-        res.writeHead(413).end();
-        return true;
-      }
+      const buffered = Object.assign(req, { rawBody: body }) as BufferedIncomingMessage;
       let parsed: unknown;
       try {
         parsed = HTTPModuleFunctions.parseHTTPRequestBody(buffered);

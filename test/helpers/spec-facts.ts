@@ -14,5 +14,14 @@ export const CODE_STATUS: Readonly<Record<number, number>> = {
   40000: 409,
 };
 
+/**
+ * SPEC §3: missing or wrong credentials are 401, or 429 (with `Retry-After`) once that user or
+ * address has failed too often; both with code 30000.
+ */
+export const SIGN_IN_REFUSED: ReadonlyArray<{ status: number; code: number }> = [
+  { status: 401, code: 30000 },
+  { status: 429, code: 30000 },
+];
+
 /** A trace id as the service makes them. */
 export const HEX16 = /^[0-9a-f]{16}$/;

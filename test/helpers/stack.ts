@@ -45,6 +45,8 @@ export interface StackOptions {
   natsUrl?: string;
   /** `nats.replicas` in the config; default 1. */
   replicas?: 1 | 3 | 5;
+  /** `access.signIn` in the config (failed sign-ins throttled); the service's defaults otherwise. */
+  signIn?: { perUser?: number; perAddress?: number; windowSeconds?: number };
   /** Slack on, against a fake Web API. */
   slack?: {
     apiUrl: string;
@@ -156,6 +158,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           roles: u.roles,
         })),
         ...(opts.slack?.access ? { slack: opts.slack.access } : {}),
+        ...(opts.signIn ? { signIn: opts.signIn } : {}),
       },
       ...(opts.slack?.defaultChannel ? { slack: { defaultChannel: opts.slack.defaultChannel } } : {}),
       runbooks: runbookDir,

@@ -17,7 +17,7 @@ import fc from 'fast-check';
 import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.js';
 import { type RawAnswer, rawHttp } from '../helpers/raw-http.js';
 import { SIGNING_SECRET } from '../helpers/slack-user.js';
-import { CODE_STATUS, HEX16 } from '../helpers/spec-facts.js';
+import { CODE_STATUS, HEX16, SIGN_IN_REFUSED } from '../helpers/spec-facts.js';
 import { basicAuth, type Stack, startStack, TEST_USERS } from '../helpers/stack.js';
 import { type StoreSnapshot, storeSnapshot } from '../helpers/store-snapshot.js';
 
@@ -358,7 +358,8 @@ function outcomesFor(
   if (method === 'GET' && PLAIN.includes(path)) return [{ status: 200, kind: 'plain' }];
   // Bolt checks the signature first: an unsigned request is refused
   if (method === 'POST' && path === '/slack/events') return [{ status: 401, kind: 'slack' }];
-  if (!user) return [err(30000)];
+  // credentials missing or wrong: 401, or 429 once too many have failed (SPEC §3)
+  if (!user) return SIGN_IN_REFUSED.map((o) => ({ ...o, kind: 'envelope' as const }));
   const match = routeOf(method, path);
   if (!match) return [err(10002)];
   const { route, params } = match;

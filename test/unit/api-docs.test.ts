@@ -14,7 +14,7 @@ import { z } from 'zod';
 import { OPERATIONS } from '../../src/api/operations.js';
 import { PERMISSIONS } from '../../src/contracts/roles.js';
 import { PAYLOAD_SCHEMAS } from '../../src/contracts/schemas.js';
-import { CodedError, ErrorCode } from '../../src/errors.js';
+import { CodedError, ErrorCode, TooManySignInsError } from '../../src/errors.js';
 import { httpStatusOf } from '../../src/http/envelope.js';
 import { ROUTES } from '../../src/http/routes.js';
 
@@ -92,6 +92,15 @@ describe('docs/api.md', () => {
         `docs/api.md's error table lacks a row starting with "${row}" (ErrorCode.${name})`,
       );
     }
+  });
+
+  test('the throttled sign-in has its row: 429 with code 30000', () => {
+    const status = httpStatusOf(new TooManySignInsError('too many failed sign-ins', 6));
+    assert.equal(status, 429);
+    assert.ok(
+      TABLE_ROWS.some((l) => l.startsWith(`| ${status} | ${ErrorCode.unauthorized} |`)),
+      `docs/api.md's error table lacks a row starting with "| 429 | 30000 |"`,
+    );
   });
 
   test('every permission and ADMIN are documented', () => {
