@@ -22,8 +22,16 @@ export interface StepSpec {
   target: StepTarget;
   /** Unique per subtask run (`<epoch>-<taskId>-<subtaskId>-<runTime>`): launching it twice runs it once. */
   runKey: string;
+  /** Rendered from the configured runbook when the step starts; never read from NATS storage. */
   script: string;
   timeoutSeconds: number;
+  /**
+   * Only wait for a run already launched under this key; never launch one
+   * (the result says `notLaunched`). For a step taken over after its
+   * configuration changed: what a dead executor launched is waited for, and
+   * nothing of the new configuration starts.
+   */
+  attachOnly?: boolean;
 }
 
 export interface StepResult {
@@ -33,6 +41,8 @@ export interface StepResult {
   truncated: boolean;
   timedOut: boolean;
   canceled: boolean;
+  /** `attachOnly` found no run under its key, and launched none. */
+  notLaunched?: boolean;
 }
 
 export interface ExecResult {

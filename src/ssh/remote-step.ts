@@ -21,6 +21,8 @@ export const WRAPPER_EXIT = {
   vanished: 97,
   /** Canceled on request. */
   canceled: 98,
+  /** Attach only: no run had been launched under the key, and none was. */
+  notLaunched: 99,
 } as const;
 
 export function runKeyIsSafe(runKey: string): boolean {
@@ -34,11 +36,17 @@ const ALIVE = 'alive() { st=$(sed "s/.*) //" /proc/"$1"/stat 2>/dev/null); [ -n 
 const PUT = 'put() { printf "%s\\n" "$2" > "$1.tmp" && mv "$1.tmp" "$1"; }';
 
 /**
- * stdout: the output tail; stderr: `size=<bytes> why=<timeout|canceled|vanished|>`
+ * stdout: the output tail; stderr: `size=<bytes> why=<timeout|canceled|vanished|notlaunched|>`
  * (the wrapper's own verdict, so a step's own exit code is never mistaken for
- * one); exit code: the step's.
+ * one); exit code: the step's. With `script` undefined it only attaches: a
+ * run not launched yet is claimed and recorded as never launched.
  */
-export function launchAndWaitScript(stateDir: string, runKey: string, script: string, timeoutSeconds: number): string {
+export function launchAndWaitScript(
+  stateDir: string,
+  runKey: string,
+  script: string | undefined,
+  timeoutSeconds: number,
+): string {
   if (!runKeyIsSafe(runKey)) throw new Error(`unsafe run key ${runKey}`);
   const d = shellQuote(`${stateDir}/runs`);
   const k = runKey;
@@ -67,8 +75,15 @@ export function launchAndWaitScript(stateDir: string, runKey: string, script: st
     // the claim: noclobber makes creating it atomic (`command` keeps a failed
     // redirection from ending the shell)
     `set -C; if command : 2>/dev/null > ${k}.claim; then set +C`,
-    `  printf '%s\\n' ${shellQuote(script)} > ${k}.sh`,
-    `  setsid sh -c ${shellQuote(inner)} step ${k} ${Math.floor(timeoutSeconds)} > /dev/null 2>&1 < /dev/null &`,
+    ...(script === undefined
+      ? [
+          `  echo "not launched: the configuration changed since the task was planned" > ${k}.out`,
+          `  put ${k}.why notlaunched; put ${k}.rc ${WRAPPER_EXIT.notLaunched}`,
+        ]
+      : [
+          `  printf '%s\\n' ${shellQuote(script)} > ${k}.sh`,
+          `  setsid sh -c ${shellQuote(inner)} step ${k} ${Math.floor(timeoutSeconds)} > /dev/null 2>&1 < /dev/null &`,
+        ]),
     'fi',
     'set +C',
     'exec 9>&-',

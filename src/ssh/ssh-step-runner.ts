@@ -163,7 +163,12 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
 
   return {
     async run(spec: StepSpec): Promise<StepResult> {
-      const command = launchAndWaitScript(spec.target.stateDir, spec.runKey, spec.script, spec.timeoutSeconds);
+      const command = launchAndWaitScript(
+        spec.target.stateDir,
+        spec.runKey,
+        spec.attachOnly ? undefined : spec.script,
+        spec.timeoutSeconds,
+      );
       // The host enforces the timeout; this guard only covers a host that stops answering.
       const deadlineMs = (spec.timeoutSeconds + KILL_AFTER_SECONDS + 30) * 1000;
       let lastError: Error | undefined;
@@ -181,6 +186,7 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
             truncated: size > Buffer.byteLength(res.stdout),
             timedOut: why === 'timeout',
             canceled: why === 'canceled',
+            ...(why === 'notlaunched' ? { notLaunched: true } : {}),
           };
         } catch (err) {
           lastError = err instanceof Error ? err : new Error(String(err));

@@ -246,7 +246,7 @@ describe('restart flow', () => {
     const hostIds = [0, 1, 2].map((i) => host(i).id);
     await assert.rejects(
       createTask(
-        { ...svc.deps, maxPayload: 12_000 },
+        { ...svc.deps, maxPayload: 6_000 },
         { kind: 'batchRestart', hostIds, creator: 'ops', requestId: newRequestId(), traceId: '0123456789abcdef' },
       ),
       (err: CodedError) => err.code === 10001 && /restart at most \d+ hosts at a time/.test(err.message),
