@@ -33,6 +33,8 @@ export interface ServiceOptions {
   config: Config;
   logger: Logger;
   natsUrl: string;
+  /** User and password for NATS instead of NATS_USER / NATS_PASSWORD (the embedded server's own). */
+  natsAuth?: { user: string; password: string };
   /** Swap the SSH runner (benchmarks); default: SSH with the configured key. */
   runner?: StepRunner;
 }
@@ -78,9 +80,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const nc = await connectNats(
     {
       url: opts.natsUrl,
-      creds: config.env.NATS_CREDS,
-      user: config.env.NATS_USER,
-      password: config.env.NATS_PASSWORD,
+      creds: opts.natsAuth ? undefined : config.env.NATS_CREDS,
+      user: opts.natsAuth?.user ?? config.env.NATS_USER,
+      password: opts.natsAuth?.password ?? config.env.NATS_PASSWORD,
       name: `ocp-chatops ${[...roles].join(',')} ${hostname()}:${process.pid}`,
     },
     logger,
