@@ -73,6 +73,8 @@ async function postToResponseUrl(url: string, body: Record<string, unknown>): Pr
 
 /** Intake loops per process: creating a task is a few KV round trips. */
 const INTAKE_CONCURRENCY = 8;
+/** The same for the Slack door's requests (people typing: fewer at once). */
+const DOOR_INTAKE_CONCURRENCY = 2;
 
 export async function startService(opts: ServiceOptions): Promise<Service> {
   const { config, logger } = opts;
@@ -129,6 +131,14 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         stream: STREAMS.cmd,
         durable: CONSUMERS.intake,
         concurrency: INTAKE_CONCURRENCY,
+        logger: logger.child({ component: 'intake' }),
+        handle: createCommandIntake({ ...deps, js }),
+      }),
+      startPullWorkers({
+        js,
+        stream: STREAMS.door,
+        durable: CONSUMERS.doorIntake,
+        concurrency: DOOR_INTAKE_CONCURRENCY,
         logger: logger.child({ component: 'intake' }),
         handle: createCommandIntake({ ...deps, js }),
       }),
