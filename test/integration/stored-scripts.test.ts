@@ -15,6 +15,7 @@ import { planStep } from '../../src/core/task.js';
 import { decodeJsonBytes } from '../../src/nats/kv-json.js';
 import type { Service } from '../../src/service.js';
 import { apiClient } from '../helpers/http.js';
+import { taskEvents } from '../helpers/requests.js';
 import { clearFaults, readCalls, setFault } from '../helpers/sim-agent.js';
 import { type Stack, startStack, waitForTask } from '../helpers/stack.js';
 
@@ -26,7 +27,7 @@ function agentCalls(agentHome: string, skip = 0): string[] {
     .slice(skip);
 }
 
-describe('scripts written into NATS storage', () => {
+describe('what others write into NATS storage', () => {
   let stack: Stack;
   let marker: string;
   let injected: string;
@@ -174,6 +175,33 @@ describe('scripts written into NATS storage', () => {
       new TextDecoder().decode((await logs.get(`log.${forged.id}.${failed.subtasks[0]!.id}`))!.value),
     );
     assert.match(log.error, /^configuration changed: /);
+  });
+
+  it("keeps every event on the audit trail when a command's ack was sent onto the task's event subject", async () => {
+    const host = stack.sshd.hosts[1]!;
+    const front = await start('api');
+    const task = await restartOver(apiClient(front.httpPort as number), host.id);
+    await stopAll();
+    // Where publishers share the service's account (not in config/nats-server.example.conf):
+    // a command's publish ack, {"stream":"OCP_CMD","seq":<n>}, goes to the reply subject the
+    // publisher chose, here the task's event subject. Its "seq" must not pass for the task's.
+    for (let i = 0; i < 30; i++) {
+      stack.nc.publish('ocp.cmd.agent.restart', new TextEncoder().encode('{}'), {
+        reply: `ocp.events.task.${task.id}`,
+      });
+    }
+    await stack.nc.flush();
+    await start('executor');
+    const done = await waitForTask(stack.nc, task.id);
+    await stopAll();
+    assert.equal(done.status, 'SUCCESSFUL');
+    const trail = (await taskEvents(stack.nc, task.id)).filter((e) => typeof e.type === 'string');
+    assert.deepEqual(
+      trail.map((e) => e.seq),
+      trail.map((_, i) => i + 1),
+      'every event of the task, in order',
+    );
+    assert.equal(trail.at(-1)?.type, 'task.successful');
   });
 
   it('fails a step whose runbook step changed since the task was planned; Retry takes the new configuration', async () => {
