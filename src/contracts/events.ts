@@ -41,12 +41,12 @@ export type SlackOrigin = z.infer<typeof SlackOrigin>;
 export const RESERVED_REQUEST_ID_PREFIXES = ['api-', 'slack-', 'msg-'] as const;
 
 /** A request id a publisher on ocp.cmd.* may choose: not one the service makes. */
-export const PublisherRequestId = RequestId.regex(
-  new RegExp(`^(?!${RESERVED_REQUEST_ID_PREFIXES.join('|')})`),
-  `must not begin with ${RESERVED_REQUEST_ID_PREFIXES.join(', ')}: the service makes those ids itself`,
-).describe(
-  `[A-Za-z0-9_-]{1,64}, not beginning with ${RESERVED_REQUEST_ID_PREFIXES.join(', ')} (the service's own ids)`,
-);
+export const PublisherRequestId = z
+  .string()
+  .regex(
+    new RegExp(`^(?!${RESERVED_REQUEST_ID_PREFIXES.join('|')})[A-Za-z0-9_-]{1,64}$`),
+    `must match [A-Za-z0-9_-]{1,64} and not begin with ${RESERVED_REQUEST_ID_PREFIXES.join(', ')} (the service makes those ids itself)`,
+  );
 
 /** ocp.cmd.agent.<op>: a request from a NATS publisher, recorded as nats:<creator>. */
 export const AgentCommand = z.object({
