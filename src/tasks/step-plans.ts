@@ -73,9 +73,15 @@ export function planSteps(
 ): { planned: Record<string, PlannedRef & { rendered: RenderedStep }>; hostDigests: Record<string, string> } {
   const planned: Record<string, PlannedRef & { rendered: RenderedStep }> = {};
   const hostDigests: Record<string, string> = {};
+  // A fleet's hosts mostly share an agentHome: render (and digest) each step once per agentHome.
+  const seen = new Map<string, RenderedStep | { missing: string }>();
+  const hosts = new Map<number, HostConfig>();
   for (const [id, { hostId, runbook, step }] of Object.entries(sources)) {
-    const host = hostOrThrow(config, hostId);
-    const rendered = renderStep(config, { runbook, step }, host);
+    const host = hosts.get(hostId) ?? hostOrThrow(config, hostId);
+    hosts.set(hostId, host);
+    const key = `${runbook}\u0000${step}\u0000${host.agentHome}`;
+    const rendered = seen.get(key) ?? renderStep(config, { runbook, step }, host);
+    seen.set(key, rendered);
     if ('missing' in rendered) throw new CodedError(ErrorCode.illegalState, `${rendered.missing}: start a new task`);
     planned[id] = { hostId, plan: { runbook, step, digest: rendered.digest }, rendered };
     hostDigests[String(hostId)] ??= hostDigest(host);
