@@ -7,7 +7,13 @@ import { resolve } from 'node:path';
 import { ConfigError, loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { DEFAULT_NATS_URL, withoutCredentials } from './nats/connect.js';
-import { findNatsServer, listening, startEmbeddedNats } from './nats/embedded-server.js';
+import {
+  findNatsServer,
+  listening,
+  type NatsCredentials,
+  readEmbeddedCredentials,
+  startEmbeddedNats,
+} from './nats/embedded-server.js';
 import { startService } from './service.js';
 
 async function main(): Promise<void> {
@@ -31,7 +37,13 @@ async function main(): Promise<void> {
 
   let embedded: ChildProcess | undefined;
   let natsUrl = config.env.NATS_URL ?? DEFAULT_NATS_URL;
-  if (!config.env.NATS_URL && !(await listening('127.0.0.1', 4222))) {
+  /** The embedded server's own credentials (./.data), for it and the service's other processes beside it. */
+  let natsAuth: NatsCredentials | undefined;
+  const dataDir = resolve('.data');
+  if (!config.env.NATS_URL && (await listening('127.0.0.1', 4222))) {
+    // Another process of the service here may have embedded it: use its credentials.
+    if (!config.env.NATS_USER && !config.env.NATS_CREDS) natsAuth = readEmbeddedCredentials(dataDir);
+  } else if (!config.env.NATS_URL) {
     const binary = findNatsServer();
     if (!binary) {
       logger.fatal(
@@ -40,13 +52,13 @@ async function main(): Promise<void> {
       );
       process.exit(69); // EX_UNAVAILABLE
     }
-    const storeDir = resolve('.data/nats');
-    embedded = await startEmbeddedNats(binary, storeDir);
-    natsUrl = DEFAULT_NATS_URL;
-    logger.info({ binary, storeDir, url: natsUrl }, 'started an embedded nats-server with JetStream');
+    const started = await startEmbeddedNats({ binary, dataDir, logger });
+    embedded = started.child;
+    natsAuth = started.credentials;
+    natsUrl = started.url;
   }
 
-  const service = await startService({ config, logger, natsUrl });
+  const service = await startService({ config, logger, natsUrl, ...(natsAuth ? { natsAuth } : {}) });
   logger.info({ nats: withoutCredentials(natsUrl), httpPort: service.httpPort }, 'ready');
 
   let stopping = false;

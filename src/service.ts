@@ -34,6 +34,8 @@ export interface ServiceOptions {
   config: Config;
   logger: Logger;
   natsUrl: string;
+  /** User and password for NATS instead of NATS_USER / NATS_PASSWORD (the embedded server's own). */
+  natsAuth?: { user: string; password: string };
   /** Swap the SSH runner (benchmarks); default: SSH with the configured key. */
   runner?: StepRunner;
 }
@@ -72,6 +74,8 @@ async function postToResponseUrl(url: string, body: Record<string, unknown>): Pr
 
 /** Intake loops per process: creating a task is a few KV round trips. */
 const INTAKE_CONCURRENCY = 8;
+/** The same for the Slack door's requests (people typing: fewer at once). */
+const DOOR_INTAKE_CONCURRENCY = 2;
 
 export async function startService(opts: ServiceOptions): Promise<Service> {
   const { config, logger } = opts;
@@ -79,9 +83,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const nc = await connectNats(
     {
       url: opts.natsUrl,
-      creds: config.env.NATS_CREDS,
-      user: config.env.NATS_USER,
-      password: config.env.NATS_PASSWORD,
+      creds: opts.natsAuth ? undefined : config.env.NATS_CREDS,
+      user: opts.natsAuth?.user ?? config.env.NATS_USER,
+      password: opts.natsAuth?.password ?? config.env.NATS_PASSWORD,
       name: `ocp-chatops ${[...roles].join(',')} ${hostname()}:${process.pid}`,
     },
     logger,
@@ -133,6 +137,14 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         stream: STREAMS.cmd,
         durable: CONSUMERS.intake,
         concurrency: INTAKE_CONCURRENCY,
+        logger: logger.child({ component: 'intake' }),
+        handle: createCommandIntake({ ...deps, js }),
+      }),
+      startPullWorkers({
+        js,
+        stream: STREAMS.door,
+        durable: CONSUMERS.doorIntake,
+        concurrency: DOOR_INTAKE_CONCURRENCY,
         logger: logger.child({ component: 'intake' }),
         handle: createCommandIntake({ ...deps, js }),
       }),

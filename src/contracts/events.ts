@@ -31,15 +31,55 @@ export const SlackOrigin = z.object({
 });
 export type SlackOrigin = z.infer<typeof SlackOrigin>;
 
+/**
+ * Request ids the service makes itself: `api-<uuid>` (HTTP and ocp.api.*),
+ * `slack-<trigger_id>` (Slack) and `msg-<stream sequence>` (a command that
+ * brought none). A request found under its id is answered with what that id
+ * made, so a publisher who took one of these first would answer — and so
+ * swallow — someone else's request (`msg-<n>` is easy to guess).
+ */
+export const RESERVED_REQUEST_ID_PREFIXES = ['api-', 'slack-', 'msg-'] as const;
+
+/** A request id a publisher on ocp.cmd.* may choose: not one the service makes. */
+export const PublisherRequestId = z
+  .string()
+  .regex(
+    new RegExp(`^(?!${RESERVED_REQUEST_ID_PREFIXES.join('|')})[A-Za-z0-9_-]{1,64}$`),
+    `must match [A-Za-z0-9_-]{1,64} and not begin with ${RESERVED_REQUEST_ID_PREFIXES.join(', ')} (the service makes those ids itself)`,
+  );
+
+/** ocp.cmd.agent.<op>: a request from a NATS publisher, recorded as nats:<creator>. */
 export const AgentCommand = z.object({
   hostId: HostIdInput,
   creator: z.string().trim().min(1).max(128),
-  requestId: RequestId.optional(),
+  requestId: PublisherRequestId.optional(),
   reason: z.string().max(500).optional(),
-  /** Set by the Slack front door; the creator is then recorded as slack:<user id>. */
-  origin: SlackOrigin.optional(),
+  /**
+   * Refused: only the Slack door (its own subject, which publishers may not
+   * use) says a request comes from a Slack user. Accepted here, anyone who may
+   * publish a command could have the notifier post in any channel as anyone.
+   */
+  origin: z
+    .never({
+      error: 'not accepted on ocp.cmd.*: a NATS request is recorded as nats:<creator>; only Slack sets an origin',
+    })
+    .describe('not accepted: a request over NATS is recorded as nats:<creator> (10001 naming origin)')
+    .optional(),
 });
 export type AgentCommand = z.infer<typeof AgentCommand>;
+
+/**
+ * ocp.door.slack.agent.<op>: a request from the Slack front door, on a subject
+ * (and stream, OCP_DOOR) of its own that publishers are not given; the
+ * creator is recorded as slack:<user id>.
+ */
+export const SlackDoorCommand = z.object({
+  hostId: HostIdInput,
+  requestId: RequestId,
+  reason: z.string().max(500).optional(),
+  origin: SlackOrigin,
+});
+export type SlackDoorCommand = z.infer<typeof SlackDoorCommand>;
 
 export const AGENT_OPERATIONS = ['restart', 'stop', 'start'] as const;
 export type AgentOperation = (typeof AGENT_OPERATIONS)[number];

@@ -1,6 +1,8 @@
 /**
- * What the store keeps per task: the OCP task, how to run each subtask, who
- * asked and why, and the outbox: events not yet known to be on the stream.
+ * What the store keeps per task: the OCP task, which configured step each
+ * subtask runs (never a script: whoever can write the bucket must not be able
+ * to make a host run anything), who asked and why, and the outbox: events not
+ * yet known to be on the stream.
  *
  * Whoever stores a change then publishes the whole outbox, oldest first,
  * waiting for each publish; the stream drops repeats by message id. So events
@@ -13,15 +15,33 @@ import type { SlackOrigin, TaskEvent } from '../contracts/events.js';
 import type { OcpSubtask, OcpTask } from '../contracts/ocp-task.js';
 import { isAtRest } from './dag.js';
 import { diffEvents } from './events.js';
-import type { PlannedStep } from './task.js';
 import { formatOcpTime } from './time.js';
 
 export type OutboxEvent = Omit<TaskEvent, 'task'>;
 
-/** A subtask's step as stored: its host, and its script as an index into the record's `scripts`. */
+/**
+ * A runbook step as a task was planned with it: which step of which configured
+ * runbook, and a digest of what it rendered then (its name, timeout and script
+ * for the hosts that share it). The executor renders the step again from the
+ * configuration when it starts and runs that; a different digest means the
+ * configuration changed since ("configuration changed", SPEC §9). The digest
+ * detects change, it does not authenticate: what runs is always rendered from
+ * the configuration, whatever the record says.
+ */
+export interface StepPlan {
+  runbook: string;
+  /** Index of the step in the runbook. */
+  step: number;
+  digest: string;
+}
+
+/** A subtask's step as stored: its host, and its plan as an index into the record's `plans`. */
 export interface StoredStep {
   hostId: number;
-  script: number;
+  /** Absent in records of older versions, which held `script` instead. */
+  plan?: number;
+  /** Older versions: an index into `scripts`. Compared with what the configuration renders, never run. */
+  script?: number;
 }
 
 export interface TaskRecord {
@@ -29,11 +49,20 @@ export interface TaskRecord {
   /** Per subtask id. */
   steps: Record<string, StoredStep>;
   /**
-   * Each distinct script once: a fleet's hosts mostly share an agentHome, so a
-   * 200-host batch holds 5 scripts, not 1,000 (the record is rewritten on every
-   * change; the scripts were half of it).
+   * Each distinct plan once: a fleet's hosts mostly share an agentHome, so a
+   * 200-host batch holds 5 plans, not 1,000 (the record is rewritten on every
+   * change). Absent in records of older versions.
    */
-  scripts: string[];
+  plans?: StepPlan[];
+  /**
+   * Per host id, a digest of the host's settings a step depends on (where and
+   * as whom it runs, what its script quotes in) when its steps were planned.
+   * Per host rather than per step: a fleet's hosts all differ. Absent in
+   * records of older versions.
+   */
+  hostDigests?: Record<string, string>;
+  /** Older versions: each distinct rendered script. Never run (see StoredStep.script). */
+  scripts?: string[];
   requestId: string;
   traceId: string;
   /** Where the request came from (Slack), so the notifier answers there. */
@@ -72,30 +101,49 @@ export function recordChange(before: TaskRecord | undefined, next: Draft, now: D
   };
 }
 
-/** Add planned steps to a record's steps and scripts (each distinct script stored once). */
-export function addSteps(
-  stored: Pick<TaskRecord, 'steps' | 'scripts'>,
-  planned: Record<string, PlannedStep>,
-): Pick<TaskRecord, 'steps' | 'scripts'> {
-  const scripts = [...stored.scripts];
-  const index = new Map(scripts.map((script, i) => [script, i]));
-  const steps = { ...stored.steps };
-  for (const [id, step] of Object.entries(planned)) {
-    let i = index.get(step.script);
-    if (i === undefined) {
-      i = scripts.push(step.script) - 1;
-      index.set(step.script, i);
-    }
-    steps[id] = { hostId: step.hostId, script: i };
-  }
-  return { steps, scripts };
+/** What a planner decided for one subtask: its host and its plan. */
+export interface PlannedRef {
+  hostId: number;
+  plan: StepPlan;
 }
 
-/** How to run a subtask: its host and script, if the record has it. */
-export function stepOf(record: TaskRecord, subtaskId: number): PlannedStep | undefined {
-  const step = record.steps[String(subtaskId)];
-  const script = step && record.scripts[step.script];
-  return step && script !== undefined ? { hostId: step.hostId, script } : undefined;
+export type RecordSteps = Required<Pick<TaskRecord, 'steps' | 'plans' | 'hostDigests'>>;
+
+/**
+ * Set the plans of the given subtasks (new ones, or ones planned again) and
+ * the digests of their hosts. Each distinct plan is stored once, and plans no
+ * subtask uses any more are dropped. Steps of an older version that are not
+ * planned again stay as they are (their script index is only ever compared).
+ */
+export function addSteps(
+  stored: Pick<TaskRecord, 'steps' | 'plans' | 'hostDigests'>,
+  planned: Record<string, PlannedRef>,
+  hostDigests: Record<string, string>,
+): RecordSteps {
+  const oldPlans = stored.plans ?? [];
+  const plans: StepPlan[] = [];
+  const index = new Map<string, number>();
+  const indexOf = (p: StepPlan): number => {
+    const key = `${p.runbook}\u0000${p.step}\u0000${p.digest}`;
+    let i = index.get(key);
+    if (i === undefined) {
+      i = plans.push(p) - 1;
+      index.set(key, i);
+    }
+    return i;
+  };
+  const steps: Record<string, StoredStep> = {};
+  for (const [id, step] of Object.entries(stored.steps)) {
+    const mine = planned[id];
+    const kept = step.plan === undefined ? undefined : oldPlans[step.plan];
+    if (mine) steps[id] = { hostId: mine.hostId, plan: indexOf(mine.plan) };
+    else if (kept) steps[id] = { hostId: step.hostId, plan: indexOf(kept) };
+    else steps[id] = step;
+  }
+  for (const [id, mine] of Object.entries(planned)) {
+    if (!steps[id]) steps[id] = { hostId: mine.hostId, plan: indexOf(mine.plan) };
+  }
+  return { steps, plans, hostDigests: { ...stored.hostDigests, ...hostDigests } };
 }
 
 /**
@@ -113,7 +161,7 @@ export function outboxEvents(record: TaskRecord): TaskEvent[] {
   }));
 }
 
-function subtasksByHost(record: TaskRecord): Map<number, OcpSubtask[]> {
+function subtasksByHost(record: Pick<TaskRecord, 'task' | 'steps'>): Map<number, OcpSubtask[]> {
   const byHost = new Map<number, OcpSubtask[]>();
   for (const s of record.task.subtasks) {
     const hostId = record.steps[String(s.id)]?.hostId;
@@ -123,14 +171,14 @@ function subtasksByHost(record: TaskRecord): Map<number, OcpSubtask[]> {
 }
 
 /** Hosts whose chain has nothing left to run (all of them once the task has ended). */
-export function hostsAtRest(record: TaskRecord): number[] {
+export function hostsAtRest(record: Pick<TaskRecord, 'task' | 'steps'>): number[] {
   const byHost = subtasksByHost(record);
   if (record.task.status !== 'RUNNING') return [...byHost.keys()];
   return [...byHost].filter(([, chain]) => isAtRest(chain)).map(([hostId]) => hostId);
 }
 
 /** Hosts whose chain still runs or waits to run. */
-export function hostsStillToRun(record: TaskRecord): number[] {
+export function hostsStillToRun(record: Pick<TaskRecord, 'task' | 'steps'>): number[] {
   const resting = new Set(hostsAtRest(record));
   return [...subtasksByHost(record).keys()].filter((h) => !resting.has(h));
 }

@@ -12,15 +12,26 @@ export interface PlanHost {
   agentHome: string;
 }
 
-/** What the executor needs to run a subtask, kept beside the OCP task. */
+/** A runbook step made concrete for one host: its script with the host's values quoted in. */
 export interface PlannedStep {
   hostId: number;
   script: string;
 }
 
+/**
+ * Which step of the plan's runbook a subtask runs, on which host. The task
+ * keeps this, never the script: the script is rendered from the configured
+ * runbook when the step starts (SPEC §7, §9).
+ */
+export interface StepRef {
+  hostId: number;
+  /** Index of the step in the runbook. */
+  step: number;
+}
+
 export interface TaskPlan {
   task: OcpTask;
-  steps: Record<string, PlannedStep>;
+  steps: Record<string, StepRef>;
 }
 
 export interface PlanInput {
@@ -34,12 +45,11 @@ export interface PlanInput {
   executor: string;
   now: Date;
   reason?: string;
-  killGraceSeconds: number;
   /** Chains (hosts) that may run at once; the rest wait PENDING. Default: all. */
   maxParallel?: number;
 }
 
-/** A runbook step made concrete for one host: its script with the host's values quoted in. */
+/** Render a runbook step for one host: its script with the host's values shell-quoted in. */
 export function planStep(step: RunbookStep, host: PlanHost, killGraceSeconds: number): PlannedStep {
   return {
     hostId: host.id,
@@ -64,7 +74,7 @@ export function planTask(input: PlanInput): TaskPlan {
   const at = formatOcpTime(now);
   const taskId = ids[0] as number;
   const subtasks: OcpSubtask[] = [];
-  const steps: Record<string, PlannedStep> = {};
+  const steps: Record<string, StepRef> = {};
   hosts.forEach((host, h) => {
     const chain = runbook.steps.map((_, j) => ids[1 + h * runbook.steps.length + j] as number);
     runbook.steps.forEach((step, j) => {
@@ -85,7 +95,7 @@ export function planTask(input: PlanInput): TaskPlan {
         timeout: step.timeout,
         upstreams: j > 0 ? [chain[j - 1] as number] : [],
       });
-      steps[String(id)] = planStep(step, host, input.killGraceSeconds);
+      steps[String(id)] = { hostId: host.id, step: j };
     });
   });
   const first = hosts[0] as PlanHost;

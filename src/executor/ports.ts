@@ -22,10 +22,18 @@ export interface StepSpec {
   target: StepTarget;
   /** Unique per subtask run (`<epoch>-<taskId>-<subtaskId>-<runTime>`): launching it twice runs it once. */
   runKey: string;
+  /** Rendered from the configured runbook when the step starts; never read from NATS storage. */
   script: string;
   timeoutSeconds: number;
   /** Epoch seconds after which the step is no longer launched on the host (only attached to); none: any time. */
   launchBy?: number;
+  /**
+   * Only wait for a run already launched under this key; never launch one
+   * (the result says `notLaunched`). For a step taken over after its
+   * configuration changed: what a dead executor launched is waited for, and
+   * nothing of the new configuration starts.
+   */
+  attachOnly?: boolean;
 }
 
 export interface StepResult {
@@ -37,6 +45,8 @@ export interface StepResult {
   canceled: boolean;
   /** Never launched: the host was reached only after `launchBy`. */
   notStarted?: boolean;
+  /** `attachOnly` found no run under its key, and launched none. */
+  notLaunched?: boolean;
 }
 
 export interface ExecResult {

@@ -6,25 +6,33 @@
  *    (deduplicated) before anything else.
  * 2. A subtask that has already ended only needs its follow-up: queue what is
  *    READY, free the host when the task has ended.
- * 3. Otherwise mark it RUNNING (compare-and-set), hold the host lock, and run
- *    the step on the host — or attach to the copy a dead executor started —
- *    heartbeating the message and the lock while it runs.
+ * 3. Otherwise mark it RUNNING (compare-and-set), hold the host lock, render
+ *    the step's script from the configured runbook (never from the record: see
+ *    tasks/step-plans.ts), and run it on the host — or attach to the copy a
+ *    dead executor started — heartbeating the message and the lock while it
+ *    runs. A step whose configuration changed since the task was planned does
+ *    not start: it fails "configuration changed".
  * 4. Store the log, mark the subtask SUCCESSFUL or FAILED, follow up, ack.
  */
 import type { JsMsg } from 'nats';
 import type { Logger } from 'pino';
 import { WorkItem } from '../contracts/events.js';
-import { completeSubtask, findSubtask, type PlannedStep, readySubtasks, startSubtask } from '../core/task.js';
-import { hostsAtRest, stepOf, type TaskRecord } from '../core/task-record.js';
+import { completeSubtask, findSubtask, readySubtasks, startSubtask } from '../core/task.js';
+import { hostsAtRest, type TaskRecord } from '../core/task-record.js';
 import type { Metrics } from '../metrics.js';
 import type { TaskDeps } from '../tasks/deps.js';
 import { holderIsGone, releaseHosts } from '../tasks/host-claims.js';
+import { type StepToRun, stepToRun } from '../tasks/step-plans.js';
 import { KILL_AFTER_SECONDS, type StepResult, type StepRunner, targetOf } from './ports.js';
 
 /** What a handler keeps while its step runs. */
 interface Prepared {
   subtask: { name: string; timeout: number };
-  step: PlannedStep;
+  hostId: number;
+  /** The script to run, rendered from the configuration now; or why the step may not run. */
+  toRun: StepToRun;
+  /** The subtask was RUNNING already: a dead executor may have launched its step. */
+  takeover: boolean;
   /** When the subtask started (epoch ms). */
   began: number;
   log: Logger;
@@ -96,7 +104,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     let record = stored.record;
     const log = logger.child({ taskId: item.taskId, subtaskId: item.subtaskId, traceId: record.traceId });
     const subtask = findSubtask(record.task, item.subtaskId);
-    const step = stepOf(record, item.subtaskId);
+    const step = record.steps[String(item.subtaskId)];
     if (!subtask || !step || subtask.runTime !== item.runTime || subtask.status === 'PENDING') {
       msg.ack(); // a stale run (retried since) or an unknown subtask
       return undefined;
@@ -142,7 +150,20 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     }
 
     const began = Date.parse(findSubtask(record.task, item.subtaskId)?.startTime ?? '') || Date.now();
-    return { subtask: { name: subtask.name, timeout: subtask.timeout }, step, began, log };
+    const toRun = stepToRun(config, record, item.subtaskId) ?? {
+      ok: false,
+      reason: `task ${item.taskId} has no step for subtask ${item.subtaskId}`,
+    };
+    // A configured step runs with its configured timeout, whatever the record says.
+    const timeout = toRun.ok ? toRun.timeout : subtask.timeout;
+    return {
+      subtask: { name: subtask.name, timeout },
+      hostId: step.hostId,
+      toRun,
+      takeover: subtask.status !== 'READY',
+      began,
+      log,
+    };
   }
 
   return async function handle(msg: JsMsg): Promise<void> {
@@ -155,23 +176,31 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     const item = parsed.data;
     const prepared = await prepare(msg, item);
     if (!prepared) return;
-    const { subtask, step, began, log } = prepared;
+    const { subtask, hostId, toRun, takeover, began, log } = prepared;
 
-    const host = config.hosts.find((h) => h.id === step.hostId);
+    const host = toRun.host;
     // The work item is the lease: keep it while the step runs.
     const beat = setInterval(() => msg.working(), beatMs);
-    let result: StepResult | { error: string };
+    /** `final`: nothing was launched, and nothing will be: no point attaching again. */
+    let result: StepResult | { error: string; final?: boolean };
     const startedAt = performance.now();
     deps.metrics?.subtasksInFlight.inc();
     try {
-      if (!host) throw new Error(`host ${step.hostId} is no longer in the inventory`);
-      result = await deps.runner.run({
-        target: targetOf(host),
-        runKey: `${deps.epoch}-${item.taskId}-${item.subtaskId}-${item.runTime}`,
-        script: step.script,
-        timeoutSeconds: subtask.timeout,
-        launchBy: Math.floor(began / 1000) + launchWindowSeconds,
-      });
+      if (!toRun.ok && !(takeover && host)) {
+        // Not started: the configuration changed since the task was planned.
+        result = { error: toRun.reason, final: true };
+      } else {
+        if (!host) throw new Error(`host ${hostId} is no longer in the inventory`);
+        result = await deps.runner.run({
+          target: targetOf(host),
+          runKey: `${deps.epoch}-${item.taskId}-${item.subtaskId}-${item.runTime}`,
+          // Taken over with a changed configuration: wait for what the dead
+          // executor launched, but launch nothing of the new configuration.
+          ...(toRun.ok ? { script: toRun.script } : { script: '', attachOnly: true }),
+          timeoutSeconds: subtask.timeout,
+          launchBy: Math.floor(began / 1000) + launchWindowSeconds,
+        });
+      }
     } catch (err) {
       result = { error: (err as Error).message };
     } finally {
@@ -185,7 +214,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     // the host's clock — come back and attach again rather than call it failed
     // and free the host under it. A refused host key never connected, and a
     // state folder that cannot be made never launched anything.
-    if ('error' in result && host && !/known_hosts|host key|cannot create/i.test(result.error)) {
+    if ('error' in result && !result.final && host && !/known_hosts|host key|cannot create/i.test(result.error)) {
       const mustHaveEnded =
         began + (launchWindowSeconds + subtask.timeout + KILL_AFTER_SECONDS + UNREACHABLE_MARGIN_SECONDS) * 1000;
       if (Date.now() < mustHaveEnded) {
@@ -200,15 +229,19 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     const error =
       'error' in result
         ? result.error
-        : result.timedOut
-          ? `timed out after ${subtask.timeout} s`
-          : result.canceled
-            ? 'canceled'
-            : result.notStarted
-              ? `not started: the host could not be reached within ${launchWindowSeconds} s of the subtask's start (Retry runs it)`
-              : result.exitCode !== 0
-                ? `exit code ${result.exitCode}`
-                : undefined;
+        : result.notLaunched
+          ? toRun.ok
+            ? 'not launched'
+            : toRun.reason
+          : result.timedOut
+            ? `timed out after ${subtask.timeout} s`
+            : result.canceled
+              ? 'canceled'
+              : result.notStarted
+                ? `not started: the host could not be reached within ${launchWindowSeconds} s of the subtask's start (Retry runs it)`
+                : result.exitCode !== 0
+                  ? `exit code ${result.exitCode}`
+                  : undefined;
     // The reason of a failure ends the log, so whoever reads only the log sees it too.
     const output = 'error' in result ? '' : result.output;
     await deps.logs.put(item.taskId, item.subtaskId, {
@@ -237,10 +270,10 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
       (performance.now() - startedAt) / 1000,
     );
     if (done && endedTask) deps.metrics?.tasksFinished.inc({ runbook: done.task.name, status: done.task.status });
-    if (ok) log.info({ hostId: step.hostId }, 'subtask succeeded');
-    else log.warn({ hostId: step.hostId, error }, 'subtask failed');
+    if (ok) log.info({ hostId }, 'subtask succeeded');
+    else log.warn({ hostId, error }, 'subtask failed');
     // Only what this change opened: whatever else is READY was queued by whoever opened it.
-    if (done) await followUp(done, opened && { opened, hostId: step.hostId });
+    if (done) await followUp(done, opened && { opened, hostId });
     msg.ack();
   };
 }

@@ -4,6 +4,9 @@
  * | name            | holds                                                        |
  * |-----------------|--------------------------------------------------------------|
  * | OCP_CMD         | ocp.cmd.>: restart/stop/start requests (deduplicated)        |
+ * | OCP_DOOR        | ocp.door.>: requests of the service's own front doors (Slack)|
+ * |                 | — a stream of its own, so that publishers of ocp.cmd.>, who  |
+ * |                 | share OCP_CMD's Nats-Msg-Id window, cannot claim their ids   |
  * | OCP_EVENTS      | ocp.events.>: request outcomes and task events (audit trail) |
  * | OCP_WORK        | ocp.work.>: one message per subtask run (work queue)         |
  * | ocp_tasks (KV)  | task.<id>: the task record, changed by compare-and-set       |
@@ -27,10 +30,17 @@ import {
   type StreamConfig,
 } from 'nats';
 
-export const STREAMS = { cmd: 'OCP_CMD', events: 'OCP_EVENTS', work: 'OCP_WORK' } as const;
-export const CONSUMERS = { intake: 'intake', executor: 'executor', notifier: 'notifier' } as const;
+export const STREAMS = { cmd: 'OCP_CMD', door: 'OCP_DOOR', events: 'OCP_EVENTS', work: 'OCP_WORK' } as const;
+export const CONSUMERS = {
+  intake: 'intake',
+  doorIntake: 'intake-door',
+  executor: 'executor',
+  notifier: 'notifier',
+} as const;
 export const SUBJECTS = {
   cmd: (op: string) => `ocp.cmd.agent.${op}`,
+  /** The Slack front door's requests: not for publishers (docs/SECURITY.md). */
+  slackDoor: (op: string) => `ocp.door.slack.agent.${op}`,
   requestEvent: (requestId: string) => `ocp.events.request.${requestId}`,
   taskEvent: (taskId: number) => `ocp.events.task.${taskId}`,
   work: 'ocp.work.subtask',
@@ -89,6 +99,12 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
   });
   await ensureStream(jsm, {
     ...common,
+    name: STREAMS.door,
+    subjects: ['ocp.door.>'],
+    retention: RetentionPolicy.Limits,
+  });
+  await ensureStream(jsm, {
+    ...common,
     name: STREAMS.events,
     subjects: ['ocp.events.>'],
     retention: RetentionPolicy.Limits,
@@ -109,6 +125,14 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
   await ensureConsumer(jsm, STREAMS.cmd, {
     num_replicas: opts.replicas,
     durable_name: CONSUMERS.intake,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    ack_wait: ackWait,
+    max_ack_pending: 1000,
+  });
+  await ensureConsumer(jsm, STREAMS.door, {
+    num_replicas: opts.replicas,
+    durable_name: CONSUMERS.doorIntake,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     ack_wait: ackWait,

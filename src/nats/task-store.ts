@@ -107,12 +107,21 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
   const published = new Map<number, number>();
 
   let jsm: JetStreamManager | undefined;
-  /** seq of the task's last event on the stream; 0 when it has none. */
+  /**
+   * seq of the task's last event on the stream; 0 when it has none. Only an
+   * event this service published counts (its message id says its seq): where
+   * publishers share the service's NATS account, one can put a message of its
+   * choosing on the subject (a JetStream ack sent to the reply subject it
+   * chose), and a seq read from that would keep the real events off the audit
+   * trail. Then the outbox is published again, its repeats dropped by id.
+   */
   async function lastOnStream(taskId: number): Promise<number> {
     jsm ??= await js.jetstreamManager();
     try {
       const m = await jsm.streams.getMessage(STREAMS.events, { last_by_subj: SUBJECTS.taskEvent(taskId) });
-      return (m.json() as { seq?: number }).seq ?? 0;
+      const seq = (m.json() as { seq?: unknown }).seq;
+      const ours = typeof seq === 'number' && m.header?.get('Nats-Msg-Id') === `task-${taskId}-event-${seq}`;
+      return ours ? seq : 0;
     } catch (err) {
       if (err instanceof Error && /no message found/i.test(err.message)) return 0;
       throw err;

@@ -29,7 +29,7 @@ import type { JetStreamClient, KV } from 'nats';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { findHost, type HostConfig } from '../config.js';
-import type { AgentCommand, SlackOrigin } from '../contracts/events.js';
+import type { SlackDoorCommand, SlackOrigin } from '../contracts/events.js';
 import { asCodedError } from '../errors.js';
 import { decodeJson, encodeJson, getLive, isCasConflict } from '../nats/kv-json.js';
 import { SUBJECTS } from '../nats/streams.js';
@@ -132,15 +132,16 @@ export function createCommandHandler(d: SlackAppDeps) {
           responseUrl: c.response_url,
           triggerId: c.trigger_id,
         };
-        const payload: AgentCommand = {
+        const payload: SlackDoorCommand = {
           hostId: host.id,
-          creator: c.user_id,
           requestId,
           origin,
           ...(cmd.reason ? { reason: cmd.reason } : {}),
         };
-        // Durable before we return; one trigger_id makes one task (stream dedup, then requestId).
-        await d.js.publish(SUBJECTS.cmd(cmd.kind), encodeJson(payload), { msgID: requestId });
+        // On the Slack door's own subject, which NATS publishers are not given: only
+        // it may say a request comes from a Slack user (docs/SECURITY.md). Durable
+        // before we return; one trigger_id makes one task (stream dedup, then requestId).
+        await d.js.publish(SUBJECTS.slackDoor(cmd.kind), encodeJson(payload), { msgID: requestId });
         logger.info({ requestId, hostId: host.id, user: c.user_id, op: cmd.kind }, 'Slack request published');
         return;
       }

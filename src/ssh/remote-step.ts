@@ -27,6 +27,8 @@ export const WRAPPER_EXIT = {
   canceled: 98,
   /** Not launched: its launch deadline had passed. */
   late: 95,
+  /** Attach only: no run had been launched under the key, and none was. */
+  notLaunched: 99,
 } as const;
 
 export function runKeyIsSafe(runKey: string): boolean {
@@ -40,14 +42,15 @@ const ALIVE = 'alive() { st=$(sed "s/.*) //" /proc/"$1"/stat 2>/dev/null); [ -n 
 const PUT = 'put() { printf "%s\\n" "$2" > "$1.tmp" && mv "$1.tmp" "$1"; }';
 
 /**
- * stdout: the output tail; stderr: `size=<bytes> why=<timeout|canceled|vanished|>`
+ * stdout: the output tail; stderr: `size=<bytes> why=<timeout|canceled|vanished|notlaunched|>`
  * (the wrapper's own verdict, so a step's own exit code is never mistaken for
- * one); exit code: the step's.
+ * one); exit code: the step's. With `script` undefined it only attaches: a
+ * run not launched yet is claimed and recorded as never launched.
  */
 export function launchAndWaitScript(
   stateDir: string,
   runKey: string,
-  script: string,
+  script: string | undefined,
   timeoutSeconds: number,
   /** Epoch seconds (the host's clock) after which the step is no longer launched, only attached to. */
   launchBy?: number,
@@ -82,19 +85,26 @@ export function launchAndWaitScript(
     // the claim: noclobber makes creating it atomic (`command` keeps a failed
     // redirection from ending the shell)
     `set -C; if command : 2>/dev/null > ${k}.claim; then set +C`,
-    // Too late to start (the host was out of reach since the subtask began): the
-    // claim keeps every later attempt from starting it either, so its executor
-    // knows by when nothing of it can run.
-    ...(launchBy === undefined
-      ? []
+    ...(script === undefined
+      ? [
+          `  echo "not launched: the configuration changed since the task was planned" > ${k}.out`,
+          `  put ${k}.why notlaunched; put ${k}.rc ${WRAPPER_EXIT.notLaunched}`,
+        ]
       : [
-          `  if [ "$(date +%s)" -gt ${Math.floor(launchBy)} ]; then`,
-          `    echo "not started: the host could not be reached in time" >> ${k}.out; put ${k}.why late; put ${k}.rc ${WRAPPER_EXIT.late}`,
-          '  else',
+          // Too late to start (the host was out of reach since the subtask began):
+          // the claim keeps every later attempt from starting it either, so its
+          // executor knows by when nothing of it can run.
+          ...(launchBy === undefined
+            ? []
+            : [
+                `  if [ "$(date +%s)" -gt ${Math.floor(launchBy)} ]; then`,
+                `    echo "not started: the host could not be reached in time" >> ${k}.out; put ${k}.why late; put ${k}.rc ${WRAPPER_EXIT.late}`,
+                '  else',
+              ]),
+          `  printf '%s\\n' ${shellQuote(script)} > ${k}.sh`,
+          `  setsid sh -c ${shellQuote(inner)} step ${k} ${Math.floor(timeoutSeconds)} > /dev/null 2>&1 < /dev/null &`,
+          ...(launchBy === undefined ? [] : ['  fi']),
         ]),
-    `  printf '%s\\n' ${shellQuote(script)} > ${k}.sh`,
-    `  setsid sh -c ${shellQuote(inner)} step ${k} ${Math.floor(timeoutSeconds)} > /dev/null 2>&1 < /dev/null &`,
-    ...(launchBy === undefined ? [] : ['  fi']),
     'fi',
     'set +C',
     'exec 9>&-',

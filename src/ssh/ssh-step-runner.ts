@@ -187,7 +187,7 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
       const command = launchAndWaitScript(
         spec.target.stateDir,
         spec.runKey,
-        spec.script,
+        spec.attachOnly ? undefined : spec.script,
         spec.timeoutSeconds,
         spec.launchBy,
       );
@@ -209,6 +209,7 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
             timedOut: why === 'timeout',
             canceled: why === 'canceled',
             notStarted: why === 'late',
+            ...(why === 'notlaunched' ? { notLaunched: true } : {}),
           };
         } catch (err) {
           lastError = err instanceof Error ? err : new Error(String(err));

@@ -1,10 +1,22 @@
 /**
- * The consumer of ocp.cmd.agent.<op>: each request becomes a task or a
- * rejection, announced once on ocp.events.request.<requestId>. An invalid
- * payload is rejected (10001) and terminated, never redelivered forever.
+ * The consumer of ocp.cmd.agent.<op> (NATS publishers) and of
+ * ocp.door.slack.agent.<op> (the Slack front door): each request becomes a
+ * task or a rejection, announced once on ocp.events.request.<requestId>. An
+ * invalid payload is rejected (10001) and terminated, never redelivered
+ * forever. Which door a request came through is the subject's word, never the
+ * payload's: from NATS the creator is nats:<creator>, and only the Slack door
+ * (a subject publishers are not given) sets a Slack user and channel.
  */
 import { type JetStreamClient, type JsMsg, headers as natsHeaders } from 'nats';
-import { AGENT_OPERATIONS, AgentCommand, type AgentOperation, RequestEvent, RequestId } from '../contracts/events.js';
+import {
+  AGENT_OPERATIONS,
+  AgentCommand,
+  type AgentOperation,
+  PublisherRequestId,
+  RequestEvent,
+  RequestId,
+  SlackDoorCommand,
+} from '../contracts/events.js';
 import { asCodedError, CodedError, describeZodError, ErrorCode } from '../errors.js';
 import { encodeJson } from '../nats/kv-json.js';
 import { SUBJECTS } from '../nats/streams.js';
@@ -28,6 +40,7 @@ export function createCommandIntake(deps: TaskDeps & { js: JetStreamClient }) {
   return async function handle(msg: JsMsg): Promise<void> {
     const traceId = traceIdFrom(msg.headers?.get('X-Trace-Id'));
     const op = msg.subject.split('.').at(-1) as AgentOperation;
+    const fromSlack = msg.subject.startsWith('ocp.door.slack.');
     let body: unknown;
     try {
       body = msg.json();
@@ -36,7 +49,10 @@ export function createCommandIntake(deps: TaskDeps & { js: JetStreamClient }) {
     }
     const msgId = msg.headers?.get('Nats-Msg-Id');
     const given = (body as { requestId?: unknown } | undefined)?.requestId;
-    const requestId = [given, msgId].find((v) => RequestId.safeParse(v).success) as string | undefined;
+    // A publisher may not take an id the service makes (PublisherRequestId): it
+    // is not used even to answer them, since the answer's own message id would claim it.
+    const usable = fromSlack ? RequestId : PublisherRequestId;
+    const requestId = [given, msgId].find((v) => usable.safeParse(v).success) as string | undefined;
 
     const reject = async (id: string, err: CodedError) => {
       await publishRequestEvent(
@@ -46,7 +62,7 @@ export function createCommandIntake(deps: TaskDeps & { js: JetStreamClient }) {
       );
     };
 
-    const parsed = AgentCommand.safeParse(body);
+    const parsed = fromSlack ? SlackDoorCommand.safeParse(body) : AgentCommand.safeParse(body);
     if (!AGENT_OPERATIONS.includes(op) || !parsed.success) {
       const message =
         body === undefined
@@ -66,8 +82,9 @@ export function createCommandIntake(deps: TaskDeps & { js: JetStreamClient }) {
       const { record, repeated } = await createTask(deps, {
         kind: op,
         hostIds: [cmd.hostId],
-        creator: cmd.origin ? `slack:${cmd.origin.userId}` : `nats:${cmd.creator}`,
-        ...(cmd.origin ? { origin: cmd.origin } : {}),
+        ...('creator' in cmd
+          ? { creator: `nats:${cmd.creator}` }
+          : { creator: `slack:${cmd.origin.userId}`, origin: cmd.origin }),
         requestId: id,
         traceId,
         ...(cmd.reason ? { reason: cmd.reason } : {}),

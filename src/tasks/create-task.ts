@@ -8,14 +8,15 @@
 import { findHost, findRunbook } from '../config.js';
 import { idText } from '../contracts/api.js';
 import type { AgentOperation, SlackOrigin } from '../contracts/events.js';
-import { RESTART, START, STOP } from '../core/runbooks/builtin.js';
+import { BATCH_RESTART, RESTART, START, STOP } from '../core/runbooks/builtin.js';
 import { idsNeeded, planTask, readySubtasks } from '../core/task.js';
-import { addSteps, type TaskRecord } from '../core/task-record.js';
+import type { TaskRecord } from '../core/task-record.js';
 import { CodedError, type ErrorBody, ErrorCode, errorBody } from '../errors.js';
 import { decodeJson, encodeJson, getLive, isCasConflict } from '../nats/kv-json.js';
 import { StoreOutcomeUnknown, TaskIdTaken } from '../nats/task-store.js';
 import type { TaskDeps } from './deps.js';
 import { type Claim, claimHosts, releaseClaims } from './host-claims.js';
+import { stepsOfPlan } from './step-plans.js';
 
 /** What a request asks for: an agent operation on one host, or a batch restart of several. */
 export type TaskKind = AgentOperation | 'batchRestart';
@@ -37,7 +38,6 @@ export type RequestEntry =
   | { state: 'rejected'; error: ErrorBody; origin?: SlackOrigin };
 
 const RUNBOOK_OF: Record<TaskKind, string> = { restart: RESTART, stop: STOP, start: START, batchRestart: RESTART };
-export const BATCH_RESTART = 'Batch restart OCP agent';
 
 const requestKey = (requestId: string) => `req.${requestId}`;
 
@@ -97,12 +97,13 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
     creator: input.creator,
     executor: deps.address,
     now: deps.now(),
-    killGraceSeconds: deps.config.ssh.killGraceSeconds,
     ...(maxParallel === undefined ? {} : { maxParallel }),
     ...(input.reason ? { reason: input.reason } : {}),
   });
+  // Which configured step each subtask runs, and digests of what they render now: never the scripts.
+  const steps = stepsOfPlan(deps.config, runbook.name, plan.steps);
   // A task is one KV value and rides on every event: it must fit in a NATS message.
-  const bytes = Buffer.byteLength(JSON.stringify(plan));
+  const bytes = Buffer.byteLength(JSON.stringify({ task: plan.task, ...steps }));
   if (bytes > deps.maxPayload * 0.8) {
     const perHost = bytes / hosts.length;
     const fits = Math.floor((deps.maxPayload * 0.8) / perHost);
@@ -131,7 +132,7 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
   try {
     record = await deps.store.create({
       task: plan.task,
-      ...addSteps({ steps: {}, scripts: [] }, plan.steps),
+      ...steps,
       requestId: input.requestId,
       traceId: input.traceId,
       ...(maxParallel === undefined ? {} : { maxParallel }),

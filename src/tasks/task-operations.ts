@@ -9,7 +9,7 @@ import { idText } from '../contracts/api.js';
 import type { OcpTask } from '../contracts/ocp-task.js';
 import { RESTART } from '../core/runbooks/builtin.js';
 import { defaultClassName, shellQuote } from '../core/runbooks/runbook.js';
-import { findSubtask, planStep, readySubtasks } from '../core/task.js';
+import { findSubtask, readySubtasks } from '../core/task.js';
 import {
   cancelSubtask,
   chainsToRollBack,
@@ -26,6 +26,7 @@ import type { SubtaskLog } from '../nats/subtask-logs.js';
 import { StoredNotAnnounced, StoreOutcomeUnknown } from '../nats/task-store.js';
 import type { TaskDeps } from './deps.js';
 import { claimHosts, releaseClaims } from './host-claims.js';
+import { planReopened, planSteps } from './step-plans.js';
 
 export interface OperationDeps extends TaskDeps {
   runner: StepRunner;
@@ -77,9 +78,12 @@ type Draft = Omit<TaskRecord, 'eventSeq' | 'publishedSeq' | 'outbox'>;
 /**
  * Apply an operation that sets a task running again: check it is allowed,
  * take the hosts that will run (all or none), store it by compare-and-set,
- * queue what is READY.
+ * queue what is READY. What the reopened hosts have still to run is planned
+ * again with the configuration of this moment (Retry takes the new
+ * configuration, SPEC §9).
  */
-async function reopen(deps: TaskDeps, taskId: number, change: (r: TaskRecord) => Draft): Promise<OcpTask> {
+async function reopen(deps: TaskDeps, taskId: number, operation: (r: TaskRecord) => Draft): Promise<OcpTask> {
+  const change = (r: TaskRecord): Draft => planReopened(deps.config, r, operation(r));
   const current = await recordOrThrow(deps, taskId);
   let preview: Draft;
   try {
@@ -164,17 +168,24 @@ export async function rollback(deps: TaskDeps, taskId: number): Promise<OcpTask>
       })),
       ids,
     );
-    // The host of each chain, from the chain's existing subtasks.
+    // The host of each chain, from the chain's existing subtasks; the steps
+    // from the Restart runbook, by their index there.
     const hostOfChain = new Map(r.task.subtasks.map((s) => [s.parallelIdx, r.steps[String(s.id)]?.hostId]));
     const added = task.subtasks.filter((s) => !r.steps[String(s.id)]);
-    const newSteps = Object.fromEntries(
-      added.map((s) => {
-        const host = hostOrThrow(deps, hostOfChain.get(s.parallelIdx) as number);
-        const step = steps.find((st) => st.name === s.name) ?? (steps[0] as (typeof steps)[number]);
-        return [String(s.id), planStep(step, host, deps.config.ssh.killGraceSeconds)];
-      }),
+    const { planned, hostDigests } = planSteps(
+      deps.config,
+      Object.fromEntries(
+        added.map((s) => [
+          String(s.id),
+          {
+            hostId: hostOrThrow(deps, hostOfChain.get(s.parallelIdx) as number).id,
+            runbook: RESTART,
+            step: runbook.steps.findIndex((st) => st.name === s.name),
+          },
+        ]),
+      ),
     );
-    return { ...r, task, ...addSteps(r, newSteps) };
+    return { ...r, task, ...addSteps(r, planned, hostDigests) };
   });
 }
 

@@ -4,7 +4,7 @@
 // killOnExit, waitForExit) that sshd.ts reuses, so there is one
 // implementation of "wait until a server is really listening".
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -155,6 +155,13 @@ export function captureTail(stream: NodeJS.ReadableStream | null, max = 16_384):
 export interface NatsServerOptions {
   /** Require this user and password of every client (nats-server --user/--pass). */
   auth?: { user: string; password: string };
+  /**
+   * Run with this nats-server configuration file (accounts, users, permissions),
+   * its JetStream `store_dir` moved to the handle's temporary store and its
+   * `listen` overridden by the random loopback port. `env`: the variables it
+   * reads (`$NAME`), e.g. passwords.
+   */
+  config?: { file: string; env?: Record<string, string> };
 }
 
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServerHandle> {
@@ -169,10 +176,25 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
     rmSync(storeDir, { recursive: true, force: true });
   });
 
+  // A configuration names its own store_dir, which -sd may not repeat: point it at ours.
+  let configPath: string | undefined;
+  if (opts.config) {
+    configPath = join(storeDir, 'nats-server.conf');
+    const text = readFileSync(opts.config.file, 'utf8');
+    if (!/^\s*store_dir:/m.test(text)) throw new Error(`${opts.config.file}: no jetstream store_dir to move`);
+    writeFileSync(
+      configPath,
+      text.replace(/^(\s*)store_dir:.*$/m, `$1store_dir: ${JSON.stringify(join(storeDir, 'js'))}`),
+    );
+  }
   const launch = async (): Promise<void> => {
     const auth = opts.auth ? ['--user', opts.auth.user, '--pass', opts.auth.password] : [];
-    const proc = spawn(binary, ['-a', LOOPBACK, '-p', String(port), '-js', '-sd', storeDir, ...auth], {
+    const args = configPath
+      ? ['-c', configPath, '-a', LOOPBACK, '-p', String(port)]
+      : ['-a', LOOPBACK, '-p', String(port), '-js', '-sd', storeDir, ...auth];
+    const proc = spawn(binary, args, {
       stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ...opts.config?.env },
     });
     child = proc;
     // nats-server logs to stderr; keep it for the error message on failure.

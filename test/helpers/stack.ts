@@ -43,6 +43,8 @@ export interface StackOptions {
    * nor stops it, and `stack.nats` cannot kill or restart it.
    */
   natsUrl?: string;
+  /** The service's NATS user and password (NATS_USER, NATS_PASSWORD), also used by the stack's own connection. */
+  natsAuth?: { user: string; password: string };
   /** `nats.replicas` in the config; default 1. */
   replicas?: 1 | 3 | 5;
   /** `access.signIn` in the config (failed sign-ins throttled); the service's defaults otherwise. */
@@ -172,6 +174,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     HTTP_PORT: '0',
     HTTP_HOST: '127.0.0.1',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn',
+    ...(opts.natsAuth ? { NATS_USER: opts.natsAuth.user, NATS_PASSWORD: opts.natsAuth.password } : {}),
     ...(opts.slack
       ? {
           SLACK_API_URL: opts.slack.apiUrl,
@@ -181,7 +184,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       : {}),
   };
   const { config } = loadConfig(env, dir);
-  const nc = await connect({ servers: nats.url.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+  const nc = await connect({
+    servers: nats.url.split(','),
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 200,
+    ...(opts.natsAuth ? { user: opts.natsAuth.user, pass: opts.natsAuth.password } : {}),
+  });
   const services: Service[] = [];
   const children: ChildService[] = [];
 

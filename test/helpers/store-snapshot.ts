@@ -8,6 +8,7 @@ import type { NatsConnection } from 'nats';
 
 const STREAMS = [
   'OCP_CMD',
+  'OCP_DOOR',
   'OCP_EVENTS',
   'OCP_WORK',
   'KV_ocp_tasks',

@@ -129,6 +129,26 @@ describe('remote step', () => {
     assert.equal(readFileSync(counter, 'utf8'), 'x\n', 'ran once');
   });
 
+  it('attach-only waits for a launched run, and launches nothing when there is none', async () => {
+    const k = key();
+    const launched = runner.run({ target, runKey: k, script: 'sleep 1; echo first; exit 3', timeoutSeconds: 10 });
+    await new Promise((r) => setTimeout(r, 300));
+    const attached = await runner.run({ target, runKey: k, script: '', timeoutSeconds: 10, attachOnly: true });
+    assert.deepEqual([attached.exitCode, attached.notLaunched], [3, undefined]);
+    assert.match(attached.output, /first/);
+    assert.equal((await launched).exitCode, 3);
+
+    const none = key();
+    const marker = join(sshd.dir, `ran-${none}`);
+    const nothing = await runner.run({ target, runKey: none, script: '', timeoutSeconds: 10, attachOnly: true });
+    assert.equal(nothing.notLaunched, true);
+    assert.notEqual(nothing.exitCode, 0);
+    // The run is claimed: a later launch under its key attaches to "not launched" and starts nothing.
+    const late = await runner.run({ target, runKey: none, script: `touch '${marker}'`, timeoutSeconds: 10 });
+    assert.equal(late.notLaunched, true);
+    assert.equal(existsSync(marker), false);
+  });
+
   it('reports a timeout and leaves nothing of the step', async () => {
     const k = key();
     const tag = `too-slow-${k}`;

@@ -174,6 +174,50 @@ describe('restart flow', () => {
     assert.equal(begins(0).filter((c) => c === 'restart pos_proxy').length - before, 1, 'ran once');
   });
 
+  it('keeps the request ids the service makes to itself: a publisher cannot answer, and so swallow, another request', async () => {
+    // A request with neither requestId nor Nats-Msg-Id is answered as msg-<stream sequence>: a
+    // publisher that takes that id first for a request of its own must not make it theirs.
+    const jsm = await stack.nc.jetstreamManager();
+    const claimed = `msg-${(await jsm.streams.info('OCP_CMD')).state.last_seq + 2}`;
+    const invalid = stack.nc.subscribe('ocp.events.request.invalid', { max: 1, timeout: 10_000 });
+    await stack.js.publish(
+      'ocp.cmd.agent.restart',
+      JSON.stringify({ hostId: host(1).id, creator: 'mallory', requestId: claimed }),
+    );
+    for await (const m of invalid) {
+      const ev = m.json<{ error: { code: number; message: string } }>();
+      assert.equal(ev.error.code, 10001);
+      assert.match(ev.error.message, /requestId/);
+    }
+
+    const victim = accepted(
+      await request(
+        stack.nc,
+        stack.js,
+        'restart',
+        { hostId: host(0).id, creator: 'ops' },
+        { requestId: claimed, timeoutMs: 5000 },
+      ),
+    );
+    assert.equal(victim.task.creator, 'nats:ops');
+    assert.equal(victim.task.hostId, host(0).id);
+    await waitForTask(stack.nc, victim.taskId);
+    for (const prefix of ['api-', 'slack-']) {
+      const bad = await request(
+        stack.nc,
+        stack.js,
+        'restart',
+        {
+          hostId: host(1).id,
+          creator: 'mallory',
+          requestId: `${prefix}${newRequestId()}`,
+        },
+        { requestId: 'invalid' },
+      );
+      assert.equal(bad.type === 'rejected' && bad.error.code, 10001, prefix);
+    }
+  });
+
   it('rejects invalid payloads with 10001 and keeps serving', async () => {
     const requestId = newRequestId();
     const bad = await request(stack.nc, stack.js, 'restart', { hostId: 'abc', creator: 'ops', requestId });
@@ -246,7 +290,7 @@ describe('restart flow', () => {
     const hostIds = [0, 1, 2].map((i) => host(i).id);
     await assert.rejects(
       createTask(
-        { ...svc.deps, maxPayload: 12_000 },
+        { ...svc.deps, maxPayload: 6_000 },
         { kind: 'batchRestart', hostIds, creator: 'ops', requestId: newRequestId(), traceId: '0123456789abcdef' },
       ),
       (err: CodedError) => err.code === 10001 && /restart at most \d+ hosts at a time/.test(err.message),

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { OcpTask } from '../../src/contracts/ocp-task.js';
 import { type FakeSlack, startFakeSlack } from '../helpers/fake-slack.js';
+import { newRequestId, request } from '../helpers/requests.js';
 import { clearFaults, setFault } from '../helpers/sim-agent.js';
 import { postToSlackEndpoint, slashCommandBody } from '../helpers/slack-sign.js';
 import { buttonValue, SIGNING_SECRET, slackUser, taskIdOf, textOf } from '../helpers/slack-user.js';
@@ -49,6 +50,12 @@ describe('Slack', () => {
   });
 
   const host = (i: number) => stack.sshd.hosts[i]!;
+  /** The task a request made, as the request bucket says. */
+  async function readRequestTask(requestId: string): Promise<number | undefined> {
+    const kv = await stack.nc.jetstream().views.kv('ocp_requests');
+    const e = await kv.get(`req.${requestId}`);
+    return e && e.operation === 'PUT' ? (e.json<{ taskId?: number }>().taskId ?? undefined) : undefined;
+  }
   const parents = (channel = 'C0OPS') => fake.channel(channel).filter((m) => !m.thread_ts);
   const responsesTo = (url: string) => fake.responses.filter((r) => r.url === url).map((r) => r.body);
   const readAllTaskIds = async () => {
@@ -101,13 +108,15 @@ describe('Slack', () => {
 
   it('refuses a user without the role, naming it, and publishes nothing', async () => {
     const jsm = await stack.nc.jetstreamManager();
-    const cmdsBefore = (await jsm.streams.info('OCP_CMD')).state.messages;
+    const published = async () =>
+      (await jsm.streams.info('OCP_DOOR')).state.messages + (await jsm.streams.info('OCP_CMD')).state.messages;
+    const cmdsBefore = await published();
     const a = await user.command(`restart ${host(0).id}`, { user: 'U0VIEWER' });
     assert.equal(a.status, 200);
     const answer = await waitFor('the refusal', () => responsesTo(a.responseUrl)[0]);
     assert.equal(answer.response_type, 'ephemeral');
     assert.match(String(answer.text), /HOST_MANAGER/);
-    assert.equal((await jsm.streams.info('OCP_CMD')).state.messages, cmdsBefore);
+    assert.equal(await published(), cmdsBefore);
 
     const help = await user.command('help', { user: 'U0VIEWER' });
     const helpText = String((await waitFor('help', () => responsesTo(help.responseUrl)[0])).text);
@@ -307,6 +316,28 @@ describe('Slack', () => {
     assert.equal(res.status, 200);
     const parent = await newParent(before + 1, 'C0DEFAULT');
     await waitForTask(stack.nc, taskIdOf(parent));
+  });
+
+  it('refuses a NATS command that names a Slack origin: no task, nothing posted as that user', async () => {
+    // A publisher on ocp.cmd.* posing as a Slack user, to have the notifier post in any channel in their name.
+    const before = fake.callsTo('chat.postMessage').length;
+    const requestId = newRequestId();
+    const answer = await request(stack.nc, stack.js, 'restart', {
+      hostId: host(3).id,
+      creator: 'mallory',
+      requestId,
+      origin: { kind: 'slack', channelId: 'C0OPS', userId: 'U0BOB' },
+    });
+    assert.equal(answer.type, 'rejected', `answered ${JSON.stringify(answer)}`);
+    assert.equal(answer.type === 'rejected' && answer.error.code, 10001);
+    assert.match(answer.type === 'rejected' ? answer.error.message : '', /origin/);
+    assert.equal(await readRequestTask(requestId), undefined, 'no task was made');
+    await new Promise((r) => setTimeout(r, 1000));
+    const named = fake
+      .callsTo('chat.postMessage')
+      .slice(before)
+      .filter((c) => /U0BOB|mallory/.test(JSON.stringify(c.args)));
+    assert.deepEqual(named, [], 'nothing was posted in their name, in no channel');
   });
 
   it('tells the requester how to fix it when the bot cannot post in the channel', async () => {

@@ -7,12 +7,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { builtinRunbooks } from '../../src/core/runbooks/builtin.js';
 import { planTask } from '../../src/core/task.js';
-import { addSteps } from '../../src/core/task-record.js';
 
 import type { StepRunner } from '../../src/executor/ports.js';
 import { createSshStepRunner, SshError } from '../../src/ssh/ssh-step-runner.js';
+import { stepsOfPlan } from '../../src/tasks/step-plans.js';
 import { accepted, newRequestId, request, taskEvents } from '../helpers/requests.js';
 import { clearFaults, overlappingCalls, readCalls, setFault } from '../helpers/sim-agent.js';
 import { type Stack, startStack, waitFor, waitForTask } from '../helpers/stack.js';
@@ -173,17 +172,16 @@ describe('a task stored but never queued', () => {
     // As if the process that stored it died before queueing its first subtask.
     const ids = await svc.deps.ids.take(6);
     const plan = planTask({
-      runbook: builtinRunbooks.find((r) => r.name === 'Start OCP agent')!,
+      runbook: svc.deps.config.runbooks.find((r) => r.name === 'Start OCP agent')!,
       hosts: [{ id: h.id, agentHome: h.agentHome }],
       ids,
       creator: 'nats:lost',
       executor: svc.deps.address,
       now: new Date(),
-      killGraceSeconds: 1,
     });
     await svc.deps.store.create({
       task: plan.task,
-      ...addSteps({ steps: {}, scripts: [] }, plan.steps),
+      ...stepsOfPlan(svc.deps.config, 'Start OCP agent', plan.steps),
       requestId: 'lost-1',
       traceId: '0123456789abcdef',
     });

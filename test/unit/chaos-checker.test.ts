@@ -40,7 +40,6 @@ function doneTask(name = RESTART): OcpTask {
     creator: 'nats:chaos',
     executor: '127.0.0.1',
     now: new Date(T0),
-    killGraceSeconds: 2,
   });
   return {
     ...task,

@@ -8,7 +8,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { AgentCommand, RequestId } from '../../src/contracts/events.js';
+import { AgentCommand, PublisherRequestId } from '../../src/contracts/events.js';
 import { PAYLOAD_SCHEMAS, renderJsonSchemas, SCHEMA_ID_BASE } from '../../src/contracts/schemas.js';
 
 const DIR = fileURLToPath(new URL('../../docs/schemas/', import.meta.url));
@@ -69,10 +69,14 @@ describe('renderJsonSchemas', () => {
     for (const key of required) assert.ok(Object.hasOwn(example, key), `example lacks required ${key}`);
     for (const key of Object.keys(example)) assert.ok(Object.hasOwn(schema.properties ?? {}, key), key);
     const pattern = schema.properties?.requestId?.pattern;
-    assert.equal(pattern, '^[A-Za-z0-9_-]{1,64}$');
-    const zodRegex = RequestId.def.checks?.map((c) => (c._zod.def as { pattern?: RegExp }).pattern).find(Boolean);
-    assert.equal(pattern, zodRegex?.source, 'the pattern is the RequestId regex');
+    assert.equal(pattern, '^(?!api-|slack-|msg-)[A-Za-z0-9_-]{1,64}$');
+    const zodRegex = PublisherRequestId.def.checks
+      ?.map((c) => (c._zod.def as { pattern?: RegExp }).pattern)
+      .find(Boolean);
+    assert.equal(pattern, zodRegex?.source, 'the pattern is the PublisherRequestId regex');
     assert.match(example.requestId, new RegExp(pattern as string, 'u'));
+    // The ids the service makes itself are not a publisher's to choose.
+    for (const id of ['api-1', 'slack-1', 'msg-1']) assert.doesNotMatch(id, new RegExp(pattern as string, 'u'));
   });
 
   test('task-event: task is required', () => {

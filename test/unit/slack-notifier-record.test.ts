@@ -29,11 +29,19 @@ function record(): TaskRecord {
     creator: 'nats:chaos',
     executor: '127.0.0.1',
     now: new Date(),
-    killGraceSeconds: 2,
   });
   return {
     task: plan.task,
-    ...addSteps({ steps: {}, scripts: [] }, plan.steps),
+    ...addSteps(
+      { steps: {} },
+      Object.fromEntries(
+        Object.entries(plan.steps).map(([id, r]) => [
+          id,
+          { hostId: r.hostId, plan: { runbook: RESTART, step: r.step, digest: 'd' } },
+        ]),
+      ),
+      { '101': 'h' },
+    ),
     requestId: 'r1',
     traceId: '0123456789abcdef',
     eventSeq: 2,

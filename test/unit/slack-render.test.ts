@@ -52,7 +52,6 @@ function plan(hostCount: number, over: { reason?: string; creator?: string } = {
     creator: over.creator ?? 'slack:U0123ABC',
     executor: '10.0.0.1',
     now: T0,
-    killGraceSeconds: 30,
     ...(over.reason ? { reason: over.reason } : {}),
   });
   return {

@@ -30,7 +30,6 @@ function plan(hosts = 1): OcpTask {
     creator: 'c',
     executor: 'e',
     now,
-    killGraceSeconds: 1,
   }).task;
 }
 

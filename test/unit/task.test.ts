@@ -20,6 +20,7 @@ import {
   completeSubtask,
   IllegalTransitionError,
   type PlanInput,
+  planStep,
   planTask,
   settle,
   startSubtask,
@@ -40,7 +41,6 @@ function plan(over: Partial<PlanInput> = {}): OcpTask {
     creator: 'admin',
     executor: '10.0.0.1',
     now: NOW,
-    killGraceSeconds: 30,
     ...over,
   }).task;
 }
@@ -320,7 +320,7 @@ describe('planTask', () => {
     ]);
   });
 
-  test('steps: each subtask runs on its host, with the host’s agentctl shell-quoted', () => {
+  test('steps: each subtask names its host and its step of the runbook, never a script', () => {
     const { steps } = planTask({
       runbook: restart,
       hosts: [
@@ -331,16 +331,21 @@ describe('planTask', () => {
       creator: 'admin',
       executor: 'x',
       now: NOW,
-      killGraceSeconds: 7,
     });
     assert.deepEqual(Object.keys(steps).sort(), ['11', '12', '13', '14', '15', '21', '22', '23', '24', '25']);
-    assert.deepEqual(steps['12'], {
+    assert.deepEqual(steps['12'], { hostId: 100, step: 1 });
+    assert.deepEqual(steps['25'], { hostId: 200, step: 4 });
+  });
+
+  test('planStep renders a step for a host, the host’s agentctl shell-quoted', () => {
+    const [, posProxy, stopAll] = restart.steps;
+    assert.deepEqual(planStep(posProxy!, { id: 100, agentHome: '/home/admin/ocp_agent' }, 7), {
       hostId: 100,
       script: "'/home/admin/ocp_agent/bin/ocp_agentctl' restart pos_proxy",
     });
-    assert.deepEqual(steps['22'], { hostId: 200, script: "'/opt/agent/bin/ocp_agentctl' restart pos_proxy" });
-    assert.match(steps['23']?.script ?? '', /^grace='7'$/m, 'killGraceSeconds reaches "Stop all"');
-    assert.match(steps['23']?.script ?? '', /for f in '\/opt\/agent'\/run\/\*\.pid; do/);
+    const stop = planStep(stopAll!, { id: 200, agentHome: '/opt/agent' }, 7).script;
+    assert.match(stop, /^grace='7'$/m, 'killGraceSeconds reaches "Stop all"');
+    assert.match(stop, /for f in '\/opt\/agent'\/run\/\*\.pid; do/);
   });
 
   const refused: { name: string; over: Partial<PlanInput>; message: RegExp }[] = [

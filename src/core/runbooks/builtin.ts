@@ -89,6 +89,8 @@ const finishStopped = {
 export const RESTART = 'Restart OCP agent';
 export const STOP = 'Stop OCP agent';
 export const START = 'Start OCP agent';
+/** The name of a batch's task (SPEC §2): the Restart runbook once per host. */
+export const BATCH_RESTART = 'Batch restart OCP agent';
 
 export const builtinRunbooks: readonly Runbook[] = [
   { name: RESTART, steps: [prepare('Prepare restart OCP agent'), restartPosProxy, stopAll, startAll, finish] },
