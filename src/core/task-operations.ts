@@ -68,6 +68,8 @@ export function retryTask(task: OcpTask): OcpTask {
   // failed restart steps too would put a stop and a start on one host at once.
   const rollingBack = task.operation === 'ROLLBACK';
   const failed = task.subtasks.filter((s) => s.status === 'FAILED' && (!rollingBack || s.operation === 'ROLLBACK'));
+  // Running again with nothing to run would stay RUNNING for ever.
+  if (failed.length === 0) throw new IllegalOperationError(`task ${task.id} has no FAILED subtask to retry`);
   return replace(reopened(task, rollingBack ? 'ROLLBACK' : 'RETRY'), new Map(failed.map((s) => [s.id, toRetry(s)])));
 }
 
@@ -92,7 +94,10 @@ export function cancelSubtask(task: OcpTask, subtaskId: number): OcpTask {
   const s = subtaskOrThrow(task, subtaskId);
   if (s.status !== 'RUNNING')
     throw new IllegalOperationError(`subtask ${subtaskId} is ${s.status}; only a RUNNING subtask can be canceled`);
-  return replace(task, new Map([[s.id, { ...s, status: 'CANCELING', operation: 'CANCEL' }]]));
+  // A rollback step keeps ROLLBACK (as a retried one does): the task is still
+  // judged by its rollback, and Retry runs the rollback again.
+  const operation = s.operation === 'ROLLBACK' ? 'ROLLBACK' : 'CANCEL';
+  return replace(task, new Map([[s.id, { ...s, status: 'CANCELING', operation }]]));
 }
 
 /** A rollback step to append, for one host chain. */

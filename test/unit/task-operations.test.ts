@@ -5,6 +5,7 @@ import type { OcpTask } from '../../src/contracts/ocp-task.js';
 import { builtinRunbooks } from '../../src/core/runbooks/builtin.js';
 import { completeSubtask, planTask, startSubtask } from '../../src/core/task.js';
 import {
+  cancelSubtask,
   IllegalOperationError,
   retrySubtask,
   retryTask,
@@ -77,5 +78,29 @@ describe('task operations', () => {
     const again = retrySubtask(t, 7);
     assert.equal(again.subtasks.find((s) => s.id === 7)!.status, 'READY');
     assert.throws(() => retrySubtask(t, 3), /FAILED/, 'a READY subtask is not retried');
+  });
+
+  it('a rollback step canceled, then Retry: the rollback runs again; nothing left RUNNING with nothing to run', () => {
+    let t = plan();
+    t = run(t, 2, 'SUCCESSFUL');
+    t = run(t, 3, 'FAILED'); // Restart pos proxy fails
+    t = rollbackTask(t, ROLLBACK_STEPS, [7, 8]);
+    t = startSubtask(t, 7, 'e', now);
+    t = cancelSubtask(t, 7);
+    t = completeSubtask(t, 7, 'FAILED', now); // the executor ends a canceled step FAILED
+    assert.deepEqual([t.status, t.operation], ['FAILED', 'ROLLBACK']);
+    const retried = retryTask(t);
+    assert.deepEqual(active(retried), ['Start all OCP agent processes']);
+  });
+
+  it('refuses a Retry that would leave a task RUNNING with nothing to run', () => {
+    let t = plan();
+    t = run(t, 2, 'SUCCESSFUL');
+    t = run(t, 3, 'FAILED');
+    const noneFailed = {
+      ...t,
+      subtasks: t.subtasks.map((s) => (s.status === 'FAILED' ? { ...s, status: 'PENDING' as const } : s)),
+    };
+    assert.throws(() => retryTask(noneFailed), IllegalOperationError);
   });
 });
