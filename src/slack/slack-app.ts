@@ -210,7 +210,29 @@ const PendingBatch = z.object({
   reason: z.string().max(500).optional(),
   /** After this a Confirm is refused (a confirmation stored before it had no end: take it as expired). */
   expiresAt: z.iso.datetime().optional(),
+  /** Who confirmed it: the batch has started; a Cancel is too late. */
+  confirmedBy: z.string().optional(),
 });
+
+/**
+ * Cancel a batch confirmation: removed by compare-and-set unless a Confirm
+ * took it first. Resolves with who confirmed it then; undefined when it is
+ * gone (cancelled, expired, or never there).
+ */
+async function cancelPendingBatch(pending: KV, key: string): Promise<string | undefined> {
+  for (;;) {
+    const entry = await getLive(pending, key);
+    if (!entry) return undefined;
+    const v = PendingBatch.safeParse(decodeJson(entry));
+    if (v.success && v.data.confirmedBy) return v.data.confirmedBy;
+    try {
+      await pending.delete(key, { previousSeq: entry.revision });
+      return undefined;
+    } catch (err) {
+      if (!isCasConflict(err)) throw err; // a Confirm or another Cancel came first: look again
+    }
+  }
+}
 
 /** How long a batch confirmation can be clicked (ms); Slack's response_url lives 30 minutes. */
 const CONFIRM_LIFETIME_MS = 15 * 60_000;
@@ -228,9 +250,16 @@ export function createActionHandler(d: SlackAppDeps) {
     const userId = body.user.id;
     try {
       if (action.action_id === ACTIONS.cancelBatch) {
-        // Gone for good: a Confirm clicked later on the same message finds nothing.
         const value = BatchValue.safeParse(JSON.parse(action.value ?? '{}'));
-        if (value.success) await d.pending.delete(`batch.${value.data.batchId}`);
+        const confirmedBy = value.success
+          ? await cancelPendingBatch(d.pending, `batch.${value.data.batchId}`)
+          : undefined;
+        if (confirmedBy) {
+          // A Confirm won the race: say so, and leave its answer in place.
+          return void (await respond(
+            ephemeral(`Too late to cancel: <@${confirmedBy}> confirmed this batch restart, and it has started.`),
+          ));
+        }
         await respond({ replace_original: true, text: 'Batch restart not started.' });
         return;
       }
@@ -242,13 +271,14 @@ export function createActionHandler(d: SlackAppDeps) {
         const entry = await getLive(d.pending, key);
         if (!entry) return void (await respond(ephemeral(CONFIRM_GONE)));
         const v = PendingBatch.parse(decodeJson(entry));
-        if (!v.expiresAt || Date.parse(v.expiresAt) <= Date.now()) {
-          await d.pending.delete(key);
+        if (v.confirmedBy || !v.expiresAt || Date.parse(v.expiresAt) <= Date.now()) {
+          if (!v.confirmedBy) await d.pending.delete(key);
           return void (await respond(ephemeral(CONFIRM_GONE)));
         }
-        // Taken by this click (compare-and-set): a second click, or a Cancel meanwhile, finds nothing.
+        // Taken by this click (compare-and-set): a second click finds it confirmed,
+        // and a Cancel meanwhile finds it too late (or this click finds it gone).
         try {
-          await d.pending.delete(key, { previousSeq: entry.revision });
+          await d.pending.update(key, encodeJson({ ...v, confirmedBy: userId }), entry.revision);
         } catch (err) {
           if (!isCasConflict(err)) throw err;
           return void (await respond(ephemeral(CONFIRM_GONE)));

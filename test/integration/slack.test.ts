@@ -307,6 +307,20 @@ describe('Slack', () => {
     assert.equal((await readAllTaskIds()).length, tasksBefore, 'no task was created');
   });
 
+  it('a Cancel after the Confirm of a batch says it is too late, not that nothing started', async () => {
+    const a = await user.command(`restart ${host(2).id},${host(3).id}`);
+    const confirm = (await waitFor('the confirmation', () => responsesTo(a.responseUrl)[0])) as { blocks?: unknown[] };
+    const before = parents().length;
+    const confirmed = await user.click(confirm, 'batch_confirm');
+    const started = await waitFor('the start', () => responsesTo(confirmed.responseUrl)[0]);
+    assert.match(String(started.text), /started: task \d+/);
+    const cancel = await user.click(confirm, 'batch_cancel');
+    const answer = await waitFor('the Cancel’s answer', () => responsesTo(cancel.responseUrl)[0]);
+    assert.equal(answer.response_type, 'ephemeral', 'the started batch’s message is left as it is');
+    assert.match(String(answer.text), /Too late to cancel/);
+    await waitForTask(stack.nc, taskIdOf(await newParent(before + 1)));
+  });
+
   it('posts HTTP-started tasks to the default channel', async () => {
     const before = parents('C0DEFAULT').length;
     const res = await fetch(`${eventsUrl.replace('/slack/events', '')}/compute/hosts/${host(3).id}/agent/start`, {
