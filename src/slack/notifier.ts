@@ -62,6 +62,8 @@ interface ThreadState {
   lastSeq: number;
   /** The bot cannot post in the channel: the requester was told; nothing more is tried. */
   disabled?: boolean;
+  /** seq of the event the parent was last shown ended for (an ended task's parent is finished once). */
+  parentSeq?: number;
 }
 
 /** Least time between two updates of one parent (ms), and the refresh while a task runs. */
@@ -305,7 +307,14 @@ export function createNotifier(deps: NotifierDeps) {
     const entry = await getLive(deps.threads, key(event.taskId));
     const state: ThreadState = entry ? decodeJson<ThreadState>(entry) : { channel, lastSeq: 0 };
     if (state.disabled || event.seq <= state.lastSeq) {
-      msg.ack(); // posted before (a redelivery), or the channel is closed to us
+      // Posted before (a redelivery), or the channel is closed to us. A notifier
+      // that died after recording an ended task's last event, before showing
+      // its end on the parent, left that to this delivery.
+      if (!state.disabled && event.seq === state.lastSeq && parentBehind(state, record)) {
+        await finishParent(msg, event.taskId, state, record);
+        return;
+      }
+      msg.ack();
       return;
     }
     if (event.seq > state.lastSeq + 1) {
@@ -333,7 +342,50 @@ export function createNotifier(deps: NotifierDeps) {
       next = { ...state, lastSeq: event.seq, ...(CANNOT_POST.has(code) ? { disabled: true } : {}) };
     }
     await recordPosted(msg, event.taskId, next, entry?.revision);
-    scheduleUpdate(event.taskId, record.task.status === 'RUNNING' ? undefined : 0);
+    if (parentBehind(next, record)) {
+      await finishParent(msg, event.taskId, next, record);
+      return;
+    }
+    scheduleUpdate(event.taskId);
+    msg.ack();
+  }
+
+  /** An ended task whose parent has not been shown as ended (as of its last event) yet. */
+  function parentBehind(state: ThreadState, record: TaskRecord): boolean {
+    return record.task.status !== 'RUNNING' && state.parentTs !== undefined && (state.parentSeq ?? 0) < state.lastSeq;
+  }
+
+  /**
+   * Show an ended task's end on its parent before its last event is acked,
+   * and record that it was: a notifier killed in between leaves the event to be
+   * delivered again, which finishes this (never the timer of a dead process).
+   */
+  async function finishParent(msg: JsMsg, taskId: number, state: ThreadState, record: TaskRecord): Promise<void> {
+    const r = renderParentOf(record);
+    try {
+      await deps.client.chat.update({
+        channel: state.channel,
+        ts: state.parentTs as string,
+        text: r.text,
+        blocks: r.blocks,
+      });
+    } catch (err) {
+      const { code, retryAfter } = slackError(err);
+      if (code === 'ratelimited') {
+        msg.nak((retryAfter ?? 1) * 1000);
+        return;
+      }
+      if (!code || !PERMANENT.has(code)) throw err; // transient: delivered again
+      logger.warn({ taskId, code }, 'cannot show the end on the Slack parent message');
+    }
+    const shown = live.get(taskId);
+    if (shown) clearTimeout(shown.timer);
+    live.delete(taskId);
+    const entry = await getLive(deps.threads, key(taskId));
+    const current = entry ? decodeJson<ThreadState>(entry) : state;
+    if ((current.parentSeq ?? 0) < state.lastSeq) {
+      await recordPosted(msg, taskId, { ...current, parentSeq: state.lastSeq }, entry?.revision);
+    }
     msg.ack();
   }
 

@@ -50,6 +50,21 @@ function record(): TaskRecord {
   };
 }
 
+/** The task as it ends SUCCESSFUL, after 11 events. */
+function endedRecord(): TaskRecord {
+  const r = record();
+  return {
+    ...r,
+    task: {
+      ...r.task,
+      status: 'SUCCESSFUL',
+      subtasks: r.task.subtasks.map((s) => ({ ...s, status: 'SUCCESSFUL' as const })),
+    },
+    eventSeq: 12,
+    publishedSeq: 12,
+  };
+}
+
 /** ocp_slack in memory; the first `failures` writes time out as they do while nats-server is down. */
 function threadsKv(failures: number) {
   const values = new Map<string, { value: Uint8Array; revision: number }>();
@@ -93,8 +108,9 @@ function fakeMsg(event: TaskEvent) {
   return { msg: msg as unknown as Parameters<ReturnType<typeof createNotifier>['handle']>[0], seen };
 }
 
-function setup(opts: { threadFailures?: number } = {}) {
-  const rec = record();
+function setup(opts: { threadFailures?: number; ended?: boolean; updateFailures?: number } = {}) {
+  let updateFailures = opts.updateFailures ?? 0;
+  const rec = opts.ended ? endedRecord() : record();
   const storeFailures = { left: 0 };
   const store = {
     get: async () => {
@@ -114,6 +130,10 @@ function setup(opts: { threadFailures?: number } = {}) {
         return { ok: true, ts: `1.${posts.length}` };
       }) as unknown as ChatApi['chat']['postMessage'],
       update: (async (args: Record<string, unknown>) => {
+        if (updateFailures > 0) {
+          updateFailures -= 1;
+          throw new Error('socket hang up');
+        }
         updates.push(args);
         return { ok: true };
       }) as unknown as ChatApi['chat']['update'],
@@ -226,5 +246,45 @@ describe('notifier: recording a post while NATS is away', () => {
     } finally {
       notifier.stop();
     }
+  });
+});
+
+describe('notifier: an ended task’s parent', () => {
+  /** The thread as a notifier left it: parent posted, everything up to the final event recorded. */
+  function threadSoFar(threads: ReturnType<typeof threadsKv>) {
+    const state = { channel: CHANNEL, parentTs: '1.1', lastSeq: 11 };
+    threads.values.set('task.1', { value: new TextEncoder().encode(JSON.stringify(state)), revision: 1 });
+  }
+  const finalEvent = (e: TaskEvent): TaskEvent => ({ ...e, type: 'task.successful', status: 'SUCCESSFUL', seq: 12 });
+  const shownEnded = (u: Record<string, unknown> | undefined) => /SUCCESSFUL/.test(JSON.stringify(u ?? {}));
+
+  test('shows the end before the final event is acknowledged: a notifier killed right after leaves nothing RUNNING', async () => {
+    const { notifier, updates, posts, threads, event } = setup({ ended: true });
+    threadSoFar(threads);
+    const m = fakeMsg(finalEvent(event));
+    await notifier.handle(m.msg);
+    notifier.stop(); // killed: no timer of this process will ever fire
+    assert.equal(posts.length, 1, 'the final reply');
+    assert.ok(shownEnded(updates.at(-1)), 'the parent shows the end');
+    assert.equal(m.seen.at(-1), 'ack');
+  });
+
+  test('an end not shown before a failure is shown by the next delivery of the final event, with no reply twice', async () => {
+    const { notifier, updates, posts, threads, event } = setup({ ended: true, updateFailures: 1 });
+    threadSoFar(threads);
+    const first = fakeMsg(finalEvent(event));
+    await assert.rejects(notifier.handle(first.msg), /socket hang up/, 'not acknowledged: delivered again');
+    notifier.stop(); // and the process dies
+    assert.equal(posts.length, 1, 'the final reply is out');
+    assert.equal(updates.length, 0);
+
+    const restarted = setup({ ended: true });
+    restarted.threads.values.set('task.1', threads.values.get('task.1')!);
+    const again = fakeMsg(finalEvent(event));
+    await restarted.notifier.handle(again.msg);
+    restarted.notifier.stop();
+    assert.equal(restarted.posts.length, 0, 'the final reply is not posted twice');
+    assert.ok(shownEnded(restarted.updates.at(-1)), 'the parent shows the end');
+    assert.equal(again.seen.at(-1), 'ack');
   });
 });
