@@ -5,7 +5,7 @@
  */
 import { type FakeSlack, startFakeSlack } from './fake-slack.js';
 import { SIGNING_SECRET } from './slack-user.js';
-import { type Stack, startStack } from './stack.js';
+import { type Stack, type StackOptions, startStack } from './stack.js';
 
 export const SLACK_CHANNEL = 'C0OPS';
 export const SLACK_USERS = { nobody: 'U0NOBODY', viewer: 'U0VIEWER', manager: 'U0ALICE' } as const;
@@ -27,6 +27,10 @@ export async function startFakeSlackAndStack(opts: {
   hosts: number;
   managers: readonly string[];
   viewers: readonly string[];
+  /** Further stack options (timeouts, batch.maxParallel…). */
+  options?: Omit<StackOptions, 'hosts' | 'slack'>;
+  /** slack.defaultChannel: tasks from HTTP and NATS post there too. */
+  defaultChannel?: string;
 }): Promise<{ fake: FakeSlack; stack: Stack }> {
   const fake = await startFakeSlack();
   fake.addChannel(SLACK_CHANNEL);
@@ -34,11 +38,13 @@ export async function startFakeSlackAndStack(opts: {
   fake.setUsergroup('S0VIEWERS', [...new Set([...opts.viewers, ...opts.managers])]);
   try {
     const stack = await startStack({
+      ...opts.options,
       hosts: opts.hosts,
       slack: {
         apiUrl: fake.apiUrl,
         botToken: fake.token,
         signingSecret: SIGNING_SECRET,
+        ...(opts.defaultChannel ? { defaultChannel: opts.defaultChannel } : {}),
         access: {
           HOST_MANAGER: { usergroups: ['S0MANAGERS'] },
           TASK_MANAGER: { usergroups: ['S0MANAGERS'] },
