@@ -844,9 +844,11 @@ function replyFor(task: OcpTask, ev: EventRecord): { label: string; test(text: s
   }
   const s = task.subtasks.find((x) => x.id === ev.subtaskId);
   const name = s?.name ?? `subtask ${ev.subtaskId}`;
+  // A skipped subtask's SUCCESSFUL is told as "skipped" (a skipped one never runs again).
+  const skipped = s?.operation === 'SKIP' && ev.status === 'SUCCESSFUL';
   return {
-    label: `${name} ${ev.status}`,
-    test: (text) => text.includes(`*${name}`) && text.includes(` ${ev.status}`),
+    label: `${name} ${skipped ? 'skipped' : ev.status}`,
+    test: (text) => text.includes(`*${name}`) && text.includes(skipped ? ' skipped' : ` ${ev.status}`),
   };
 }
 

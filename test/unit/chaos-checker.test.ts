@@ -585,6 +585,20 @@ describe('chaos checker: the notifier dies', () => {
     assert.match(only(checkChaos(e).breaches, 'slack-thread')[0]!.message, /thread is split/);
   });
 
+  test('a skipped subtask is told as skipped, not SUCCESSFUL', () => {
+    const e = cleanEvidence();
+    const t = e.tasks[0]!;
+    const pos = t.task.subtasks[1]!;
+    t.task = {
+      ...t.task,
+      subtasks: t.task.subtasks.map((s) => (s.id === pos.id ? { ...s, operation: 'SKIP' } : s)),
+    };
+    const thread = e.slack[TASK]!;
+    assert.match(only(checkChaos(e).breaches, 'slack-thread')[0]!.message, /expected Restart pos proxy skipped/);
+    thread.replies[1]!.text = ':fast_forward: *Restart pos proxy* skipped';
+    assert.deepEqual(only(checkChaos(e).breaches, 'slack-thread'), []);
+  });
+
   test('a missing last reply: slack-thread', () => {
     const e = cleanEvidence();
     e.slack[TASK]!.replies.pop();
