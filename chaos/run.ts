@@ -871,10 +871,9 @@ async function main(): Promise<number> {
         ['nats-api', 2],
         ['slack', 4],
       ]);
-      await pace();
       const r = await sendBatch(door, hostIds);
       if (r.result === 'error' || r.result === 'lost') for (const h of hostIds) unsureUntil.set(h, Date.now() + 30_000);
-      await sleep(rand(2000, 6000));
+      await sleep(rand(1500, 4000));
     }
   };
 
@@ -885,7 +884,6 @@ async function main(): Promise<number> {
   let opSeq = 0;
   let opGroups = 0;
   const opGroupSizes: number[] = [];
-  let twoUsersOneButton = 0;
   const ACTION_OF: Partial<Record<OperationName, string>> = {
     retry: 'task_retry',
     skip: 'subtask_skip',
@@ -1048,12 +1046,18 @@ async function main(): Promise<number> {
           const op = i === 0 || Math.random() < 0.7 ? main : weighted(choices);
           plan.push({ door: door(), op, ...(firstFailed ? { subtaskId: firstFailed.id } : {}) });
         }
+        // Often two people see the same failure and click the same button at once.
+        if (size >= 2 && main !== 'subtask-retry' && Math.random() < 0.5) {
+          plan[0] = { ...plan[0]!, door: 'slack', op: main };
+          plan[1] = { ...plan[1]!, door: 'slack', op: main };
+        }
       } else if (what === 'cancel') {
         const c = pick(running);
         target = c;
         const run = c.t.subtasks.find((x) => x.status === 'RUNNING');
+        const both = Math.random() < 0.4;
         for (let i = 0; i < Math.min(size, 2); i++) {
-          plan.push({ door: door(), op: 'cancel', ...(run ? { subtaskId: run.id } : {}) });
+          plan.push({ door: both ? 'slack' : door(), op: 'cancel', ...(run ? { subtaskId: run.id } : {}) });
         }
         // Now and then someone presses Retry on it meanwhile: refused while it runs.
         if (Math.random() < 0.2) plan.push({ door: pick(['http', 'nats-api'] as const), op: 'retry' });
@@ -1073,8 +1077,6 @@ async function main(): Promise<number> {
       const group = opGroups;
       opGroupSizes.push(plan.length);
       groupsOn.set(target.t.id, (groupsOn.get(target.t.id) ?? 0) + 1);
-      const clicks = plan.filter((p) => p.door === 'slack');
-      if (clicks.length >= 2 && clicks.every((p) => p.op === clicks[0]?.op)) twoUsersOneButton += 1;
       let clickN = 0;
       const p = Promise.all(
         plan.map(async (x, i) => {
@@ -1260,6 +1262,12 @@ async function main(): Promise<number> {
 
   const batches = requests.filter((r) => r.op === 'batchRestart');
   const clicks = operations.filter((o) => o.door === 'slack');
+  /** Groups in which two users clicked the same button at once. */
+  const twoUsersOneButton = new Set(
+    clicks
+      .filter((a) => clicks.some((b) => b !== a && b.group === a.group && b.op === a.op && b.user !== a.user))
+      .map((a) => a.group),
+  ).size;
   const tally = <T>(xs: T[], key: (x: T) => string) => {
     const m = new Map<string, number>();
     for (const x of xs) m.set(key(x), (m.get(key(x)) ?? 0) + 1);
