@@ -1003,6 +1003,19 @@ function checkErrorAnswers(e: ChaosEvidence, breaches: Breach[], stats: ChaosVer
       });
     }
   }
+  // A step for a task the store does not hold: launched for something no answer stands for.
+  const stored = new Set(e.tasks.map((t) => t.task.id));
+  for (const [taskId, runs] of runsByTask) {
+    if (stored.has(taskId)) continue;
+    breaches.push({
+      promise: 'error-answer',
+      taskId,
+      message: `task ${taskId} is not in the store, yet ${runs.length} steps of it ran on hosts (${runs
+        .slice(0, 3)
+        .map((x) => x.key)
+        .join(', ')}${runs.length > 3 ? ', …' : ''})`,
+    });
+  }
   const opsByTask = new Map<number, OperationRecord[]>();
   for (const o of e.operations ?? []) opsByTask.set(o.taskId, [...(opsByTask.get(o.taskId) ?? []), o]);
   for (const t of e.tasks) {

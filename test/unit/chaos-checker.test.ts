@@ -644,6 +644,15 @@ describe('chaos checker: error answers, one task per request, host locks', () =>
     assert.deepEqual(only(checkChaos(e).breaches, 'error-answer'), []);
   });
 
+  test('a step of a task the store does not hold: error-answer', () => {
+    const e = cleanEvidence();
+    const run = e.hosts[0]!.runs[0]!;
+    e.hosts[0]!.runs.push({ ...run, key: `${EPOCH}-4711-4712-1`, taskId: 4711, subtaskId: 4712, sid: 999 });
+    const found = only(checkChaos(e).breaches, 'error-answer');
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.match(found[0]!.message, /task 4711 is not in the store, yet 1 steps of it ran/);
+  });
+
   test('a task set running again more often than operations on it were not refused: error-answer', () => {
     const e = cleanEvidence();
     const events = e.events[TASK]!;
