@@ -808,9 +808,9 @@ async function main(): Promise<number> {
           const value = buttonValue(question, 'batch_confirm') as string;
           // One Confirm, two users confirming at once, or a Confirm racing a Cancel.
           const how = weighted<'one' | 'two' | 'cancel'>([
-            ['one', 6],
+            ['one', 5],
             ['two', 3],
-            ['cancel', 1],
+            ['cancel', 2],
           ]);
           if (how === 'two') batchStats.twoConfirms += 1;
           if (how === 'cancel') batchStats.confirmAndCancel += 1;
