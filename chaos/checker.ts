@@ -23,6 +23,7 @@ export const PROMISES = {
   'error-answer': 'nothing ran for a request or task operation answered with an error',
   'one-task': 'one request made at most one task',
   'locks-freed': 'no host lock is held by an ended task once everything settled',
+  'batch-answer': 'a Slack batch confirmation never says "not started" for a batch that started',
 } as const;
 export type PromiseName = keyof typeof PROMISES;
 
@@ -1056,6 +1057,33 @@ function checkOneTask(e: ChaosEvidence, breaches: Breach[]): void {
   }
 }
 
+/**
+ * A Slack batch asks for a Confirm click; a Cancel click answers "Batch restart
+ * not started." — which must be true: a Confirm clicked just before it (or at
+ * once) that started the batch makes it a lie the requester reads last.
+ */
+function checkBatchAnswers(e: ChaosEvidence, breaches: Breach[]): void {
+  const stored = new Set(e.tasks.map((t) => t.task.id));
+  for (const r of e.requests) {
+    if (r.door !== 'slack' || r.op !== 'batchRestart') continue;
+    const texts = r.responses ?? [];
+    const started = texts
+      .map((t) => /started: task (\d+)/.exec(t))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .filter((id) => stored.has(id));
+    const denied = texts.filter((t) => /not started/.test(t));
+    if (started.length > 0 && denied.length > 0) {
+      breaches.push({
+        promise: 'batch-answer',
+        taskId: started[0]!,
+        hostId: r.hostId,
+        message: `Slack batch ${r.id} (hosts ${(r.hostIds ?? [r.hostId]).join(',')}) started as task ${started[0]}, yet its confirmation was answered ${JSON.stringify(denied[0])} (answers in order: ${texts.map((t) => JSON.stringify(t.slice(0, 60))).join(', ')})`,
+      });
+    }
+  }
+}
+
 /** Once every task has ended, no host lock names an ended task (it frees its hosts as it ends). */
 function checkLocks(e: ChaosEvidence, breaches: Breach[], stats: ChaosVerdict['stats']): void {
   const tasksById = new Map(e.tasks.map((t) => [t.task.id, t.task]));
@@ -1131,6 +1159,7 @@ export function checkChaos(e: ChaosEvidence): ChaosVerdict {
   checkErrorAnswers(e, breaches, stats);
   checkOneTask(e, breaches);
   checkLocks(e, breaches, stats);
+  checkBatchAnswers(e, breaches);
   for (const p of e.processes ?? []) {
     if (!p.started || p.killedBySoak || p.exitedAt === undefined) continue;
     const last = (p.tail ?? '')

@@ -696,3 +696,47 @@ describe('chaos checker: error answers, one task per request, host locks', () =>
     assert.equal(stats.orphanLocks, 1);
   });
 });
+
+describe('chaos checker: Slack batch confirmations', () => {
+  test('"not started" answered for a batch that started: batch-answer', () => {
+    const e = cleanEvidence();
+    const batch = {
+      id: 'chaos-31',
+      door: 'slack' as const,
+      op: 'batchRestart' as const,
+      hostId: HOST,
+      hostIds: [HOST, 102],
+      sentAt: T0,
+      answeredAt: T0 + 500,
+      result: 'accepted' as const,
+      taskId: TASK,
+      tag: 'chaos-31',
+      answered: true,
+    };
+    e.requests.push({
+      ...batch,
+      responses: [
+        'Restart the OCP agent on 2 hosts?',
+        `Batch restart of 2 hosts started: task ${TASK}.`,
+        'Batch restart not started.',
+      ],
+    });
+    const found = only(checkChaos(e).breaches, 'batch-answer');
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.match(
+      found[0]!.message,
+      /started as task 1, yet its confirmation was answered "Batch restart not started\."/,
+    );
+    // Cancel first, then a Confirm that found it gone: true answers
+    e.requests[e.requests.length - 1] = {
+      ...batch,
+      result: 'rejected',
+      responses: [
+        'Restart the OCP agent on 2 hosts?',
+        'Batch restart not started.',
+        'This confirmation has expired or was cancelled; type the command again.',
+      ],
+    };
+    assert.deepEqual(only(checkChaos(e).breaches, 'batch-answer'), []);
+  });
+});
