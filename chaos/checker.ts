@@ -1108,7 +1108,9 @@ function recordLag(e: ChaosEvidence): ChaosVerdict['stats']['recordLag'] {
   const finish = new Map<string, number>();
   for (const t of e.tasks) {
     for (const s of t.task.subtasks) {
-      if (s.finishTime) finish.set(`${t.task.id}/${s.id}/${s.runTime}`, Date.parse(s.finishTime));
+      // A skipped subtask's finishTime is the Skip click's, not its step's record.
+      if (s.finishTime && s.operation !== 'SKIP')
+        finish.set(`${t.task.id}/${s.id}/${s.runTime}`, Date.parse(s.finishTime));
     }
   }
   const lags: number[] = [];
