@@ -20,6 +20,10 @@ export const PROMISES = {
   settled: 'nothing left RUNNING',
   'no-crash': 'no service process died on its own',
   'login-once': "the login shell's start-up (~/.bashrc) ran once per SSH connection",
+  'error-answer': 'nothing ran for a request or task operation answered with an error',
+  'one-task': 'one request made at most one task',
+  'locks-freed': 'no host lock is held by an ended task once everything settled',
+  'batch-answer': 'a Slack batch confirmation never says "not started" for a batch that started',
 } as const;
 export type PromiseName = keyof typeof PROMISES;
 
@@ -87,6 +91,8 @@ export interface EventRecord {
   type: string;
   status: string;
   subtaskId?: number;
+  /** The event's `at` (ms). */
+  at?: number;
 }
 
 export interface SlackMessageView {
@@ -94,13 +100,22 @@ export interface SlackMessageView {
   text: string;
   /** JSON of the blocks (what a user sees beside the text). */
   blocks: string;
+  /** When Slack got the post (ms). */
+  at?: number;
 }
 
 export interface SlackThreadEvidence {
-  /** Top-level messages (not replies) that name the task: its parent, once. */
+  /** Top-level messages (not replies) that name the task, in posting order: its parent, once. */
   parents: SlackMessageView[];
-  /** Replies in the first parent's thread, in posting order. */
+  /**
+   * Replies in the thread of the parent the notifier kept (the one with the
+   * most replies; the first when none has any), in posting order.
+   */
   replies: SlackMessageView[];
+  /** Index in `parents` of the parent whose thread `replies` is (default 0). */
+  threadOf?: number;
+  /** Replies under any other parent: a thread split in two. */
+  strayReplies?: SlackMessageView[];
 }
 
 export type AgentCommandName = 'status' | 'stop' | 'start' | 'restart';
@@ -123,8 +138,20 @@ export type Door = 'http' | 'nats' | 'nats-api' | 'slack';
 export interface RequestRecord {
   id: string;
   door: Door;
-  op: 'restart' | 'stop' | 'start';
+  /** batchRestart: HTTP batchRestartAgents, ocp.api.agent.batchRestart, or Slack `restart h1,h2` and a Confirm click. */
+  op: 'restart' | 'stop' | 'start' | 'batchRestart';
+  /** The first (or only) host. */
   hostId: number;
+  /** Every host of a batch. */
+  hostIds?: number[];
+  /** Its mark: the request's reason is `chaos <tag>`, so its task is known by it. */
+  tag?: string;
+  /**
+   * The product answered it (HTTP status, NATS envelope, request entry, Slack
+   * response): an error answer is then one that must leave nothing that runs.
+   * Absent or false: no answer was seen (connection refused, timeout).
+   */
+  answered?: boolean;
   sentAt: number;
   /** When its answer (or, for NATS and Slack, its settled request entry) was seen. */
   answeredAt?: number;
@@ -152,6 +179,30 @@ export interface ProcessRecord {
   tail?: string;
 }
 
+export type OperationName = 'retry' | 'rollback' | 'skip' | 'cancel' | 'subtask-retry';
+
+/** A task operation the soak sent (HTTP, ocp.api, or a Slack button click), often several at once. */
+export interface OperationRecord {
+  id: string;
+  /** Operations sent at once on one task share a group. */
+  group: number;
+  door: 'http' | 'nats-api' | 'slack';
+  op: OperationName;
+  taskId: number;
+  subtaskId?: number;
+  /** Slack: who clicked. */
+  user?: string;
+  sentAt: number;
+  answeredAt?: number;
+  /**
+   * ok: answered with the task; refused: answered with an error (HTTP non-2xx,
+   * NATS error envelope, a Slack warning on the click's response_url); none: no
+   * answer seen (no connection, timeout; a click that worked gets no answer).
+   */
+  result: 'ok' | 'refused' | 'none';
+  detail?: string;
+}
+
 export interface RequestEventRecord {
   type: string;
   taskId?: number;
@@ -176,6 +227,10 @@ export interface ChaosEvidence {
    * ("client-ip client-port server-ip server-port"; absent with --no-bashrc).
    */
   bashrcRuns?: Array<{ connection: string; shlvl: string; pid: number }>;
+  /** Task operations sent (retry, skip, rollback, cancel). */
+  operations?: OperationRecord[];
+  /** ocp_host_locks once everything settled: host -> the task holding it. */
+  locks?: Array<{ hostId: number; taskId: number }>;
 }
 
 export interface ChaosVerdict {
@@ -193,6 +248,12 @@ export interface ChaosVerdict {
     runs: number;
     /** From a step's exit code on the host to its subtask's finishTime in the store (ms). */
     recordLag: { p50: number; p95: number; max: number };
+    /** Tasks set running again (task.running after the first event). */
+    reopens: number;
+    /** Slack posts made twice because a notifier died between posting and recording (allowed). */
+    slackRepeats: number;
+    /** Host locks held by a task that was never stored (a create cut short; replaced once older than the lease). */
+    orphanLocks: number;
   };
 }
 
@@ -332,7 +393,57 @@ function callIntervals(host: HostEvidence): Array<{ call: AgentCallRecord; run?:
   });
 }
 
+/** Whether the subtask of a run ended FAILED at that run: its chain came to rest and its host was freed. */
+function runFailed(task: OcpTask | undefined, r: RunRecord): boolean {
+  const s = task?.subtasks.find((x) => x.id === r.subtaskId);
+  if (!s) return r.rc !== undefined && r.rc !== 0;
+  if (r.runTime < s.runTime) return true; // it ran again: it had failed
+  return s.status === 'FAILED' || s.operation === 'SKIP';
+}
+
+/**
+ * A stretch in which a task held a host: from its first step there to the end of
+ * the step after which its chain came to rest (a FAILED subtask). A retry, skip
+ * or rollback takes the host again: a new hold.
+ */
+export interface Hold {
+  taskId: number;
+  hostId: number;
+  from: number;
+  to: number;
+  /** The task's first hold of this host (it was taken when the task was created). */
+  first: boolean;
+}
+
+export function holdsOnHost(host: HostEvidence, tasksById: ReadonlyMap<number, TaskEvidence>): Hold[] {
+  const byTask = new Map<number, RunRecord[]>();
+  for (const r of host.runs) byTask.set(r.taskId, [...(byTask.get(r.taskId) ?? []), r]);
+  const holds: Hold[] = [];
+  for (const [taskId, runs] of byTask) {
+    const task = tasksById.get(taskId)?.task;
+    let current: Hold | undefined;
+    for (const r of [...runs].sort((a, b) => a.claimedAt - b.claimedAt)) {
+      const to = r.endedAt ?? Number.POSITIVE_INFINITY;
+      if (current) {
+        current.to = Math.max(current.to, to);
+      } else {
+        current = {
+          taskId,
+          hostId: host.hostId,
+          from: r.claimedAt,
+          to,
+          first: holds.every((h) => h.taskId !== taskId),
+        };
+        holds.push(current);
+      }
+      if (runFailed(task, r)) current = undefined;
+    }
+  }
+  return holds;
+}
+
 function checkHosts(e: ChaosEvidence, breaches: Breach[]): void {
+  const tasksById = new Map(e.tasks.map((t) => [t.task.id, t]));
   for (const host of e.hosts) {
     const hostId = host.hostId;
     const intervals = callIntervals(host);
@@ -358,27 +469,21 @@ function checkHosts(e: ChaosEvidence, breaches: Breach[]): void {
       }
     }
 
-    // no two tasks' operations interleaved on one host
-    const spans = new Map<number, Interval>();
-    for (const r of host.runs) {
-      const to = r.endedAt ?? Number.POSITIVE_INFINITY;
-      const s = spans.get(r.taskId);
-      spans.set(
-        r.taskId,
-        s ? { from: Math.min(s.from, r.claimedAt), to: Math.max(s.to, to) } : { from: r.claimedAt, to },
-      );
-    }
-    const byStart = [...spans].sort((a, b) => a[1].from - b[1].from);
+    // no two tasks' operations interleaved on one host: a task holds the host from
+    // its first step there to the end of the step after which its chain came to rest
+    const holds = holdsOnHost(host, tasksById);
+    const byStart = [...holds].sort((a, b) => a.from - b.from);
     for (let i = 0; i < byStart.length; i++) {
       for (let j = i + 1; j < byStart.length; j++) {
-        const [ta, a] = byStart[i]!;
-        const [tb, b] = byStart[j]!;
+        const a = byStart[i]!;
+        const b = byStart[j]!;
         if (b.from >= a.to) break;
+        if (a.taskId === b.taskId) continue;
         breaches.push({
           promise: 'host-exclusive',
           hostId,
-          taskId: tb,
-          message: `host ${hostId}: task ${tb} ran steps (${b.from}–${num(b.to)}) while task ${ta} was still at work (${a.from}–${num(a.to)})`,
+          taskId: b.taskId,
+          message: `host ${hostId}: task ${b.taskId} ran steps (${b.from}–${num(b.to)}) while task ${a.taskId} was still at work (${a.from}–${num(a.to)})`,
         });
       }
     }
@@ -450,6 +555,15 @@ function windowFor(e: ChaosEvidence, hostId: number, from: number, to: number): 
   if (ws.length > 1) return undefined;
   const w = ws[0]!;
   return w.from <= from && (w.to ?? Number.POSITIVE_INFINITY) >= to ? w : undefined;
+}
+
+/** Whether an operator acted on the task (its outcome is then no longer the faults' alone). */
+function operatedOn(e: ChaosEvidence, task: OcpTask): boolean {
+  return (
+    task.operation !== 'EXECUTE' ||
+    task.subtasks.some((s) => s.operation !== 'EXECUTE' || s.runTime > 1) ||
+    (e.operations ?? []).some((o) => o.taskId === task.id)
+  );
 }
 
 function checkTasks(e: ChaosEvidence, breaches: Breach[], stats: ChaosVerdict['stats']): void {
@@ -563,8 +677,12 @@ function checkTasks(e: ChaosEvidence, breaches: Breach[], stats: ChaosVerdict['s
       }
     }
 
-    // outcome as the faults dictate
+    // outcome as the faults dictate — unless an operator stepped in (retry, skip, rollback, cancel)
     if (task.status === 'RUNNING') continue;
+    if (operatedOn(e, task)) {
+      stats.unjudged += 1;
+      continue;
+    }
     const calls = callsByTask.get(task.id) ?? [];
     const from = calls.length > 0 ? Math.min(...calls.map((c) => c.begin)) : Date.parse(task.startTime);
     const to =
@@ -627,29 +745,44 @@ function checkTasks(e: ChaosEvidence, breaches: Breach[], stats: ChaosVerdict['s
 }
 
 /**
- * An accepted request whose host had another task RUNNING from before the
+ * An accepted request whose host was held by another task from before the
  * request was sent until after its acceptance was seen: it should have been
- * refused (SPEC §7: at most one agent operation per host at a time).
+ * refused (SPEC §7: at most one agent operation per host at a time). A task
+ * holds a host from its creation (or the retry, skip or rollback that took the
+ * host again) until its chain there came to rest; a batch frees each host as
+ * its chain ends.
  */
 function checkBusyRefused(e: ChaosEvidence, breaches: Breach[]): void {
-  const byHost = new Map<number, TaskEvidence[]>();
-  for (const t of e.tasks) for (const h of t.hostIds) byHost.set(h, [...(byHost.get(h) ?? []), t]);
+  const tasksById = new Map(e.tasks.map((t) => [t.task.id, t]));
+  const holdsByHost = new Map<number, Hold[]>();
+  for (const host of e.hosts) holdsByHost.set(host.hostId, holdsOnHost(host, tasksById));
+  // A task that never ran a step on one of its hosts held it from its start to its end.
+  for (const t of e.tasks) {
+    for (const h of t.hostIds) {
+      const list = holdsByHost.get(h) ?? [];
+      if (list.some((x) => x.taskId === t.task.id)) continue;
+      const from = Date.parse(t.task.startTime);
+      const to = t.task.finishTime ? Date.parse(t.task.finishTime) : Number.POSITIVE_INFINITY;
+      holdsByHost.set(h, [...list, { taskId: t.task.id, hostId: h, from, to, first: true }]);
+    }
+  }
   for (const r of e.requests) {
     if (r.result !== 'accepted' || r.taskId === undefined || r.answeredAt === undefined) continue;
-    for (const other of byHost.get(r.hostId) ?? []) {
-      const a = other.task;
-      if (a.id === r.taskId) continue;
-      const began = Date.parse(a.startTime);
-      const ended = a.finishTime ? Date.parse(a.finishTime) : Number.POSITIVE_INFINITY;
-      if (began < r.sentAt && ended > r.answeredAt) {
-        breaches.push({
-          promise: 'busy-refused',
-          taskId: r.taskId,
-          hostId: r.hostId,
-          message:
-            `request ${r.id} (${r.door}, sent ${r.sentAt}) was accepted as task ${r.taskId} on host ${r.hostId}, ` +
-            `while task ${a.id} ran there (${began}–${num(a.finishTime ? ended : undefined)})`,
-        });
+    for (const hostId of r.hostIds ?? [r.hostId]) {
+      for (const hold of holdsByHost.get(hostId) ?? []) {
+        if (hold.taskId === r.taskId) continue;
+        const other = tasksById.get(hold.taskId)?.task;
+        const began = hold.first && other ? Math.min(Date.parse(other.startTime), hold.from) : hold.from;
+        if (began < r.sentAt && hold.to > r.answeredAt) {
+          breaches.push({
+            promise: 'busy-refused',
+            taskId: r.taskId,
+            hostId,
+            message:
+              `request ${r.id} (${r.door}, sent ${r.sentAt}) was accepted as task ${r.taskId} on host ${hostId}, ` +
+              `while task ${hold.taskId} ran there (${began}–${num(Number.isFinite(hold.to) ? hold.to : undefined)})`,
+          });
+        }
       }
     }
   }
@@ -685,6 +818,8 @@ function checkEvents(e: ChaosEvidence, breaches: Breach[]): void {
   }
   for (const r of e.requests) {
     if (r.door !== 'nats' && r.door !== 'slack') continue;
+    // A Slack batch is created by its Confirm click, answered on the click's response_url.
+    if (r.op === 'batchRestart') continue;
     if (r.result !== 'accepted' && r.result !== 'busy' && r.result !== 'rejected') continue;
     const evs = e.requestEvents[r.id] ?? [];
     const want = r.result === 'accepted' ? 'accepted' : 'rejected';
@@ -710,16 +845,30 @@ function replyFor(task: OcpTask, ev: EventRecord): { label: string; test(text: s
   }
   const s = task.subtasks.find((x) => x.id === ev.subtaskId);
   const name = s?.name ?? `subtask ${ev.subtaskId}`;
+  // A skipped subtask's SUCCESSFUL is told as "skipped" (a skipped one never runs again).
+  const skipped = s?.operation === 'SKIP' && ev.status === 'SUCCESSFUL';
   return {
-    label: `${name} ${ev.status}`,
-    test: (text) => text.includes(`*${name}`) && text.includes(` ${ev.status}`),
+    label: `${name} ${skipped ? 'skipped' : ev.status}`,
+    test: (text) => text.includes(`*${name}`) && text.includes(skipped ? ' skipped' : ` ${ev.status}`),
   };
 }
 
 /** The parent's head shows the task's state (render-blocks: TASK_EMOJI) and a running task's Cancel button goes. */
 const STATUS_EMOJI: Record<string, string> = { SUCCESSFUL: ':white_check_mark:', FAILED: ':x:' };
 
-function checkSlack(e: ChaosEvidence, breaches: Breach[]): void {
+/**
+ * When notifier processes died (ms): each may have posted one message of a
+ * task and died before recording it, so a live notifier posted it again (SPEC §4).
+ */
+function notifierDeaths(e: ChaosEvidence): number[] {
+  return (e.processes ?? [])
+    .filter((p) => p.roles.split(',').includes('notifier') && p.exitedAt !== undefined)
+    .map((p) => p.exitedAt as number)
+    .sort((a, b) => a - b);
+}
+
+function checkSlack(e: ChaosEvidence, breaches: Breach[], stats: ChaosVerdict['stats']): void {
+  const deaths = notifierDeaths(e);
   for (const t of e.tasks) {
     const task = t.task;
     if (!t.channel) continue;
@@ -733,11 +882,29 @@ function checkSlack(e: ChaosEvidence, breaches: Breach[]): void {
       });
       continue;
     }
-    if (thread.parents.length > 1) {
+    // A post repeated is allowed once per notifier death between the two posts, and only so.
+    const unused = [...deaths];
+    const explained = (first?: SlackMessageView, again?: SlackMessageView): boolean => {
+      if (first?.at === undefined || again?.at === undefined) return false;
+      const i = unused.findIndex((d) => d >= first.at! && d <= again.at!);
+      if (i < 0) return false;
+      unused.splice(i, 1);
+      stats.slackRepeats += 1;
+      return true;
+    };
+    const unexplainedParents = thread.parents.filter((p, i) => i > 0 && !explained(thread.parents[i - 1], p));
+    if (unexplainedParents.length > 0) {
       breaches.push({
         promise: 'slack-thread',
         taskId: task.id,
         message: `task ${task.id}: ${thread.parents.length} parent messages in ${t.channel} (${thread.parents.map((p) => p.ts).join(', ')})`,
+      });
+    }
+    if ((thread.strayReplies ?? []).length > 0) {
+      breaches.push({
+        promise: 'slack-thread',
+        taskId: task.id,
+        message: `task ${task.id}: its thread is split: ${thread.strayReplies!.length} replies under another parent (${thread.strayReplies!.map((r) => r.text.slice(0, 60)).join(' | ')})`,
       });
     }
     const expected = events.flatMap((ev) => {
@@ -745,24 +912,38 @@ function checkSlack(e: ChaosEvidence, breaches: Breach[]): void {
       return r ? [r] : [];
     });
     const replies = thread.replies;
-    const n = Math.max(expected.length, replies.length);
-    for (let i = 0; i < n; i++) {
-      const want = expected[i];
-      const got = replies[i];
-      if (want && got && want.test(got.text)) continue;
-      const dup = got && i > 0 && replies[i - 1]?.text === got.text;
+    const show = () => `thread: [${replies.map((r) => r.text.replace(/^:[a-z_]+: /, '').slice(0, 60)).join(' | ')}]`;
+    let j = 0;
+    let broken = false;
+    for (let i = 0; i < replies.length; i++) {
+      const want = expected[j];
+      const got = replies[i]!;
+      if (want?.test(got.text)) {
+        j += 1;
+        continue;
+      }
+      // The reply for the event before, again: a notifier died after posting it, before recording it.
+      const again = j > 0 && expected[j - 1]!.test(got.text);
+      if (again && explained(replies[i - 1], got)) continue;
       breaches.push({
         promise: 'slack-thread',
         taskId: task.id,
         message:
-          `task ${task.id}: thread reply ${i + 1} is ${got ? `"${got.text.slice(0, 120)}"` : 'missing'}` +
-          `${dup ? ' (a repeat of the one before)' : ''}, expected ${want ? want.label : 'nothing more'}; ` +
-          `thread: [${replies.map((r) => r.text.replace(/^:[a-z_]+: /, '').slice(0, 60)).join(' | ')}]`,
+          `task ${task.id}: thread reply ${i + 1} is "${got.text.slice(0, 120)}"` +
+          `${again ? ' (a repeat of the one before)' : ''}, expected ${want ? want.label : 'nothing more'}; ${show()}`,
       });
+      broken = true;
       break;
     }
+    if (!broken && j < expected.length) {
+      breaches.push({
+        promise: 'slack-thread',
+        taskId: task.id,
+        message: `task ${task.id}: thread reply ${replies.length + 1} is missing, expected ${expected[j]!.label}; ${show()}`,
+      });
+    }
     if (task.status !== 'RUNNING') {
-      const parent = thread.parents[0]!;
+      const parent = thread.parents[thread.threadOf ?? 0] ?? thread.parents[0]!;
       const emoji = STATUS_EMOJI[task.status] ?? '';
       const head = /"text":"([^"]*)"/.exec(parent.blocks)?.[1] ?? parent.text;
       if (!head.startsWith(emoji) || parent.blocks.includes('"subtask_cancel"')) {
@@ -786,11 +967,150 @@ function checkSlack(e: ChaosEvidence, breaches: Breach[]): void {
   }
 }
 
+/** A task's mark: the soak's requests give the reason `chaos <tag>`. */
+function tagOf(task: OcpTask): string | undefined {
+  return /^chaos (\S+)$/.exec(task.context.stringMap.reason ?? '')?.[1];
+}
+
+/**
+ * SPEC §7: a request answered with an error leaves nothing behind that runs
+ * later. A request refused (HTTP non-2xx, a NATS rejection, a Slack warning) has
+ * no task that ran a step; a task is set running again (task.running after its
+ * first event) no more often than operations on it were not refused.
+ */
+function checkErrorAnswers(e: ChaosEvidence, breaches: Breach[], stats: ChaosVerdict['stats']): void {
+  const runsByTask = new Map<number, RunRecord[]>();
+  for (const h of e.hosts) for (const r of h.runs) runsByTask.set(r.taskId, [...(runsByTask.get(r.taskId) ?? []), r]);
+  const tasksByTag = new Map<string, TaskEvidence[]>();
+  for (const t of e.tasks) {
+    const tag = tagOf(t.task);
+    if (tag) tasksByTag.set(tag, [...(tasksByTag.get(tag) ?? []), t]);
+  }
+  for (const r of e.requests) {
+    if (!r.answered || r.result === 'accepted' || !r.tag) continue;
+    for (const t of tasksByTag.get(r.tag) ?? []) {
+      const runs = runsByTask.get(t.task.id) ?? [];
+      if (runs.length === 0) continue;
+      breaches.push({
+        promise: 'error-answer',
+        taskId: t.task.id,
+        hostId: r.hostId,
+        message:
+          `request ${r.id} (${r.door} ${r.op}, tag ${r.tag}) was answered with an error (${r.result}: ${(r.detail ?? '').slice(0, 160)}), ` +
+          `yet its task ${t.task.id} ran ${runs.length} steps (${runs
+            .slice(0, 3)
+            .map((x) => x.key)
+            .join(', ')}${runs.length > 3 ? ', …' : ''})`,
+      });
+    }
+  }
+  // A step for a task the store does not hold: launched for something no answer stands for.
+  const stored = new Set(e.tasks.map((t) => t.task.id));
+  for (const [taskId, runs] of runsByTask) {
+    if (stored.has(taskId)) continue;
+    breaches.push({
+      promise: 'error-answer',
+      taskId,
+      message: `task ${taskId} is not in the store, yet ${runs.length} steps of it ran on hosts (${runs
+        .slice(0, 3)
+        .map((x) => x.key)
+        .join(', ')}${runs.length > 3 ? ', …' : ''})`,
+    });
+  }
+  const opsByTask = new Map<number, OperationRecord[]>();
+  for (const o of e.operations ?? []) opsByTask.set(o.taskId, [...(opsByTask.get(o.taskId) ?? []), o]);
+  for (const t of e.tasks) {
+    const events = e.events[String(t.task.id)] ?? [];
+    const reopens = events.filter((ev) => ev.seq > 1 && ev.subtaskId === undefined && ev.status === 'RUNNING').length;
+    stats.reopens += reopens;
+    if (reopens === 0) continue;
+    const ops = opsByTask.get(t.task.id) ?? [];
+    const notRefused = ops.filter((o) => o.op !== 'cancel' && o.result !== 'refused');
+    if (reopens > notRefused.length) {
+      breaches.push({
+        promise: 'error-answer',
+        taskId: t.task.id,
+        message:
+          `task ${t.task.id} was set running again ${reopens} times, but only ${notRefused.length} operations on it were not refused ` +
+          `(${ops.map((o) => `${o.op}/${o.door}=${o.result}${o.detail ? ` ${o.detail.slice(0, 60)}` : ''}`).join('; ') || 'none sent'})`,
+      });
+    }
+  }
+}
+
+/** One request (its tag) made at most one task: a double click or a redelivery makes none more. */
+function checkOneTask(e: ChaosEvidence, breaches: Breach[]): void {
+  const byTag = new Map<string, number[]>();
+  for (const t of e.tasks) {
+    const tag = tagOf(t.task);
+    if (tag) byTag.set(tag, [...(byTag.get(tag) ?? []), t.task.id]);
+  }
+  for (const [tag, ids] of byTag) {
+    if (ids.length <= 1) continue;
+    const r = e.requests.find((x) => x.tag === tag);
+    breaches.push({
+      promise: 'one-task',
+      taskId: ids[1]!,
+      ...(r ? { hostId: r.hostId } : {}),
+      message: `request ${r ? `${r.id} (${r.door} ${r.op})` : `tagged ${tag}`} made ${ids.length} tasks: ${ids.join(', ')}`,
+    });
+  }
+}
+
+/**
+ * A Slack batch asks for a Confirm click; a Cancel click answers "Batch restart
+ * not started." — which must be true: a Confirm clicked just before it (or at
+ * once) that started the batch makes it a lie the requester reads last.
+ */
+function checkBatchAnswers(e: ChaosEvidence, breaches: Breach[]): void {
+  const stored = new Set(e.tasks.map((t) => t.task.id));
+  for (const r of e.requests) {
+    if (r.door !== 'slack' || r.op !== 'batchRestart') continue;
+    const texts = r.responses ?? [];
+    const started = texts
+      .map((t) => /started: task (\d+)/.exec(t))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => Number(m[1]))
+      .filter((id) => stored.has(id));
+    const denied = texts.filter((t) => /not started/.test(t));
+    if (started.length > 0 && denied.length > 0) {
+      breaches.push({
+        promise: 'batch-answer',
+        taskId: started[0]!,
+        hostId: r.hostId,
+        message: `Slack batch ${r.id} (hosts ${(r.hostIds ?? [r.hostId]).join(',')}) started as task ${started[0]}, yet its confirmation was answered ${JSON.stringify(denied[0])} (answers in order: ${texts.map((t) => JSON.stringify(t.slice(0, 60))).join(', ')})`,
+      });
+    }
+  }
+}
+
+/** Once every task has ended, no host lock names an ended task (it frees its hosts as it ends). */
+function checkLocks(e: ChaosEvidence, breaches: Breach[], stats: ChaosVerdict['stats']): void {
+  const tasksById = new Map(e.tasks.map((t) => [t.task.id, t.task]));
+  for (const l of e.locks ?? []) {
+    const task = tasksById.get(l.taskId);
+    if (!task) {
+      stats.orphanLocks += 1;
+      continue;
+    }
+    if (task.status !== 'RUNNING') {
+      breaches.push({
+        promise: 'locks-freed',
+        taskId: task.id,
+        hostId: l.hostId,
+        message: `host ${l.hostId} is still locked by task ${task.id}, which ended ${task.status}${task.finishTime ? ` at ${task.finishTime}` : ''}`,
+      });
+    }
+  }
+}
+
 function recordLag(e: ChaosEvidence): ChaosVerdict['stats']['recordLag'] {
   const finish = new Map<string, number>();
   for (const t of e.tasks) {
     for (const s of t.task.subtasks) {
-      if (s.finishTime) finish.set(`${t.task.id}/${s.id}/${s.runTime}`, Date.parse(s.finishTime));
+      // A skipped subtask's finishTime is the Skip click's, not its step's record.
+      if (s.finishTime && s.operation !== 'SKIP')
+        finish.set(`${t.task.id}/${s.id}/${s.runTime}`, Date.parse(s.finishTime));
     }
   }
   const lags: number[] = [];
@@ -828,13 +1148,20 @@ export function checkChaos(e: ChaosEvidence): ChaosVerdict {
     calls: e.hosts.reduce((n, h) => n + h.calls.length, 0),
     runs: e.hosts.reduce((n, h) => n + h.runs.length, 0),
     recordLag: recordLag(e),
+    reopens: 0,
+    slackRepeats: 0,
+    orphanLocks: 0,
   };
   checkHosts(e, breaches);
   checkTasks(e, breaches, stats);
   checkBusyRefused(e, breaches);
   checkEvents(e, breaches);
-  checkSlack(e, breaches);
+  checkSlack(e, breaches, stats);
   checkLogins(e, breaches);
+  checkErrorAnswers(e, breaches, stats);
+  checkOneTask(e, breaches);
+  checkLocks(e, breaches, stats);
+  checkBatchAnswers(e, breaches);
   for (const p of e.processes ?? []) {
     if (!p.started || p.killedBySoak || p.exitedAt === undefined) continue;
     const last = (p.tail ?? '')

@@ -2,13 +2,25 @@
  * `npm run chaos -- --seconds N` (default 180): a soak against the real stack.
  *
  * It starts a nats-server, sshd serving simulated hosts (default 22), a Slack
- * fake, one service process with the front doors and the notifier
- * (ROLES=api,slack,notifier) and several executor processes (ROLES=executor),
- * then for N seconds:
+ * fake, a service process with the front doors and the notifier
+ * (ROLES=api,slack,notifier; "the front") and several executor processes
+ * (ROLES=executor), then for N seconds:
  *
  * - sends a steady stream of restart, stop and start requests over HTTP, NATS
  *   (ocp.cmd.agent.* and the ocp.api micro service) and signed Slack slash
  *   commands — sometimes two at once to one host, so some are refused as busy;
+ *   every request's reason is `chaos <tag>`, so its task is known by it;
+ * - sends batch restarts of 2-5 hosts: HTTP batchRestartAgents,
+ *   ocp.api.agent.batchRestart, and Slack `restart h1,h2,…` followed by a click
+ *   on the confirmation's Confirm button (sometimes double-clicked, or Confirm
+ *   then Cancel at once);
+ * - operates on tasks as operators do: on a failed task Retry, Skip, Rollback
+ *   or a subtask's retry, on a running one Cancel — by Slack buttons on the
+ *   task's parent message, HTTP and ocp.api, often two or three at once on one
+ *   task (two users clicking the same button among them);
+ * - SIGKILLs the front at random moments (at least twice a minute-long run's
+ *   worth: seconds/60, at least 2) and starts it again: alone (requests meanwhile
+ *   get no answer) or after starting a second one beside it;
  * - sets faults on idle hosts (slow, failing and hanging agentctl commands),
  *   recording when each host had which faults: that is the fault plan;
  * - SIGKILLs an executor process at random moments (at least every 15 s) and
@@ -27,6 +39,10 @@
  * the Slack fake) and has chaos/checker.ts judge every promise. It prints a
  * table and a one-line verdict last; it exits non-zero on any breach, or when
  * fewer faults than the minimums were injected.
+ *
+ * The evidence also holds the task operations sent, the host locks left once
+ * everything settled, each event's time and each Slack post's time (a post
+ * repeated is allowed only across a notifier death).
  *
  * Flags: --seconds N, --hosts N (20..60), --executors N (≥ 2), --rate R
  * (requests per second), --nats-down-min/--nats-down-max S (a crashed
@@ -62,8 +78,8 @@ import type { TaskRecord } from '../src/core/task-record.js';
 import { requestIdOf } from '../src/slack/slack-app.js';
 import { type FakeSlack, startFakeSlack } from '../test/helpers/fake-slack.js';
 import { clearFaults, setFault } from '../test/helpers/sim-agent.js';
-import { postToSlackEndpoint, slashCommandBody } from '../test/helpers/slack-sign.js';
-import { SIGNING_SECRET } from '../test/helpers/slack-user.js';
+import { blockActionPayload, interactionBody, slackSignature, slashCommandBody } from '../test/helpers/slack-sign.js';
+import { buttonValue, SIGNING_SECRET } from '../test/helpers/slack-user.js';
 import { basicAuth, type ChildService, type Stack, startStack } from '../test/helpers/stack.js';
 import {
   type AgentCallRecord,
@@ -74,6 +90,8 @@ import {
   type EventRecord,
   type Fault,
   type FaultWindow,
+  type OperationName,
+  type OperationRecord,
   PROMISES,
   type ProcessRecord,
   parseAgentLog,
@@ -162,6 +180,8 @@ const MAX_SLOW_SECONDS = 2;
 /** An executor is killed at least this often (ms), counting from the start of the chaos. */
 const KILL_EVERY_MAX_MS = 15_000;
 const SLACK_USER = 'U0CHAOS';
+/** A second operator: two users clicking one button at once. */
+const SLACK_USER_2 = 'U0CHAOS2';
 const SLACK_CHANNEL = 'C0OPS';
 const DEFAULT_CHANNEL = 'C0CHAOS';
 /** Bounded waits of the settling phase (ms). */
@@ -246,7 +266,10 @@ async function main(): Promise<number> {
       botToken: fake.token,
       signingSecret: SIGNING_SECRET,
       defaultChannel: DEFAULT_CHANNEL,
-      access: { HOST_MANAGER: { users: [SLACK_USER] } },
+      access: {
+        HOST_MANAGER: { users: [SLACK_USER, SLACK_USER_2] },
+        TASK_MANAGER: { users: [SLACK_USER, SLACK_USER_2] },
+      },
     },
   });
   const s = stack;
@@ -285,12 +308,37 @@ async function main(): Promise<number> {
     }
   };
 
-  const front = spawnLogged('api,slack,notifier', 'front');
-  await waitOutput(front, '"msg":"ready"', 'the front process');
-  (procs.get(front) as ProcessRecord).started = true;
-  const port = Number(/"httpPort":(\d+)/.exec(front.output())?.[1]);
-  if (!port) throw new Error(`no HTTP port in the front's output:\n${front.output()}`);
-  const base = `http://127.0.0.1:${port}`;
+  /** The front processes (api, slack, notifier) and where each serves HTTP. */
+  const fronts: Array<{ child: ChildService; base: string }> = [];
+  let frontsStarted = 0;
+  let lastBase = '';
+  const frontAlive = (c: ChildService) => c.child.exitCode === null && c.child.signalCode === null;
+  const liveFronts = () => fronts.filter((x) => frontAlive(x.child));
+  /** Where a request goes: a live front, or — none up — the last one's address (refused: no answer). */
+  const frontBase = () => {
+    const live = liveFronts();
+    return live.length > 0 ? pick(live).base : lastBase;
+  };
+  const startFront = async (): Promise<ChildService> => {
+    for (let attempt = 1; ; attempt++) {
+      frontsStarted += 1;
+      const c = spawnLogged('api,slack,notifier', `front-${frontsStarted}`);
+      try {
+        await waitOutput(c, '"msg":"ready"', `front ${frontsStarted}`);
+        (procs.get(c) as ProcessRecord).started = true;
+        const port = Number(/"httpPort":(\d+)/.exec(c.output())?.[1]);
+        if (!port) throw new Error(`no HTTP port in the front's output:\n${c.output()}`);
+        lastBase = `http://127.0.0.1:${port}`;
+        fronts.push({ child: c, base: lastBase });
+        return c;
+      } catch (err) {
+        await killBySoak(c, 'SIGKILL');
+        if (attempt >= 30) throw err;
+        await sleep(1000);
+      }
+    }
+  };
+  await startFront();
 
   const executors: ChildService[] = [];
   /**
@@ -328,8 +376,15 @@ async function main(): Promise<number> {
       executors.splice(i, 1);
       void startExecutor().catch((err) => say(`executor failed to start: ${(err as Error).message}`));
     }
+    const k = fronts.findIndex((x) => x.child === c);
+    if (k >= 0) {
+      fronts.splice(k, 1);
+      if (liveFronts().length === 0) {
+        void startFront().catch((err) => say(`front failed to start: ${(err as Error).message}`));
+      }
+    }
   };
-  say(`stack up: front on ${base}, ${executors.length} executors, nats ${s.nats.url}`);
+  say(`stack up: front on ${lastBase}, ${executors.length} executors, nats ${s.nats.url}`);
 
   const nc: NatsConnection = s.nc;
   const js = s.js;
@@ -386,28 +441,38 @@ async function main(): Promise<number> {
     return undefined;
   };
 
-  const send = async (door: Door, op: RequestRecord['op'], hostId: number): Promise<RequestRecord> => {
+  /** Accepted tasks the operators may act on: when seen, and where their Slack parent is. */
+  const known: Array<{ taskId: number; channel: string; at: number }> = [];
+  const accepted = (r: RequestRecord, channel: string) => {
+    if (r.result === 'accepted' && r.taskId !== undefined) known.push({ taskId: r.taskId, channel, at: Date.now() });
+  };
+
+  const send = async (door: Door, op: Exclude<RequestRecord['op'], 'batchRestart'>, hostId: number) => {
     seq += 1;
-    const r: RequestRecord = { id: `chaos-${seq}`, door, op, hostId, sentAt: Date.now(), result: 'lost' };
+    const tag = `chaos-${seq}`;
+    const reason = `chaos ${tag}`;
+    const r: RequestRecord = { id: tag, door, op, hostId, tag, sentAt: Date.now(), result: 'lost' };
     requests.push(r);
     try {
       if (door === 'http') {
-        const res = await fetch(`${base}/compute/hosts/${hostId}/agent/${op}`, {
+        const res = await fetch(`${frontBase()}/compute/hosts/${hostId}/agent/${op}`, {
           method: 'POST',
           headers: { authorization: basicAuth('operator'), 'content-type': 'application/json' },
-          body: JSON.stringify({ reason: `chaos ${r.id}` }),
+          body: JSON.stringify({ reason }),
           signal: AbortSignal.timeout(20_000),
         });
         const body = (await res.json()) as { data?: OcpTask; error?: { code: number; message: string } };
+        r.answered = true;
         if (res.status === 200 && body.data) Object.assign(r, { result: 'accepted', taskId: body.data.id });
         else if (body.error?.code === 40000) Object.assign(r, { result: 'busy', detail: body.error.message });
         else if (res.status === 503) Object.assign(r, { result: 'error', detail: `503 ${body.error?.message}` });
         else Object.assign(r, { result: 'rejected', detail: `${res.status} ${JSON.stringify(body.error)}` });
       } else if (door === 'nats-api') {
-        const m = await nc.request(`ocp.api.agent.${op}`, JSON.stringify({ hostId, creator: 'chaos' }), {
+        const m = await nc.request(`ocp.api.agent.${op}`, JSON.stringify({ hostId, creator: 'chaos', reason }), {
           timeout: 15_000,
         });
         const body = m.json<{ successful: boolean; data?: OcpTask; error?: { code: number; message: string } }>();
+        r.answered = true;
         if (body.successful && body.data) Object.assign(r, { result: 'accepted', taskId: body.data.id });
         else if (body.error?.code === 40000) Object.assign(r, { result: 'busy', detail: body.error.message });
         else if (body.error?.code === 10000) Object.assign(r, { result: 'error', detail: body.error.message });
@@ -418,11 +483,10 @@ async function main(): Promise<number> {
         let publishError: string | undefined;
         if (door === 'nats') {
           try {
-            await js.publish(
-              `ocp.cmd.agent.${op}`,
-              JSON.stringify({ hostId, creator: 'chaos', requestId, reason: `chaos ${r.id}` }),
-              { msgID: requestId, timeout: 10_000 },
-            );
+            await js.publish(`ocp.cmd.agent.${op}`, JSON.stringify({ hostId, creator: 'chaos', requestId, reason }), {
+              msgID: requestId,
+              timeout: 10_000,
+            });
           } catch (err) {
             publishError = (err as Error).message; // it may be stored all the same: look for its answer
           }
@@ -431,19 +495,24 @@ async function main(): Promise<number> {
           requestId = requestIdOf(triggerId);
           r.id = requestId;
           responseUrl = f.responseUrl();
-          slackResponseUrl.set(requestId, responseUrl);
+          slackResponseUrls.set(requestId, [responseUrl]);
           const body = slashCommandBody({
             command: '/ocp-agent',
-            text: `${op} ${hostId} chaos`,
+            text: `${op} ${hostId} ${reason}`,
             user_id: SLACK_USER,
             channel_id: SLACK_CHANNEL,
             trigger_id: triggerId,
             response_url: responseUrl,
           });
-          const res = await postToSlackEndpoint(`${base}/slack/events`, SIGNING_SECRET, body);
-          if (res.status !== 200) publishError = `slash command answered ${res.status}: ${res.text.slice(0, 200)}`;
+          try {
+            const res = await slackPost(`${frontBase()}/slack/events`, body);
+            if (res.status !== 200) publishError = `slash command answered ${res.status}: ${res.text.slice(0, 200)}`;
+          } catch (err) {
+            publishError = `slash command not delivered: ${(err as Error).message}`;
+          }
         }
         const e = await settledRequest(requestId, publishError ? 20_000 : 40_000);
+        if (e) r.answered = true;
         if (e?.state === 'accepted') Object.assign(r, { result: 'accepted', taskId: e.taskId });
         else if (e?.state === 'rejected' && e.error?.code === 40000)
           Object.assign(r, { result: 'busy', detail: e.error.message });
@@ -452,6 +521,8 @@ async function main(): Promise<number> {
           const warned = responseUrl
             ? f.responses.find((x) => x.url === responseUrl && /warning/.test(String(x.body.text)))
             : undefined;
+          // A Slack warning is the product's answer: the request did not go through.
+          if (warned) r.answered = true;
           Object.assign(r, {
             result: publishError || warned ? 'error' : 'lost',
             detail: publishError ?? (warned ? String(warned.body.text) : 'no answer'),
@@ -462,6 +533,7 @@ async function main(): Promise<number> {
       Object.assign(r, { result: 'error', detail: (err as Error).message });
     }
     r.answeredAt = Date.now();
+    accepted(r, door === 'slack' ? SLACK_CHANNEL : DEFAULT_CHANNEL);
     return r;
   };
 
@@ -534,7 +606,7 @@ async function main(): Promise<number> {
         continue;
       }
       if (Math.random() < 0.45) setHostFaults(hostId, agentHome, pickFaults());
-      const op = weighted<RequestRecord['op']>([
+      const op = weighted<'restart' | 'stop' | 'start'>([
         ['restart', 6],
         ['stop', 2],
         ['start', 2],
@@ -656,6 +728,400 @@ async function main(): Promise<number> {
     }
   };
 
+  // ---------------------------------------------------------------- batches
+  /** Waits for what a response_url received (Slack's answers to commands and clicks), bounded. */
+  const responsesTo = async (url: string, done: (bodies: Array<Record<string, unknown>>) => boolean, ms: number) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const bodies = f.responses.filter((x) => x.url === url).map((x) => x.body);
+      if (done(bodies) || Date.now() >= deadline) return bodies;
+      await sleep(200);
+    }
+  };
+  const batchStats = { twoConfirms: 0, confirmAndCancel: 0, confirmations: 0 };
+  /** A batch restart of these hosts: HTTP, ocp.api, or Slack's command and a Confirm click. */
+  const sendBatch = async (door: 'http' | 'nats-api' | 'slack', hostIds: number[]): Promise<RequestRecord> => {
+    seq += 1;
+    const tag = `chaos-${seq}`;
+    const reason = `chaos ${tag}`;
+    const r: RequestRecord = {
+      id: tag,
+      door,
+      op: 'batchRestart',
+      hostId: hostIds[0] as number,
+      hostIds,
+      tag,
+      sentAt: Date.now(),
+      result: 'lost',
+    };
+    requests.push(r);
+    const answer = (status: number, body: { data?: OcpTask; error?: { code: number; message: string } }) => {
+      r.answered = true;
+      if (status === 200 && body.data) Object.assign(r, { result: 'accepted', taskId: body.data.id });
+      else if (body.error?.code === 40000) Object.assign(r, { result: 'busy', detail: body.error.message });
+      else if (status === 503 || body.error?.code === 10000)
+        Object.assign(r, { result: 'error', detail: `${status} ${body.error?.message}` });
+      else Object.assign(r, { result: 'rejected', detail: `${status} ${JSON.stringify(body.error)}` });
+    };
+    try {
+      if (door === 'http') {
+        const res = await fetch(`${frontBase()}/compute/hosts/batchRestartAgents`, {
+          method: 'POST',
+          headers: { authorization: basicAuth('operator'), 'content-type': 'application/json' },
+          body: JSON.stringify({ hostIds, reason }),
+          signal: AbortSignal.timeout(20_000),
+        });
+        answer(res.status, (await res.json()) as Parameters<typeof answer>[1]);
+      } else if (door === 'nats-api') {
+        const m = await nc.request(
+          'ocp.api.agent.batchRestart',
+          JSON.stringify({ hostIds, creator: 'chaos', reason }),
+          {
+            timeout: 15_000,
+          },
+        );
+        const body = m.json<{ successful: boolean; data?: OcpTask; error?: { code: number; message: string } }>();
+        answer(body.successful ? 200 : 409, body);
+      } else {
+        const commandUrl = f.responseUrl();
+        const urls = [commandUrl];
+        slackResponseUrls.set(tag, urls);
+        const res = await slackPost(
+          `${frontBase()}/slack/events`,
+          slashCommandBody({
+            command: '/ocp-agent',
+            text: `restart ${hostIds.join(',')} ${reason}`,
+            user_id: SLACK_USER,
+            channel_id: SLACK_CHANNEL,
+            trigger_id: `${Date.now()}.${seq}.batch`,
+            response_url: commandUrl,
+          }),
+        );
+        if (res.status !== 200) throw new Error(`slash command answered ${res.status}`);
+        const asked = await responsesTo(commandUrl, (bs) => bs.length > 0, 15_000);
+        const question = asked.find((b) => buttonValue(b, 'batch_confirm') !== undefined);
+        if (!question) {
+          if (asked.length > 0) Object.assign(r, { answered: true, result: 'error', detail: String(asked[0]?.text) });
+          else r.detail = 'no confirmation asked';
+        } else {
+          batchStats.confirmations += 1;
+          const value = buttonValue(question, 'batch_confirm') as string;
+          // The question is ephemeral (its requester's alone): one Confirm, a double click on
+          // Confirm, or Confirm then Cancel in quick succession.
+          const how = weighted<'one' | 'two' | 'cancel'>([
+            ['one', 5],
+            ['two', 3],
+            ['cancel', 2],
+          ]);
+          if (how === 'two') batchStats.twoConfirms += 1;
+          if (how === 'cancel') batchStats.confirmAndCancel += 1;
+          const clicks: Array<[string, string]> = [['batch_confirm', SLACK_USER]];
+          if (how === 'two') clicks.push(['batch_confirm', SLACK_USER]);
+          if (how === 'cancel') clicks.push(['batch_cancel', SLACK_USER]);
+          const clickUrls = clicks.map(() => f.responseUrl());
+          urls.push(...clickUrls);
+          await Promise.all(
+            clicks.map(async ([actionId, user], i) => {
+              if (i > 0) await sleep(rand(0, 60));
+              const payload = blockActionPayload({
+                user_id: user,
+                channel_id: SLACK_CHANNEL,
+                action_id: actionId,
+                value,
+                response_url: clickUrls[i] as string,
+                trigger_id: `${Date.now()}.${seq}.${i}.confirm`,
+              });
+              await slackPost(`${frontBase()}/slack/events`, interactionBody(payload)).catch(() => undefined);
+            }),
+          );
+          const answers = await Promise.all(clickUrls.map((u) => responsesTo(u, (bs) => bs.length > 0, 25_000)));
+          const texts = answers.flat().map((b) => String(b.text ?? ''));
+          const started = texts.map((t) => /started: task (\d+)/.exec(t)).find(Boolean);
+          if (texts.length > 0) r.answered = true;
+          if (started) Object.assign(r, { result: 'accepted', taskId: Number(started[1]) });
+          else if (texts.some((t) => /already runs/.test(t)))
+            Object.assign(r, { result: 'busy', detail: texts.find((t) => /already runs/.test(t)) });
+          else if (texts.length > 0) Object.assign(r, { result: 'rejected', detail: texts.join(' / ').slice(0, 300) });
+          else r.detail = 'no answer to the Confirm click';
+        }
+      }
+    } catch (err) {
+      Object.assign(r, { result: 'error', detail: (err as Error).message });
+    }
+    r.answeredAt = Date.now();
+    accepted(r, door === 'slack' ? SLACK_CHANNEL : DEFAULT_CHANNEL);
+    return r;
+  };
+
+  const batchLoop = async () => {
+    await sleep(rand(3000, 8000));
+    while (requesting && Date.now() < chaosEnds) {
+      const k = 2 + Math.floor(Math.random() * 4);
+      // Mostly hosts that are free (no lock held by a running task); now and then any (a busy one refuses the whole batch).
+      const shuffled = [...s.sshd.hosts].sort(() => Math.random() - 0.5);
+      let hostIds: number[] = [];
+      if (Math.random() < 0.8) {
+        for (const h of shuffled.slice(0, 14)) {
+          if (hostIds.length >= k) break;
+          if (inflight.get(h.id)?.size === 0 && (await hostIdle(h.id))) hostIds.push(h.id);
+        }
+      }
+      if (hostIds.length < 2) hostIds = shuffled.slice(0, k).map((h) => h.id);
+      const door = weighted<'http' | 'nats-api' | 'slack'>([
+        ['http', 4],
+        ['nats-api', 2],
+        ['slack', 4],
+      ]);
+      const r = await sendBatch(door, hostIds);
+      if (r.result === 'error' || r.result === 'lost') for (const h of hostIds) unsureUntil.set(h, Date.now() + 30_000);
+      await sleep(rand(1500, 4000));
+    }
+  };
+
+  // ---------------------------------------------------------------- task operations
+  const operations: OperationRecord[] = [];
+  /** Click operations: the response_url each click carried (a refusal is a warning there). */
+  const clickUrls = new Map<string, string>();
+  let opSeq = 0;
+  let opGroups = 0;
+  const opGroupSizes: number[] = [];
+  const ACTION_OF: Partial<Record<OperationName, string>> = {
+    retry: 'task_retry',
+    skip: 'subtask_skip',
+    rollback: 'task_rollback',
+    cancel: 'subtask_cancel',
+  };
+  const parentOf = (channel: string, taskId: number) =>
+    f
+      .channel(channel)
+      .find((m) => m.thread_ts === undefined && JSON.stringify(m.blocks ?? []).includes(`Task *${taskId}*`));
+
+  /** One operation, by one door; a click without its button on the parent goes over HTTP instead. */
+  const operate = async (
+    group: number,
+    door: OperationRecord['door'],
+    op: OperationName,
+    taskId: number,
+    subtaskId: number | undefined,
+    channel: string,
+    user: string,
+  ): Promise<void> => {
+    opSeq += 1;
+    let value: string | undefined;
+    let parentTs: string | undefined;
+    if (door === 'slack') {
+      const action = ACTION_OF[op];
+      const parent = action ? parentOf(channel, taskId) : undefined;
+      value = parent && action ? buttonValue(parent, action) : undefined;
+      parentTs = parent?.ts;
+      if (value === undefined) door = 'http';
+    }
+    if (value) subtaskId = (JSON.parse(value) as { subtaskId?: number }).subtaskId;
+    const rec: OperationRecord = {
+      id: `op-${opSeq}`,
+      group,
+      door,
+      op,
+      taskId,
+      ...(subtaskId !== undefined ? { subtaskId } : {}),
+      ...(door === 'slack' ? { user } : {}),
+      sentAt: Date.now(),
+      result: 'none',
+    };
+    operations.push(rec);
+    const verb = op === 'subtask-retry' ? 'retry' : op;
+    try {
+      if (door === 'http') {
+        const path =
+          op === 'retry' || op === 'rollback'
+            ? `/api/v2/tasks/instances/${taskId}/${op}`
+            : `/api/v2/tasks/instances/${taskId}/subtasks/${subtaskId}/${verb}`;
+        const res = await fetch(`${frontBase()}${path}`, {
+          method: 'POST',
+          headers: { authorization: basicAuth('operator') },
+          signal: AbortSignal.timeout(20_000),
+        });
+        const body = (await res.json()) as { error?: { code: number; message: string } };
+        rec.result = res.status === 200 ? 'ok' : 'refused';
+        if (body.error) rec.detail = `${res.status} ${body.error.code} ${body.error.message}`;
+      } else if (door === 'nats-api') {
+        const subject = op === 'retry' || op === 'rollback' ? `ocp.api.task.${op}` : `ocp.api.subtask.${verb}`;
+        const payload = op === 'retry' || op === 'rollback' ? { taskId } : { taskId, subtaskId };
+        const m = await nc.request(subject, JSON.stringify(payload), { timeout: 15_000 });
+        const body = m.json<{ successful: boolean; error?: { code: number; message: string } }>();
+        rec.result = body.successful ? 'ok' : 'refused';
+        if (body.error) rec.detail = `${body.error.code} ${body.error.message}`;
+      } else {
+        const url = f.responseUrl();
+        clickUrls.set(rec.id, url);
+        const payload = blockActionPayload({
+          user_id: user,
+          channel_id: channel,
+          action_id: ACTION_OF[op] as string,
+          value: value as string,
+          response_url: url,
+          trigger_id: `${Date.now()}.${opSeq}.click`,
+          ...(parentTs ? { message_ts: parentTs } : {}),
+        });
+        const res = await slackPost(`${frontBase()}/slack/events`, interactionBody(payload));
+        if (res.status !== 200) rec.detail = `click answered ${res.status}`;
+        // A click that worked gets no answer; a refused one a warning on its response_url.
+        const said = await responsesTo(url, (bs) => bs.length > 0, 6000);
+        if (said.length > 0) Object.assign(rec, { result: 'refused', detail: String(said[0]?.text).slice(0, 200) });
+      }
+    } catch (err) {
+      rec.detail = (err as Error).message;
+    }
+    rec.answeredAt = Date.now();
+  };
+
+  /** Tasks an operator has chosen to leave alone (so some failures are still judged by their faults). */
+  const spared = new Set<number>();
+  const groupsOn = new Map<number, number>();
+  const inFlightGroups = new Set<Promise<void>>();
+  const opsLoop = async () => {
+    await sleep(rand(4000, 7000));
+    while (requesting && Date.now() < chaosEnds) {
+      await sleep(rand(800, 2000));
+      if (inFlightGroups.size >= 3) continue;
+      const recent = known.filter(
+        (k) => Date.now() - k.at < 120_000 && !spared.has(k.taskId) && (groupsOn.get(k.taskId) ?? 0) < 3,
+      );
+      const sample = [...recent].sort(() => Math.random() - 0.5).slice(0, 12);
+      const failed: Array<{ t: OcpTask; channel: string }> = [];
+      const running: Array<{ t: OcpTask; channel: string }> = [];
+      const batchFailed: Array<{ t: OcpTask; channel: string; subtaskId: number }> = [];
+      for (const k of sample) {
+        const t = (await readTaskRecord(k.taskId).catch(() => undefined))?.task;
+        if (!t) continue;
+        if (t.status === 'FAILED') {
+          // On first sight, an operator leaves about a third of the failures alone.
+          if (!groupsOn.has(t.id) && Math.random() < 0.35) {
+            spared.add(t.id);
+            continue;
+          }
+          failed.push({ t, channel: k.channel });
+        } else if (t.status === 'RUNNING') {
+          if (t.subtasks.some((x) => x.status === 'RUNNING')) running.push({ t, channel: k.channel });
+          if (t.context.parallel) {
+            const active = new Set(
+              t.subtasks.filter((x) => ['READY', 'RUNNING', 'CANCELING'].includes(x.status)).map((x) => x.parallelIdx),
+            );
+            const rest = t.subtasks.find((x) => x.status === 'FAILED' && !active.has(x.parallelIdx));
+            if (rest) batchFailed.push({ t, channel: k.channel, subtaskId: rest.id });
+          }
+        }
+      }
+      const what = weighted<'failed' | 'cancel' | 'batch' | 'none'>([
+        ['failed', failed.length > 0 ? 5 : 0],
+        ['cancel', running.length > 0 ? 1 : 0],
+        ['batch', batchFailed.length > 0 ? 3 : 0],
+        ['none', failed.length + running.length + batchFailed.length === 0 ? 1 : 0],
+      ]);
+      if (what === 'none') continue;
+      const plan: Array<{ door: OperationRecord['door']; op: OperationName; subtaskId?: number }> = [];
+      let target: { t: OcpTask; channel: string };
+      const size = weighted<number>([
+        [1, 3],
+        [2, 5],
+        [3, 2],
+      ]);
+      const door = () =>
+        weighted<OperationRecord['door']>([
+          ['slack', 4],
+          ['http', 3],
+          ['nats-api', 3],
+        ]);
+      if (what === 'failed') {
+        const c = pick(failed);
+        target = c;
+        const firstFailed = c.t.subtasks.find((x) => x.status === 'FAILED');
+        const choices: Array<[OperationName, number]> = [
+          ['retry', 4],
+          ['skip', 2],
+          ['rollback', c.t.context.stringMap.prohibit_rollback === 'true' ? 0 : 3],
+          ['subtask-retry', 1],
+        ];
+        const main = weighted(choices);
+        for (let i = 0; i < size; i++) {
+          const op = i === 0 || Math.random() < 0.7 ? main : weighted(choices);
+          plan.push({ door: door(), op, ...(firstFailed ? { subtaskId: firstFailed.id } : {}) });
+        }
+        // Often two people see the same failure and click the same button at once.
+        if (size >= 2 && main !== 'subtask-retry' && Math.random() < 0.5) {
+          plan[0] = { ...plan[0]!, door: 'slack', op: main };
+          plan[1] = { ...plan[1]!, door: 'slack', op: main };
+        }
+      } else if (what === 'cancel') {
+        const c = pick(running);
+        target = c;
+        const run = c.t.subtasks.find((x) => x.status === 'RUNNING');
+        const both = Math.random() < 0.4;
+        for (let i = 0; i < Math.min(size, 2); i++) {
+          plan.push({ door: both ? 'slack' : door(), op: 'cancel', ...(run ? { subtaskId: run.id } : {}) });
+        }
+        // Now and then someone presses Retry on it meanwhile: refused while it runs.
+        if (Math.random() < 0.2) plan.push({ door: pick(['http', 'nats-api'] as const), op: 'retry' });
+      } else {
+        const c = pick(batchFailed);
+        target = c;
+        const op = pick(['skip', 'subtask-retry'] as const);
+        for (let i = 0; i < Math.max(2, size); i++) {
+          plan.push({
+            door: pick(['http', 'nats-api'] as const),
+            op: Math.random() < 0.75 ? op : pick(['skip', 'subtask-retry'] as const),
+            subtaskId: c.subtaskId,
+          });
+        }
+      }
+      opGroups += 1;
+      const group = opGroups;
+      opGroupSizes.push(plan.length);
+      groupsOn.set(target.t.id, (groupsOn.get(target.t.id) ?? 0) + 1);
+      let clickN = 0;
+      const p = Promise.all(
+        plan.map(async (x, i) => {
+          if (i > 0) await sleep(rand(0, 80));
+          const user = x.door === 'slack' && clickN++ % 2 === 1 ? SLACK_USER_2 : SLACK_USER;
+          await operate(group, x.door, x.op, target.t.id, x.subtaskId, target.channel, user);
+        }),
+      ).then(() => undefined);
+      inFlightGroups.add(p);
+      void p.finally(() => inFlightGroups.delete(p));
+    }
+    await Promise.all([...inFlightGroups]);
+  };
+
+  // ---------------------------------------------------------------- front kills
+  const frontKills: Array<{ at: number; how: 'alone' | 'beside'; downMs: number }> = [];
+  const frontKillCount = opts.seconds >= 60 ? Math.max(2, Math.round(opts.seconds / 60)) : 1;
+  const frontKiller = async () => {
+    const span = opts.seconds * 1000;
+    for (let i = 0; i < frontKillCount; i++) {
+      const at = tChaos + ((i + 0.35) * span) / frontKillCount + rand(-0.15, 0.15) * (span / frontKillCount);
+      while (chaosOn() && Date.now() < at) await sleep(200);
+      if (!chaosOn()) break;
+      // Alternately the only front dies (nothing answers until it is back), and a
+      // second front is started beside it first (the survivor carries on).
+      const how = i % 2 === 0 ? 'alone' : 'beside';
+      if (how === 'beside') await startFront();
+      const live = liveFronts();
+      const victim = how === 'beside' && live.length > 1 ? live[0]! : pick(live);
+      if (!victim) continue;
+      await killBySoak(victim.child, 'SIGKILL');
+      fronts.splice(fronts.indexOf(victim), 1);
+      const killedAt = Date.now();
+      say(`SIGKILL front pid ${victim.child.child.pid} (${how}; ${liveFronts().length} left)`);
+      let downMs = 0;
+      if (liveFronts().length === 0) {
+        await sleep(rand(500, 3000));
+        await startFront();
+        downMs = Date.now() - killedAt;
+      }
+      frontKills.push({ at: killedAt, how, downMs });
+    }
+  };
+
   const progress = async () => {
     while (requesting) {
       await sleep(15_000);
@@ -664,13 +1130,14 @@ async function main(): Promise<number> {
       say(
         `requests ${requests.length} (accepted ${by('accepted')}, busy ${by('busy')}, errors ${by('error') + by('lost')}), ` +
           `tasks ended ${ended}, kills ${counters.kills.length}, nats restarts ${counters.natsRestarts.length}, ` +
-          `ssh cuts ${counters.sshCuts.length}, executors ${executors.length}`,
+          `ssh cuts ${counters.sshCuts.length}, executors ${executors.length}, ` +
+          `batches ${requests.filter((r) => r.op === 'batchRestart').length}, task operations ${operations.length}, front kills ${frontKills.length}`,
       );
     }
   };
 
-  const loops = s.sshd.hosts.map((h) => hostLoop(h.id, h.agentHome));
-  const injectors = [killer(), restarter(), cutter()];
+  const loops = [...s.sshd.hosts.map((h) => hostLoop(h.id, h.agentHome)), batchLoop(), opsLoop()];
+  const injectors = [killer(), restarter(), cutter(), frontKiller()];
   const progressLoop = progress();
   // The driver's own health: a blocked event loop would stall every request and injector.
   let tick = Date.now();
@@ -694,6 +1161,7 @@ async function main(): Promise<number> {
   await Promise.race([Promise.all(loops), sleep(SETTLE_TASKS_MS)]);
   await progressLoop;
   while (executors.length < opts.executors) await startExecutor();
+  if (liveFronts().length === 0) await startFront();
   let running: number[] = [];
   while (Date.now() < settleBy) {
     running = [];
@@ -725,11 +1193,38 @@ async function main(): Promise<number> {
     }
     await sleep(250);
   }
+  // Host locks: an ended task frees its hosts in its follow-up, which a killed executor's
+  // successor repeats after the ack wait; give that a moment before calling a lock left behind.
+  const locksBy = Date.now() + 20_000;
+  let locks: Array<{ hostId: number; taskId: number }> = [];
+  while (Date.now() < locksBy) {
+    try {
+      locks = await readLocks(nc);
+      const ended = [];
+      for (const l of locks) {
+        const t = (await readTaskRecord(l.taskId))?.task;
+        if (t && t.status !== 'RUNNING') ended.push(l);
+      }
+      if (ended.length === 0) break;
+    } catch {
+      // ask again
+    }
+    await sleep(1000);
+  }
   say('notifier caught up; gathering the evidence');
 
   // ---------------------------------------------------------------- evidence
   const evidence = await gatherEvidence(s, f, nc);
   evidence.processes = [...procs.values()];
+  evidence.locks = locks;
+  // A click refused late (its warning after the soak stopped waiting) is refused all the same.
+  for (const o of operations) {
+    const url = clickUrls.get(o.id);
+    const said = url ? f.responses.find((x) => x.url === url) : undefined;
+    if (said && o.result !== 'refused')
+      Object.assign(o, { result: 'refused', detail: String(said.body.text).slice(0, 200) });
+  }
+  evidence.operations = operations;
   if (opts.bashrc) evidence.bashrcRuns = s.sshd.bashrcRuns();
   writeFileSync(join(runDir, 'evidence.json'), JSON.stringify(evidence));
   mkdirSync(join(runDir, 'calls'), { recursive: true });
@@ -766,6 +1261,27 @@ async function main(): Promise<number> {
       );
     }).length;
 
+  const batches = requests.filter((r) => r.op === 'batchRestart');
+  const clicks = operations.filter((o) => o.door === 'slack');
+  /** Groups in which two users clicked the same button at once. */
+  const twoUsersOneButton = new Set(
+    clicks
+      .filter((a) => clicks.some((b) => b !== a && b.group === a.group && b.op === a.op && b.user !== a.user))
+      .map((a) => a.group),
+  ).size;
+  const tally = <T>(xs: T[], key: (x: T) => string) => {
+    const m = new Map<string, number>();
+    for (const x of xs) m.set(key(x), (m.get(key(x)) ?? 0) + 1);
+    return [...m].map(([k, n]) => `${k} ${n}`).join(', ');
+  };
+  const byResult = (rs: RequestRecord[]) => {
+    const n = (res: string) => rs.filter((r) => r.result === res).length;
+    return `accepted ${n('accepted')}, busy ${n('busy')}, refused ${n('rejected')}, no answer ${n('error') + n('lost')}`;
+  };
+  const opResults = (os: OperationRecord[]) => {
+    const n = (res: string) => os.filter((o) => o.result === res).length;
+    return `ok ${n('ok')}, refused ${n('refused')}, no answer ${n('none')}`;
+  };
   const minimums = {
     'executor kills': { got: counters.kills.length, need: Math.floor(opts.seconds / 15) },
     'longest time without a kill (s)': { got: maxGap, need: KILL_EVERY_MAX_MS / 1000, atMost: true },
@@ -775,6 +1291,10 @@ async function main(): Promise<number> {
     'fail faults': { got: counters.faultsSet.fail, need: 1 },
     'hang faults': { got: counters.faultsSet.hang, need: 1 },
     'executor processes at once': { got: opts.executors, need: 2 },
+    'front/notifier kills': { got: frontKills.length, need: frontKillCount },
+    'batches accepted': { got: batches.filter((r) => r.result === 'accepted').length, need: 1 },
+    'button clicks': { got: clicks.length, need: 1 },
+    'operations sent at once on one task (groups of 2+)': { got: opGroupSizes.filter((n) => n >= 2).length, need: 1 },
     'simulated hosts': { got: opts.hosts, need: 20 },
   } as Record<string, { got: number; need: number; atMost?: boolean }>;
   const short = Object.entries(minimums).filter(([, m]) => (m.atMost ? m.got > m.need : m.got < m.need));
@@ -790,7 +1310,7 @@ async function main(): Promise<number> {
     ['wall time', `${wall.toFixed(0)} s (chaos ${opts.seconds} s, then settling)`],
     [
       'hosts / executors',
-      `${opts.hosts} simulated hosts behind sshd; ${opts.executors} executor processes + 1 front/notifier`,
+      `${opts.hosts} simulated hosts behind sshd; ${opts.executors} executor processes + 1 front/notifier (2 while one is replaced)`,
     ],
     ['requests', `${requests.length} total`],
     ['  http', byDoor('http')],
@@ -800,6 +1320,31 @@ async function main(): Promise<number> {
     [
       '  to busy hosts',
       `${intrusions} sent to a host in the middle of a task (refused unless it ended meanwhile: busy-refused judges)`,
+    ],
+    [
+      'batches (2-5 hosts)',
+      `${batches.length} (${tally(batches, (r) => r.door)}; ${byResult(batches)}); Slack confirmations ${batchStats.confirmations}: ` +
+        `${batchStats.twoConfirms} Confirm double-clicked, ${batchStats.confirmAndCancel} Confirm then Cancel at once`,
+    ],
+    [
+      'button clicks',
+      `${clicks.length} (${tally(clicks, (o) => o.op) || 'none'}; ${opResults(clicks)}); ` +
+        `${twoUsersOneButton} times two users clicked one button at once`,
+    ],
+    [
+      'task operations',
+      `${operations.length} in ${opGroups} groups on one task at once (sizes ${tally(opGroupSizes, String)}); ` +
+        `${tally(operations, (o) => o.op)}; by ${tally(operations, (o) => o.door)}; ${opResults(operations)}; ` +
+        `tasks set running again ${verdict.stats.reopens}`,
+    ],
+    [
+      'front/notifier kills',
+      `${frontKills.length} SIGKILL (${frontKills.map((k) => (k.how === 'alone' ? `alone, down ${(k.downMs / 1000).toFixed(1)} s` : 'beside a new one')).join('; ')}); ` +
+        `${frontsStarted} fronts started in all; Slack posts repeated across a notifier death ${verdict.stats.slackRepeats}`,
+    ],
+    [
+      'host locks after settling',
+      `${evidence.locks?.length ?? 0} held (${verdict.stats.orphanLocks} by a task never stored; locks-freed judges the rest)`,
     ],
     [
       'tasks',
@@ -871,7 +1416,11 @@ async function main(): Promise<number> {
   const pass = verdict.breaches.length === 0 && short.length === 0;
   const keep = !pass || opts.keep;
   console.log(keep ? `run folder: ${runDir}` : `run folder removed (--keep keeps it)`);
-  const summary = `${verdict.breaches.length} breaches, ${verdict.stats.tasks} tasks, ${requests.length} requests, ${counters.kills.length} kills, ${counters.natsRestarts.length} nats restarts, ${counters.sshCuts.length} SSH cuts, ${counters.faultsSet.slow + counters.faultsSet.fail + counters.faultsSet.hang} faults`;
+  const summary =
+    `${verdict.breaches.length} breaches, ${verdict.stats.tasks} tasks, ${requests.length} requests ` +
+    `(${batches.length} batches), ${clicks.length} clicks, ${operations.length} task operations, ` +
+    `${counters.kills.length} kills, ${frontKills.length} front kills, ${counters.natsRestarts.length} nats restarts, ` +
+    `${counters.sshCuts.length} SSH cuts, ${counters.faultsSet.slow + counters.faultsSet.fail + counters.faultsSet.hang} faults`;
   const shortText = short.length > 0 ? `; minimums not met: ${short.map(([n]) => n).join(', ')}` : '';
   // Cleanup before the verdict, so the verdict is the last line.
   onCrash = () => undefined;
@@ -974,6 +1523,21 @@ async function taskIds(nc: NatsConnection): Promise<number[]> {
   return [...ids].filter((n) => Number.isInteger(n) && n > 0).sort((a, b) => a - b);
 }
 
+/** ocp_host_locks: every host lock and the task it names. */
+async function readLocks(nc: NatsConnection): Promise<Array<{ hostId: number; taskId: number }>> {
+  const kv = await nc.jetstream().views.kv('ocp_host_locks');
+  const keys: string[] = [];
+  for await (const k of await kv.keys('host.*')) keys.push(k);
+  const locks: Array<{ hostId: number; taskId: number }> = [];
+  for (const k of keys) {
+    const e = await kv.get(k);
+    if (e?.operation !== 'PUT') continue;
+    const v = JSON.parse(new TextDecoder().decode(e.value)) as { taskId: number };
+    locks.push({ hostId: Number(k.slice('host.'.length)), taskId: v.taskId });
+  }
+  return locks;
+}
+
 async function gatherEvidence(s: Stack, f: FakeSlack, nc: NatsConnection): Promise<ChaosEvidence> {
   const js = nc.jetstream();
   const jsm = await nc.jetstreamManager();
@@ -1021,13 +1585,22 @@ async function gatherEvidence(s: Stack, f: FakeSlack, nc: NatsConnection): Promi
       got += 1;
       left -= 1;
       if (m.subject.startsWith('ocp.events.task.')) {
-        const ev = m.json<{ taskId: number; seq: number; type: string; status: string; subtaskId?: number }>();
+        const ev = m.json<{
+          taskId: number;
+          seq: number;
+          type: string;
+          status: string;
+          subtaskId?: number;
+          at?: string;
+        }>();
         const list = events[String(ev.taskId)] ?? [];
+        const at = ev.at ? Date.parse(ev.at) : Number.NaN;
         list.push({
           seq: ev.seq,
           type: ev.type,
           status: ev.status,
           ...(ev.subtaskId !== undefined ? { subtaskId: ev.subtaskId } : {}),
+          ...(Number.isFinite(at) ? { at } : {}),
         });
         events[String(ev.taskId)] = list;
       } else if (m.subject.startsWith('ocp.events.request.')) {
@@ -1071,13 +1644,20 @@ async function gatherEvidence(s: Stack, f: FakeSlack, nc: NatsConnection): Promi
     return { hostId: h.id, calls, runs };
   });
 
-  // Slack: each task's parent and thread.
+  // Slack: each task's parents, and the thread of the one the notifier kept (ocp_slack says which).
   const slack: Record<string, SlackThreadEvidence> = {};
+  const postedAt = new Map<string, number>();
+  for (const c of f.callsTo('chat.postMessage')) {
+    const b = c.body as { ok?: boolean; ts?: string } | undefined;
+    if (b?.ok && b.ts) postedAt.set(b.ts, c.at);
+  }
   const view = (m: { ts: string; text?: string; blocks?: unknown[] }) => ({
     ts: m.ts,
     text: m.text ?? '',
     blocks: JSON.stringify(m.blocks ?? []),
+    ...(postedAt.has(m.ts) ? { at: postedAt.get(m.ts) } : {}),
   });
+  const threadsKv = await js.views.kv('ocp_slack');
   const channels = new Map<string, ReturnType<FakeSlack['channel']>>();
   for (const t of tasks) {
     if (!t.channel) continue;
@@ -1086,16 +1666,36 @@ async function gatherEvidence(s: Stack, f: FakeSlack, nc: NatsConnection): Promi
     const parents = (channels.get(t.channel) ?? []).filter(
       (m) => m.thread_ts === undefined && JSON.stringify(m.blocks ?? []).includes(marker),
     );
+    const threads = parents.map((p) => f.thread(t.channel as string, p.ts));
+    let kept = -1;
+    try {
+      const e = await threadsKv.get(`task.${t.task.id}`);
+      const ts =
+        e?.operation === 'PUT' ? (JSON.parse(dec.decode(e.value)) as { parentTs?: string }).parentTs : undefined;
+      kept = parents.findIndex((p) => p.ts === ts);
+    } catch {
+      // no record: judged by its replies
+    }
+    if (kept < 0) {
+      kept = 0;
+      threads.forEach((th, i) => {
+        if (th.length > (threads[kept]?.length ?? 0)) kept = i;
+      });
+    }
+    const stray = threads.flatMap((th, i) => (i === kept ? [] : th.map(view)));
     slack[String(t.task.id)] = {
       parents: parents.map(view),
-      replies: parents[0] ? f.thread(t.channel, parents[0].ts).map(view) : [],
+      replies: (threads[kept] ?? []).map(view),
+      threadOf: kept,
+      ...(stray.length > 0 ? { strayReplies: stray } : {}),
     };
   }
 
   for (const r of requests) {
     if (r.door !== 'slack') continue;
-    // The response_url of a Slack request is the one its slash command carried.
-    r.responses = f.responses.filter((x) => x.url === slackResponseUrl.get(r.id)).map((x) => String(x.body.text ?? ''));
+    // The response_urls of a Slack request: its slash command's, and its clicks' for a batch.
+    const urls = slackResponseUrls.get(r.id) ?? [];
+    r.responses = f.responses.filter((x) => urls.includes(x.url)).map((x) => String(x.body.text ?? ''));
   }
 
   return {
@@ -1110,7 +1710,25 @@ async function gatherEvidence(s: Stack, f: FakeSlack, nc: NatsConnection): Promi
   };
 }
 
-const slackResponseUrl = new Map<string, string>();
+/** Slack requests: the response_urls of their slash command and of their clicks. */
+const slackResponseUrls = new Map<string, string[]>();
+
+/** POST a signed body to a Slack endpoint as Slack does, bounded in time. */
+async function slackPost(url: string, body: string, ms = 20_000): Promise<{ status: number; text: string }> {
+  const timestamp = Math.floor(Date.now() / 1000);
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      'x-slack-request-timestamp': String(timestamp),
+      'x-slack-signature': slackSignature(SIGNING_SECRET, timestamp, body),
+      'user-agent': 'Slackbot 1.0 (+https://api.slack.com/robots)',
+    },
+    body,
+    signal: AbortSignal.timeout(ms),
+  });
+  return { status: res.status, text: await res.text() };
+}
 
 // ------------------------------------------------------------------ go
 

@@ -3,7 +3,13 @@
  * restart passes, and each kind of breach the soak looks for is reported
  * under its promise — two agentctl calls overlapping on a host (from a
  * doctored calls.log), one step run twice at once, a task left RUNNING,
- * Slack replies out of order, a task that succeeded on a host set to fail.
+ * Slack replies out of order, a task that succeeded on a host set to fail;
+ * and, for the batches, clicks, concurrent operations and notifier kills of
+ * the soak: another task inside a task's hold of a host (a retried task's
+ * holds are two), a Slack post repeated without a notifier death between the
+ * two posts, a request answered with an error whose task ran, a task set
+ * running again more often than operations on it were let through, two tasks
+ * for one request, a host still locked by an ended task.
  * Also the fault model: what each fault does to each runbook.
  */
 import assert from 'node:assert/strict';
@@ -413,5 +419,323 @@ describe('chaos checker: login shells', () => {
     assert.equal(found.length, 1, JSON.stringify(found));
     assert.equal(found[0]!.promise, 'login-once');
     assert.match(found[0]!.message, /ran 2 times for the SSH connection 127\.0\.0\.1 40000 .*pids 21, 23/);
+  });
+});
+
+/** Move a run and its agent calls by `ms`. */
+function shiftRun(e: ChaosEvidence, run: RunRecord, ms: number): void {
+  for (const c of e.hosts[0]!.calls) {
+    if (c.sid !== run.sid) continue;
+    c.begin += ms;
+    if (c.end !== undefined) c.end += ms;
+  }
+  run.claimedAt += ms;
+  if (run.endedAt !== undefined) run.endedAt += ms;
+}
+
+/**
+ * The clean restart, except that "Stop all" (subtask 4) failed at its first run
+ * and was retried 20 s later (runTime 2), the rest following; and another task
+ * (7) ran a step on the host in between, while the host was free.
+ */
+function retriedEvidence(): ChaosEvidence {
+  const e = cleanEvidence();
+  const t = e.tasks[0]!;
+  const runs = e.hosts[0]!.runs;
+  const stop = runs[2]!;
+  runs.push({ ...stop, key: `${EPOCH}-${TASK}-${stop.subtaskId}-2`, runTime: 2, sid: 2002 });
+  Object.assign(stop, { rc: 1, why: '' });
+  for (const r of runs.slice(3)) shiftRun(e, r, 20_000);
+  t.task = {
+    ...t.task,
+    operation: 'RETRY',
+    finishTime: new Date(T0 + 30_000).toISOString(),
+    subtasks: t.task.subtasks.map((s) => (s.id === stop.subtaskId ? { ...s, runTime: 2, operation: 'RETRY' } : s)),
+  };
+  const other: OcpTask = { ...doneTask(), id: 7, startTime: new Date(T0 + 9000).toISOString() };
+  e.tasks.push({ ...t, task: other, eventSeq: 0 });
+  runs.push({
+    key: `${EPOCH}-7-2-1`,
+    epoch: EPOCH,
+    taskId: 7,
+    subtaskId: 2,
+    runTime: 1,
+    claimedAt: T0 + 10_000,
+    endedAt: T0 + 11_000,
+    rc: 0,
+  });
+  e.requests.push({
+    id: 'r7',
+    door: 'http',
+    op: 'restart',
+    hostId: HOST,
+    sentAt: T0 + 8000,
+    answeredAt: T0 + 8100,
+    result: 'accepted',
+    taskId: 7,
+  });
+  return e;
+}
+
+describe('chaos checker: tasks operated on', () => {
+  test('a task retried after another task used the freed host: no host-exclusive or busy-refused breach', () => {
+    const { breaches } = checkChaos(retriedEvidence());
+    assert.deepEqual(only(breaches, 'host-exclusive'), []);
+    assert.deepEqual(only(breaches, 'busy-refused'), []);
+  });
+
+  test('another task inside a hold (between two steps of a chain at work): host-exclusive and busy-refused', () => {
+    const e = retriedEvidence();
+    // task 7 now runs between "Restart pos proxy" and the first "Stop all", while task 1 held the host
+    const run7 = e.hosts[0]!.runs.at(-1)!;
+    Object.assign(run7, { claimedAt: T0 + 2600, endedAt: T0 + 2900 });
+    Object.assign(e.requests.at(-1)!, { sentAt: T0 + 2400, answeredAt: T0 + 2500 });
+    const { breaches } = checkChaos(e);
+    assert.match(
+      only(breaches, 'host-exclusive')[0]?.message ?? '',
+      /task 7 ran steps .* while task 1 was still at work/,
+    );
+    assert.match(only(breaches, 'busy-refused')[0]?.message ?? '', /accepted as task 7 .* while task 1 ran there/);
+  });
+
+  test('an operated task is not judged by the faults; an accepted batch request is checked on every host', () => {
+    const e = cleanEvidence();
+    e.faults = [{ hostId: HOST, from: 0, faults: [{ cmd: 'restart', kind: 'fail' }] }];
+    e.operations = [
+      { id: 'o1', group: 1, door: 'http', op: 'skip', taskId: TASK, subtaskId: 3, sentAt: T0, result: 'ok' },
+    ];
+    const { breaches, stats } = checkChaos(e);
+    assert.deepEqual(only(breaches, 'outcome'), []);
+    assert.equal(stats.unjudged, 1);
+
+    const b = cleanEvidence();
+    b.requests.push({
+      id: 'rb',
+      door: 'http',
+      op: 'batchRestart',
+      hostId: 999,
+      hostIds: [999, HOST],
+      sentAt: T0 + 2000,
+      answeredAt: T0 + 2100,
+      result: 'accepted',
+      taskId: 50,
+    });
+    assert.match(only(checkChaos(b).breaches, 'busy-refused')[0]?.message ?? '', /task 50 on host 101/);
+  });
+});
+
+describe('chaos checker: the notifier dies', () => {
+  const front = (exitedAt: number) => ({
+    name: 'front-1',
+    roles: 'api,slack,notifier',
+    pid: 31,
+    started: true,
+    killedBySoak: true,
+    exitedAt,
+    signal: 'SIGKILL',
+  });
+  /** The clean thread with post times, reply 2 posted again at `againAt`. */
+  function repeated(againAt: number): ChaosEvidence {
+    const e = cleanEvidence();
+    const thread = e.slack[TASK]!;
+    thread.parents[0]!.at = T0 + 100;
+    thread.replies.forEach((r, i) => {
+      r.at = T0 + 1000 * (i + 1);
+    });
+    thread.replies.splice(2, 0, { ...thread.replies[1]!, ts: '1.35', at: againAt });
+    return e;
+  }
+
+  test('one reply posted again after a notifier died between the two posts: allowed, and counted', () => {
+    const e = repeated(T0 + 2500);
+    e.processes = [front(T0 + 2200)];
+    const { breaches, stats } = checkChaos(e);
+    assert.deepEqual(only(breaches, 'slack-thread'), []);
+    assert.equal(stats.slackRepeats, 1);
+  });
+
+  test('a repeat with the death outside the two posts, or two repeats for one death: slack-thread', () => {
+    const e = repeated(T0 + 2500);
+    e.processes = [front(T0 + 2600)];
+    assert.match(only(checkChaos(e).breaches, 'slack-thread')[0]!.message, /reply 3 .*a repeat of the one before/);
+
+    const e2 = repeated(T0 + 2500);
+    e2.processes = [front(T0 + 2200)];
+    const thread = e2.slack[TASK]!;
+    thread.replies.splice(5, 0, { ...thread.replies[4]!, ts: '1.55', at: T0 + 4500 });
+    assert.match(only(checkChaos(e2).breaches, 'slack-thread')[0]!.message, /reply 6 .*a repeat of the one before/);
+    // an executor's death explains nothing
+    e2.processes.push({ ...front(T0 + 4200), name: 'executor-3', roles: 'executor' });
+    assert.equal(only(checkChaos(e2).breaches, 'slack-thread').length, 1);
+    e2.processes.push(front(T0 + 4300));
+    assert.deepEqual(only(checkChaos(e2).breaches, 'slack-thread'), []);
+  });
+
+  test('a parent posted twice is allowed only across a notifier death; a thread split in two never', () => {
+    const e = cleanEvidence();
+    const thread = e.slack[TASK]!;
+    thread.parents[0]!.at = T0 + 100;
+    thread.parents.push({ ...thread.parents[0]!, ts: '1.15', at: T0 + 900 });
+    thread.threadOf = 1;
+    assert.match(only(checkChaos(e).breaches, 'slack-thread')[0]!.message, /2 parent messages/);
+    e.processes = [front(T0 + 500)];
+    assert.deepEqual(only(checkChaos(e).breaches, 'slack-thread'), []);
+    thread.strayReplies = [{ ...thread.replies[0]!, ts: '1.16' }];
+    assert.match(only(checkChaos(e).breaches, 'slack-thread')[0]!.message, /thread is split/);
+  });
+
+  test('a skipped subtask is told as skipped, not SUCCESSFUL', () => {
+    const e = cleanEvidence();
+    const t = e.tasks[0]!;
+    const pos = t.task.subtasks[1]!;
+    t.task = {
+      ...t.task,
+      subtasks: t.task.subtasks.map((s) => (s.id === pos.id ? { ...s, operation: 'SKIP' } : s)),
+    };
+    const thread = e.slack[TASK]!;
+    assert.match(only(checkChaos(e).breaches, 'slack-thread')[0]!.message, /expected Restart pos proxy skipped/);
+    thread.replies[1]!.text = ':fast_forward: *Restart pos proxy* skipped';
+    assert.deepEqual(only(checkChaos(e).breaches, 'slack-thread'), []);
+  });
+
+  test('a missing last reply: slack-thread', () => {
+    const e = cleanEvidence();
+    e.slack[TASK]!.replies.pop();
+    assert.match(
+      only(checkChaos(e).breaches, 'slack-thread')[0]!.message,
+      /reply 6 is missing, expected final SUCCESSFUL/,
+    );
+  });
+});
+
+describe('chaos checker: error answers, one task per request, host locks', () => {
+  /** The clean task marked as the task of request `tag`. */
+  function tagged(tag: string): ChaosEvidence {
+    const e = cleanEvidence();
+    const t = e.tasks[0]!.task;
+    e.tasks[0]!.task = {
+      ...t,
+      context: { ...t.context, stringMap: { ...t.context.stringMap, reason: `chaos ${tag}` } },
+    };
+    return e;
+  }
+
+  test('a request answered with an error whose task ran steps: error-answer', () => {
+    const e = tagged('chaos-9');
+    const refused = {
+      id: 'chaos-9',
+      door: 'http' as const,
+      op: 'restart' as const,
+      hostId: HOST,
+      sentAt: T0,
+      answeredAt: T0 + 50,
+      result: 'error' as const,
+      detail: '503 NATS is unreachable',
+      tag: 'chaos-9',
+      answered: true,
+    };
+    e.requests = [refused];
+    const found = only(checkChaos(e).breaches, 'error-answer');
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.match(found[0]!.message, /request chaos-9 \(http restart.*answered with an error.*task 1 ran 5 steps/);
+    // no answer seen (a connection cut): its fate was never told, so its task may run
+    e.requests = [{ ...refused, answered: false }];
+    assert.deepEqual(only(checkChaos(e).breaches, 'error-answer'), []);
+  });
+
+  test('a step of a task the store does not hold: error-answer', () => {
+    const e = cleanEvidence();
+    const run = e.hosts[0]!.runs[0]!;
+    e.hosts[0]!.runs.push({ ...run, key: `${EPOCH}-4711-4712-1`, taskId: 4711, subtaskId: 4712, sid: 999 });
+    const found = only(checkChaos(e).breaches, 'error-answer');
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.match(found[0]!.message, /task 4711 is not in the store, yet 1 steps of it ran/);
+  });
+
+  test('a task set running again more often than operations on it were not refused: error-answer', () => {
+    const e = cleanEvidence();
+    const events = e.events[TASK]!;
+    const end = events.pop()!;
+    events.push(
+      { seq: events.length + 1, type: 'task.failed', status: 'FAILED' },
+      { seq: events.length + 2, type: 'task.running', status: 'RUNNING' },
+      { ...end, seq: events.length + 3 },
+    );
+    e.tasks[0]!.eventSeq = events.length;
+    const op = { group: 1, door: 'http' as const, op: 'retry' as const, taskId: TASK, sentAt: T0 };
+    e.operations = [
+      { ...op, id: 'o1', result: 'refused', detail: '409 20003' },
+      { ...op, id: 'o2', door: 'slack', result: 'refused', detail: ':warning: task 1 is RUNNING' },
+    ];
+    const found = only(checkChaos(e).breaches, 'error-answer');
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.match(found[0]!.message, /set running again 1 times, but only 0 operations on it were not refused/);
+    e.operations.push({ ...op, id: 'o3', door: 'nats-api', result: 'none' });
+    const { breaches, stats } = checkChaos(e);
+    assert.deepEqual(only(breaches, 'error-answer'), []);
+    assert.equal(stats.reopens, 1);
+  });
+
+  test('two tasks for one request: one-task', () => {
+    const e = tagged('chaos-3');
+    e.tasks.push({ ...e.tasks[0]!, task: { ...e.tasks[0]!.task, id: 8 } });
+    assert.match(only(checkChaos(e).breaches, 'one-task')[0]!.message, /made 2 tasks: 1, 8/);
+  });
+
+  test('a host still locked by an ended task: locks-freed; by a task never stored: counted only', () => {
+    const e = cleanEvidence();
+    e.locks = [
+      { hostId: HOST, taskId: TASK },
+      { hostId: 102, taskId: 4444 },
+    ];
+    const { breaches, stats } = checkChaos(e);
+    const found = only(breaches, 'locks-freed');
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.match(found[0]!.message, /host 101 is still locked by task 1, which ended SUCCESSFUL/);
+    assert.equal(stats.orphanLocks, 1);
+  });
+});
+
+describe('chaos checker: Slack batch confirmations', () => {
+  test('"not started" answered for a batch that started: batch-answer', () => {
+    const e = cleanEvidence();
+    const batch = {
+      id: 'chaos-31',
+      door: 'slack' as const,
+      op: 'batchRestart' as const,
+      hostId: HOST,
+      hostIds: [HOST, 102],
+      sentAt: T0,
+      answeredAt: T0 + 500,
+      result: 'accepted' as const,
+      taskId: TASK,
+      tag: 'chaos-31',
+      answered: true,
+    };
+    e.requests.push({
+      ...batch,
+      responses: [
+        'Restart the OCP agent on 2 hosts?',
+        `Batch restart of 2 hosts started: task ${TASK}.`,
+        'Batch restart not started.',
+      ],
+    });
+    const found = only(checkChaos(e).breaches, 'batch-answer');
+    assert.equal(found.length, 1, JSON.stringify(found));
+    assert.match(
+      found[0]!.message,
+      /started as task 1, yet its confirmation was answered "Batch restart not started\."/,
+    );
+    // Cancel first, then a Confirm that found it gone: true answers
+    e.requests[e.requests.length - 1] = {
+      ...batch,
+      result: 'rejected',
+      responses: [
+        'Restart the OCP agent on 2 hosts?',
+        'Batch restart not started.',
+        'This confirmation has expired or was cancelled; type the command again.',
+      ],
+    };
+    assert.deepEqual(only(checkChaos(e).breaches, 'batch-answer'), []);
   });
 });
