@@ -310,7 +310,7 @@ export function createNotifier(deps: NotifierDeps) {
       // Posted before (a redelivery), or the channel is closed to us. A notifier
       // that died after recording an ended task's last event, before showing
       // its end on the parent, left that to this delivery.
-      if (!state.disabled && event.seq === state.lastSeq && parentBehind(state, record)) {
+      if (!state.disabled && event.seq === state.lastSeq && parentBehind(state, record, event)) {
         await finishParent(msg, event.taskId, state, record);
         return;
       }
@@ -342,7 +342,7 @@ export function createNotifier(deps: NotifierDeps) {
       next = { ...state, lastSeq: event.seq, ...(CANNOT_POST.has(code) ? { disabled: true } : {}) };
     }
     await recordPosted(msg, event.taskId, next, entry?.revision);
-    if (parentBehind(next, record)) {
+    if (parentBehind(next, record, event)) {
       await finishParent(msg, event.taskId, next, record);
       return;
     }
@@ -350,9 +350,17 @@ export function createNotifier(deps: NotifierDeps) {
     msg.ack();
   }
 
-  /** An ended task whose parent has not been shown as ended (as of its last event) yet. */
-  function parentBehind(state: ThreadState, record: TaskRecord): boolean {
-    return record.task.status !== 'RUNNING' && state.parentTs !== undefined && (state.parentSeq ?? 0) < state.lastSeq;
+  /**
+   * `event` is an ended task's last, and its parent has not been shown ended
+   * yet. (Earlier events of a task that ended meanwhile leave it to the last.)
+   */
+  function parentBehind(state: ThreadState, record: TaskRecord, event: TaskEvent): boolean {
+    return (
+      record.task.status !== 'RUNNING' &&
+      event.seq >= record.eventSeq &&
+      state.parentTs !== undefined &&
+      (state.parentSeq ?? 0) < state.lastSeq
+    );
   }
 
   /**
