@@ -249,7 +249,10 @@ export function createActionHandler(d: SlackAppDeps) {
     await ack();
     const userId = body.user.id;
     try {
+      const roles = await d.roles.rolesOf(userId);
       if (action.action_id === ACTIONS.cancelBatch) {
+        // Removing someone's confirmation is an act on their batch: the same role as confirming it.
+        if (!roles.has('HOST_MANAGER')) return void (await respond(ephemeral(refusal('HOST_MANAGER'))));
         const value = BatchValue.safeParse(JSON.parse(action.value ?? '{}'));
         const confirmedBy = value.success
           ? await cancelPendingBatch(d.pending, `batch.${value.data.batchId}`)
@@ -263,7 +266,6 @@ export function createActionHandler(d: SlackAppDeps) {
         await respond({ replace_original: true, text: 'Batch restart not started.' });
         return;
       }
-      const roles = await d.roles.rolesOf(userId);
       if (action.action_id === ACTIONS.confirmBatch) {
         if (!roles.has('HOST_MANAGER')) return void (await respond(ephemeral(refusal('HOST_MANAGER'))));
         const { batchId } = BatchValue.parse(JSON.parse(action.value ?? '{}'));

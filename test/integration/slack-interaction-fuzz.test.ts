@@ -161,13 +161,11 @@ describe('Slack interaction fuzzing: any click or payload is answered below 500 
         const known = (Object.values(ACTIONS) as string[]).includes(actionId);
         const needs = !known
           ? undefined
-          : actionId === ACTIONS.cancelBatch
-            ? ('none' as const)
-            : actionId === ACTIONS.confirmBatch
-              ? ('HOST_MANAGER' as const)
-              : ('TASK_MANAGER' as const);
+          : actionId === ACTIONS.cancelBatch || actionId === ACTIONS.confirmBatch
+            ? ('HOST_MANAGER' as const)
+            : ('TASK_MANAGER' as const);
         const live =
-          (actionId === ACTIONS.confirmBatch && value === batchValue) ||
+          ((actionId === ACTIONS.confirmBatch || actionId === ACTIONS.cancelBatch) && value === batchValue) ||
           (TASK_BUTTONS.includes(actionId as (typeof TASK_BUTTONS)[number]) && value.includes(String(failedTask)));
         return {
           kind: 'click' as const,
