@@ -1180,8 +1180,9 @@ export function checkChaos(e: ChaosEvidence): ChaosVerdict {
 /**
  * SPEC §9: the login shell's start-up runs once per connection — never again
  * for a step, a shell a step starts, a cancel or a status read. A connection
- * is its SSH_CONNECTION (a client port is not reused within a soak's few
- * hundred connections to one address).
+ * is its SSH_CONNECTION and the sshd process serving it: over a soak's
+ * hundreds of connections a client port comes round again (one soak saw two
+ * connections on 127.0.0.1:34738 to one host, each with its one run).
  */
 function checkLogins(e: ChaosEvidence, breaches: Breach[]): void {
   const runs = new Map<string, Array<{ shlvl: string; pid: number }>>();

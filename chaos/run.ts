@@ -72,11 +72,12 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AckPolicy, type KV, type NatsConnection } from 'nats';
+import type { KV, NatsConnection } from 'nats';
 import type { OcpTask } from '../src/contracts/ocp-task.js';
 import type { TaskRecord } from '../src/core/task-record.js';
 import { requestIdOf } from '../src/slack/slack-app.js';
 import { type FakeSlack, startFakeSlack } from '../test/helpers/fake-slack.js';
+import { readEventStream } from '../test/helpers/requests.js';
 import { clearFaults, setFault } from '../test/helpers/sim-agent.js';
 import { blockActionPayload, interactionBody, slackSignature, slashCommandBody } from '../test/helpers/slack-sign.js';
 import { buttonValue, SIGNING_SECRET } from '../test/helpers/slack-user.js';
@@ -1540,7 +1541,6 @@ async function readLocks(nc: NatsConnection): Promise<Array<{ hostId: number; ta
 
 async function gatherEvidence(s: Stack, f: FakeSlack, nc: NatsConnection): Promise<ChaosEvidence> {
   const js = nc.jetstream();
-  const jsm = await nc.jetstreamManager();
   const dec = new TextDecoder();
   const tasksKv = await js.views.kv('ocp_tasks');
   const logsKv = await js.views.kv('ocp_logs');
@@ -1574,46 +1574,33 @@ async function gatherEvidence(s: Stack, f: FakeSlack, nc: NatsConnection): Promi
   // The whole event stream, in order.
   const events: Record<string, EventRecord[]> = {};
   const requestEvents: Record<string, RequestEventRecord[]> = {};
-  const name = `chaos-audit-${Date.now()}`;
-  await jsm.consumers.add('OCP_EVENTS', { name, ack_policy: AckPolicy.None, inactive_threshold: 60_000_000_000 });
-  const consumer = await js.consumers.get('OCP_EVENTS', name);
-  let left = (await consumer.info()).num_pending;
-  while (left > 0) {
-    const batch = await consumer.fetch({ max_messages: Math.min(left, 500), expires: 5000 });
-    let got = 0;
-    for await (const m of batch) {
-      got += 1;
-      left -= 1;
-      if (m.subject.startsWith('ocp.events.task.')) {
-        const ev = m.json<{
-          taskId: number;
-          seq: number;
-          type: string;
-          status: string;
-          subtaskId?: number;
-          at?: string;
-        }>();
-        const list = events[String(ev.taskId)] ?? [];
-        const at = ev.at ? Date.parse(ev.at) : Number.NaN;
-        list.push({
-          seq: ev.seq,
-          type: ev.type,
-          status: ev.status,
-          ...(ev.subtaskId !== undefined ? { subtaskId: ev.subtaskId } : {}),
-          ...(Number.isFinite(at) ? { at } : {}),
-        });
-        events[String(ev.taskId)] = list;
-      } else if (m.subject.startsWith('ocp.events.request.')) {
-        const ev = m.json<{ type: string; requestId: string; taskId?: number }>();
-        const list = requestEvents[ev.requestId] ?? [];
-        list.push({ type: ev.type, ...(ev.taskId !== undefined ? { taskId: ev.taskId } : {}) });
-        requestEvents[ev.requestId] = list;
-      }
-      if (left <= 0) break;
+  await readEventStream(nc, (m) => {
+    if (m.subject.startsWith('ocp.events.task.')) {
+      const ev = m.json<{
+        taskId: number;
+        seq: number;
+        type: string;
+        status: string;
+        subtaskId?: number;
+        at?: string;
+      }>();
+      const list = events[String(ev.taskId)] ?? [];
+      const at = ev.at ? Date.parse(ev.at) : Number.NaN;
+      list.push({
+        seq: ev.seq,
+        type: ev.type,
+        status: ev.status,
+        ...(ev.subtaskId !== undefined ? { subtaskId: ev.subtaskId } : {}),
+        ...(Number.isFinite(at) ? { at } : {}),
+      });
+      events[String(ev.taskId)] = list;
+    } else if (m.subject.startsWith('ocp.events.request.')) {
+      const ev = m.json<{ type: string; requestId: string; taskId?: number }>();
+      const list = requestEvents[ev.requestId] ?? [];
+      list.push({ type: ev.type, ...(ev.taskId !== undefined ? { taskId: ev.taskId } : {}) });
+      requestEvents[ev.requestId] = list;
     }
-    if (got === 0) break;
-  }
-  await jsm.consumers.delete('OCP_EVENTS', name).catch(() => undefined);
+  });
 
   // The agents: call logs and run files.
   const hosts = s.sshd.hosts.map((h) => {

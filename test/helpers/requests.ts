@@ -1,6 +1,6 @@
 /** Publishing requests on ocp.cmd.* and reading their one answer on ocp.events.request.<id>. */
 import { randomUUID } from 'node:crypto';
-import { AckPolicy, type JetStreamClient, type NatsConnection } from 'nats';
+import { AckPolicy, DeliverPolicy, type JetStreamClient, type JsMsg, type NatsConnection, nanos } from 'nats';
 import type { RequestEvent, TaskEvent } from '../../src/contracts/events.js';
 
 const encoder = new TextEncoder();
@@ -33,27 +33,47 @@ export function accepted(event: RequestEvent): Extract<RequestEvent, { type: 'ac
   return event;
 }
 
-/** All events stored for a task, in stream order. */
-export async function taskEvents(nc: NatsConnection, taskId: number): Promise<TaskEvent[]> {
+/**
+ * Every message of OCP_EVENTS on `filter` (default: all), from stream
+ * sequence `fromSeq` (default: the first), handed to `visit` in stream order,
+ * through an ephemeral consumer made for the reading and deleted after it.
+ */
+export async function readEventStream(
+  nc: NatsConnection,
+  visit: (m: JsMsg) => void,
+  opts: { filter?: string; fromSeq?: number } = {},
+): Promise<void> {
   const jsm = await nc.jetstreamManager();
-  const js = nc.jetstream();
-  const name = `audit-${taskId}-${Date.now()}`;
+  const name = `audit-${randomUUID().slice(0, 8)}`;
   await jsm.consumers.add('OCP_EVENTS', {
     name,
-    filter_subject: `ocp.events.task.${taskId}`,
     ack_policy: AckPolicy.None,
-    inactive_threshold: 30_000_000_000,
+    ...(opts.fromSeq ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: opts.fromSeq } : {}),
+    ...(opts.filter ? { filter_subject: opts.filter } : {}),
+    inactive_threshold: nanos(120_000),
   });
-  const consumer = await js.consumers.get('OCP_EVENTS', name);
-  const info = await consumer.info();
-  const events: TaskEvent[] = [];
-  let left = info.num_pending;
-  while (left > 0) {
-    const m = await consumer.next({ expires: 2000 });
-    if (!m) break;
-    events.push(m.json<TaskEvent>());
-    left--;
+  try {
+    const consumer = await nc.jetstream().consumers.get('OCP_EVENTS', name);
+    let left = (await consumer.info()).num_pending;
+    while (left > 0) {
+      const batch = await consumer.fetch({ max_messages: Math.min(left, 500), expires: 5000 });
+      let got = 0;
+      for await (const m of batch) {
+        got += 1;
+        left -= 1;
+        visit(m);
+        if (left <= 0) break;
+      }
+      if (got === 0) break;
+    }
+  } finally {
+    await jsm.consumers.delete('OCP_EVENTS', name).catch(() => undefined);
   }
-  await jsm.consumers.delete('OCP_EVENTS', name).catch(() => undefined);
+}
+
+/** All events stored for a task, in stream order. */
+export async function taskEvents(nc: NatsConnection, taskId: number): Promise<TaskEvent[]> {
+  const events: TaskEvent[] = [];
+  await readEventStream(nc, (m) => events.push(m.json<TaskEvent>()), { filter: `ocp.events.task.${taskId}` });
   return events;
 }

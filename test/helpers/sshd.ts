@@ -58,7 +58,11 @@ export interface BashrcRun {
   pid: number;
   /** SHLVL as that bash set it */
   shlvl: string;
-  /** SSH_CONNECTION ("client-ip client-port server-ip server-port"): one value per TCP connection */
+  /**
+   * The TCP connection: SSH_CONNECTION ("client-ip client-port server-ip
+   * server-port") and the pid of the sshd process serving it (its sessions'
+   * parent), since a client port is used again over many connections.
+   */
   connection: string;
 }
 
@@ -120,7 +124,7 @@ function bashrcScript(home: string, runsLog: string, opts: BashrcOptions): strin
   const chatter = opts.chatter ?? BASHRC_CHATTER;
   return [
     '# Simulated heavy ~/.bashrc, written by test/helpers/sshd.ts.',
-    `printf '%s %s %s\\n' "$$" "\${SHLVL-}" "\${SSH_CONNECTION-}" >> ${q(runsLog)}`,
+    `printf '%s %s %s %s\\n' "$$" "\${SHLVL-}" "$PPID" "\${SSH_CONNECTION-}" >> ${q(runsLog)}`,
     `export ${BASHRC_VARIABLE}=${q(join(home, '.sim-env'))}`,
     `export PATH="$${BASHRC_VARIABLE}/shims:$PATH"`,
     `sleep ${seconds}`,
@@ -140,8 +144,10 @@ function readBashrcRuns(path: string): BashrcRun[] {
     .split('\n')
     .filter((l) => l.length > 0)
     .map((line) => {
-      const [pid, shlvl, ...conn] = line.split(' ');
-      return { pid: Number(pid), shlvl: shlvl ?? '', connection: conn.join(' ') };
+      const [pid, shlvl, sshd, ...conn] = line.split(' ');
+      // A client port comes round again over hundreds of connections (the soak saw it):
+      // the sshd process serving the connection tells two apart.
+      return { pid: Number(pid), shlvl: shlvl ?? '', connection: `${conn.join(' ')} sshd ${sshd}` };
     });
 }
 

@@ -34,7 +34,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import fc from 'fast-check';
-import { AckPolicy, DeliverPolicy, type NatsConnection, nanos } from 'nats';
+import type { NatsConnection } from 'nats';
 import type { RequestEvent } from '../../src/contracts/events.js';
 import type { OcpTask } from '../../src/contracts/ocp-task.js';
 import type { TaskRecord } from '../../src/core/task-record.js';
@@ -55,6 +55,7 @@ import {
   type RunFile,
   type TaskView,
 } from '../helpers/model-invariants.js';
+import { readEventStream } from '../helpers/requests.js';
 import { type AgentCommand, clearFaults, type FaultKind, setFault, setStepDurations } from '../helpers/sim-agent.js';
 import { blockActionPayload, interactionBody, postToSlackEndpoint } from '../helpers/slack-sign.js';
 import { SLACK_CHANNEL, SLACK_USERS, startFakeSlackAndStack } from '../helpers/slack-stack.js';
@@ -669,24 +670,9 @@ class Driver {
 
     // the audit trail
     const events: Record<string, EventLite[]> = {};
-    const jsm = await this.nc.jetstreamManager();
-    const name = `model-audit-${randomUUID().slice(0, 8)}`;
-    await jsm.consumers.add('OCP_EVENTS', {
-      name,
-      ack_policy: AckPolicy.None,
-      deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: this.eventsFrom,
-      filter_subject: 'ocp.events.task.>',
-      inactive_threshold: nanos(120_000),
-    });
-    const consumer = await stack.js.consumers.get('OCP_EVENTS', name);
-    let left = (await consumer.info()).num_pending;
-    while (left > 0) {
-      const batch = await consumer.fetch({ max_messages: Math.min(left, 500), expires: 3000 });
-      let got = 0;
-      for await (const m of batch) {
-        got += 1;
-        left -= 1;
+    await readEventStream(
+      this.nc,
+      (m) => {
         const ev = m.json<{
           taskId: number;
           seq: number;
@@ -705,11 +691,9 @@ class Driver {
           at: Date.parse(ev.at),
         });
         events[String(ev.taskId)] = list;
-        if (left <= 0) break;
-      }
-      if (got === 0) break;
-    }
-    await jsm.consumers.delete('OCP_EVENTS', name).catch(() => undefined);
+      },
+      { filter: 'ocp.events.task.>', fromSeq: this.eventsFrom },
+    );
 
     // the host locks, and their holders as the API answers them
     const locksKv = await stack.js.views.kv('ocp_host_locks');
