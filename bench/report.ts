@@ -81,6 +81,8 @@ sharing them) and 150 for parallel-ssh (a session per host per run). Before step
 environment of a plain ssh command (issue 10 item 1), the same run gave ours 7.89 s against
 7.63 s (ratio 1.03), with 800 runs of \`~/.bashrc\` on the same 50 connections: every daemon the
 agent control script started ran it again (pos_proxy's restart and the four of start: 50 + 3 × 50 × 5).
+Again at 01cf8d4, with all of issue 10 in (Intel Xeon, 2 cores, load ~2.6): ours 5.72 s median,
+parallel-ssh 6.59 s, ratio 0.87; \`~/.bashrc\` ran 50 times for ours, 150 for parallel-ssh.
 
 Sign-in flood (\`bench/auth-flood.ts\`, 2026-12-03, 2 cores shared, load 3.5): the signed-in
 user's call took 0.7–0.8 ms median, 12.8–20.5 ms p99 during the flood, against 0.8–0.9 ms and
