@@ -100,7 +100,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
       msg.term();
       return undefined;
     }
-    if (msg.redelivered) await store.republish(stored.record);
+    if (msg.redelivered) await store.publishOutbox(stored.record);
     let record = stored.record;
     const log = logger.child({ taskId: item.taskId, subtaskId: item.subtaskId, traceId: record.traceId });
     const subtask = findSubtask(record.task, item.subtaskId);

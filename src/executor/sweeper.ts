@@ -39,7 +39,7 @@ export function startSweeper(
         const stored = await deps.store.get(id);
         if (stored?.record.task.status !== 'RUNNING') continue;
         const ready = readySubtasks(stored.record.task);
-        if (stored.record.outbox.length > 0) await deps.store.republish(stored.record);
+        if (stored.record.outbox.length > 0) await deps.store.publishOutbox(stored.record);
         for (const s of ready) {
           await deps.enqueue({ taskId: id, subtaskId: s.id, runTime: s.runTime }, stored.record.traceId);
           queued += 1;

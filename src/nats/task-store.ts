@@ -27,14 +27,12 @@ export interface TaskStore {
   peek(taskId: number): Promise<StoredTask | undefined>;
   /**
    * Store a new task, not yet announced (its events wait in the outbox: see
-   * `announce`). If this request stored it already (a redelivery), the stored
+   * `publishOutbox`). If this request stored it already (a redelivery), the stored
    * one. Throws TaskIdTaken when another request's task has the id, and
    * StoreOutcomeUnknown when NATS did not answer for WRITE_RESOLVE_MS (the
    * task may exist).
    */
   create(record: Omit<TaskRecord, 'eventSeq' | 'publishedSeq' | 'outbox'>): Promise<TaskRecord>;
-  /** Publish the record's outbox (duplicates are dropped). */
-  announce(record: TaskRecord): Promise<void>;
   /**
    * Apply `change` by compare-and-set, retrying on conflict; publishes the
    * change's events. Resolves with the record as this change left it (later
@@ -42,8 +40,11 @@ export interface TaskStore {
    * throws rejects only its own caller.
    */
   update(taskId: number, change: TaskChange): Promise<TaskRecord | undefined>;
-  /** Publish the outbox of the stored record again (after a takeover); duplicates are dropped. */
-  republish(record: TaskRecord): Promise<void>;
+  /**
+   * Publish the record's outbox: a new task's first events, or those a writer
+   * that died (or lost NATS) left unpublished; repeats are dropped by id.
+   */
+  publishOutbox(record: TaskRecord): Promise<void>;
   /** Remove a task that ended, if it still has not changed since (see tasks/retention.ts). */
   remove(taskId: number): Promise<void>;
 }
@@ -52,6 +53,8 @@ const key = (taskId: number) => `task.${taskId}`;
 
 /** How long a write whose answer was lost is looked for (and sent again) before its outcome is called unknown (ms). */
 const WRITE_RESOLVE_MS = 10_000;
+/** Pause before asking NATS again about a write whose answer was lost (ms): 200, 400, … up to 2 s. */
+const retryPause = (attempt: number) => new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
 /** Tokens of the latest writes a record keeps (see resolveLostWrite). */
 const WRITES_KEPT = 8;
 
@@ -234,7 +237,7 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
         if (!isCasConflict(err)) cause = err; // else: someone wrote meanwhile; read again
       }
       if (Date.now() >= deadline) throw new StoreOutcomeUnknown(taskId, cause as Error);
-      await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+      await retryPause(attempt);
     }
   }
 
@@ -324,11 +327,10 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
           // No answer: the write may or may not have landed. The same create again
           // tells which (it lands now, or finds the first one) once NATS answers.
           if (Date.now() >= deadline) throw new StoreOutcomeUnknown(draft.task.id, err as Error);
-          await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
+          await retryPause(attempt);
         }
       }
     },
-    announce: publishEvents,
     update(taskId, change) {
       return new Promise((resolve, reject) => {
         const waiter = { change, resolve, reject };
@@ -338,7 +340,7 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
         if (!draining.has(taskId)) void drain(taskId);
       });
     },
-    republish: publishEvents,
+    publishOutbox: publishEvents,
     async remove(taskId) {
       const stored = await get(taskId);
       if (!stored || stored.record.task.status === 'RUNNING') return; // retried meanwhile: it stays

@@ -178,9 +178,9 @@ export function createNotifier(deps: NotifierDeps) {
     for (const taskId of live.keys()) scheduleUpdate(taskId);
   }, REFRESH_MS);
 
-  async function saveState(taskId: number, state: ThreadState, revision: number | undefined): Promise<void> {
-    if (revision === undefined) await deps.threads.create(key(taskId), encodeJson(state));
-    else await deps.threads.update(key(taskId), encodeJson(state), revision);
+  async function saveState(taskId: number, state: ThreadState, revision: number | undefined): Promise<number> {
+    if (revision === undefined) return deps.threads.create(key(taskId), encodeJson(state));
+    return deps.threads.update(key(taskId), encodeJson(state), revision);
   }
 
   /**
@@ -190,13 +190,17 @@ export function createNotifier(deps: NotifierDeps) {
    * compare-and-set conflict means another notifier recorded this task (or
    * our own earlier try got through unanswered): its record stands.
    */
-  async function recordPosted(msg: JsMsg, taskId: number, state: ThreadState, revision: number | undefined) {
+  async function recordPosted(
+    msg: JsMsg,
+    taskId: number,
+    state: ThreadState,
+    revision: number | undefined,
+  ): Promise<number | undefined> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await saveState(taskId, state, revision);
-        return;
+        return await saveState(taskId, state, revision);
       } catch (err) {
-        if (isCasConflict(err)) return;
+        if (isCasConflict(err)) return undefined;
         if (attempt >= RECORD_TRIES) throw err;
         if (attempt === 1) logger.warn({ taskId, err: (err as Error).message }, 'cannot record a Slack post yet');
         try {
@@ -311,7 +315,7 @@ export function createNotifier(deps: NotifierDeps) {
       // that died after recording an ended task's last event, before showing
       // its end on the parent, left that to this delivery.
       if (!state.disabled && event.seq === state.lastSeq && parentBehind(state, record, event)) {
-        await finishParent(msg, event.taskId, state, record);
+        await finishParent(msg, event.taskId, state, record, entry?.revision);
         return;
       }
       msg.ack();
@@ -341,9 +345,9 @@ export function createNotifier(deps: NotifierDeps) {
       logger.warn({ taskId: event.taskId, seq: event.seq, code }, 'Slack refused a post for good; skipped');
       next = { ...state, lastSeq: event.seq, ...(CANNOT_POST.has(code) ? { disabled: true } : {}) };
     }
-    await recordPosted(msg, event.taskId, next, entry?.revision);
+    const revision = await recordPosted(msg, event.taskId, next, entry?.revision);
     if (parentBehind(next, record, event)) {
-      await finishParent(msg, event.taskId, next, record);
+      await finishParent(msg, event.taskId, next, record, revision);
       return;
     }
     scheduleUpdate(event.taskId);
@@ -368,7 +372,14 @@ export function createNotifier(deps: NotifierDeps) {
    * and record that it was: a notifier killed in between leaves the event to be
    * delivered again, which finishes this (never the timer of a dead process).
    */
-  async function finishParent(msg: JsMsg, taskId: number, state: ThreadState, record: TaskRecord): Promise<void> {
+  async function finishParent(
+    msg: JsMsg,
+    taskId: number,
+    state: ThreadState,
+    record: TaskRecord,
+    /** The thread record's revision as `state` was read or written; unknown: read it again. */
+    revision: number | undefined,
+  ): Promise<void> {
     const r = renderParentOf(record);
     try {
       await deps.client.chat.update({
@@ -389,10 +400,13 @@ export function createNotifier(deps: NotifierDeps) {
     const shown = live.get(taskId);
     if (shown) clearTimeout(shown.timer);
     live.delete(taskId);
-    const entry = await getLive(deps.threads, key(taskId));
-    const current = entry ? decodeJson<ThreadState>(entry) : state;
-    if ((current.parentSeq ?? 0) < state.lastSeq) {
-      await recordPosted(msg, taskId, { ...current, parentSeq: state.lastSeq }, entry?.revision);
+    let current = { state, revision };
+    if (revision === undefined) {
+      const entry = await getLive(deps.threads, key(taskId));
+      current = { state: entry ? decodeJson<ThreadState>(entry) : state, revision: entry?.revision };
+    }
+    if ((current.state.parentSeq ?? 0) < state.lastSeq) {
+      await recordPosted(msg, taskId, { ...current.state, parentSeq: state.lastSeq }, current.revision);
     }
     msg.ack();
   }
@@ -406,7 +420,8 @@ export function createNotifier(deps: NotifierDeps) {
     logger.info({ taskId: event.taskId, seq: event.seq }, 'thread started from the stored task');
     let next: ThreadState;
     try {
-      next = { ...(await post({ ...event, seq: 1 }, record, { channel, lastSeq: 0 })), lastSeq: event.seq - 1 };
+      // With no parent in the state, post() posts the parent as the task stands.
+      next = { ...(await post(event, record, { channel, lastSeq: 0 })), lastSeq: event.seq - 1 };
     } catch (err) {
       const { code, retryAfter } = slackError(err);
       if (code === 'ratelimited') {

@@ -159,7 +159,7 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
   // the sweeper (or this request's redelivery), so an error now must not turn
   // into an error answer for a task that runs anyway.
   try {
-    await deps.store.announce(record);
+    await deps.store.publishOutbox(record);
     // A fleet's first steps go out back to back, one round trip in all.
     await Promise.all(
       readySubtasks(record.task).map((s) =>
