@@ -39,23 +39,25 @@ async function main(): Promise<void> {
   let natsUrl = config.env.NATS_URL ?? DEFAULT_NATS_URL;
   /** The embedded server's own credentials (./.data), for it and the service's other processes beside it. */
   let natsAuth: NatsCredentials | undefined;
-  const dataDir = resolve('.data');
-  if (!config.env.NATS_URL && (await listening('127.0.0.1', 4222))) {
-    // Another process of the service here may have embedded it: use its credentials.
-    if (!config.env.NATS_USER && !config.env.NATS_CREDS) natsAuth = readEmbeddedCredentials(dataDir);
-  } else if (!config.env.NATS_URL) {
-    const binary = findNatsServer();
-    if (!binary) {
-      logger.fatal(
-        'NATS_URL is unset and nothing listens on 127.0.0.1:4222. Set NATS_URL, or install nats-server ' +
-          '(Debian: apt-get install nats-server) so that npm start runs an embedded one.',
-      );
-      process.exit(69); // EX_UNAVAILABLE
+  if (!config.env.NATS_URL) {
+    const dataDir = resolve('.data');
+    if (await listening('127.0.0.1', 4222)) {
+      // Another process of the service here may have embedded it: use its credentials.
+      if (!config.env.NATS_USER && !config.env.NATS_CREDS) natsAuth = readEmbeddedCredentials(dataDir);
+    } else {
+      const binary = findNatsServer();
+      if (!binary) {
+        logger.fatal(
+          'NATS_URL is unset and nothing listens on 127.0.0.1:4222. Set NATS_URL, or install nats-server ' +
+            '(Debian: apt-get install nats-server) so that npm start runs an embedded one.',
+        );
+        process.exit(69); // EX_UNAVAILABLE
+      }
+      const started = await startEmbeddedNats({ binary, dataDir, logger });
+      embedded = started.child;
+      natsAuth = started.credentials;
+      natsUrl = started.url;
     }
-    const started = await startEmbeddedNats({ binary, dataDir, logger });
-    embedded = started.child;
-    natsAuth = started.credentials;
-    natsUrl = started.url;
   }
 
   const service = await startService({ config, logger, natsUrl, ...(natsAuth ? { natsAuth } : {}) });

@@ -38,7 +38,7 @@ export type SlackOrigin = z.infer<typeof SlackOrigin>;
  * made, so a publisher who took one of these first would answer — and so
  * swallow — someone else's request (`msg-<n>` is easy to guess).
  */
-export const RESERVED_REQUEST_ID_PREFIXES = ['api-', 'slack-', 'msg-'] as const;
+const RESERVED_REQUEST_ID_PREFIXES = ['api-', 'slack-', 'msg-'] as const;
 
 /** A request id a publisher on ocp.cmd.* may choose: not one the service makes. */
 export const PublisherRequestId = z

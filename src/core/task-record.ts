@@ -79,7 +79,8 @@ export interface TaskRecord {
   writes?: string[];
 }
 
-type Draft = Omit<TaskRecord, 'eventSeq' | 'publishedSeq' | 'outbox'>;
+/** A record as a change proposes it: what the store derives (event seq, outbox) left out. */
+export type Draft = Omit<TaskRecord, 'eventSeq' | 'publishedSeq' | 'outbox'>;
 
 /**
  * The record after `next.task` replaced `before.task` (or a new record's first

@@ -80,7 +80,7 @@ export function readEmbeddedCredentials(dataDir: string): NatsCredentials | unde
 }
 
 /** The credentials kept in `dataDir`, made (32 random bytes) the first time. */
-export function embeddedCredentials(dataDir: string): NatsCredentials {
+function embeddedCredentials(dataDir: string): NatsCredentials {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const existing = readEmbeddedCredentials(dataDir);
   if (existing) return existing;

@@ -47,7 +47,7 @@ export interface ShellResult {
  * exports it to a plain command. `exit` follows so that no shell optimises the
  * last command into an exec.
  */
-export const SHELL_COMMAND = 'sh -s; exit';
+const SHELL_COMMAND = 'sh -s; exit';
 
 /** The shell's own set-up: a private folder for each request's output, gone with the shell. */
 const PRELUDE = 'D=$(mktemp -d) || exit 1; trap \'rm -rf "$D"\' EXIT; trap "exit 1" HUP INT TERM\n';

@@ -40,7 +40,7 @@ export function createCommandIntake(deps: TaskDeps & { js: JetStreamClient }) {
   return async function handle(msg: JsMsg): Promise<void> {
     const traceId = traceIdFrom(msg.headers?.get('X-Trace-Id'));
     const op = msg.subject.split('.').at(-1) as AgentOperation;
-    const fromSlack = msg.subject.startsWith('ocp.door.slack.');
+    const fromSlack = msg.subject === SUBJECTS.slackDoor(op);
     let body: unknown;
     try {
       body = msg.json();

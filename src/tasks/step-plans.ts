@@ -16,7 +16,14 @@ import { type Config, findHost, type HostConfig } from '../config.js';
 import type { OcpSubtask } from '../contracts/ocp-task.js';
 import { BATCH_RESTART, RESTART } from '../core/runbooks/builtin.js';
 import { planStep, type StepRef } from '../core/task.js';
-import { addSteps, hostsStillToRun, type PlannedRef, type RecordSteps, type TaskRecord } from '../core/task-record.js';
+import {
+  addSteps,
+  type Draft,
+  hostsStillToRun,
+  type PlannedRef,
+  type RecordSteps,
+  type TaskRecord,
+} from '../core/task-record.js';
 import { CodedError, ErrorCode } from '../errors.js';
 
 /** What a step plan is: which step of which runbook. */
@@ -163,8 +170,6 @@ export function stepToRun(config: Config, record: TaskRecord, subtaskId: number)
   }
   return ok;
 }
-
-type Draft = Omit<TaskRecord, 'eventSeq' | 'publishedSeq' | 'outbox'>;
 
 /**
  * After an operation that sets hosts running again (retry, skip, rollback):

@@ -19,7 +19,7 @@ import {
   rollbackTask,
   skipSubtask,
 } from '../core/task-operations.js';
-import { addSteps, hostsAtRest, hostsStillToRun, type TaskRecord } from '../core/task-record.js';
+import { addSteps, type Draft, hostsAtRest, hostsStillToRun, type TaskRecord } from '../core/task-record.js';
 import { CodedError, ErrorCode } from '../errors.js';
 import { type StepRunner, targetOf } from '../executor/ports.js';
 import type { SubtaskLog } from '../nats/subtask-logs.js';
@@ -72,8 +72,6 @@ export async function getSubtaskLog(deps: TaskDeps, taskId: number, subtaskId: n
   const log = await deps.logs.get(taskId, subtaskId);
   return log ?? { log: '', truncated: false };
 }
-
-type Draft = Omit<TaskRecord, 'eventSeq' | 'publishedSeq' | 'outbox'>;
 
 /**
  * Apply an operation that sets a task running again: check it is allowed,
