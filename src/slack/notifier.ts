@@ -333,12 +333,8 @@ export function createNotifier(deps: NotifierDeps) {
     try {
       next = await post(event, record, state);
     } catch (err) {
-      const { code, retryAfter } = slackError(err);
-      if (code === 'ratelimited') {
-        logger.info({ taskId: event.taskId, seq: event.seq, retryAfter }, 'Slack rate limit: event put back');
-        msg.nak((retryAfter ?? 1) * 1000);
-        return;
-      }
+      if (putBackIfRateLimited(msg, err, event)) return;
+      const { code } = slackError(err);
       if (!code || !PERMANENT.has(code)) throw err; // transient: redelivered
       // Slack will answer the same however often we ask: record it and move on,
       // so later events of the task are not held up behind this one forever.
@@ -352,6 +348,15 @@ export function createNotifier(deps: NotifierDeps) {
     }
     scheduleUpdate(event.taskId);
     msg.ack();
+  }
+
+  /** Slack's 429: the event goes back for Retry-After (nothing is lost); true when it did. */
+  function putBackIfRateLimited(msg: JsMsg, err: unknown, event?: TaskEvent): boolean {
+    const { code, retryAfter = 1 } = slackError(err);
+    if (code !== 'ratelimited') return false;
+    if (event) logger.info({ taskId: event.taskId, seq: event.seq, retryAfter }, 'Slack rate limit: event put back');
+    msg.nak(retryAfter * 1000);
+    return true;
   }
 
   /**
@@ -389,11 +394,8 @@ export function createNotifier(deps: NotifierDeps) {
         blocks: r.blocks,
       });
     } catch (err) {
-      const { code, retryAfter } = slackError(err);
-      if (code === 'ratelimited') {
-        msg.nak((retryAfter ?? 1) * 1000);
-        return;
-      }
+      if (putBackIfRateLimited(msg, err)) return;
+      const { code } = slackError(err);
       if (!code || !PERMANENT.has(code)) throw err; // transient: delivered again
       logger.warn({ taskId, code }, 'cannot show the end on the Slack parent message');
     }
@@ -423,11 +425,7 @@ export function createNotifier(deps: NotifierDeps) {
       // With no parent in the state, post() posts the parent as the task stands.
       next = { ...(await post(event, record, { channel, lastSeq: 0 })), lastSeq: event.seq - 1 };
     } catch (err) {
-      const { code, retryAfter } = slackError(err);
-      if (code === 'ratelimited') {
-        msg.nak((retryAfter ?? 1) * 1000);
-        return;
-      }
+      if (putBackIfRateLimited(msg, err, event)) return;
       throw err;
     }
     await recordPosted(msg, event.taskId, next, undefined);
