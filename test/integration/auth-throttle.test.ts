@@ -43,11 +43,13 @@ function asUser(
   password: string = TEST_USERS[user as User]?.password ?? 'no-such-password',
   method = 'GET',
   path = '/api/v2/tasks/instances?page=1&size=1',
+  body?: unknown,
 ): Promise<Seen> {
   const authorization = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+  const headers = body === undefined ? { authorization } : { authorization, 'content-type': 'application/json' };
   return new Promise((resolve, reject) => {
     const req = httpRequest(
-      { host: '127.0.0.1', port, method, path, localAddress: from, agent: false, headers: { authorization } },
+      { host: '127.0.0.1', port, method, path, localAddress: from, agent: false, headers },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -68,7 +70,7 @@ function asUser(
       },
     );
     req.on('error', reject);
-    req.end();
+    req.end(body === undefined ? undefined : JSON.stringify(body));
   });
 }
 
@@ -96,7 +98,7 @@ describe('failed sign-ins throttled', () => {
   let stack: Stack;
   let port: number;
   before(async () => {
-    stack = await startStack({ hosts: 1, signIn: { windowSeconds: WINDOW_S } });
+    stack = await startStack({ hosts: 3, signIn: { windowSeconds: WINDOW_S } });
     port = (await stack.startService()).httpPort as number;
   });
   after(async () => stack?.stop());
@@ -130,14 +132,17 @@ describe('failed sign-ins throttled', () => {
     assert.equal((await asUser(port, '127.0.0.31', 'admin')).status, 200, 'the same user from another address');
   });
 
-  it('1,000 wrong passwords at once: a signed-in user’s calls succeed and a running task completes', async (t) => {
+  it('1,000 wrong passwords at once: a signed-in user’s calls succeed and a running batch completes', async (t) => {
     const started = await asUser(
       port,
       '127.0.0.40',
       'operator',
       undefined,
       'POST',
-      `/compute/hosts/${stack.sshd.hosts[0]!.id}/agent/restart`,
+      '/compute/hosts/batchRestartAgents',
+      {
+        hostIds: stack.sshd.hosts.map((h) => h.id),
+      },
     );
     assert.equal(started.status, 200, JSON.stringify(started.body.error));
     const taskId = (started.body.data as { id: number }).id;
@@ -186,6 +191,6 @@ describe('failed sign-ins throttled', () => {
       200,
       'operator’s remembered credential works from any address while the name is held',
     );
-    assert.equal((await waitForTask(stack.nc, taskId)).status, 'SUCCESSFUL', 'the running task completes');
+    assert.equal((await waitForTask(stack.nc, taskId)).status, 'SUCCESSFUL', 'the running batch completes');
   });
 });
