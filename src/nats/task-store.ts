@@ -53,6 +53,15 @@ const key = (taskId: number) => `task.${taskId}`;
 
 /** How long a write whose answer was lost is looked for (and sent again) before its outcome is called unknown (ms). */
 const WRITE_RESOLVE_MS = 10_000;
+/**
+ * Whether a failed write may have landed: no answer came (a timeout, a
+ * connection lost). An answer that refused it (a JetStream API error: the
+ * stream full, a limit) says it did not.
+ */
+function answerLost(err: unknown): boolean {
+  return !isCasConflict(err) && !(err as { api_error?: unknown }).api_error;
+}
+
 /** Pause before asking NATS again about a write whose answer was lost (ms): 200, 400, … up to 2 s. */
 const retryPause = (attempt: number) => new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
 /** Tokens of the latest writes a record keeps (see resolveLostWrite). */
@@ -273,7 +282,8 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
           try {
             revision = await kv.update(key(taskId), bytes, stored.revision);
           } catch (err) {
-            if (!isCasConflict(err)) revision = await resolveLostWrite(taskId, bytes, stored.revision, token, err);
+            if (answerLost(err)) revision = await resolveLostWrite(taskId, bytes, stored.revision, token, err);
+            else if (!isCasConflict(err)) throw err; // refused: the write did not land
           }
           if (revision === undefined) {
             lastWritten.delete(taskId);
@@ -317,6 +327,7 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
           remember({ record, revision });
           return record;
         } catch (err) {
+          if (!answerLost(err) && !isCasConflict(err)) throw err; // refused: nothing was stored
           if (isCasConflict(err)) {
             const stored = await get(draft.task.id);
             // Ours: an earlier attempt of this very request (a redelivery, or a write whose answer was lost).

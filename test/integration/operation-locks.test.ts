@@ -111,6 +111,25 @@ describe('a request whose announcement fails', () => {
       events.map((_, i) => i + 1),
     );
   });
+
+  it('a store that refuses writes (full) answers 503 at once and leaves the host free and nothing to run', async () => {
+    const h = stack.sshd.hosts[0]!;
+    const jsm = await stack.nc.jetstreamManager();
+    const { config, state } = await jsm.streams.info('KV_ocp_tasks');
+    assert.ok(state.messages > 0, 'the bucket holds a task already (the case above)');
+    await jsm.streams.update('KV_ocp_tasks', { ...config, max_msgs: state.messages, discard: DiscardPolicy.New });
+    const before = readCalls(h.agentHome).length;
+    const refused = await api<OcpTask>('POST', `/compute/hosts/${h.id}/agent/restart`);
+    await jsm.streams.update('KV_ocp_tasks', config);
+    assert.equal(refused.status, 503, JSON.stringify(refused.body));
+    assert.equal(refused.body.error.code, 10000);
+    // The host is free again, and the sweeper (every two leases) finds nothing of it to run.
+    await new Promise((r) => setTimeout(r, 5000));
+    assert.equal(readCalls(h.agentHome).length, before, 'nothing ran for the refused request');
+    const next = await api<OcpTask>('POST', `/compute/hosts/${h.id}/agent/restart`);
+    assert.equal(next.status, 200, JSON.stringify(next.body.error));
+    assert.equal((await waitForTask(stack.nc, next.body.data.id)).status, 'SUCCESSFUL');
+  });
 });
 
 describe('a write whose answer is lost', () => {
