@@ -21,7 +21,7 @@ import { completeSubtask, findSubtask, readySubtasks, startSubtask } from '../co
 import { hostsAtRest, type TaskRecord } from '../core/task-record.js';
 import type { Metrics } from '../metrics.js';
 import type { TaskDeps } from '../tasks/deps.js';
-import { holderIsGone, releaseHosts } from '../tasks/host-claims.js';
+import { holderIsGone, releaseHosts, releaseIfAtRest } from '../tasks/host-claims.js';
 import { type StepToRun, stepToRun } from '../tasks/step-plans.js';
 import { KILL_AFTER_SECONDS, type StepResult, type StepRunner, targetOf } from './ports.js';
 
@@ -76,8 +76,17 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
       await deps.enqueue({ taskId: record.task.id, subtaskId: s.id, runTime: s.runTime }, record.traceId);
     }
     const atRest = hostsAtRest(record);
-    const onlyOwn = own && record.task.status === 'RUNNING';
-    await releaseHosts(deps, onlyOwn ? atRest.filter((h) => h === own.hostId) : atRest, record.task.id);
+    if (own && record.task.status === 'RUNNING') {
+      await releaseHosts(
+        deps,
+        atRest.filter((h) => h === own.hostId),
+        record.task.id,
+      );
+    } else {
+      // The task has ended (as this handler saw it): a Retry, Skip or Rollback may
+      // have set it running again since, its hosts taken anew — keep those.
+      await releaseIfAtRest(deps, record.task.id, atRest);
+    }
   }
 
   /**

@@ -44,6 +44,8 @@ export interface HostLocks {
    */
   release(hostId: number, taskId: number, revision?: number): Promise<void>;
   holder(hostId: number): Promise<number | undefined>;
+  /** The lock's holder and revision, if any. */
+  lockOf(hostId: number): Promise<{ taskId: number; revision: number } | undefined>;
 }
 
 interface LockValue {
@@ -110,6 +112,10 @@ export function createHostLocks(kv: KV): HostLocks {
       } catch (err) {
         if (!isCasConflict(err)) throw err;
       }
+    },
+    async lockOf(hostId) {
+      const entry = await getLive(kv, key(hostId));
+      return entry ? { taskId: decodeJson<LockValue>(entry).taskId, revision: entry.revision } : undefined;
     },
     async holder(hostId) {
       const entry = await getLive(kv, key(hostId));

@@ -6,19 +6,25 @@
  * freed by a call that fails or loses a race.
  */
 import type { HostConfig } from '../config.js';
+import { hostsAtRest } from '../core/task-record.js';
 import { CodedError, ErrorCode } from '../errors.js';
 import type { TaskDeps } from './deps.js';
 
 /**
  * Whether the task holding a lock is gone: it has ended (it died before
- * freeing the host), or it was never stored and the lock is older than the
- * lease (its creator died in between). A holder still RUNNING, or one being
- * created right now, keeps the host however long it takes.
+ * freeing the host) and the lock is older than the lease, or it was never
+ * stored and the lock is older than the lease (its creator died in between).
+ * A holder still RUNNING, or one being created right now, keeps the host
+ * however long it takes.
  */
 export async function holderIsGone(deps: TaskDeps, holder: number, lockedAt: number): Promise<boolean> {
   const stored = await deps.store.get(holder);
-  if (stored) return stored.record.task.status !== 'RUNNING';
-  return Date.now() - lockedAt > deps.config.executor.leaseSeconds * 1000;
+  const young = Date.now() - lockedAt <= deps.config.executor.leaseSeconds * 1000;
+  if (!stored) return !young;
+  // An ended holder that took or refreshed its lock within the lease may be
+  // being set running again right now (a Retry, Skip or Rollback takes its hosts
+  // before it stores its change): it keeps the host until it has, or for a lease.
+  return stored.record.task.status !== 'RUNNING' && !young;
 }
 
 /** A lock a call took (it was free, or its holder gone), as the call left it. */
@@ -71,6 +77,31 @@ export async function releaseClaims(deps: TaskDeps, claims: readonly Claim[], ta
     (r): r is PromiseRejectedResult => r.status === 'rejected',
   );
   if (failed) throw failed.reason;
+}
+
+/**
+ * Free the hosts an ended task held, unless an operation has set it running
+ * there again meanwhile: each lock is read first and the task after, and a
+ * lock is freed only if the task as read leaves its host at rest and the lock
+ * is still as read. An operation takes its hosts before it stores its change,
+ * so a lock it took after the read has another revision (kept), and one it
+ * took before has its change seen in the task (kept) — unless the change was
+ * stored in the instant between the two reads.
+ */
+export async function releaseIfAtRest(deps: TaskDeps, taskId: number, hostIds: Iterable<number>): Promise<void> {
+  const held: Claim[] = [];
+  for (const hostId of new Set(hostIds)) {
+    const lock = await deps.locks.lockOf(hostId);
+    if (lock?.taskId === taskId) held.push({ hostId, revision: lock.revision });
+  }
+  if (held.length === 0) return;
+  const stored = await deps.store.get(taskId);
+  const atRest = new Set(stored ? hostsAtRest(stored.record) : held.map((c) => c.hostId));
+  await releaseClaims(
+    deps,
+    held.filter((c) => atRest.has(c.hostId)),
+    taskId,
+  );
 }
 
 export async function releaseHosts(deps: TaskDeps, hostIds: Iterable<number>, taskId: number): Promise<void> {
