@@ -33,7 +33,8 @@ import type { SlackDoorCommand, SlackOrigin } from '../contracts/events.js';
 import { asCodedError } from '../errors.js';
 import { decodeJson, encodeJson, getLive, isCasConflict } from '../nats/kv-json.js';
 import { SUBJECTS } from '../nats/streams.js';
-import { createTask } from '../tasks/create-task.js';
+import { findOperation } from '../operations/registry.js';
+import { createTask, operationOrThrow } from '../tasks/create-task.js';
 import {
   agentStatus,
   cancel,
@@ -47,7 +48,7 @@ import {
 import { newTraceId } from '../trace-id.js';
 import { hostContext } from './host-context.js';
 import { helpText, parseCommandText, type Role, requiredRole, type SlackCommand } from './parse-command.js';
-import { ACTIONS, renderAgentStatus, renderBatchConfirm, renderTaskList, renderTaskStatus } from './render-blocks.js';
+import { ACTIONS, renderAgentStatus, renderConfirm, renderTaskList, renderTaskStatus } from './render-blocks.js';
 import type { SlackRoles } from './slack-roles.js';
 
 export interface SlackAppDeps {
@@ -103,23 +104,25 @@ export function createCommandHandler(d: SlackAppDeps) {
     respond: RespondFn,
   ) {
     const roles = await d.roles.rolesOf(c.user_id);
-    if (cmd.kind === 'help') return respond(ephemeral(helpText(roles, slash)));
-    const need = requiredRole(cmd);
+    if (cmd.kind === 'help') return respond(ephemeral(helpText(roles, slash, ops.config.operations)));
+    const need = requiredRole(cmd, ops.config.operations);
     if (need && !roles.has(need)) return respond(ephemeral(refusal(need)));
     const now = new Date();
     switch (cmd.kind) {
-      case 'restart':
-      case 'stop':
-      case 'start': {
-        if (hosts.length > 1) {
+      case 'run': {
+        const op = operationOrThrow(ops, cmd.operation);
+        // Several hosts (a batch), or an operation that asks for it: a confirmation click first.
+        if (hosts.length > 1 || op.confirm) {
           const batchId = randomUUID();
           const pending: z.input<typeof PendingBatch> = {
+            operation: op.name,
             hostIds: hosts.map((h) => h.id),
+            params: cmd.params,
             reason: cmd.reason,
             expiresAt: new Date(now.getTime() + CONFIRM_LIFETIME_MS).toISOString(),
           };
           await d.pending.put(`batch.${batchId}`, encodeJson(pending));
-          const r = renderBatchConfirm(hosts, cmd.reason, JSON.stringify({ batchId }));
+          const r = renderConfirm(op, hosts, cmd, JSON.stringify({ batchId }));
           return respond({ response_type: 'ephemeral', replace_original: false, text: r.text, blocks: r.blocks });
         }
         const host = hosts[0] as HostConfig;
@@ -136,13 +139,14 @@ export function createCommandHandler(d: SlackAppDeps) {
           hostId: host.id,
           requestId,
           origin,
+          ...(Object.keys(cmd.params).length > 0 ? { params: cmd.params } : {}),
           ...(cmd.reason ? { reason: cmd.reason } : {}),
         };
         // On the Slack door's own subject, which NATS publishers are not given: only
         // it may say a request comes from a Slack user (docs/SECURITY.md). Durable
         // before we return; one trigger_id makes one task (stream dedup, then requestId).
-        await d.js.publish(SUBJECTS.slackDoor(cmd.kind), encodeJson(payload), { msgID: requestId });
-        logger.info({ requestId, hostId: host.id, user: c.user_id, op: cmd.kind }, 'Slack request published');
+        await d.js.publish(SUBJECTS.slackDoor(op.name), encodeJson(payload), { msgID: requestId });
+        logger.info({ requestId, hostId: host.id, user: c.user_id, op: op.name }, 'Slack request published');
         return;
       }
       case 'agent': {
@@ -169,7 +173,7 @@ export function createCommandHandler(d: SlackAppDeps) {
   }
 
   return async function handleCommand({ command, ack, respond }: SlackCommandMiddlewareArgs): Promise<void> {
-    const parsed = parseCommandText(command.text ?? '', slash);
+    const parsed = parseCommandText(command.text ?? '', slash, ops.config.operations);
     if (!parsed.ok) {
       await ack(ephemeral(parsed.error));
       return;
@@ -206,7 +210,10 @@ const ButtonValue = z.object({
 });
 const BatchValue = z.object({ batchId: z.uuid() });
 const PendingBatch = z.object({
+  /** The registry's operation (confirmations stored before it were batch restarts). */
+  operation: z.string().default('restart'),
   hostIds: z.array(z.number().int().positive()).min(1),
+  params: z.record(z.string(), z.string()).default({}),
   reason: z.string().max(500).optional(),
   /** After this a Confirm is refused (a confirmation stored before it had no end: take it as expired). */
   expiresAt: z.iso.datetime().optional(),
@@ -234,6 +241,14 @@ async function cancelPendingBatch(pending: KV, key: string): Promise<string | un
   }
 }
 
+/** The role that may confirm (or cancel) a stored confirmation: its operation's. */
+async function roleToConfirm(d: SlackAppDeps, key: string): Promise<Role> {
+  const entry = await getLive(d.pending, key);
+  const v = entry ? PendingBatch.safeParse(decodeJson(entry)) : undefined;
+  const op = v?.success ? findOperation(d.ops.config.operations, v.data.operation) : undefined;
+  return op?.role ?? 'HOST_MANAGER';
+}
+
 /** How long a batch confirmation can be clicked (ms); Slack's response_url lives 30 minutes. */
 const CONFIRM_LIFETIME_MS = 15 * 60_000;
 const CONFIRM_GONE = 'This confirmation has expired or was cancelled; type the command again.';
@@ -251,28 +266,32 @@ export function createActionHandler(d: SlackAppDeps) {
     try {
       const roles = await d.roles.rolesOf(userId);
       if (action.action_id === ACTIONS.cancelBatch) {
-        // Removing someone's confirmation is an act on their batch: the same role as confirming it.
-        if (!roles.has('HOST_MANAGER')) return void (await respond(ephemeral(refusal('HOST_MANAGER'))));
         const value = BatchValue.safeParse(JSON.parse(action.value ?? '{}'));
-        const confirmedBy = value.success
-          ? await cancelPendingBatch(d.pending, `batch.${value.data.batchId}`)
-          : undefined;
+        const key = value.success ? `batch.${value.data.batchId}` : undefined;
+        // Removing someone's confirmation is an act on their request: the same role as confirming it.
+        const need = key ? await roleToConfirm(d, key) : 'HOST_MANAGER';
+        if (!roles.has(need)) return void (await respond(ephemeral(refusal(need))));
+        const confirmedBy = key ? await cancelPendingBatch(d.pending, key) : undefined;
         if (confirmedBy) {
           // A Confirm won the race: say so, and leave its answer in place.
           return void (await respond(
-            ephemeral(`Too late to cancel: <@${confirmedBy}> confirmed this batch restart, and it has started.`),
+            ephemeral(`Too late to cancel: <@${confirmedBy}> confirmed it, and it has started.`),
           ));
         }
-        await respond({ replace_original: true, text: 'Batch restart not started.' });
+        await respond({ replace_original: true, text: 'Not started.' });
         return;
       }
       if (action.action_id === ACTIONS.confirmBatch) {
-        if (!roles.has('HOST_MANAGER')) return void (await respond(ephemeral(refusal('HOST_MANAGER'))));
         const { batchId } = BatchValue.parse(JSON.parse(action.value ?? '{}'));
         const key = `batch.${batchId}`;
         const entry = await getLive(d.pending, key);
-        if (!entry) return void (await respond(ephemeral(CONFIRM_GONE)));
+        if (!entry) {
+          if (!roles.has('HOST_MANAGER')) return void (await respond(ephemeral(refusal('HOST_MANAGER'))));
+          return void (await respond(ephemeral(CONFIRM_GONE)));
+        }
         const v = PendingBatch.parse(decodeJson(entry));
+        const op = operationOrThrow(ops, v.operation);
+        if (!roles.has(op.role)) return void (await respond(ephemeral(refusal(op.role))));
         if (v.confirmedBy || !v.expiresAt || Date.parse(v.expiresAt) <= Date.now()) {
           if (!v.confirmedBy) await d.pending.delete(key);
           return void (await respond(ephemeral(CONFIRM_GONE)));
@@ -287,8 +306,9 @@ export function createActionHandler(d: SlackAppDeps) {
         }
         const channelId = body.channel?.id ?? body.container?.channel_id;
         const { record } = await createTask(ops, {
-          kind: 'batchRestart',
+          operation: op.name,
           hostIds: v.hostIds,
+          params: v.params,
           creator: `slack:${userId}`,
           requestId: requestIdOf(body.trigger_id),
           traceId: newTraceId(),
@@ -306,10 +326,7 @@ export function createActionHandler(d: SlackAppDeps) {
               }
             : {}),
         });
-        await respond({
-          replace_original: true,
-          text: `Batch restart of ${v.hostIds.length} hosts started: task ${record.task.id}.`,
-        });
+        await respond({ replace_original: true, text: `${record.task.name} started: task ${record.task.id}.` });
         return;
       }
       if (!roles.has('TASK_MANAGER')) return void (await respond(ephemeral(refusal('TASK_MANAGER'))));
