@@ -15,6 +15,7 @@ import { type Sweeper, startSweeper } from './executor/sweeper.js';
 import { createHttpServer } from './http/server.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { startApiService } from './nats/api-service.js';
+import { createCommandIntake } from './nats/command-intake.js';
 import { connectNats } from './nats/connect.js';
 import { createFirstEventCheck } from './nats/event-history.js';
 import { createHostLocks } from './nats/host-locks.js';
@@ -27,7 +28,6 @@ import { createTaskStore } from './nats/task-store.js';
 import { createWorkQueue } from './nats/work-queue.js';
 import type { SlackFrontDoor } from './slack/slack-app.js';
 import { createSshStepRunner } from './ssh/ssh-step-runner.js';
-import { createCommandIntake } from './tasks/command-intake.js';
 import type { OperationDeps } from './tasks/task-operations.js';
 
 export interface ServiceOptions {
