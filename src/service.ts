@@ -21,6 +21,7 @@ import { createFirstEventCheck } from './nats/event-history.js';
 import { createHostLocks } from './nats/host-locks.js';
 import { createIdAllocator, storeEpoch } from './nats/id-allocator.js';
 import { type PullWorkers, startPullWorkers } from './nats/pull-workers.js';
+import { createRequestLog } from './nats/request-log.js';
 import { CONSUMERS, ensureTopology, STREAMS } from './nats/streams.js';
 import { createSubtaskLogs } from './nats/subtask-logs.js';
 import { createTaskIndex } from './nats/task-index.js';
@@ -119,7 +120,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     ids: createIdAllocator(buckets.ids),
     epoch: await storeEpoch(buckets.ids),
     maxPayload: nc.info?.max_payload ?? 1024 * 1024,
-    requests: buckets.requests,
+    requests: createRequestLog(buckets.requests),
     logs: createSubtaskLogs(buckets.logs),
     enqueue: createWorkQueue(js),
     address: processAddress(),
@@ -208,7 +209,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         config,
         store: deps.store,
         logs: deps.logs,
-        requests: buckets.requests,
+        requests: deps.requests,
         threads: buckets.slack,
         client,
         respond: postToResponseUrl,
