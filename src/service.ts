@@ -20,8 +20,10 @@ import { connectNats } from './nats/connect.js';
 import { createFirstEventCheck } from './nats/event-history.js';
 import { createHostLocks } from './nats/host-locks.js';
 import { createIdAllocator, storeEpoch } from './nats/id-allocator.js';
+import { createPendingBatches } from './nats/pending-batches.js';
 import { type PullWorkers, startPullWorkers } from './nats/pull-workers.js';
 import { createRequestLog } from './nats/request-log.js';
+import { createDoorPublisher } from './nats/slack-door.js';
 import { CONSUMERS, ensureTopology, STREAMS } from './nats/streams.js';
 import { createSubtaskLogs } from './nats/subtask-logs.js';
 import { createTaskIndex } from './nats/task-index.js';
@@ -191,9 +193,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     if (roles.has('slack')) {
       slack = await startSlackApp({
         ops: deps,
-        js,
+        publishDoorCommand: createDoorPublisher(js),
         roles: createSlackRoles({ config, client: new WebClient(token, webOptions), logger }),
-        pending: buckets.slack,
+        pending: createPendingBatches(buckets.slack),
         logger,
         signingSecret: slackEnv.SLACK_SIGNING_SECRET ?? '',
         botToken: token,
