@@ -25,14 +25,11 @@ import {
   type SlackCommandMiddlewareArgs,
 } from '@slack/bolt';
 import { WebClient } from '@slack/web-api';
-import type { JetStreamClient, KV } from 'nats';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { findHost, type HostConfig } from '../config.js';
 import type { SlackDoorCommand, SlackOrigin } from '../contracts/events.js';
 import { asCodedError } from '../errors.js';
-import { decodeJson, encodeJson, getLive, isCasConflict } from '../nats/kv-json.js';
-import { SUBJECTS } from '../nats/streams.js';
 import { createTask } from '../tasks/create-task.js';
 import {
   agentStatus,
@@ -47,15 +44,17 @@ import {
 import { newTraceId } from '../trace-id.js';
 import { hostContext } from './host-context.js';
 import { helpText, parseCommandText, type Role, requiredRole, type SlackCommand } from './parse-command.js';
+import type { PendingBatches, PublishDoorCommand } from './ports.js';
 import { ACTIONS, renderAgentStatus, renderBatchConfirm, renderTaskList, renderTaskStatus } from './render-blocks.js';
 import type { SlackRoles } from './slack-roles.js';
 
 export interface SlackAppDeps {
   ops: OperationDeps;
-  js: JetStreamClient;
+  /** Sends a single-host request on to the task intake. */
+  publishDoorCommand: PublishDoorCommand;
   roles: SlackRoles;
-  /** Batches waiting for their confirmation click (a button value holds at most 2,000 characters). */
-  pending: KV;
+  /** Batches waiting for their confirmation click. */
+  pending: PendingBatches;
   logger: Logger;
 }
 
@@ -113,12 +112,11 @@ export function createCommandHandler(d: SlackAppDeps) {
       case 'start': {
         if (hosts.length > 1) {
           const batchId = randomUUID();
-          const pending: z.input<typeof PendingBatch> = {
+          await d.pending.put(batchId, {
             hostIds: hosts.map((h) => h.id),
             reason: cmd.reason,
             expiresAt: new Date(now.getTime() + CONFIRM_LIFETIME_MS).toISOString(),
-          };
-          await d.pending.put(`batch.${batchId}`, encodeJson(pending));
+          });
           const r = renderBatchConfirm(hosts, cmd.reason, JSON.stringify({ batchId }));
           return respond({ response_type: 'ephemeral', replace_original: false, text: r.text, blocks: r.blocks });
         }
@@ -138,10 +136,10 @@ export function createCommandHandler(d: SlackAppDeps) {
           origin,
           ...(cmd.reason ? { reason: cmd.reason } : {}),
         };
-        // On the Slack door's own subject, which NATS publishers are not given: only
-        // it may say a request comes from a Slack user (docs/SECURITY.md). Durable
-        // before we return; one trigger_id makes one task (stream dedup, then requestId).
-        await d.js.publish(SUBJECTS.slackDoor(cmd.kind), encodeJson(payload), { msgID: requestId });
+        // On the Slack door's own way in: only it may say a request comes from a
+        // Slack user (docs/SECURITY.md). Durable before we return; one trigger_id
+        // makes one task (deduplicated by requestId).
+        await d.publishDoorCommand(cmd.kind, payload);
         logger.info({ requestId, hostId: host.id, user: c.user_id, op: cmd.kind }, 'Slack request published');
         return;
       }
@@ -205,35 +203,6 @@ const ButtonValue = z.object({
   subtaskId: z.number().int().positive().optional(),
 });
 const BatchValue = z.object({ batchId: z.uuid() });
-const PendingBatch = z.object({
-  hostIds: z.array(z.number().int().positive()).min(1),
-  reason: z.string().max(500).optional(),
-  /** After this a Confirm is refused (a confirmation stored before it had no end: take it as expired). */
-  expiresAt: z.iso.datetime().optional(),
-  /** Who confirmed it: the batch has started; a Cancel is too late. */
-  confirmedBy: z.string().optional(),
-});
-
-/**
- * Cancel a batch confirmation: removed by compare-and-set unless a Confirm
- * took it first. Resolves with who confirmed it then; undefined when it is
- * gone (cancelled, expired, or never there).
- */
-async function cancelPendingBatch(pending: KV, key: string): Promise<string | undefined> {
-  for (;;) {
-    const entry = await getLive(pending, key);
-    if (!entry) return undefined;
-    const v = PendingBatch.safeParse(decodeJson(entry));
-    if (v.success && v.data.confirmedBy) return v.data.confirmedBy;
-    try {
-      await pending.delete(key, { previousSeq: entry.revision });
-      return undefined;
-    } catch (err) {
-      if (!isCasConflict(err)) throw err; // a Confirm or another Cancel came first: look again
-    }
-  }
-}
-
 /** How long a batch confirmation can be clicked (ms); Slack's response_url lives 30 minutes. */
 const CONFIRM_LIFETIME_MS = 15 * 60_000;
 const CONFIRM_GONE = 'This confirmation has expired or was cancelled; type the command again.';
@@ -254,9 +223,7 @@ export function createActionHandler(d: SlackAppDeps) {
         // Removing someone's confirmation is an act on their batch: the same role as confirming it.
         if (!roles.has('HOST_MANAGER')) return void (await respond(ephemeral(refusal('HOST_MANAGER'))));
         const value = BatchValue.safeParse(JSON.parse(action.value ?? '{}'));
-        const confirmedBy = value.success
-          ? await cancelPendingBatch(d.pending, `batch.${value.data.batchId}`)
-          : undefined;
+        const confirmedBy = value.success ? await d.pending.cancel(value.data.batchId) : undefined;
         if (confirmedBy) {
           // A Confirm won the race: say so, and leave its answer in place.
           return void (await respond(
@@ -269,22 +236,10 @@ export function createActionHandler(d: SlackAppDeps) {
       if (action.action_id === ACTIONS.confirmBatch) {
         if (!roles.has('HOST_MANAGER')) return void (await respond(ephemeral(refusal('HOST_MANAGER'))));
         const { batchId } = BatchValue.parse(JSON.parse(action.value ?? '{}'));
-        const key = `batch.${batchId}`;
-        const entry = await getLive(d.pending, key);
-        if (!entry) return void (await respond(ephemeral(CONFIRM_GONE)));
-        const v = PendingBatch.parse(decodeJson(entry));
-        if (v.confirmedBy || !v.expiresAt || Date.parse(v.expiresAt) <= Date.now()) {
-          if (!v.confirmedBy) await d.pending.delete(key);
-          return void (await respond(ephemeral(CONFIRM_GONE)));
-        }
         // Taken by this click (compare-and-set): a second click finds it confirmed,
         // and a Cancel meanwhile finds it too late (or this click finds it gone).
-        try {
-          await d.pending.update(key, encodeJson({ ...v, confirmedBy: userId }), entry.revision);
-        } catch (err) {
-          if (!isCasConflict(err)) throw err;
-          return void (await respond(ephemeral(CONFIRM_GONE)));
-        }
+        const v = await d.pending.confirm(batchId, userId, new Date());
+        if (!v) return void (await respond(ephemeral(CONFIRM_GONE)));
         const channelId = body.channel?.id ?? body.container?.channel_id;
         const { record } = await createTask(ops, {
           kind: 'batchRestart',

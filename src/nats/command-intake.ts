@@ -18,11 +18,11 @@ import {
   SlackDoorCommand,
 } from '../contracts/events.js';
 import { asCodedError, CodedError, describeZodError, ErrorCode } from '../errors.js';
-import { encodeJson } from '../nats/kv-json.js';
-import { SUBJECTS } from '../nats/streams.js';
+import { createTask, RepeatedRejection, RequestGone } from '../tasks/create-task.js';
+import type { TaskDeps } from '../tasks/deps.js';
 import { traceIdFrom } from '../trace-id.js';
-import { createTask, RepeatedRejection, RequestGone } from './create-task.js';
-import type { TaskDeps } from './deps.js';
+import { encodeJson } from './kv-json.js';
+import { SUBJECTS } from './streams.js';
 
 export const INVALID_REQUEST_ID = 'invalid';
 
