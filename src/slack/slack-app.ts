@@ -23,6 +23,7 @@ import {
   type RespondFn,
   type SlackActionMiddlewareArgs,
   type SlackCommandMiddlewareArgs,
+  SocketModeReceiver,
 } from '@slack/bolt';
 import { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
@@ -60,6 +61,18 @@ export interface SlackAppDeps {
 
 /** The Web API client's own retries (transient errors); 429s are ours to honour. */
 export const SLACK_RETRY = { retries: 2, factor: 1, minTimeout: 200, maxTimeout: 1000 };
+
+/**
+ * Socket Mode's apps.connections.open, asked until Slack answers: again after 0.5 s, then
+ * twice as long each time, at most every 30 s. The Slack door is shut until then. Its
+ * client would otherwise take Bolt's clientOptions and so SLACK_RETRY: three failures in a
+ * row on a reconnect (Slack or a proxy down for a second) were thrown where nothing
+ * catches them, and the process died of the unhandled rejection. The timers are unref'd:
+ * a service stopped meanwhile is not kept alive by them.
+ */
+export const SOCKET_OPEN_RETRY = { forever: true, minTimeout: 500, factor: 2, maxTimeout: 30_000, unref: true };
+/** How long stop waits (ms) for Slack to answer the WebSocket's close frame before going on. */
+const SOCKET_CLOSE_WAIT_MS = 2000;
 
 /** Slack's ids are safe; a request id keeps `[A-Za-z0-9_-]` and at most 64 characters. */
 export function requestIdOf(triggerId: string): string {
@@ -452,8 +465,16 @@ export async function startSlackApp(
 ): Promise<SlackFrontDoor> {
   const logger = boltLogger(d.logger.child({ component: 'bolt' }));
   const clientOptions = { slackApiUrl: d.apiUrl, retryConfig: SLACK_RETRY };
-  const socketMode = Boolean(d.appToken);
-  const receiver = socketMode
+  // Socket Mode needs no signing secret: the app-level token authenticates the connection.
+  const socket = d.appToken
+    ? new SocketModeReceiver({
+        appToken: d.appToken,
+        logger,
+        // Its client asks apps.connections.open on SLACK_API_URL, as the rest of the app does.
+        installerOptions: { clientOptions: { slackApiUrl: d.apiUrl, retryConfig: SOCKET_OPEN_RETRY } },
+      })
+    : undefined;
+  const receiver = socket
     ? undefined
     : new HTTPReceiver({
         signingSecret: d.signingSecret,
@@ -468,14 +489,14 @@ export async function startSlackApp(
     authorize,
     logger,
     clientOptions,
-    ...(receiver ? { receiver } : { socketMode: true, appToken: d.appToken, signingSecret: d.signingSecret }),
+    receiver: socket ?? receiver,
   });
   app.command(d.ops.config.slack.command, createCommandHandler(d));
   const onAction = createActionHandler(d);
   for (const id of Object.values(ACTIONS) as string[]) {
     app.action<BlockAction<ButtonAction>>(id, onAction);
   }
-  if (socketMode) await app.start();
+  if (socket) await app.start();
   return {
     async handleHttp(req, res) {
       // Only what Bolt serves: a POST to exactly /slack/events. Anything else (another method,
@@ -523,7 +544,16 @@ export async function startSlackApp(
       return true;
     },
     async stop() {
-      if (socketMode) await app.stop();
+      if (!socket) return;
+      // Bolt's stop() does not wait for the close handshake; the client's disconnect() does.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        socket.client.disconnect(),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, SOCKET_CLOSE_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
     },
   };
 }
