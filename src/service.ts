@@ -15,11 +15,15 @@ import { type Sweeper, startSweeper } from './executor/sweeper.js';
 import { createHttpServer } from './http/server.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { startApiService } from './nats/api-service.js';
+import { createCommandIntake } from './nats/command-intake.js';
 import { connectNats } from './nats/connect.js';
 import { createFirstEventCheck } from './nats/event-history.js';
 import { createHostLocks } from './nats/host-locks.js';
 import { createIdAllocator, storeEpoch } from './nats/id-allocator.js';
+import { createPendingBatches } from './nats/pending-batches.js';
 import { type PullWorkers, startPullWorkers } from './nats/pull-workers.js';
+import { createRequestLog } from './nats/request-log.js';
+import { createDoorPublisher } from './nats/slack-door.js';
 import { CONSUMERS, ensureTopology, STREAMS } from './nats/streams.js';
 import { createSubtaskLogs } from './nats/subtask-logs.js';
 import { createTaskIndex } from './nats/task-index.js';
@@ -27,7 +31,6 @@ import { createTaskStore } from './nats/task-store.js';
 import { createWorkQueue } from './nats/work-queue.js';
 import type { SlackFrontDoor } from './slack/slack-app.js';
 import { createSshStepRunner } from './ssh/ssh-step-runner.js';
-import { createCommandIntake } from './tasks/command-intake.js';
 import type { OperationDeps } from './tasks/task-operations.js';
 
 export interface ServiceOptions {
@@ -119,7 +122,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     ids: createIdAllocator(buckets.ids),
     epoch: await storeEpoch(buckets.ids),
     maxPayload: nc.info?.max_payload ?? 1024 * 1024,
-    requests: buckets.requests,
+    requests: createRequestLog(buckets.requests),
     logs: createSubtaskLogs(buckets.logs),
     enqueue: createWorkQueue(js),
     address: processAddress(),
@@ -190,9 +193,9 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     if (roles.has('slack')) {
       slack = await startSlackApp({
         ops: deps,
-        js,
+        publishDoorCommand: createDoorPublisher(js),
         roles: createSlackRoles({ config, client: new WebClient(token, webOptions), logger }),
-        pending: buckets.slack,
+        pending: createPendingBatches(buckets.slack),
         logger,
         signingSecret: slackEnv.SLACK_SIGNING_SECRET ?? '',
         botToken: token,
@@ -208,7 +211,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
         config,
         store: deps.store,
         logs: deps.logs,
-        requests: buckets.requests,
+        requests: deps.requests,
         threads: buckets.slack,
         client,
         respond: postToResponseUrl,

@@ -14,7 +14,6 @@
  *    not start: it fails "configuration changed".
  * 4. Store the log, mark the subtask SUCCESSFUL or FAILED, follow up, ack.
  */
-import type { JsMsg } from 'nats';
 import type { Logger } from 'pino';
 import { WorkItem } from '../contracts/events.js';
 import { completeSubtask, findSubtask, readySubtasks, startSubtask } from '../core/task.js';
@@ -24,6 +23,7 @@ import type { TaskDeps } from '../tasks/deps.js';
 import { holderIsGone, releaseHosts, releaseIfAtRest } from '../tasks/host-claims.js';
 import { type StepToRun, stepToRun } from '../tasks/step-plans.js';
 import { KILL_AFTER_SECONDS, type StepResult, type StepRunner, targetOf } from './ports.js';
+import type { WorkMessage } from './work-message.js';
 
 /** What a handler keeps while its step runs. */
 interface Prepared {
@@ -95,7 +95,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
    * task record stays in here: a step may run for minutes, and a thousand of
    * them in flight should not each hold a copy of their task.
    */
-  async function prepare(msg: JsMsg, item: WorkItem): Promise<Prepared | undefined> {
+  async function prepare(msg: WorkMessage, item: WorkItem): Promise<Prepared | undefined> {
     // The usual case, a READY subtask to start, may be judged on this process's
     // own last write (the compare-and-set that starts it confirms it); anything
     // else is judged on the stored task.
@@ -176,7 +176,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     };
   }
 
-  return async function handle(msg: JsMsg): Promise<void> {
+  return async function handle(msg: WorkMessage): Promise<void> {
     const parsed = WorkItem.safeParse(msg.json());
     if (!parsed.success) {
       logger.error({ subject: msg.subject }, 'malformed work item dropped');

@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { type EnvelopeMeta, failure, httpStatusOf, success } from '../api/envelope.js';
 import { type Caller, findApiOperation, parseInput } from '../api/operations.js';
 import type { Config } from '../config.js';
 import { CodedError, ErrorCode, TooManySignInsError } from '../errors.js';
@@ -12,7 +13,6 @@ import type { Metrics } from '../metrics.js';
 import type { OperationDeps } from '../tasks/task-operations.js';
 import { newTraceId, traceIdFrom } from '../trace-id.js';
 import { allows, createAuthenticator } from './auth.js';
-import { type EnvelopeMeta, failure, httpStatusOf, success } from './envelope.js';
 import { matchRoute, operationOfRoute } from './routes.js';
 
 export interface HttpDeps {

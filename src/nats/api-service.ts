@@ -7,9 +7,9 @@
  */
 import type { NatsConnection, Service, ServiceMsg } from 'nats';
 import type { Logger } from 'pino';
+import { type EnvelopeMeta, failure, httpStatusOf, success } from '../api/envelope.js';
 import { apiOperations, type Operation, parseInput } from '../api/operations.js';
 import { asCodedError, CodedError, ErrorCode } from '../errors.js';
-import { type EnvelopeMeta, failure, httpStatusOf, success } from '../http/envelope.js';
 import type { OperationDeps } from '../tasks/task-operations.js';
 import { traceIdFrom } from '../trace-id.js';
 import { encodeJson } from './kv-json.js';

@@ -8,45 +8,8 @@
  * (they have the task store); this module only takes, replaces and frees.
  */
 import type { KV } from 'nats';
+import type { AcquireResult, HostLocks } from '../tasks/ports.js';
 import { decodeJson, encodeJson, getLive, isCasConflict } from './kv-json.js';
-
-export type AcquireResult =
-  | {
-      ok: true;
-      /** Revision of the lock as this call left it. */
-      revision: number;
-      /** Taken by this call (created, or replaced); false when the task held it already. */
-      fresh: boolean;
-    }
-  | {
-      ok: false;
-      holder: number;
-      revision: number;
-      /** When the holder took or last refreshed it (epoch ms; 0 when unknown). */
-      at: number;
-    };
-
-export interface HostLocks {
-  /** Take the host for `taskId`; already ours counts as taken (and refreshes `at`). */
-  acquire(hostId: number, taskId: number): Promise<AcquireResult>;
-  /**
-   * As acquire, but a lock this process took for `taskId` less than `freshMs`
-   * ago counts as held without a round trip (only an ended holder is replaced,
-   * and a handler looks at its task's state before asking).
-   */
-  hold(hostId: number, taskId: number, freshMs: number): Promise<AcquireResult>;
-  /** Replace a holder found gone (see above), if the lock is still that revision; the new revision, or false. */
-  replace(hostId: number, taskId: number, staleRevision: number): Promise<number | false>;
-  /**
-   * Free the host if `taskId` holds it — with `revision`, only if the lock is
-   * still as a caller took it: whoever touched it since (a concurrent
-   * operation on the same task refreshing it) keeps it.
-   */
-  release(hostId: number, taskId: number, revision?: number): Promise<void>;
-  holder(hostId: number): Promise<number | undefined>;
-  /** The lock's holder and revision, if any. */
-  lockOf(hostId: number): Promise<{ taskId: number; revision: number } | undefined>;
-}
 
 interface LockValue {
   taskId: number;

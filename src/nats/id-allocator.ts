@@ -4,13 +4,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { KV } from 'nats';
+import type { IdAllocator } from '../tasks/ports.js';
 import { decodeJson, encodeJson, getLive, isCasConflict } from './kv-json.js';
-
-export interface IdAllocator {
-  take(count: number): Promise<number[]>;
-  /** Never hand out `id` or anything below it again (the counter went back: a reset bucket). */
-  skipPast(id: number): Promise<void>;
-}
 
 /**
  * A random name for this store, made once when the id bucket is new. Ids start

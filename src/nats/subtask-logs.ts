@@ -1,19 +1,7 @@
-/** A subtask's output tail (≤ 64 KiB) and, when it failed, why. */
+/** Subtask logs in KV: `log.<taskId>.<subtaskId>`, the latest run's. */
 import type { KV } from 'nats';
+import type { SubtaskLog, SubtaskLogs } from '../tasks/ports.js';
 import { decodeJson, encodeJson, getLive } from './kv-json.js';
-
-export interface SubtaskLog {
-  log: string;
-  truncated: boolean;
-  exitCode?: number;
-  /** Why the subtask failed, in a sentence: "exit code 3", "timed out after 60 s", … */
-  error?: string;
-}
-
-export interface SubtaskLogs {
-  put(taskId: number, subtaskId: number, log: SubtaskLog): Promise<void>;
-  get(taskId: number, subtaskId: number): Promise<SubtaskLog | undefined>;
-}
 
 export function createSubtaskLogs(kv: KV): SubtaskLogs {
   const key = (t: number, s: number) => `log.${t}.${s}`;

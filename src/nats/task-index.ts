@@ -10,22 +10,9 @@
  * every one of those writes.
  */
 import type { KV, KvEntry } from 'nats';
-import type { OcpTask } from '../contracts/ocp-task.js';
 import type { TaskRecord } from '../core/task-record.js';
+import type { TaskIndex, TaskSummary } from '../tasks/ports.js';
 import { decodeJsonBytes } from './kv-json.js';
-
-export type TaskSummary = Omit<OcpTask, 'subtasks'>;
-
-export interface TaskIndex {
-  /** Every stored task this index keeps (see `keep`), in no particular order. */
-  all(): Promise<TaskSummary[]>;
-  /**
-   * One pass over every stored task, whatever this index keeps, holding one at
-   * a time (the retention sweep of a process that keeps only running tasks).
-   */
-  scan(visit: (task: TaskSummary) => void): Promise<void>;
-  close(): void;
-}
 
 /** A task record's summary: the task without its subtasks. */
 function summaryOf(e: KvEntry): TaskSummary {

@@ -6,48 +6,16 @@ import { randomBytes } from 'node:crypto';
 import type { JetStreamClient, JetStreamManager, KV } from 'nats';
 import { headers as natsHeaders } from 'nats';
 import { outboxEvents, recordChange, type TaskRecord } from '../core/task-record.js';
+import {
+  StoredNotAnnounced,
+  type StoredTask,
+  StoreOutcomeUnknown,
+  type TaskChange,
+  TaskIdTaken,
+  type TaskStore,
+} from '../tasks/ports.js';
 import { decodeJson, encodeJson, encodeJsonCompact, getLive, isCasConflict } from './kv-json.js';
 import { STREAMS, SUBJECTS } from './streams.js';
-
-export interface StoredTask {
-  record: TaskRecord;
-  revision: number;
-}
-
-/** Return the changed record, or undefined to leave it as it is. */
-export type TaskChange = (record: TaskRecord) => Omit<TaskRecord, 'eventSeq' | 'publishedSeq' | 'outbox'> | undefined;
-
-export interface TaskStore {
-  get(taskId: number): Promise<StoredTask | undefined>;
-  /**
-   * The task as this process last wrote it, if it did and the task was still
-   * running then; else as stored. It may be stale: good for a judgement that
-   * a compare-and-set confirms, not for one that ends in doing nothing.
-   */
-  peek(taskId: number): Promise<StoredTask | undefined>;
-  /**
-   * Store a new task, not yet announced (its events wait in the outbox: see
-   * `publishOutbox`). If this request stored it already (a redelivery), the stored
-   * one. Throws TaskIdTaken when another request's task has the id, and
-   * StoreOutcomeUnknown when NATS did not answer for WRITE_RESOLVE_MS (the
-   * task may exist).
-   */
-  create(record: Omit<TaskRecord, 'eventSeq' | 'publishedSeq' | 'outbox'>): Promise<TaskRecord>;
-  /**
-   * Apply `change` by compare-and-set, retrying on conflict; publishes the
-   * change's events. Resolves with the record as this change left it (later
-   * changes stored in the same write may have followed it); a change that
-   * throws rejects only its own caller.
-   */
-  update(taskId: number, change: TaskChange): Promise<TaskRecord | undefined>;
-  /**
-   * Publish the record's outbox: a new task's first events, or those a writer
-   * that died (or lost NATS) left unpublished; repeats are dropped by id.
-   */
-  publishOutbox(record: TaskRecord): Promise<void>;
-  /** Remove a task that ended, if it still has not changed since (see tasks/retention.ts). */
-  remove(taskId: number): Promise<void>;
-}
 
 const key = (taskId: number) => `task.${taskId}`;
 
@@ -66,39 +34,6 @@ function answerLost(err: unknown): boolean {
 const retryPause = (attempt: number) => new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
 /** Tokens of the latest writes a record keeps (see resolveLostWrite). */
 const WRITES_KEPT = 8;
-
-/** The change is stored, but announcing its events failed: they wait in the outbox for the next writer or the sweeper. */
-export class StoredNotAnnounced extends Error {
-  constructor(
-    readonly record: TaskRecord,
-    cause: Error,
-  ) {
-    super(`task ${record.task.id} stored; announcing its events failed: ${cause.message}`);
-    this.name = 'StoredNotAnnounced';
-  }
-}
-
-/** The id belongs to another request's task (the id counter went back: a reset bucket). */
-export class TaskIdTaken extends Error {
-  constructor(
-    readonly taskId: number,
-    readonly owner: string,
-  ) {
-    super(`task id ${taskId} is taken by request ${owner}`);
-    this.name = 'TaskIdTaken';
-  }
-}
-
-/** NATS never answered whether the task was stored: it may exist, and if it does it will run. */
-export class StoreOutcomeUnknown extends Error {
-  constructor(
-    readonly taskId: number,
-    cause: Error,
-  ) {
-    super(`NATS unreachable: whether task ${taskId} was stored is not known (${cause.message})`);
-    this.name = 'StoreOutcomeUnknown';
-  }
-}
 
 interface Waiter {
   change: TaskChange;

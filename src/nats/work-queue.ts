@@ -1,10 +1,8 @@
 /** "Run this subtask" messages, deduplicated per subtask run. */
 import { type JetStreamClient, headers as natsHeaders } from 'nats';
-import type { WorkItem } from '../contracts/events.js';
+import type { EnqueueWork } from '../tasks/ports.js';
 import { encodeJson } from './kv-json.js';
 import { SUBJECTS } from './streams.js';
-
-export type EnqueueWork = (item: WorkItem, traceId: string) => Promise<void>;
 
 export function createWorkQueue(js: JetStreamClient): EnqueueWork {
   return async (item, traceId) => {

@@ -27,9 +27,7 @@ import { RequestEvent, TaskEvent } from '../contracts/events.js';
 import type { OcpTask } from '../contracts/ocp-task.js';
 import type { TaskRecord } from '../core/task-record.js';
 import { decodeJson, encodeJson, getLive, isCasConflict } from '../nats/kv-json.js';
-import type { SubtaskLogs } from '../nats/subtask-logs.js';
-import type { TaskStore } from '../nats/task-store.js';
-import { readRequest } from '../tasks/create-task.js';
+import type { RequestLog, SubtaskLogs, TaskStore } from '../tasks/ports.js';
 import { hostContext } from './host-context.js';
 import { type Rendered, renderFinalReply, renderParent, renderSubtaskReply } from './render-blocks.js';
 
@@ -44,7 +42,7 @@ export interface NotifierDeps {
   config: Config;
   store: TaskStore;
   logs: SubtaskLogs;
-  requests: KV;
+  requests: RequestLog;
   /** ocp_slack: per task, where its thread is and what was posted. */
   threads: KV;
   client: ChatApi;
@@ -434,7 +432,7 @@ export function createNotifier(deps: NotifierDeps) {
 
   async function handleRequestEvent(msg: JsMsg, event: RequestEvent): Promise<void> {
     if (event.type === 'rejected') {
-      const entry = await readRequest(deps, event.requestId);
+      const entry = await deps.requests.get(event.requestId);
       const origin = entry?.state === 'rejected' ? entry.origin : undefined;
       const url = trusted(origin?.responseUrl);
       if (url) {

@@ -23,16 +23,14 @@ import {
   type RespondFn,
   type SlackActionMiddlewareArgs,
   type SlackCommandMiddlewareArgs,
+  SocketModeReceiver,
 } from '@slack/bolt';
 import { WebClient } from '@slack/web-api';
-import type { JetStreamClient, KV } from 'nats';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { findHost, type HostConfig } from '../config.js';
 import type { SlackDoorCommand, SlackOrigin } from '../contracts/events.js';
 import { asCodedError } from '../errors.js';
-import { decodeJson, encodeJson, getLive, isCasConflict } from '../nats/kv-json.js';
-import { SUBJECTS } from '../nats/streams.js';
 import { findOperation } from '../operations/registry.js';
 import { createTask, operationOrThrow } from '../tasks/create-task.js';
 import {
@@ -48,20 +46,34 @@ import {
 import { newTraceId } from '../trace-id.js';
 import { hostContext } from './host-context.js';
 import { helpText, parseCommandText, type Role, requiredRole, type SlackCommand } from './parse-command.js';
+import type { PendingBatches, PublishDoorCommand } from './ports.js';
 import { ACTIONS, renderAgentStatus, renderConfirm, renderTaskList, renderTaskStatus } from './render-blocks.js';
 import type { SlackRoles } from './slack-roles.js';
 
 export interface SlackAppDeps {
   ops: OperationDeps;
-  js: JetStreamClient;
+  /** Sends a single-host request on to the task intake. */
+  publishDoorCommand: PublishDoorCommand;
   roles: SlackRoles;
-  /** Batches waiting for their confirmation click (a button value holds at most 2,000 characters). */
-  pending: KV;
+  /** Batches waiting for their confirmation click. */
+  pending: PendingBatches;
   logger: Logger;
 }
 
 /** The Web API client's own retries (transient errors); 429s are ours to honour. */
 export const SLACK_RETRY = { retries: 2, factor: 1, minTimeout: 200, maxTimeout: 1000 };
+
+/**
+ * Socket Mode's apps.connections.open, asked until Slack answers: again after 0.5 s, then
+ * twice as long each time, at most every 30 s. The Slack door is shut until then. Its
+ * client would otherwise take Bolt's clientOptions and so SLACK_RETRY: three failures in a
+ * row on a reconnect (Slack or a proxy down for a second) were thrown where nothing
+ * catches them, and the process died of the unhandled rejection. The timers are unref'd:
+ * a service stopped meanwhile is not kept alive by them.
+ */
+export const SOCKET_OPEN_RETRY = { forever: true, minTimeout: 500, factor: 2, maxTimeout: 30_000, unref: true };
+/** How long stop waits (ms) for Slack to answer the WebSocket's close frame before going on. */
+const SOCKET_CLOSE_WAIT_MS = 2000;
 
 /** Slack's ids are safe; a request id keeps `[A-Za-z0-9_-]` and at most 64 characters. */
 export function requestIdOf(triggerId: string): string {
@@ -114,14 +126,13 @@ export function createCommandHandler(d: SlackAppDeps) {
         // Several hosts (a batch), or an operation that asks for it: a confirmation click first.
         if (hosts.length > 1 || op.confirm) {
           const batchId = randomUUID();
-          const pending: z.input<typeof PendingBatch> = {
+          await d.pending.put(batchId, {
             operation: op.name,
             hostIds: hosts.map((h) => h.id),
             params: cmd.params,
-            reason: cmd.reason,
+            ...(cmd.reason ? { reason: cmd.reason } : {}),
             expiresAt: new Date(now.getTime() + CONFIRM_LIFETIME_MS).toISOString(),
-          };
-          await d.pending.put(`batch.${batchId}`, encodeJson(pending));
+          });
           const r = renderConfirm(op, hosts, cmd, JSON.stringify({ batchId }));
           return respond({ response_type: 'ephemeral', replace_original: false, text: r.text, blocks: r.blocks });
         }
@@ -142,10 +153,10 @@ export function createCommandHandler(d: SlackAppDeps) {
           ...(Object.keys(cmd.params).length > 0 ? { params: cmd.params } : {}),
           ...(cmd.reason ? { reason: cmd.reason } : {}),
         };
-        // On the Slack door's own subject, which NATS publishers are not given: only
-        // it may say a request comes from a Slack user (docs/SECURITY.md). Durable
-        // before we return; one trigger_id makes one task (stream dedup, then requestId).
-        await d.js.publish(SUBJECTS.slackDoor(op.name), encodeJson(payload), { msgID: requestId });
+        // On the Slack door's own way in: only it may say a request comes from a
+        // Slack user (docs/SECURITY.md). Durable before we return; one trigger_id
+        // makes one task (deduplicated by requestId).
+        await d.publishDoorCommand(op.name, payload);
         logger.info({ requestId, hostId: host.id, user: c.user_id, op: op.name }, 'Slack request published');
         return;
       }
@@ -209,43 +220,13 @@ const ButtonValue = z.object({
   subtaskId: z.number().int().positive().optional(),
 });
 const BatchValue = z.object({ batchId: z.uuid() });
-const PendingBatch = z.object({
-  /** The registry's operation (confirmations stored before it were batch restarts). */
-  operation: z.string().default('restart'),
-  hostIds: z.array(z.number().int().positive()).min(1),
-  params: z.record(z.string(), z.string()).default({}),
-  reason: z.string().max(500).optional(),
-  /** After this a Confirm is refused (a confirmation stored before it had no end: take it as expired). */
-  expiresAt: z.iso.datetime().optional(),
-  /** Who confirmed it: the batch has started; a Cancel is too late. */
-  confirmedBy: z.string().optional(),
-});
-
 /**
- * Cancel a batch confirmation: removed by compare-and-set unless a Confirm
- * took it first. Resolves with who confirmed it then; undefined when it is
- * gone (cancelled, expired, or never there).
+ * The role that may confirm (or cancel) a stored confirmation: its
+ * operation's; HOST_MANAGER for one that is gone or never was (the built-ins').
  */
-async function cancelPendingBatch(pending: KV, key: string): Promise<string | undefined> {
-  for (;;) {
-    const entry = await getLive(pending, key);
-    if (!entry) return undefined;
-    const v = PendingBatch.safeParse(decodeJson(entry));
-    if (v.success && v.data.confirmedBy) return v.data.confirmedBy;
-    try {
-      await pending.delete(key, { previousSeq: entry.revision });
-      return undefined;
-    } catch (err) {
-      if (!isCasConflict(err)) throw err; // a Confirm or another Cancel came first: look again
-    }
-  }
-}
-
-/** The role that may confirm (or cancel) a stored confirmation: its operation's. */
-async function roleToConfirm(d: SlackAppDeps, key: string): Promise<Role> {
-  const entry = await getLive(d.pending, key);
-  const v = entry ? PendingBatch.safeParse(decodeJson(entry)) : undefined;
-  const op = v?.success ? findOperation(d.ops.config.operations, v.data.operation) : undefined;
+async function roleToConfirm(d: SlackAppDeps, batchId: string | undefined): Promise<Role> {
+  const pending = batchId ? await d.pending.read(batchId) : undefined;
+  const op = pending ? findOperation(d.ops.config.operations, pending.operation) : undefined;
   return op?.role ?? 'HOST_MANAGER';
 }
 
@@ -265,48 +246,30 @@ export function createActionHandler(d: SlackAppDeps) {
     const userId = body.user.id;
     try {
       const roles = await d.roles.rolesOf(userId);
-      if (action.action_id === ACTIONS.cancelBatch) {
+      if (action.action_id === ACTIONS.cancelBatch || action.action_id === ACTIONS.confirmBatch) {
+        // Confirming a request, or removing someone's, needs the role of its operation.
         const value = BatchValue.safeParse(JSON.parse(action.value ?? '{}'));
-        const key = value.success ? `batch.${value.data.batchId}` : undefined;
-        // Removing someone's confirmation is an act on their request: the same role as confirming it.
-        const need = key ? await roleToConfirm(d, key) : 'HOST_MANAGER';
+        const batchId = value.success ? value.data.batchId : undefined;
+        const need = await roleToConfirm(d, batchId);
         if (!roles.has(need)) return void (await respond(ephemeral(refusal(need))));
-        const confirmedBy = key ? await cancelPendingBatch(d.pending, key) : undefined;
-        if (confirmedBy) {
-          // A Confirm won the race: say so, and leave its answer in place.
-          return void (await respond(
-            ephemeral(`Too late to cancel: <@${confirmedBy}> confirmed it, and it has started.`),
-          ));
-        }
-        await respond({ replace_original: true, text: 'Not started.' });
-        return;
-      }
-      if (action.action_id === ACTIONS.confirmBatch) {
-        const { batchId } = BatchValue.parse(JSON.parse(action.value ?? '{}'));
-        const key = `batch.${batchId}`;
-        const entry = await getLive(d.pending, key);
-        if (!entry) {
-          if (!roles.has('HOST_MANAGER')) return void (await respond(ephemeral(refusal('HOST_MANAGER'))));
-          return void (await respond(ephemeral(CONFIRM_GONE)));
-        }
-        const v = PendingBatch.parse(decodeJson(entry));
-        const op = operationOrThrow(ops, v.operation);
-        if (!roles.has(op.role)) return void (await respond(ephemeral(refusal(op.role))));
-        if (v.confirmedBy || !v.expiresAt || Date.parse(v.expiresAt) <= Date.now()) {
-          if (!v.confirmedBy) await d.pending.delete(key);
-          return void (await respond(ephemeral(CONFIRM_GONE)));
+        if (!batchId) return void (await respond(ephemeral(CONFIRM_GONE)));
+        if (action.action_id === ACTIONS.cancelBatch) {
+          const confirmedBy = await d.pending.cancel(batchId);
+          if (confirmedBy) {
+            // A Confirm won the race: say so, and leave its answer in place.
+            return void (await respond(
+              ephemeral(`Too late to cancel: <@${confirmedBy}> confirmed it, and it has started.`),
+            ));
+          }
+          return void (await respond({ replace_original: true, text: 'Not started.' }));
         }
         // Taken by this click (compare-and-set): a second click finds it confirmed,
         // and a Cancel meanwhile finds it too late (or this click finds it gone).
-        try {
-          await d.pending.update(key, encodeJson({ ...v, confirmedBy: userId }), entry.revision);
-        } catch (err) {
-          if (!isCasConflict(err)) throw err;
-          return void (await respond(ephemeral(CONFIRM_GONE)));
-        }
+        const v = await d.pending.confirm(batchId, userId, new Date());
+        if (!v) return void (await respond(ephemeral(CONFIRM_GONE)));
         const channelId = body.channel?.id ?? body.container?.channel_id;
         const { record } = await createTask(ops, {
-          operation: op.name,
+          operation: v.operation,
           hostIds: v.hostIds,
           params: v.params,
           creator: `slack:${userId}`,
@@ -514,8 +477,16 @@ export async function startSlackApp(
 ): Promise<SlackFrontDoor> {
   const logger = boltLogger(d.logger.child({ component: 'bolt' }));
   const clientOptions = { slackApiUrl: d.apiUrl, retryConfig: SLACK_RETRY };
-  const socketMode = Boolean(d.appToken);
-  const receiver = socketMode
+  // Socket Mode needs no signing secret: the app-level token authenticates the connection.
+  const socket = d.appToken
+    ? new SocketModeReceiver({
+        appToken: d.appToken,
+        logger,
+        // Its client asks apps.connections.open on SLACK_API_URL, as the rest of the app does.
+        installerOptions: { clientOptions: { slackApiUrl: d.apiUrl, retryConfig: SOCKET_OPEN_RETRY } },
+      })
+    : undefined;
+  const receiver = socket
     ? undefined
     : new HTTPReceiver({
         signingSecret: d.signingSecret,
@@ -530,14 +501,14 @@ export async function startSlackApp(
     authorize,
     logger,
     clientOptions,
-    ...(receiver ? { receiver } : { socketMode: true, appToken: d.appToken, signingSecret: d.signingSecret }),
+    receiver: socket ?? receiver,
   });
   app.command(d.ops.config.slack.command, createCommandHandler(d));
   const onAction = createActionHandler(d);
   for (const id of Object.values(ACTIONS) as string[]) {
     app.action<BlockAction<ButtonAction>>(id, onAction);
   }
-  if (socketMode) await app.start();
+  if (socket) await app.start();
   return {
     async handleHttp(req, res) {
       // Only what Bolt serves: a POST to exactly /slack/events. Anything else (another method,
@@ -585,7 +556,16 @@ export async function startSlackApp(
       return true;
     },
     async stop() {
-      if (socketMode) await app.stop();
+      if (!socket) return;
+      // Bolt's stop() does not wait for the close handshake; the client's disconnect() does.
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        socket.client.disconnect(),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, SOCKET_CLOSE_WAIT_MS);
+        }),
+      ]);
+      clearTimeout(timer);
     },
   };
 }

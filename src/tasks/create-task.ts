@@ -10,12 +10,11 @@ import { idText } from '../contracts/api.js';
 import type { SlackOrigin } from '../contracts/events.js';
 import { idsNeeded, planTask, readySubtasks } from '../core/task.js';
 import type { TaskRecord } from '../core/task-record.js';
-import { CodedError, describeZodError, type ErrorBody, ErrorCode, errorBody } from '../errors.js';
-import { decodeJson, encodeJson, getLive, isCasConflict } from '../nats/kv-json.js';
-import { StoreOutcomeUnknown, TaskIdTaken } from '../nats/task-store.js';
+import { CodedError, describeZodError, ErrorCode, errorBody } from '../errors.js';
 import { batchTitle, findOperation, type OperationDef, paramsSchema } from '../operations/registry.js';
 import type { TaskDeps } from './deps.js';
 import { type Claim, claimHosts, releaseClaims } from './host-claims.js';
+import { type RequestEntry, StoreOutcomeUnknown, TaskIdTaken } from './ports.js';
 import { stepsOfPlan } from './step-plans.js';
 
 export interface CreateTaskInput {
@@ -32,14 +31,6 @@ export interface CreateTaskInput {
   origin?: SlackOrigin;
 }
 
-/** What the request bucket remembers of a request. */
-export type RequestEntry =
-  | { state: 'pending'; ids: number[] }
-  | { state: 'accepted'; taskId: number }
-  | { state: 'rejected'; error: ErrorBody; origin?: SlackOrigin };
-
-const requestKey = (requestId: string) => `req.${requestId}`;
-
 export interface Created {
   record: TaskRecord;
   /** The request had been answered before (same requestId): nothing new happened. */
@@ -54,15 +45,6 @@ export class RequestGone extends CodedError {
   constructor(taskId: number, requestId: string) {
     super(ErrorCode.taskNotFound, `task ${taskId} of request ${requestId} was removed from the store`, 'taskId');
   }
-}
-
-/** The request's entry as stored (the notifier reads a rejection's origin from it). */
-export async function readRequest(
-  deps: Pick<TaskDeps, 'requests'>,
-  requestId: string,
-): Promise<RequestEntry | undefined> {
-  const e = await getLive(deps.requests, requestKey(requestId));
-  return e ? decodeJson<RequestEntry>(e) : undefined;
 }
 
 /** Fresh ids tried when a request's ids turn out to be taken by older tasks. */
@@ -139,7 +121,7 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
         `(max_payload ${Math.round(deps.maxPayload / 1024)} KiB); restart at most ${fits} hosts at a time`,
       'hostIds',
     );
-    await settleRequest(deps, input.requestId, { state: 'rejected', error: errorBody(err) });
+    await deps.requests.settle(input.requestId, { state: 'rejected', error: errorBody(err) });
     throw err;
   }
   let claims: Claim[] = [];
@@ -150,7 +132,7 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
     if (err instanceof CodedError) {
       // The origin stays with the rejection so the notifier can answer the requester.
       const origin = input.origin ? { origin: input.origin } : {};
-      await settleRequest(deps, input.requestId, { state: 'rejected', error: errorBody(err), ...origin });
+      await deps.requests.settle(input.requestId, { state: 'rejected', error: errorBody(err), ...origin });
     }
     throw err;
   }
@@ -174,7 +156,7 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
       deps.logger.warn({ taskId, requestId: input.requestId }, 'task id in use by an older task; taking new ids');
       await releaseClaims(deps, claims, taskId);
       await deps.ids.skipPast(2 * taskId + 1000);
-      await deps.requests.delete(requestKey(input.requestId));
+      await deps.requests.forget(input.requestId);
       return createTask(deps, input, attempt + 1);
     }
     // When the outcome is unknown the task may exist: its locks stay (they lapse
@@ -194,7 +176,7 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
         deps.enqueue({ taskId, subtaskId: s.id, runTime: s.runTime }, record.traceId),
       ),
     );
-    await settleRequest(deps, input.requestId, { state: 'accepted', taskId });
+    await deps.requests.settle(input.requestId, { state: 'accepted', taskId });
   } catch (err) {
     deps.logger.warn(
       { taskId, requestId: input.requestId, traceId: input.traceId, err: (err as Error).message },
@@ -211,18 +193,10 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
 /** The request's entry; a new request reserves its ids first, so a redelivery reuses them. */
 async function reserve(deps: TaskDeps, requestId: string, idCount: number): Promise<RequestEntry> {
   for (;;) {
-    const existing = await getLive(deps.requests, requestKey(requestId));
-    if (existing) return decodeJson<RequestEntry>(existing);
+    const existing = await deps.requests.get(requestId);
+    if (existing) return existing;
     const entry: RequestEntry = { state: 'pending', ids: await deps.ids.take(idCount) };
-    try {
-      await deps.requests.create(requestKey(requestId), encodeJson(entry));
-      return entry;
-    } catch (err) {
-      if (!isCasConflict(err)) throw err; // else: a concurrent delivery won; read its entry
-    }
+    if (await deps.requests.reserve(requestId, entry)) return entry;
+    // else: a concurrent delivery won; read its entry
   }
-}
-
-async function settleRequest(deps: TaskDeps, requestId: string, entry: RequestEntry): Promise<void> {
-  await deps.requests.put(requestKey(requestId), encodeJson(entry));
 }

@@ -1,13 +1,7 @@
 /** What task operations need, passed in by the composition root. */
-import type { KV } from 'nats';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
-import type { HostLocks } from '../nats/host-locks.js';
-import type { IdAllocator } from '../nats/id-allocator.js';
-import type { SubtaskLogs } from '../nats/subtask-logs.js';
-import type { TaskIndex } from '../nats/task-index.js';
-import type { TaskStore } from '../nats/task-store.js';
-import type { EnqueueWork } from '../nats/work-queue.js';
+import type { EnqueueWork, HostLocks, IdAllocator, RequestLog, SubtaskLogs, TaskIndex, TaskStore } from './ports.js';
 
 export interface TaskDeps {
   config: Config;
@@ -16,7 +10,7 @@ export interface TaskDeps {
   index: TaskIndex;
   locks: HostLocks;
   ids: IdAllocator;
-  requests: KV;
+  requests: RequestLog;
   logs: SubtaskLogs;
   enqueue: EnqueueWork;
   /** Names this store in run keys on hosts (see storeEpoch). */

@@ -21,11 +21,10 @@ import {
 import { addSteps, type Draft, hostsAtRest, hostsStillToRun, type TaskRecord } from '../core/task-record.js';
 import { CodedError, ErrorCode } from '../errors.js';
 import { type StepRunner, targetOf } from '../executor/ports.js';
-import type { SubtaskLog } from '../nats/subtask-logs.js';
-import { StoredNotAnnounced, StoreOutcomeUnknown } from '../nats/task-store.js';
 import { operationOfTask } from '../operations/registry.js';
 import type { TaskDeps } from './deps.js';
 import { claimHosts, releaseClaims } from './host-claims.js';
+import { StoredNotAnnounced, StoreOutcomeUnknown, type SubtaskLog } from './ports.js';
 import { paramsOfTask, planReopened, planSteps } from './step-plans.js';
 
 export interface OperationDeps extends TaskDeps {

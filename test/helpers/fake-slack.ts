@@ -63,6 +63,12 @@ export interface FakeSlack {
   usergroupDelayMs: number;
   /** The next `calls` calls of `method` (or of any method, '*') answer HTTP 429, Retry-After: <retryAfter>. */
   rateLimit(method: string, opts: { calls: number; retryAfter: number }): void;
+  /**
+   * Answer `method`, one this fake does not know itself, with `answer`, which checks the
+   * token itself (apps.connections.open takes the app-level token, not the bot's). Its
+   * calls are recorded and rate-limited like any other.
+   */
+  serve(method: string, answer: (call: { token: string | undefined; args: Record<string, unknown> }) => Answer): void;
   stop(): Promise<void>;
 }
 
@@ -83,7 +89,8 @@ const RESPONSE_URL_MAX_USES = 5;
 /** Seconds of the first ts; each message gets the next 100 µs, so ts sort as strings and as numbers. */
 const TS_BASE_SECONDS = 1_700_000_000;
 
-type Answer = { status: number; body: Record<string, unknown>; headers?: Record<string, string> };
+/** An HTTP answer of the fake: Slack's errors are 200 with `ok: false`. */
+export type Answer = { status: number; body: Record<string, unknown>; headers?: Record<string, string> };
 
 class BadRequest extends Error {}
 
@@ -200,6 +207,7 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
   const channels = new Map<string, { member: boolean; messages: FakeMessage[] }>();
   const usergroups = new Map<string, string[]>();
   const limits = new Map<string, { calls: number; retryAfter: number }>();
+  const served = new Map<string, Parameters<FakeSlack['serve']>[1]>();
   const ephemerals: FakeSlack['ephemerals'] = [];
   const responses: FakeSlack['responses'] = [];
   const responseUrlUses = new Map<string, number>();
@@ -255,6 +263,9 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
     rateLimit(method, o) {
       if (o.calls > 0) limits.set(method, { calls: o.calls, retryAfter: o.retryAfter });
       else limits.delete(method);
+    },
+    serve(method, answer) {
+      served.set(method, answer);
     },
     stop: async () => {
       await new Promise<void>((resolve, reject) => {
@@ -357,8 +368,10 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
     if (retryAfter !== undefined) {
       return { status: 429, body: { ok: false, error: 'ratelimited' }, headers: { 'retry-after': String(retryAfter) } };
     }
-    if (!KNOWN_METHODS.has(call.method)) return fail('unknown_method', { req_method: call.method });
     const given = bearer(req) ?? (typeof args.token === 'string' ? args.token : undefined);
+    const answer = served.get(call.method);
+    if (answer) return answer({ token: given, args });
+    if (!KNOWN_METHODS.has(call.method)) return fail('unknown_method', { req_method: call.method });
     if (given !== fake.token) return fail('invalid_auth');
     return runMethod(call.method, args);
   }

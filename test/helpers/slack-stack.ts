@@ -31,6 +31,8 @@ export async function startFakeSlackAndStack(opts: {
   options?: Omit<StackOptions, 'hosts' | 'slack'>;
   /** slack.defaultChannel: tasks from HTTP and NATS post there too. */
   defaultChannel?: string;
+  /** Socket Mode with this app-level token (SLACK_APP_TOKEN) instead of the signing secret. */
+  appToken?: string;
 }): Promise<{ fake: FakeSlack; stack: Stack }> {
   const fake = await startFakeSlack();
   fake.addChannel(SLACK_CHANNEL);
@@ -43,7 +45,7 @@ export async function startFakeSlackAndStack(opts: {
       slack: {
         apiUrl: fake.apiUrl,
         botToken: fake.token,
-        signingSecret: SIGNING_SECRET,
+        ...(opts.appToken ? { appToken: opts.appToken } : { signingSecret: SIGNING_SECRET }),
         ...(opts.defaultChannel ? { defaultChannel: opts.defaultChannel } : {}),
         access: {
           HOST_MANAGER: { usergroups: ['S0MANAGERS'] },

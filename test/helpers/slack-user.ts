@@ -1,6 +1,7 @@
-/** Acting as a Slack user against the service: signed slash commands and button clicks. */
+/** Acting as a Slack user against the service: signed slash commands and button clicks, or the same over Socket Mode. */
 import { randomUUID } from 'node:crypto';
 import type { FakeMessage, FakeSlack } from './fake-slack.js';
+import type { FakeSlackSocket, SocketAck } from './fake-slack-socket.js';
 import { blockActionPayload, interactionBody, postToSlackEndpoint, slashCommandBody } from './slack-sign.js';
 
 export const SIGNING_SECRET = 'test-signing-secret-0123456789abcdef';
@@ -41,6 +42,55 @@ export function slackUser(fake: FakeSlack, eventsUrl: string) {
       });
       const res = await postToSlackEndpoint(eventsUrl, SIGNING_SECRET, interactionBody(payload));
       return { ...res, responseUrl };
+    },
+  };
+}
+
+/**
+ * The same user with the app in Socket Mode: a command or a click arrives as an envelope on
+ * the app's WebSocket; each resolves with the app's acknowledgement (what an HTTP answer's
+ * body would be is its payload) and the response_url the app was given.
+ */
+export function socketUser(fake: FakeSlack, socket: FakeSlackSocket) {
+  return {
+    async command(
+      text: string,
+      opts: { user?: string; channel?: string; triggerId?: string } = {},
+    ): Promise<{ ack: SocketAck; responseUrl: string }> {
+      const responseUrl = fake.responseUrl();
+      // A slash command's fields are the same as over HTTP, as JSON strings instead of a form.
+      const fields = new URLSearchParams(
+        slashCommandBody({
+          command: '/ocp-agent',
+          text,
+          user_id: opts.user ?? 'U0ALICE',
+          channel_id: opts.channel ?? 'C0OPS',
+          trigger_id: opts.triggerId ?? `${Date.now()}.${randomUUID().slice(0, 8)}`,
+          response_url: responseUrl,
+        }),
+      );
+      const ack = await socket.send('slash_commands', Object.fromEntries(fields));
+      return { ack, responseUrl };
+    },
+    async click(
+      message: FakeMessage | { blocks?: unknown[] },
+      actionId: string,
+      opts: { user?: string; channel?: string } = {},
+    ): Promise<{ ack: SocketAck; responseUrl: string }> {
+      const value = buttonValue(message, actionId);
+      if (value === undefined) throw new Error(`no ${actionId} button in ${JSON.stringify(message.blocks)}`);
+      const responseUrl = fake.responseUrl();
+      const payload = blockActionPayload({
+        user_id: opts.user ?? 'U0ALICE',
+        channel_id: opts.channel ?? 'C0OPS',
+        action_id: actionId,
+        value,
+        response_url: responseUrl,
+        trigger_id: `${Date.now()}.${randomUUID().slice(0, 8)}`,
+        ...('ts' in message ? { message_ts: (message as FakeMessage).ts } : {}),
+      });
+      const ack = await socket.send('interactive', payload);
+      return { ack, responseUrl };
     },
   };
 }

@@ -49,11 +49,14 @@ export interface StackOptions {
   replicas?: 1 | 3 | 5;
   /** `access.signIn` in the config (failed sign-ins throttled); the service's defaults otherwise. */
   signIn?: { perUser?: number; perAddress?: number; windowSeconds?: number };
-  /** Slack on, against a fake Web API. */
+  /** `operations:` of the config file: operations of one's own (SPEC §8). */
+  operations?: unknown[];
+  /** Slack on, against a fake Web API: over HTTP with `signingSecret`, in Socket Mode with `appToken`. */
   slack?: {
     apiUrl: string;
     botToken: string;
-    signingSecret: string;
+    signingSecret?: string;
+    appToken?: string;
     defaultChannel?: string;
     access?: Record<string, { usergroups?: string[]; users?: string[] }>;
   };
@@ -164,6 +167,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       },
       ...(opts.slack?.defaultChannel ? { slack: { defaultChannel: opts.slack.defaultChannel } } : {}),
       runbooks: runbookDir,
+      ...(opts.operations ? { operations: opts.operations } : {}),
     }),
   );
   const env: NodeJS.ProcessEnv = {
@@ -179,7 +183,8 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       ? {
           SLACK_API_URL: opts.slack.apiUrl,
           SLACK_BOT_TOKEN: opts.slack.botToken,
-          SLACK_SIGNING_SECRET: opts.slack.signingSecret,
+          ...(opts.slack.signingSecret ? { SLACK_SIGNING_SECRET: opts.slack.signingSecret } : {}),
+          ...(opts.slack.appToken ? { SLACK_APP_TOKEN: opts.slack.appToken } : {}),
         }
       : {}),
   };

@@ -258,18 +258,23 @@ describe('operations of one’s own, from the config file, on every door', () =>
     assert.doesNotMatch(helpText, /restart-process/, 'a viewer is not shown what needs HOST_MANAGER');
 
     const refused = await user.command(`restart-process ${host(1).id} process=sshd`);
-    assert.match(JSON.stringify(refused.body), /`process=sshd`: process=&lt;ocp_agentd\|ocp_mgragent/);
+    assert.match(refused.text, /`process=sshd`: process=&lt;ocp_agentd\|ocp_mgragent/);
 
     await user.command(`restart-process ${host(1).name} process=pos_proxy after the upgrade`);
     const parent = await waitFor('parent message', () =>
       fake
         .channel(SLACK_CHANNEL)
-        .find((m) => !m.thread_ts && /Restart one OCP agent process/.test(textOf(m)) && /after the upgrade/.test(textOf(m))),
+        .find(
+          (m) => !m.thread_ts && /Restart one OCP agent process/.test(textOf(m)) && /after the upgrade/.test(textOf(m)),
+        ),
     );
     const task = await waitForTask(stack.nc, taskIdOf(parent));
     assert.equal(task.status, 'SUCCESSFUL');
     assert.equal(task.creator, `slack:${SLACK_USERS.manager}`);
-    assert.deepEqual([task.context.stringMap.operation, task.context.stringMap.process], ['restart-process', 'pos_proxy']);
+    assert.deepEqual(
+      [task.context.stringMap.operation, task.context.stringMap.process],
+      ['restart-process', 'pos_proxy'],
+    );
     assert.equal(task.context.stringMap.reason, 'after the upgrade');
   });
 });

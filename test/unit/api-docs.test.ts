@@ -11,13 +11,13 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { httpStatusOf } from '../../src/api/envelope.js';
 import { apiOperations } from '../../src/api/operations.js';
 import { renderOperationsTable } from '../../src/api/operations-doc.js';
 import { parseConfig } from '../../src/config.js';
 import { PERMISSIONS } from '../../src/contracts/roles.js';
 import { PAYLOAD_SCHEMAS } from '../../src/contracts/schemas.js';
 import { CodedError, ErrorCode, TooManySignInsError } from '../../src/errors.js';
-import { httpStatusOf } from '../../src/http/envelope.js';
 import { ROUTES } from '../../src/http/routes.js';
 import { BUILTIN_OPERATIONS } from '../../src/operations/registry.js';
 

@@ -16,8 +16,8 @@ import { builtinRunbooks, RESTART } from '../../src/core/runbooks/builtin.js';
 import type { Runbook } from '../../src/core/runbooks/runbook.js';
 import { planTask } from '../../src/core/task.js';
 import { addSteps, type TaskRecord } from '../../src/core/task-record.js';
-import type { TaskStore } from '../../src/nats/task-store.js';
 import { type ChatApi, createNotifier } from '../../src/slack/notifier.js';
+import type { RequestLog, TaskStore } from '../../src/tasks/ports.js';
 
 const CHANNEL = 'C0DEF';
 
@@ -150,7 +150,7 @@ function setup(opts: { threadFailures?: number; ended?: boolean; updateFailures?
     store,
     logs: { get: async () => undefined, put: async () => undefined },
     firstEventPassed: async () => false,
-    requests: {} as KV,
+    requests: {} as RequestLog,
     threads: threads.kv,
     client,
     respond: async () => undefined,

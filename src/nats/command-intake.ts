@@ -10,12 +10,12 @@
 import { type JetStreamClient, type JsMsg, headers as natsHeaders } from 'nats';
 import { AgentCommand, PublisherRequestId, RequestEvent, RequestId, SlackDoorCommand } from '../contracts/events.js';
 import { asCodedError, CodedError, describeZodError, ErrorCode } from '../errors.js';
-import { encodeJson } from '../nats/kv-json.js';
-import { SUBJECTS } from '../nats/streams.js';
 import { findOperation } from '../operations/registry.js';
+import { createTask, RepeatedRejection, RequestGone } from '../tasks/create-task.js';
+import type { TaskDeps } from '../tasks/deps.js';
 import { traceIdFrom } from '../trace-id.js';
-import { createTask, RepeatedRejection, RequestGone } from './create-task.js';
-import type { TaskDeps } from './deps.js';
+import { encodeJson } from './kv-json.js';
+import { SUBJECTS } from './streams.js';
 
 export const INVALID_REQUEST_ID = 'invalid';
 

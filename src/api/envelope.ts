@@ -1,5 +1,6 @@
 /**
- * OCP's answer envelopes (SPEC §3): exactly the seed's fields on success, and
+ * OCP's answer envelopes (SPEC §3), the same from both API doors (HTTP and
+ * the NATS micro service): exactly the seed's fields on success, and
  * `error: {code, message, target?}` instead of `data` on failure.
  */
 import { formatOcpTime } from '../core/time.js';

@@ -1,0 +1,77 @@
+/**
+ * The Slack door's batch confirmations in KV: `batch.<batchId>` in ocp_slack,
+ * taken or removed only by compare-and-set, so a Confirm and a Cancel clicked
+ * together never both win.
+ */
+import type { KV } from 'nats';
+import { z } from 'zod';
+import type { PendingBatch, PendingBatches } from '../slack/ports.js';
+import { decodeJson, encodeJson, getLive, isCasConflict } from './kv-json.js';
+
+const Stored = z.object({
+  /** The registry's operation (confirmations stored before it were batch restarts). */
+  operation: z.string().default('restart'),
+  hostIds: z.array(z.number().int().positive()).min(1),
+  params: z.record(z.string(), z.string()).default({}),
+  reason: z.string().max(500).optional(),
+  /** A confirmation stored before it had an end: taken as expired. */
+  expiresAt: z.iso.datetime().optional(),
+  /** Who confirmed it: the batch has started; a Cancel is too late. */
+  confirmedBy: z.string().optional(),
+});
+
+const key = (batchId: string) => `batch.${batchId}`;
+
+function batchOf(v: z.output<typeof Stored>): PendingBatch {
+  const batch: PendingBatch = {
+    operation: v.operation,
+    hostIds: v.hostIds,
+    params: v.params,
+    expiresAt: v.expiresAt ?? new Date(0).toISOString(),
+  };
+  return v.reason ? { ...batch, reason: v.reason } : batch;
+}
+
+export function createPendingBatches(kv: KV): PendingBatches {
+  return {
+    async put(batchId, batch) {
+      const stored: z.input<typeof Stored> = batch;
+      await kv.put(key(batchId), encodeJson(stored));
+    },
+    async read(batchId) {
+      const entry = await getLive(kv, key(batchId));
+      const v = entry ? Stored.safeParse(decodeJson(entry)) : undefined;
+      return v?.success ? batchOf(v.data) : undefined;
+    },
+    async confirm(batchId, userId, now) {
+      const entry = await getLive(kv, key(batchId));
+      if (!entry) return undefined;
+      const v = Stored.parse(decodeJson(entry));
+      if (v.confirmedBy || !v.expiresAt || Date.parse(v.expiresAt) <= now.getTime()) {
+        if (!v.confirmedBy) await kv.delete(key(batchId));
+        return undefined;
+      }
+      try {
+        await kv.update(key(batchId), encodeJson({ ...v, confirmedBy: userId }), entry.revision);
+      } catch (err) {
+        if (!isCasConflict(err)) throw err;
+        return undefined;
+      }
+      return batchOf({ ...v, expiresAt: v.expiresAt });
+    },
+    async cancel(batchId) {
+      for (;;) {
+        const entry = await getLive(kv, key(batchId));
+        if (!entry) return undefined;
+        const v = Stored.safeParse(decodeJson(entry));
+        if (v.success && v.data.confirmedBy) return v.data.confirmedBy;
+        try {
+          await kv.delete(key(batchId), { previousSeq: entry.revision });
+          return undefined;
+        } catch (err) {
+          if (!isCasConflict(err)) throw err; // a Confirm or another Cancel came first: look again
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,47 @@
+/**
+ * What the Slack front door needs of storage and of the request stream,
+ * declared beside it; nats/ implements them and service.ts passes them in.
+ */
+import type { SlackDoorCommand } from '../contracts/events.js';
+
+/**
+ * A request waiting for its confirmation click — a batch, or an operation
+ * that asks first (a button value holds at most 2,000 characters).
+ */
+export interface PendingBatch {
+  /** The registry's operation. */
+  operation: string;
+  hostIds: number[];
+  params: Record<string, string>;
+  reason?: string;
+  /** After this a Confirm is refused (ISO 8601). */
+  expiresAt: string;
+}
+
+export interface PendingBatches {
+  /** Keep a batch until it is confirmed, cancelled or expires. */
+  put(batchId: string, batch: PendingBatch): Promise<void>;
+  /** The batch as stored, whatever its state; undefined when it is gone or unreadable. */
+  read(batchId: string): Promise<PendingBatch | undefined>;
+  /**
+   * Confirm the batch for `userId`, by compare-and-set: resolves with it when
+   * this call took it; undefined when it is gone (cancelled, or never there),
+   * confirmed already (a second click), taken by a concurrent Confirm or
+   * Cancel, or expired at `now` (then it is removed). Rejects when the stored
+   * batch cannot be read.
+   */
+  confirm(batchId: string, userId: string, now: Date): Promise<PendingBatch | undefined>;
+  /**
+   * Cancel the batch: removed by compare-and-set unless a Confirm took it
+   * first. Resolves with who confirmed it then; undefined when it is gone
+   * (cancelled, expired, or never there) or this call removed it.
+   */
+  cancel(batchId: string): Promise<string | undefined>;
+}
+
+/**
+ * Send a request made in Slack on to the task intake, on the Slack door's own
+ * way in (docs/SECURITY.md); durable once this resolves, and one per
+ * requestId (a repeat is dropped).
+ */
+export type PublishDoorCommand = (operation: string, command: SlackDoorCommand) => Promise<void>;

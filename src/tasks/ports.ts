@@ -1,0 +1,218 @@
+/**
+ * What the task use cases need of storage, declared here beside them; the
+ * NATS adapters in nats/ implement these, and the composition root
+ * (service.ts) passes them in. The error classes are the ones a use case must
+ * tell apart: an adapter throws them, a use case recognises them.
+ */
+import type { SlackOrigin, WorkItem } from '../contracts/events.js';
+import type { OcpTask } from '../contracts/ocp-task.js';
+import type { TaskRecord } from '../core/task-record.js';
+import type { ErrorBody } from '../errors.js';
+
+// ---- Tasks ----------------------------------------------------------------
+
+export interface StoredTask {
+  record: TaskRecord;
+  /** The store's revision of this record: what a compare-and-set expects. */
+  revision: number;
+}
+
+/** A task record as a use case drafts it: the store keeps its events' sequence and outbox. */
+export type NewTaskRecord = Omit<TaskRecord, 'eventSeq' | 'publishedSeq' | 'outbox'>;
+
+/** Return the changed record, or undefined to leave it as it is. */
+export type TaskChange = (record: TaskRecord) => NewTaskRecord | undefined;
+
+export interface TaskStore {
+  /** The task as stored; undefined when there is none. */
+  get(taskId: number): Promise<StoredTask | undefined>;
+  /**
+   * The task as this process last wrote it, if it did and the task was still
+   * running then; else as stored. It may be stale: good for a judgement that
+   * a compare-and-set confirms, not for one that ends in doing nothing.
+   */
+  peek(taskId: number): Promise<StoredTask | undefined>;
+  /**
+   * Store a new task, not yet announced (its events wait in the outbox: see
+   * `publishOutbox`). If this request stored it already (a redelivery, or a
+   * write whose answer was lost), resolves with the stored one. Rejects with
+   * TaskIdTaken when another request's task has the id, and with
+   * StoreOutcomeUnknown when the store did not answer in time (the task may
+   * exist); any other rejection: nothing was stored.
+   */
+  create(record: NewTaskRecord): Promise<TaskRecord>;
+  /**
+   * Apply `change` by compare-and-set, judging it again on the stored record
+   * after each conflict; publishes the change's events. Resolves with the
+   * record as this change left it (later changes stored in the same write may
+   * have followed it), or undefined when the task is not stored; a change
+   * that throws rejects only its own caller. A write whose answer was lost is
+   * resolved before this settles (the record tells whether it landed; it is
+   * sent again if it did not), so a change is stored at most once: if the
+   * store cannot tell in time, rejects with StoreOutcomeUnknown (the change
+   * may be stored). Rejects with StoredNotAnnounced when the change is stored
+   * but its events are not published yet.
+   */
+  update(taskId: number, change: TaskChange): Promise<TaskRecord | undefined>;
+  /**
+   * Publish the record's outbox: a new task's first events, or those a writer
+   * that died (or lost the store) left unpublished; repeats are dropped by id.
+   */
+  publishOutbox(record: TaskRecord): Promise<void>;
+  /** Remove a task that ended, if it still has not changed since (see tasks/retention.ts). */
+  remove(taskId: number): Promise<void>;
+}
+
+/** The change is stored, but announcing its events failed: they wait in the outbox for the next writer or the sweeper. */
+export class StoredNotAnnounced extends Error {
+  constructor(
+    readonly record: TaskRecord,
+    cause: Error,
+  ) {
+    super(`task ${record.task.id} stored; announcing its events failed: ${cause.message}`);
+    this.name = 'StoredNotAnnounced';
+  }
+}
+
+/** The id belongs to another request's task (the id counter went back: a reset bucket). */
+export class TaskIdTaken extends Error {
+  constructor(
+    readonly taskId: number,
+    readonly owner: string,
+  ) {
+    super(`task id ${taskId} is taken by request ${owner}`);
+    this.name = 'TaskIdTaken';
+  }
+}
+
+/** NATS never answered whether the task was stored: it may exist, and if it does it will run. */
+export class StoreOutcomeUnknown extends Error {
+  constructor(
+    readonly taskId: number,
+    cause: Error,
+  ) {
+    super(`NATS unreachable: whether task ${taskId} was stored is not known (${cause.message})`);
+    this.name = 'StoreOutcomeUnknown';
+  }
+}
+
+/** A task without its subtasks, as listings show it. */
+export type TaskSummary = Omit<OcpTask, 'subtasks'>;
+
+export interface TaskIndex {
+  /**
+   * Every stored task this index keeps, in no particular order. It first
+   * waits (briefly) until it has seen the store's writes made before the
+   * call, so a caller reads its own writes.
+   */
+  all(): Promise<TaskSummary[]>;
+  /**
+   * One pass over every stored task, whatever this index keeps, holding one at
+   * a time (the retention sweep of a process that keeps only running tasks).
+   */
+  scan(visit: (task: TaskSummary) => void): Promise<void>;
+  close(): void;
+}
+
+// ---- Hosts and ids --------------------------------------------------------
+
+export type AcquireResult =
+  | {
+      ok: true;
+      /** Revision of the lock as this call left it. */
+      revision: number;
+      /** Taken by this call (created, or replaced); false when the task held it already. */
+      fresh: boolean;
+    }
+  | {
+      ok: false;
+      holder: number;
+      revision: number;
+      /** When the holder took or last refreshed it (epoch ms; 0 when unknown). */
+      at: number;
+    };
+
+/**
+ * One agent operation per host. A lock is never judged by its age alone: it
+ * goes when its holder frees it, or is replaced once the holder is found gone
+ * (the caller judges that: see tasks/host-claims.ts).
+ */
+export interface HostLocks {
+  /** Take the host for `taskId`; already ours counts as taken (and refreshes `at`). */
+  acquire(hostId: number, taskId: number): Promise<AcquireResult>;
+  /**
+   * As acquire, but a lock this process took for `taskId` less than `freshMs`
+   * ago counts as held without a round trip (only an ended holder is replaced,
+   * and a handler looks at its task's state before asking).
+   */
+  hold(hostId: number, taskId: number, freshMs: number): Promise<AcquireResult>;
+  /** Replace a holder found gone, if the lock is still that revision; the new revision, or false. */
+  replace(hostId: number, taskId: number, staleRevision: number): Promise<number | false>;
+  /**
+   * Free the host if `taskId` holds it — with `revision`, only if the lock is
+   * still as a caller took it: whoever touched it since (a concurrent
+   * operation on the same task refreshing it) keeps it.
+   */
+  release(hostId: number, taskId: number, revision?: number): Promise<void>;
+  holder(hostId: number): Promise<number | undefined>;
+  /** The lock's holder and revision, if any. */
+  lockOf(hostId: number): Promise<{ taskId: number; revision: number } | undefined>;
+}
+
+/** Ids unique across tasks, processes and restarts. */
+export interface IdAllocator {
+  /** `count` consecutive ids never handed out before. */
+  take(count: number): Promise<number[]>;
+  /** Never hand out `id` or anything below it again (the counter went back: a reset bucket). */
+  skipPast(id: number): Promise<void>;
+}
+
+// ---- Requests -------------------------------------------------------------
+
+/** What the request log remembers of a request. */
+export type RequestEntry =
+  | { state: 'pending'; ids: number[] }
+  | { state: 'accepted'; taskId: number }
+  | { state: 'rejected'; error: ErrorBody; origin?: SlackOrigin };
+
+/**
+ * Each request's answer, by requestId, so a request seen again (a
+ * redelivery, a retried call) gets its first answer and its first ids.
+ */
+export interface RequestLog {
+  /** The request's entry; undefined when it has none. */
+  get(requestId: string): Promise<RequestEntry | undefined>;
+  /**
+   * Store a request's first entry unless it has one; false, writing nothing,
+   * when it has (a concurrent delivery's came first: read that one).
+   */
+  reserve(requestId: string, entry: RequestEntry): Promise<boolean>;
+  /** Record the request's answer, whatever its entry was. */
+  settle(requestId: string, entry: RequestEntry): Promise<void>;
+  /** Forget the request's entry: its next delivery starts afresh. */
+  forget(requestId: string): Promise<void>;
+}
+
+// ---- Logs and work --------------------------------------------------------
+
+/** A subtask's output tail (≤ 64 KiB) and, when it failed, why. */
+export interface SubtaskLog {
+  log: string;
+  truncated: boolean;
+  exitCode?: number;
+  /** Why the subtask failed, in a sentence: "exit code 3", "timed out after 60 s", … */
+  error?: string;
+}
+
+export interface SubtaskLogs {
+  /** Replace the subtask's log (its latest run's). */
+  put(taskId: number, subtaskId: number, log: SubtaskLog): Promise<void>;
+  get(taskId: number, subtaskId: number): Promise<SubtaskLog | undefined>;
+}
+
+/**
+ * Queue a run of a subtask; resolves once the item is durable. Deduplicated
+ * per run (taskId, subtaskId, runTime) within the queue's duplicate window;
+ * an item for a run that is stale or under way is only a no-op or an attach.
+ */
+export type EnqueueWork = (item: WorkItem, traceId: string) => Promise<void>;
