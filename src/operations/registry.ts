@@ -136,8 +136,8 @@ export function operationOfTask(
 /** A parameter's value as its declaration takes it. */
 function paramValue(spec: ParamSpec): z.ZodType<string> {
   if ('enum' in spec) {
-    const values = [...spec.enum];
-    return z.string().refine((v) => values.includes(v), { error: `must be one of ${values.join(', ')}` });
+    const values = [...spec.enum] as [string, ...string[]];
+    return z.enum(values, { error: `must be one of ${values.join(', ')}` });
   }
   const whole = new RegExp(`^(?:${spec.pattern})$`, 'u');
   return z.string().max(MAX_PARAM_CHARS).regex(whole, `must match ${spec.pattern} (the whole value)`);
