@@ -117,7 +117,7 @@ export function createNotifier(deps: NotifierDeps) {
     return renderParent(record.task, {
       now: now(),
       ...ctxOf(record),
-      requester: record.origin ? `<@${record.origin.userId}>` : record.task.creator,
+      requester: record.origin ? `<@${record.origin.user}>` : record.task.creator,
       ...(reason ? { reason } : {}),
     });
   }
@@ -220,7 +220,7 @@ export function createNotifier(deps: NotifierDeps) {
     url && (url.startsWith('https://hooks.slack.com/') || new URL(url).origin === apiOrigin) ? url : undefined;
 
   async function tellRequester(record: TaskRecord, text: string): Promise<void> {
-    const url = trusted(record.origin?.responseUrl);
+    const url = trusted(record.origin?.replyTo);
     if (url) await deps.respond(url, { response_type: 'ephemeral', replace_original: false, text });
     else logger.warn({ taskId: record.task.id }, text);
   }
@@ -301,7 +301,7 @@ export function createNotifier(deps: NotifierDeps) {
   async function handleTaskEventInHand(msg: JsMsg, event: TaskEvent): Promise<void> {
     const stored = await deps.store.get(event.taskId);
     const record = stored?.record;
-    const channel = record?.origin?.channelId ?? config.slack.defaultChannel;
+    const channel = record?.origin?.channel ?? config.slack.defaultChannel;
     if (!record || !channel) {
       msg.ack(); // nowhere to write
       return;
@@ -434,7 +434,7 @@ export function createNotifier(deps: NotifierDeps) {
     if (event.type === 'rejected') {
       const entry = await deps.requests.get(event.requestId);
       const origin = entry?.state === 'rejected' ? entry.origin : undefined;
-      const url = trusted(origin?.responseUrl);
+      const url = trusted(origin?.replyTo);
       if (url) {
         await deps.respond(url, {
           response_type: 'ephemeral',
