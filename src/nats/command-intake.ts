@@ -17,6 +17,7 @@ import {
   RequestId,
   SlackDoorCommand,
 } from '../contracts/events.js';
+import { originFromSlack } from '../contracts/origin.js';
 import { asCodedError, CodedError, describeZodError, ErrorCode } from '../errors.js';
 import { createTask, RepeatedRejection, RequestGone } from '../tasks/create-task.js';
 import type { TaskDeps } from '../tasks/deps.js';
@@ -84,7 +85,7 @@ export function createCommandIntake(deps: TaskDeps & { js: JetStreamClient }) {
         hostIds: [cmd.hostId],
         ...('creator' in cmd
           ? { creator: `nats:${cmd.creator}` }
-          : { creator: `slack:${cmd.origin.userId}`, origin: cmd.origin }),
+          : { creator: `slack:${cmd.origin.userId}`, origin: originFromSlack(cmd.origin) }),
         requestId: id,
         traceId,
         ...(cmd.reason ? { reason: cmd.reason } : {}),

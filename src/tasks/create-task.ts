@@ -7,7 +7,8 @@
 
 import { findHost, findRunbook } from '../config.js';
 import { idText } from '../contracts/api.js';
-import type { AgentOperation, SlackOrigin } from '../contracts/events.js';
+import type { AgentOperation } from '../contracts/events.js';
+import type { Origin } from '../contracts/origin.js';
 import { BATCH_RESTART, RESTART, START, STOP } from '../core/runbooks/builtin.js';
 import { idsNeeded, planTask, readySubtasks } from '../core/task.js';
 import type { TaskRecord } from '../core/task-record.js';
@@ -27,7 +28,7 @@ export interface CreateTaskInput {
   requestId: string;
   traceId: string;
   reason?: string;
-  origin?: SlackOrigin;
+  origin?: Origin;
 }
 
 const RUNBOOK_OF: Record<TaskKind, string> = { restart: RESTART, stop: STOP, start: START, batchRestart: RESTART };
