@@ -1564,7 +1564,7 @@ async function gatherEvidence(s: Stack, f: FakeSlack, nc: NatsConnection): Promi
       hostIds: [...new Set(Object.values(rec.steps).map((st) => st.hostId))],
       hostOfSubtask,
       // HTTP and NATS tasks go to slack.defaultChannel, Slack ones to the command's channel.
-      channel: rec.origin?.channelId ?? DEFAULT_CHANNEL,
+      channel: rec.origin?.channel ?? DEFAULT_CHANNEL,
       errors,
       eventSeq: rec.eventSeq,
     });

@@ -17,6 +17,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { startApiService } from './nats/api-service.js';
 import { createCommandIntake } from './nats/command-intake.js';
 import { connectNats } from './nats/connect.js';
+import { createDeliveryStates } from './nats/delivery-states.js';
 import { createFirstEventCheck } from './nats/event-history.js';
 import { createHostLocks } from './nats/host-locks.js';
 import { createIdAllocator, storeEpoch } from './nats/id-allocator.js';
@@ -29,6 +30,7 @@ import { createSubtaskLogs } from './nats/subtask-logs.js';
 import { createTaskIndex } from './nats/task-index.js';
 import { createTaskStore } from './nats/task-store.js';
 import { createWorkQueue } from './nats/work-queue.js';
+import { createOrderedDelivery } from './notify/ordered-delivery.js';
 import type { SlackFrontDoor } from './slack/slack-app.js';
 import { createSshStepRunner } from './ssh/ssh-step-runner.js';
 import type { OperationDeps } from './tasks/task-operations.js';
@@ -177,14 +179,13 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   if (slackOn && (roles.has('slack') || roles.has('notifier'))) {
     // Loaded only where Slack is on: Bolt and the Web API client are ~37 MB an
     // executor process has no use for.
-    const [{ WebClient }, { SLACK_RETRY, startSlackApp }, { createNotifier }, { createSlackRoles }] = await Promise.all(
-      [
+    const [{ WebClient }, { SLACK_RETRY, startSlackApp }, { createSlackNotifier }, { createSlackRoles }] =
+      await Promise.all([
         import('@slack/web-api'),
         import('./slack/slack-app.js'),
         import('./slack/notifier.js'),
         import('./slack/slack-roles.js'),
-      ],
-    );
+      ]);
     const token = slackEnv.SLACK_BOT_TOKEN as string;
     const webOptions = {
       slackApiUrl: slackEnv.SLACK_API_URL,
@@ -207,16 +208,25 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     if (roles.has('notifier')) {
       // 429s surface at once and the event is put back for Retry-After: durable, in order.
       const client = new WebClient(token, { ...webOptions, rejectRateLimitedCalls: true });
-      const notifier = createNotifier({
-        config,
-        store: deps.store,
-        logs: deps.logs,
-        requests: deps.requests,
-        threads: buckets.slack,
-        client,
-        respond: postToResponseUrl,
+      const notifierLogger = logger.child({ component: 'notifier' });
+      const notifier = createOrderedDelivery({
+        notifier: createSlackNotifier({
+          config,
+          store: deps.store,
+          logs: deps.logs,
+          client,
+          respond: postToResponseUrl,
+          logger: notifierLogger,
+        }),
+        // ocp_slack/task.<id>: where each task's thread is and what was posted.
+        states: createDeliveryStates(buckets.slack),
+        tasks: deps.store,
         firstEventPassed: createFirstEventCheck(await nc.jetstreamManager(), CONSUMERS.notifier),
-        logger: logger.child({ component: 'notifier' }),
+        rejectedOrigin: async (requestId) => {
+          const entry = await deps.requests.get(requestId);
+          return entry?.state === 'rejected' ? entry.origin : undefined;
+        },
+        logger: notifierLogger,
       });
       notifiers.push(notifier);
       workers.push(

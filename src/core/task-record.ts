@@ -11,8 +11,9 @@
  * next one to change the task (or to take its work over). Later changes trim
  * what their writer saw published.
  */
-import type { SlackOrigin, TaskEvent } from '../contracts/events.js';
+import type { TaskEvent } from '../contracts/events.js';
 import type { OcpSubtask, OcpTask } from '../contracts/ocp-task.js';
+import type { Origin } from '../contracts/origin.js';
 import { isAtRest } from './dag.js';
 import { diffEvents } from './events.js';
 import { formatOcpTime } from './time.js';
@@ -65,8 +66,12 @@ export interface TaskRecord {
   scripts?: string[];
   requestId: string;
   traceId: string;
-  /** Where the request came from (Slack), so the notifier answers there. */
-  origin?: SlackOrigin;
+  /**
+   * Where the request came from, so a notifier answers there. Records of older
+   * versions hold the Slack door's own shape; the store reads it as an Origin
+   * (contracts/origin.ts).
+   */
+  origin?: Origin;
   /** Batch: chains that may run at once (config batch.maxParallel when created). */
   maxParallel?: number;
   /** Its operation is not exclusive: it takes no host lock and runs beside whoever holds one. */

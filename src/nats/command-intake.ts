@@ -9,6 +9,7 @@
  */
 import { type JetStreamClient, type JsMsg, headers as natsHeaders } from 'nats';
 import { AgentCommand, PublisherRequestId, RequestEvent, RequestId, SlackDoorCommand } from '../contracts/events.js';
+import { originFromSlack } from '../contracts/origin.js';
 import { asCodedError, CodedError, describeZodError, ErrorCode } from '../errors.js';
 import { findOperation } from '../operations/registry.js';
 import { createTask, RepeatedRejection, RequestGone } from '../tasks/create-task.js';
@@ -97,7 +98,7 @@ export function createCommandIntake(deps: TaskDeps & { js: JetStreamClient }) {
         ...(cmd.params ? { params: cmd.params } : {}),
         ...('creator' in cmd
           ? { creator: `nats:${cmd.creator}` }
-          : { creator: `slack:${cmd.origin.userId}`, origin: cmd.origin }),
+          : { creator: `slack:${cmd.origin.userId}`, origin: originFromSlack(cmd.origin) }),
         requestId: id,
         traceId,
         ...(cmd.reason ? { reason: cmd.reason } : {}),

@@ -6,9 +6,8 @@
  * "it will never come" (start the thread from the stored task).
  */
 import type { JetStreamManager, MsgRequest } from 'nats';
+import type { FirstEventPassed } from '../notify/ports.js';
 import { STREAMS, SUBJECTS } from './streams.js';
-
-export type FirstEventPassed = (taskId: number) => Promise<boolean>;
 
 export function createFirstEventCheck(jsm: JetStreamManager, consumer: string): FirstEventPassed {
   return async (taskId) => {

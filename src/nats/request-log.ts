@@ -1,5 +1,6 @@
 /** The request log in KV: `req.<requestId>` → its entry, in ocp_requests (aged out after retention.tasks). */
 import type { KV } from 'nats';
+import { withCurrentOrigin } from '../contracts/origin.js';
 import type { RequestEntry, RequestLog } from '../tasks/ports.js';
 import { decodeJson, encodeJson, getLive, isCasConflict } from './kv-json.js';
 
@@ -9,7 +10,7 @@ export function createRequestLog(kv: KV): RequestLog {
   return {
     async get(requestId) {
       const e = await getLive(kv, key(requestId));
-      return e ? decodeJson<RequestEntry>(e) : undefined;
+      return e ? withCurrentOrigin(decodeJson<RequestEntry>(e)) : undefined;
     },
     async reserve(requestId, entry) {
       try {

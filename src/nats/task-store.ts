@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { JetStreamClient, JetStreamManager, KV } from 'nats';
 import { headers as natsHeaders } from 'nats';
+import { withCurrentOrigin } from '../contracts/origin.js';
 import { outboxEvents, recordChange, type TaskRecord } from '../core/task-record.js';
 import {
   StoredNotAnnounced,
@@ -100,7 +101,7 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
 
   async function get(taskId: number): Promise<StoredTask | undefined> {
     const entry = await getLive(kv, key(taskId));
-    return entry ? { record: decodeJson<TaskRecord>(entry), revision: entry.revision } : undefined;
+    return entry ? { record: withCurrentOrigin(decodeJson<TaskRecord>(entry)), revision: entry.revision } : undefined;
   }
 
   /**

@@ -279,12 +279,12 @@ export function createActionHandler(d: SlackAppDeps) {
           ...(channelId
             ? {
                 origin: {
-                  kind: 'slack' as const,
-                  channelId,
-                  userId,
-                  ...(body.team?.id ? { teamId: body.team.id } : {}),
-                  ...(body.response_url ? { responseUrl: body.response_url } : {}),
-                  triggerId: body.trigger_id,
+                  door: 'slack' as const,
+                  user: userId,
+                  channel: channelId,
+                  ...(body.team?.id ? { team: body.team.id } : {}),
+                  ...(body.response_url ? { replyTo: body.response_url } : {}),
+                  ref: body.trigger_id,
                 },
               }
             : {}),

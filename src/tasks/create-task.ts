@@ -7,7 +7,7 @@
 
 import { findHost, findRunbook } from '../config.js';
 import { idText } from '../contracts/api.js';
-import type { SlackOrigin } from '../contracts/events.js';
+import type { Origin } from '../contracts/origin.js';
 import { idsNeeded, planTask, readySubtasks } from '../core/task.js';
 import type { TaskRecord } from '../core/task-record.js';
 import { CodedError, describeZodError, ErrorCode, errorBody } from '../errors.js';
@@ -28,7 +28,7 @@ export interface CreateTaskInput {
   requestId: string;
   traceId: string;
   reason?: string;
-  origin?: SlackOrigin;
+  origin?: Origin;
 }
 
 export interface Created {

@@ -4,8 +4,9 @@
  * (service.ts) passes them in. The error classes are the ones a use case must
  * tell apart: an adapter throws them, a use case recognises them.
  */
-import type { SlackOrigin, WorkItem } from '../contracts/events.js';
+import type { WorkItem } from '../contracts/events.js';
 import type { OcpTask } from '../contracts/ocp-task.js';
+import type { Origin } from '../contracts/origin.js';
 import type { TaskRecord } from '../core/task-record.js';
 import type { ErrorBody } from '../errors.js';
 
@@ -173,7 +174,7 @@ export interface IdAllocator {
 export type RequestEntry =
   | { state: 'pending'; ids: number[] }
   | { state: 'accepted'; taskId: number }
-  | { state: 'rejected'; error: ErrorBody; origin?: SlackOrigin };
+  | { state: 'rejected'; error: ErrorBody; origin?: Origin };
 
 /**
  * Each request's answer, by requestId, so a request seen again (a

@@ -16,8 +16,10 @@ import { builtinRunbooks, RESTART } from '../../src/core/runbooks/builtin.js';
 import type { Runbook } from '../../src/core/runbooks/runbook.js';
 import { planTask } from '../../src/core/task.js';
 import { addSteps, type TaskRecord } from '../../src/core/task-record.js';
-import { type ChatApi, createNotifier } from '../../src/slack/notifier.js';
-import type { RequestLog, TaskStore } from '../../src/tasks/ports.js';
+import { createDeliveryStates } from '../../src/nats/delivery-states.js';
+import { createOrderedDelivery } from '../../src/notify/ordered-delivery.js';
+import { type ChatApi, createSlackNotifier } from '../../src/slack/notifier.js';
+import type { TaskStore } from '../../src/tasks/ports.js';
 
 const CHANNEL = 'C0DEF';
 
@@ -105,7 +107,7 @@ function fakeMsg(event: TaskEvent) {
     term: () => seen.push('term'),
     working: () => seen.push('working'),
   };
-  return { msg: msg as unknown as Parameters<ReturnType<typeof createNotifier>['handle']>[0], seen };
+  return { msg: msg as unknown as Parameters<ReturnType<typeof createOrderedDelivery>['handle']>[0], seen };
 }
 
 function setup(opts: { threadFailures?: number; ended?: boolean; updateFailures?: number } = {}) {
@@ -145,16 +147,21 @@ function setup(opts: { threadFailures?: number; ended?: boolean; updateFailures?
     env: { SLACK_API_URL: 'https://slack.com/api/' },
     hosts: [{ id: 101, name: 'sim-host-101' }],
   } as unknown as Config;
-  const notifier = createNotifier({
-    config,
-    store,
-    logs: { get: async () => undefined, put: async () => undefined },
+  const logger = pino({ level: 'silent' });
+  const notifier = createOrderedDelivery({
+    notifier: createSlackNotifier({
+      config,
+      store,
+      logs: { get: async () => undefined },
+      client,
+      respond: async () => undefined,
+      logger,
+    }),
+    states: createDeliveryStates(threads.kv),
+    tasks: store,
     firstEventPassed: async () => false,
-    requests: {} as RequestLog,
-    threads: threads.kv,
-    client,
-    respond: async () => undefined,
-    logger: pino({ level: 'silent' }),
+    rejectedOrigin: async () => undefined,
+    logger,
   });
   const event: TaskEvent = {
     type: 'task.running',
