@@ -4,7 +4,8 @@
  * parameters with their JSON Schema, and how each door takes it (SPEC §8).
  */
 import { z } from 'zod';
-import { batchTitle, type OperationDef, type ParamSpec, paramsSchema, usageOf } from '../operations/registry.js';
+import { type ParamSpec, paramsSchema } from '../contracts/params.js';
+import { batchTitle, type OperationDef, usageOf } from '../operations/registry.js';
 
 export interface OperationDescription {
   name: string;
@@ -22,7 +23,7 @@ export interface OperationDescription {
 }
 
 export function describeOperation(def: OperationDef): OperationDescription {
-  const { $schema: _, ...schema } = z.toJSONSchema(paramsSchema(def), { io: 'input' });
+  const { $schema: _, ...schema } = z.toJSONSchema(paramsSchema(def.params), { io: 'input' });
   return {
     name: def.name,
     title: def.title,

@@ -111,7 +111,7 @@ function taskOperations(config: Config): Operation[] {
       op({
         name: `op.${def.name}`,
         permission: def.role,
-        input: operationInput(def),
+        input: operationInput(def.params),
         creates: true,
         run: (deps, input, caller) =>
           runOperation(

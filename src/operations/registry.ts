@@ -9,12 +9,10 @@
  * Adding an operation is one entry here or one entry in the config file.
  */
 import { z } from 'zod';
+import { MAX_PARAM_CHARS, type ParamSpec, paramUsage } from '../contracts/params.js';
 import { PERMISSIONS, type Permission } from '../contracts/roles.js';
 import { RESTART, START, STOP } from '../core/runbooks/builtin.js';
 import { PLACEHOLDERS, type Runbook, RunbookStep } from '../core/runbooks/runbook.js';
-
-/** A parameter: one of a list, or a whole-value pattern (SPEC §8). */
-export type ParamSpec = { enum: readonly string[] } | { pattern: string };
 
 /** Steps a Rollback runs on each failed host: steps of `runbook`, by name (default: all of them). */
 export interface RollbackPlan {
@@ -108,8 +106,6 @@ export const OTHER_VERBS = ['agent', 'status', 'list', 'history', 'help', 'whoam
 
 const OPERATION_NAME = /^[a-z][a-z0-9-]{1,30}$/;
 const PARAM_NAME = /^[a-z][A-Za-z0-9]{0,30}$/;
-/** Longest parameter value taken (characters). */
-export const MAX_PARAM_CHARS = 256;
 
 /** "Restart OCP agent" → "Batch restart OCP agent" (SPEC §2, §8). */
 export function batchTitle(title: string): string {
@@ -131,27 +127,6 @@ export function operationOfTask(
   const named = task.context.stringMap.operation;
   if (named !== undefined) return findOperation(operations, named);
   return operations.find((o) => o.builtin && (o.title === task.name || batchTitle(o.title) === task.name));
-}
-
-/** A parameter's value as its declaration takes it. */
-function paramValue(spec: ParamSpec): z.ZodType<string> {
-  if ('enum' in spec) {
-    const values = [...spec.enum] as [string, ...string[]];
-    return z.enum(values, { error: `must be one of ${values.join(', ')}` });
-  }
-  const whole = new RegExp(`^(?:${spec.pattern})$`, 'u');
-  return z.string().max(MAX_PARAM_CHARS).regex(whole, `must match ${spec.pattern} (the whole value)`);
-}
-
-/** The `params` object an operation takes: every declared parameter, nothing else (SPEC §8). */
-export function paramsSchema(op: OperationDef): z.ZodType<Record<string, string>> {
-  const shape = Object.fromEntries(Object.entries(op.params).map(([name, spec]) => [name, paramValue(spec)]));
-  return z.strictObject(shape) as unknown as z.ZodType<Record<string, string>>;
-}
-
-/** A parameter for people: `process=<ocp_agentd|ocp_mgragent>` or `lines=<[0-9]+>`. */
-export function paramUsage(name: string, spec: ParamSpec): string {
-  return `${name}=<${'enum' in spec ? spec.enum.join('|') : spec.pattern}>`;
 }
 
 // ---------------------------------------------------------------- operations of one's own

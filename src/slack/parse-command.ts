@@ -11,15 +11,9 @@
  * `host.example.com` by itself) counts as that name.
  */
 
+import { paramAccepts, paramUsage } from '../contracts/params.js';
 import type { Permission } from '../contracts/roles.js';
-import {
-  BUILTIN_OPERATIONS,
-  findOperation,
-  type OperationDef,
-  type ParamSpec,
-  paramUsage,
-  usageOf,
-} from '../operations/registry.js';
+import { BUILTIN_OPERATIONS, findOperation, type OperationDef, usageOf } from '../operations/registry.js';
 
 export type Role = Permission;
 
@@ -243,12 +237,6 @@ function checkHosts(
   return { ok: true, hosts };
 }
 
-/** Whether a value is what a parameter's declaration takes. */
-function takes(spec: ParamSpec, value: string): boolean {
-  if ('enum' in spec) return spec.enum.includes(value);
-  return [...value].length <= 256 && new RegExp(`^(?:${spec.pattern})$`, 'u').test(value);
-}
-
 /**
  * After the hosts (SPEC §10): leading `name=value` tokens are the operation's
  * parameters, each declared and taking its value; the first other token
@@ -279,7 +267,7 @@ function readParams(
       };
     }
     if (Object.hasOwn(params, name)) return { ok: false, error: `\`${shown(name)}\` is given twice: ${usage}` };
-    if (!takes(spec, value)) {
+    if (!paramAccepts(spec, value)) {
       return { ok: false, error: `\`${shown(token)}\`: ${mrkdwn(paramUsage(name, spec))}. Type ${usage}` };
     }
     params[name] = value;

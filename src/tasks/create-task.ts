@@ -8,10 +8,11 @@
 import { findHost, findRunbook } from '../config.js';
 import { idText } from '../contracts/api.js';
 import type { Origin } from '../contracts/origin.js';
+import { paramsSchema } from '../contracts/params.js';
 import { idsNeeded, planTask, readySubtasks } from '../core/task.js';
 import type { TaskRecord } from '../core/task-record.js';
 import { CodedError, describeZodError, ErrorCode, errorBody } from '../errors.js';
-import { batchTitle, findOperation, type OperationDef, paramsSchema } from '../operations/registry.js';
+import { batchTitle, findOperation, type OperationDef } from '../operations/registry.js';
 import type { TaskDeps } from './deps.js';
 import { type Claim, claimHosts, releaseClaims } from './host-claims.js';
 import { type RequestEntry, StoreOutcomeUnknown, TaskIdTaken } from './ports.js';
@@ -65,7 +66,7 @@ export function checkParams(
   op: OperationDef,
   given: Readonly<Record<string, unknown>> | undefined,
 ): Record<string, string> {
-  const parsed = paramsSchema(op).safeParse(given ?? {});
+  const parsed = paramsSchema(op.params).safeParse(given ?? {});
   if (parsed.success) return parsed.data;
   const named = { issues: parsed.error.issues.map((i) => ({ ...i, path: ['params', ...i.path] })) };
   const { message, field } = describeZodError(named, 'params');
@@ -159,8 +160,10 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
       await deps.requests.forget(input.requestId);
       return createTask(deps, input, attempt + 1);
     }
-    // When the outcome is unknown the task may exist: its locks stay (they lapse
-    // after the lease if it does not). Otherwise nothing was stored.
+    // When the outcome is unknown the task may exist: its locks stay. Locks have
+    // no max age; one whose task was never stored is replaced by the next
+    // request once it is older than the lease (holderIsGone). Otherwise nothing
+    // was stored, and this call frees what it took.
     if (!(err instanceof StoreOutcomeUnknown)) await releaseClaims(deps, claims, taskId).catch(() => undefined);
     throw err;
   }

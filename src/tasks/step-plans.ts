@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import { type Config, findHost, type HostConfig } from '../config.js';
 import type { OcpSubtask } from '../contracts/ocp-task.js';
+import { paramsSchema } from '../contracts/params.js';
 import { BATCH_RESTART, RESTART } from '../core/runbooks/builtin.js';
 import { planStep, type StepRef } from '../core/task.js';
 import {
@@ -25,7 +26,7 @@ import {
   type TaskRecord,
 } from '../core/task-record.js';
 import { CodedError, ErrorCode } from '../errors.js';
-import { operationOfTask, paramsSchema } from '../operations/registry.js';
+import { operationOfTask } from '../operations/registry.js';
 
 /** What a step plan is: which step of which runbook. */
 export interface StepSource {
@@ -76,7 +77,7 @@ export function paramsOfTask(
   const names = Object.keys(op.params);
   if (names.length === 0) return {};
   const given = Object.fromEntries(names.map((n) => [n, task.context.stringMap[n]]));
-  const checked = paramsSchema(op).safeParse(given);
+  const checked = paramsSchema(op.params).safeParse(given);
   if (!checked.success) {
     const bad = checked.error.issues.map((i) => i.path.join('.')).join(', ');
     return { missing: `parameter ${bad} of operation "${op.name}" is not what its configuration allows` };
