@@ -220,6 +220,15 @@ const ButtonValue = z.object({
   subtaskId: z.number().int().positive().optional(),
 });
 const BatchValue = z.object({ batchId: z.uuid() });
+/** A button's value as JSON; undefined when it is none. */
+function jsonOrUndefined(text: string | undefined): unknown {
+  try {
+    return JSON.parse(text ?? '');
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The role that may confirm (or cancel) a stored confirmation: its
  * operation's; HOST_MANAGER for one that is gone or never was (the built-ins').
@@ -248,7 +257,8 @@ export function createActionHandler(d: SlackAppDeps) {
       const roles = await d.roles.rolesOf(userId);
       if (action.action_id === ACTIONS.cancelBatch || action.action_id === ACTIONS.confirmBatch) {
         // Confirming a request, or removing someone's, needs the role of its operation.
-        const value = BatchValue.safeParse(JSON.parse(action.value ?? '{}'));
+        // The role is checked before anything of the value is believed (it may not even be JSON).
+        const value = BatchValue.safeParse(jsonOrUndefined(action.value));
         const batchId = value.success ? value.data.batchId : undefined;
         const need = await roleToConfirm(d, batchId);
         if (!roles.has(need)) return void (await respond(ephemeral(refusal(need))));
