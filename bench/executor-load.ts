@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import type { NatsConnection } from 'nats';
 import { connect } from 'nats';
 import { stringify } from 'yaml';
-import { type Caller, operation, parseInput } from '../src/api/operations.js';
+import { type Caller, findApiOperation, parseInput } from '../src/api/operations.js';
 import { loadConfig } from '../src/config.js';
 import { hashPassword } from '../src/http/auth.js';
 import { createLogger } from '../src/logger.js';
@@ -101,7 +101,7 @@ async function createTasks(e: Env, count: number, clients = 50): Promise<number>
   const svc = await startService({ config, logger: createLogger('warn'), natsUrl: e.nats.url });
   const t0 = Date.now();
   try {
-    const op = operation('agent.restart');
+    const op = findApiOperation(config, 'agent.restart')!;
     let next = 1;
     await Promise.all(
       Array.from({ length: clients }, async () => {

@@ -26,7 +26,7 @@ import { existsSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { type Caller, operation, parseInput } from '../src/api/operations.js';
+import { type Caller, findApiOperation, parseInput } from '../src/api/operations.js';
 import { parseConfig } from '../src/config.js';
 import { hashPassword } from '../src/http/auth.js';
 import { createLogger } from '../src/logger.js';
@@ -284,7 +284,7 @@ async function main(): Promise<void> {
           () => authWrong(agent, port),
         ),
       );
-      const op = operation('agent.restart');
+      const op = findApiOperation(service.deps.config, 'agent.restart')!;
       const deps = service.deps;
       phases.push(
         await runPhase(

@@ -13,6 +13,13 @@ import { z } from 'zod';
 import { ROLES } from './contracts/roles.js';
 import { builtinRunbooks } from './core/runbooks/builtin.js';
 import { Runbook } from './core/runbooks/runbook.js';
+import {
+  BUILTIN_OPERATIONS,
+  conflictsOf,
+  fromConfig,
+  OperationConfig,
+  type OperationDef,
+} from './operations/registry.js';
 
 const Long = z.number().int().positive().max(Number.MAX_SAFE_INTEGER);
 /** Absolute path of plain characters: it is written into shell scripts on the host. */
@@ -138,6 +145,8 @@ const FileSchema = z
       .strict()
       .prefault({}),
     runbooks: z.string().min(1).optional(),
+    /** Operations of one's own (SPEC §8), beside the built-in restart, stop and start. */
+    operations: z.array(OperationConfig).max(100).default([]),
     /**
      * How long finished tasks (their records, logs, Slack threads, request
      * entries) and events (the audit stream, the command stream) are kept.
@@ -158,6 +167,24 @@ const FileSchema = z
         ctx.addIssue({ code: 'custom', path: ['hosts', i, 'name'], message: `duplicate host name ${h.name}` });
       seen.id.add(h.id);
       seen.name.add(h.name);
+    });
+    for (const [i, field, message] of conflictsOf(cfg.operations)) {
+      ctx.addIssue({ code: 'custom', path: ['operations', i, field], message });
+    }
+    // Each operation's steps use only the placeholders there are: the built-in ones and its parameters.
+    cfg.operations.forEach((op, i) => {
+      for (const rb of fromConfig(op).runbooks) {
+        const checked = Runbook.safeParse(rb);
+        if (checked.success) continue;
+        const part = rb.name.endsWith(' rollback') ? 'rollback' : 'steps';
+        for (const issue of checked.error.issues) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['operations', i, part, ...issue.path.slice(1)],
+            message: issue.message,
+          });
+        }
+      }
     });
   });
 
@@ -196,9 +223,11 @@ export type HostConfig = z.infer<typeof Host> & { stateDir: string };
 type FileConfig = z.infer<typeof FileSchema>;
 type EnvConfig = z.infer<typeof EnvSchema>;
 
-export interface Config extends Omit<FileConfig, 'hosts' | 'runbooks'> {
+export interface Config extends Omit<FileConfig, 'hosts' | 'runbooks' | 'operations'> {
   hosts: HostConfig[];
   runbooks: Runbook[];
+  /** The registry: the built-in operations, then the configured ones (SPEC §8). */
+  operations: OperationDef[];
   env: EnvConfig;
   /** The file the configuration came from. */
   source: string;
@@ -269,7 +298,8 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, source: string
       'invalid configuration in the environment:\n  NATS_PASSWORD: NATS_USER and NATS_PASSWORD go together',
     );
   }
-  const { hosts, runbooks, ssh, ...rest } = file.data;
+  const { hosts, runbooks, ssh, operations, ...rest } = file.data;
+  const own = operations.map(fromConfig);
   const config: Config = {
     ...rest,
     ssh: {
@@ -278,7 +308,11 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, source: string
       knownHostsPath: resolve(baseDir, expandHome(ssh.knownHostsPath)),
     },
     hosts: hosts.map((h) => ({ ...h, stateDir: h.stateDir ?? `${h.agentHome}/.ocp-chatops` })),
-    runbooks: loadRunbooks(runbooks === undefined ? undefined : resolve(baseDir, expandHome(runbooks))),
+    runbooks: [
+      ...loadRunbooks(runbooks === undefined ? undefined : resolve(baseDir, expandHome(runbooks))),
+      ...own.flatMap((o) => o.runbooks),
+    ],
+    operations: [...BUILTIN_OPERATIONS, ...own.map((o) => o.operation)],
     env: envParsed.data,
     source,
   };

@@ -54,8 +54,11 @@ export function describeZodError(
   error: { issues: ReadonlyArray<{ code: string; path: PropertyKey[]; message: string; keys?: string[] }> },
   whole = 'input',
 ): { message: string; field: string | undefined } {
+  // An unknown key is named with where it is: `sort`, `params.force`.
   const fieldOf = (i: (typeof error.issues)[number]) =>
-    i.path.join('.') || (i.code === 'unrecognized_keys' ? (i.keys ?? []).join(', ') : '') || whole;
+    (i.code === 'unrecognized_keys'
+      ? (i.keys ?? []).map((k) => [...i.path, k].join('.')).join(', ')
+      : i.path.join('.')) || whole;
   const message = error.issues
     .map((i) => (i.code === 'unrecognized_keys' ? `${fieldOf(i)}: unknown field` : `${fieldOf(i)}: ${i.message}`))
     .join('; ');

@@ -6,12 +6,12 @@
  */
 import type { AddressInfo } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
-import type { NatsConnection } from 'nats';
+import type { JetStreamClient, NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import { type Config, durationMs } from './config.js';
 import type { StepRunner } from './executor/ports.js';
 import { createSubtaskHandler } from './executor/run-subtask.js';
-import { type Sweeper, startSweeper } from './executor/sweeper.js';
+import { startSweeper } from './executor/sweeper.js';
 import { createHttpServer } from './http/server.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { startApiService } from './nats/api-service.js';
@@ -22,15 +22,16 @@ import { createFirstEventCheck } from './nats/event-history.js';
 import { createHostLocks } from './nats/host-locks.js';
 import { createIdAllocator, storeEpoch } from './nats/id-allocator.js';
 import { createPendingBatches } from './nats/pending-batches.js';
-import { type PullWorkers, startPullWorkers } from './nats/pull-workers.js';
+import { startPullWorkers } from './nats/pull-workers.js';
 import { createRequestLog } from './nats/request-log.js';
 import { createDoorPublisher } from './nats/slack-door.js';
-import { CONSUMERS, ensureTopology, STREAMS } from './nats/streams.js';
+import { type Buckets, CONSUMERS, ensureTopology, STREAMS } from './nats/streams.js';
 import { createSubtaskLogs } from './nats/subtask-logs.js';
 import { createTaskIndex } from './nats/task-index.js';
 import { createTaskStore } from './nats/task-store.js';
 import { createWorkQueue } from './nats/work-queue.js';
 import { createOrderedDelivery } from './notify/ordered-delivery.js';
+import type { ChatApi } from './slack/notifier.js';
 import type { SlackFrontDoor } from './slack/slack-app.js';
 import { createSshStepRunner } from './ssh/ssh-step-runner.js';
 import type { OperationDeps } from './tasks/task-operations.js';
@@ -82,6 +83,23 @@ const INTAKE_CONCURRENCY = 8;
 /** The same for the Slack door's requests (people typing: fewer at once). */
 const DOOR_INTAKE_CONCURRENCY = 2;
 
+/** What a started role leaves to stop. */
+interface Running {
+  stop(): void | Promise<void>;
+}
+
+/** What every role is started from. */
+interface Wiring {
+  config: Config;
+  logger: Logger;
+  roles: ReadonlySet<string>;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  buckets: Buckets;
+  deps: OperationDeps;
+  metrics: Metrics;
+}
+
 export async function startService(opts: ServiceOptions): Promise<Service> {
   const { config, logger } = opts;
   const roles = new Set(config.env.ROLES);
@@ -95,24 +113,65 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     },
     logger,
   );
-  let streamsReady = false;
+  // Streams, consumers and buckets exist before any role starts (or start-up fails).
   const buckets = await ensureTopology(nc, {
     replicas: config.nats.replicas,
     leaseSeconds: config.executor.leaseSeconds,
     retention: { tasksMs: durationMs(config.retention.tasks), eventsMs: durationMs(config.retention.events) },
   });
-  streamsReady = true;
-  const js = nc.jetstream();
   const metrics = createMetrics();
-  const runner =
-    opts.runner ??
-    createSshStepRunner({
-      privateKeyPath: config.ssh.privateKeyPath,
-      knownHostsPath: config.ssh.knownHostsPath,
-      connectTimeoutSeconds: config.ssh.connectTimeoutSeconds,
-      logger: logger.child({ component: 'ssh' }),
-    });
-  const deps: OperationDeps = {
+  const runner = opts.runner ?? sshRunner(config, logger);
+  const deps = await wireDeps(config, logger, roles, nc, buckets, runner);
+  const w: Wiring = { config, logger, roles, nc, js: nc.jetstream(), buckets, deps, metrics };
+
+  const executor = roles.has('executor') ? startExecutorRole(w) : [];
+  const slack = await startSlackRoles(w);
+  const connected = followConnection(nc, metrics);
+  const apiService = roles.has('api')
+    ? await startApiService(nc, deps, logger.child({ component: 'nats-api' }), deps.address)
+    : undefined;
+  const http = roles.has('api') || roles.has('slack') ? await startHttp(w, slack.door, connected) : undefined;
+
+  return {
+    nc,
+    deps,
+    metrics,
+    ...(http ? { httpPort: http.port } : {}),
+    async stop() {
+      // New requests first, then the work in hand, then the connections.
+      await apiService?.stop().catch(() => undefined);
+      // Pull loops finish what they hold, side by side; then what they fed.
+      await Promise.all([...executor, ...slack.loops].map((r) => r.stop()));
+      for (const r of slack.after) await r.stop();
+      deps.index.close();
+      await slack.door?.stop();
+      await http?.close();
+      await runner.close();
+      await nc.drain().catch(() => nc.close());
+    },
+  };
+}
+
+function sshRunner(config: Config, logger: Logger): StepRunner {
+  return createSshStepRunner({
+    privateKeyPath: config.ssh.privateKeyPath,
+    knownHostsPath: config.ssh.knownHostsPath,
+    connectTimeoutSeconds: config.ssh.connectTimeoutSeconds,
+    logger: logger.child({ component: 'ssh' }),
+  });
+}
+
+/** The use cases' ports, each with its NATS adapter. */
+async function wireDeps(
+  config: Config,
+  logger: Logger,
+  roles: ReadonlySet<string>,
+  nc: NatsConnection,
+  buckets: Buckets,
+  runner: StepRunner,
+): Promise<OperationDeps> {
+  const js = nc.jetstream();
+  return {
     config,
     store: createTaskStore({ kv: buckets.tasks, js }),
     // Listings need every task; a process that only sweeps keeps the running ones.
@@ -132,116 +191,118 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     now: () => new Date(),
     runner,
   };
+}
 
-  const workers: PullWorkers[] = [];
-  const sweepers: Sweeper[] = [];
-  if (roles.has('executor')) {
-    workers.push(
-      startPullWorkers({
-        js,
-        stream: STREAMS.cmd,
-        durable: CONSUMERS.intake,
-        concurrency: INTAKE_CONCURRENCY,
-        logger: logger.child({ component: 'intake' }),
-        handle: createCommandIntake({ ...deps, js }),
-      }),
-      startPullWorkers({
-        js,
-        stream: STREAMS.door,
-        durable: CONSUMERS.doorIntake,
-        concurrency: DOOR_INTAKE_CONCURRENCY,
-        logger: logger.child({ component: 'intake' }),
-        handle: createCommandIntake({ ...deps, js }),
-      }),
-      startPullWorkers({
-        js,
-        stream: STREAMS.work,
-        durable: CONSUMERS.executor,
-        concurrency: config.executor.concurrency,
-        logger: logger.child({ component: 'executor' }),
-        handle: createSubtaskHandler({ ...deps, metrics }),
-      }),
-    );
-    sweepers.push(
-      startSweeper(deps, {
-        everyMs: SWEEP_LEASES * config.executor.leaseSeconds * 1000,
-        logger,
-        keptMs: durationMs(config.retention.tasks),
-      }),
-    );
-    logger.info({ concurrency: config.executor.concurrency, hosts: config.hosts.length }, 'executor started');
+/** The intakes of both request streams, the executor's pull loops and the sweeper. */
+function startExecutorRole({ config, logger, js, deps, metrics }: Wiring): Running[] {
+  const intake = (stream: string, durable: string, concurrency: number) =>
+    startPullWorkers({
+      js,
+      stream,
+      durable,
+      concurrency,
+      logger: logger.child({ component: 'intake' }),
+      handle: createCommandIntake({ ...deps, js }),
+    });
+  const running: Running[] = [
+    startSweeper(deps, {
+      everyMs: SWEEP_LEASES * config.executor.leaseSeconds * 1000,
+      logger,
+      keptMs: durationMs(config.retention.tasks),
+    }),
+    intake(STREAMS.cmd, CONSUMERS.intake, INTAKE_CONCURRENCY),
+    intake(STREAMS.door, CONSUMERS.doorIntake, DOOR_INTAKE_CONCURRENCY),
+    startPullWorkers({
+      js,
+      stream: STREAMS.work,
+      durable: CONSUMERS.executor,
+      concurrency: config.executor.concurrency,
+      logger: logger.child({ component: 'executor' }),
+      handle: createSubtaskHandler({ ...deps, metrics }),
+    }),
+  ];
+  logger.info({ concurrency: config.executor.concurrency, hosts: config.hosts.length }, 'executor started');
+  return running;
+}
+
+/** Slack's door and its notifier, where Slack is on and the process has those roles. */
+async function startSlackRoles(w: Wiring): Promise<{ door?: SlackFrontDoor; loops: Running[]; after: Running[] }> {
+  const { config, logger, roles, js, buckets, deps } = w;
+  const env = config.env;
+  const slackOn = Boolean(env.SLACK_BOT_TOKEN && (env.SLACK_SIGNING_SECRET || env.SLACK_APP_TOKEN));
+  if (!slackOn || !(roles.has('slack') || roles.has('notifier'))) return { loops: [], after: [] };
+  // Loaded only where Slack is on: Bolt and the Web API client are ~37 MB an
+  // executor process has no use for.
+  const [{ WebClient }, { SLACK_RETRY, startSlackApp }, { createSlackRoles }] = await Promise.all([
+    import('@slack/web-api'),
+    import('./slack/slack-app.js'),
+    import('./slack/slack-roles.js'),
+  ]);
+  const token = env.SLACK_BOT_TOKEN as string;
+  const webOptions = { slackApiUrl: env.SLACK_API_URL, retryConfig: SLACK_RETRY };
+  let door: SlackFrontDoor | undefined;
+  if (roles.has('slack')) {
+    door = await startSlackApp({
+      ops: deps,
+      publishDoorCommand: createDoorPublisher(js),
+      roles: createSlackRoles({ config, client: new WebClient(token, webOptions), logger }),
+      pending: createPendingBatches(buckets.slack),
+      logger,
+      signingSecret: env.SLACK_SIGNING_SECRET ?? '',
+      botToken: token,
+      ...(env.SLACK_APP_TOKEN ? { appToken: env.SLACK_APP_TOKEN } : {}),
+      apiUrl: env.SLACK_API_URL,
+    });
+    logger.info({ mode: env.SLACK_APP_TOKEN ? 'socket' : 'http', command: config.slack.command }, 'Slack on');
   }
+  // 429s surface at once and the event is put back for Retry-After: durable, in order.
+  const notifier = roles.has('notifier')
+    ? await startSlackNotifier(w, new WebClient(token, { ...webOptions, rejectRateLimitedCalls: true }))
+    : undefined;
+  return {
+    ...(door ? { door } : {}),
+    loops: notifier ? [notifier.loops] : [],
+    after: notifier ? [notifier.after] : [],
+  };
+}
 
-  let slack: SlackFrontDoor | undefined;
-  const notifiers: Array<{ stop(): void }> = [];
-  const slackEnv = config.env;
-  const slackOn = Boolean(slackEnv.SLACK_BOT_TOKEN && (slackEnv.SLACK_SIGNING_SECRET || slackEnv.SLACK_APP_TOKEN));
-  if (slackOn && (roles.has('slack') || roles.has('notifier'))) {
-    // Loaded only where Slack is on: Bolt and the Web API client are ~37 MB an
-    // executor process has no use for.
-    const [{ WebClient }, { SLACK_RETRY, startSlackApp }, { createSlackNotifier }, { createSlackRoles }] =
-      await Promise.all([
-        import('@slack/web-api'),
-        import('./slack/slack-app.js'),
-        import('./slack/notifier.js'),
-        import('./slack/slack-roles.js'),
-      ]);
-    const token = slackEnv.SLACK_BOT_TOKEN as string;
-    const webOptions = {
-      slackApiUrl: slackEnv.SLACK_API_URL,
-      retryConfig: SLACK_RETRY,
-    };
-    if (roles.has('slack')) {
-      slack = await startSlackApp({
-        ops: deps,
-        publishDoorCommand: createDoorPublisher(js),
-        roles: createSlackRoles({ config, client: new WebClient(token, webOptions), logger }),
-        pending: createPendingBatches(buckets.slack),
-        logger,
-        signingSecret: slackEnv.SLACK_SIGNING_SECRET ?? '',
-        botToken: token,
-        ...(slackEnv.SLACK_APP_TOKEN ? { appToken: slackEnv.SLACK_APP_TOKEN } : {}),
-        apiUrl: slackEnv.SLACK_API_URL,
-      });
-      logger.info({ mode: slackEnv.SLACK_APP_TOKEN ? 'socket' : 'http', command: config.slack.command }, 'Slack on');
-    }
-    if (roles.has('notifier')) {
-      // 429s surface at once and the event is put back for Retry-After: durable, in order.
-      const client = new WebClient(token, { ...webOptions, rejectRateLimitedCalls: true });
-      const notifierLogger = logger.child({ component: 'notifier' });
-      const notifier = createOrderedDelivery({
-        notifier: createSlackNotifier({
-          config,
-          store: deps.store,
-          logs: deps.logs,
-          client,
-          respond: postToResponseUrl,
-          logger: notifierLogger,
-        }),
-        // ocp_slack/task.<id>: where each task's thread is and what was posted.
-        states: createDeliveryStates(buckets.slack),
-        tasks: deps.store,
-        firstEventPassed: createFirstEventCheck(await nc.jetstreamManager(), CONSUMERS.notifier),
-        rejectedOrigin: async (requestId) => {
-          const entry = await deps.requests.get(requestId);
-          return entry?.state === 'rejected' ? entry.origin : undefined;
-        },
-        logger: notifierLogger,
-      });
-      notifiers.push(notifier);
-      workers.push(
-        startPullWorkers({
-          js,
-          stream: STREAMS.events,
-          durable: CONSUMERS.notifier,
-          concurrency: NOTIFIER_CONCURRENCY,
-          logger: logger.child({ component: 'notifier' }),
-          handle: notifier.handle,
-        }),
-      );
-    }
-  }
+/** The notifier: ordered, once-per-record delivery of task events (notify/), into Slack. */
+async function startSlackNotifier(w: Wiring, client: ChatApi): Promise<{ loops: Running; after: Running }> {
+  const { config, logger, nc, js, buckets, deps } = w;
+  const { createSlackNotifier } = await import('./slack/notifier.js');
+  const log = logger.child({ component: 'notifier' });
+  const delivery = createOrderedDelivery({
+    notifier: createSlackNotifier({
+      config,
+      store: deps.store,
+      logs: deps.logs,
+      client,
+      respond: postToResponseUrl,
+      logger: log,
+    }),
+    // ocp_slack/task.<id>: where each task's thread is and what was posted.
+    states: createDeliveryStates(buckets.slack),
+    tasks: deps.store,
+    firstEventPassed: createFirstEventCheck(await nc.jetstreamManager(), CONSUMERS.notifier),
+    rejectedOrigin: async (requestId) => {
+      const entry = await deps.requests.get(requestId);
+      return entry?.state === 'rejected' ? entry.origin : undefined;
+    },
+    logger: log,
+  });
+  const workers = startPullWorkers({
+    js,
+    stream: STREAMS.events,
+    durable: CONSUMERS.notifier,
+    concurrency: NOTIFIER_CONCURRENCY,
+    logger: log,
+    handle: delivery.handle,
+  });
+  return { loops: workers, after: delivery };
+}
 
+/** Whether the NATS connection is up now (and reconnections counted in the metrics). */
+function followConnection(nc: NatsConnection, metrics: Metrics): () => boolean {
   let connected = true;
   void (async () => {
     for await (const s of nc.status()) {
@@ -252,51 +313,33 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       }
     }
   })();
+  return () => connected;
+}
 
-  const apiService = roles.has('api')
-    ? await startApiService(nc, deps, logger.child({ component: 'nats-api' }), deps.address)
-    : undefined;
-
-  let http: ReturnType<typeof createHttpServer> | undefined;
-  let httpPort: number | undefined;
-  if (roles.has('api') || roles.has('slack')) {
-    http = createHttpServer({
-      config,
-      deps,
-      metrics,
-      logger: logger.child({ component: 'http' }),
-      extra: slack ? [(req, res) => (slack as SlackFrontDoor).handleHttp(req, res)] : [],
-      ready: () => {
-        const reasons: string[] = [];
-        if (nc.isClosed()) reasons.push('NATS connection closed');
-        else if (!connected) reasons.push('NATS disconnected');
-        if (!streamsReady) reasons.push('streams not ready');
-        return { ok: reasons.length === 0, reasons };
-      },
-    });
-    await new Promise<void>((resolve, reject) => {
-      http?.once('error', reject);
-      http?.listen(config.env.HTTP_PORT, config.env.HTTP_HOST, () => resolve());
-    });
-    httpPort = (http.address() as AddressInfo).port;
-    logger.info({ port: httpPort }, 'HTTP listening');
-  }
-
-  return {
-    nc,
+/** The one HTTP port: the API, Slack's /slack/events, /healthz, /readyz, /metrics. */
+async function startHttp(
+  { config, logger, nc, deps, metrics }: Wiring,
+  slack: SlackFrontDoor | undefined,
+  connected: () => boolean,
+): Promise<{ port: number; close(): Promise<void> }> {
+  const server = createHttpServer({
+    config,
     deps,
     metrics,
-    ...(httpPort === undefined ? {} : { httpPort }),
-    async stop() {
-      await apiService?.stop().catch(() => undefined);
-      for (const s of sweepers) s.stop();
-      await Promise.all(workers.map((w) => w.stop()));
-      for (const n of notifiers) n.stop();
-      deps.index.close();
-      await slack?.stop();
-      await new Promise<void>((resolve) => (http ? http.close(() => resolve()) : resolve()));
-      await runner.close();
-      await nc.drain().catch(() => nc.close());
+    logger: logger.child({ component: 'http' }),
+    extra: slack ? [(req, res) => slack.handleHttp(req, res)] : [],
+    ready: () => {
+      const reasons: string[] = [];
+      if (nc.isClosed()) reasons.push('NATS connection closed');
+      else if (!connected()) reasons.push('NATS disconnected');
+      return { ok: reasons.length === 0, reasons };
     },
-  };
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.env.HTTP_PORT, config.env.HTTP_HOST, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  logger.info({ port }, 'HTTP listening');
+  return { port, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }

@@ -1,14 +1,26 @@
 /**
  * The API's operations, one table for both front doors: HTTP routes (SPEC §3)
  * and the NATS micro service on ocp.api.<name> (SPEC §5). Each names its
- * permission and its input schema; `run` does the work.
+ * permission and its input schema; `run` does the work. The operations that
+ * create tasks are derived from the registry (SPEC §8): `op.<name>` for every
+ * operation, and OCP's own `agent.restart|stop|start` and `agent.batchRestart`.
  */
 import { randomUUID } from 'node:crypto';
-import type { z } from 'zod';
-import { AgentInput, BatchInput, HostInput, ListInput, SubtaskInput, TaskInput } from '../contracts/api.js';
+import { z } from 'zod';
+import type { Config } from '../config.js';
+import {
+  AgentInput,
+  BatchInput,
+  HostInput,
+  ListInput,
+  operationInput,
+  SubtaskInput,
+  TaskInput,
+} from '../contracts/api.js';
 import type { Permission } from '../contracts/roles.js';
 import { CodedError, describeZodError, ErrorCode } from '../errors.js';
-import { createTask, type TaskKind } from '../tasks/create-task.js';
+import type { OperationDef } from '../operations/registry.js';
+import { createTask } from '../tasks/create-task.js';
 import {
   agentStatus,
   cancel,
@@ -21,6 +33,7 @@ import {
   rollback,
   skip,
 } from '../tasks/task-operations.js';
+import { describeOperation } from './describe-operation.js';
 
 export type { Permission } from '../contracts/roles.js';
 
@@ -33,8 +46,11 @@ export interface Caller {
 export interface Operation<S extends z.ZodType = z.ZodType> {
   /** `ocp.api.<name>` on NATS. */
   name: string;
-  permission: Permission;
+  /** Undefined: anyone signed in. */
+  permission: Permission | undefined;
   input: S;
+  /** It creates a task: over NATS it needs a `creator` (SPEC §5). */
+  creates?: boolean;
   run(deps: OperationDeps, input: z.output<S>, caller: Caller): Promise<unknown>;
 }
 
@@ -42,44 +58,85 @@ function op<S extends z.ZodType>(o: Operation<S>): Operation {
   return o as unknown as Operation;
 }
 
-function agentOperation(kind: Exclude<TaskKind, 'batchRestart'>): Operation {
-  return op({
-    name: `agent.${kind}`,
-    permission: 'HOST_MANAGER',
-    input: AgentInput,
-    async run(deps, input, caller) {
-      const { record } = await createTask(deps, {
-        kind,
-        hostIds: [input.hostId],
-        creator: caller.name,
-        requestId: `api-${randomUUID()}`,
-        traceId: caller.traceId,
-        ...(input.reason ? { reason: input.reason } : {}),
-      });
-      return record.task;
-    },
+/** A task of `def` on `hostIds` for the caller; the API's answer is the task. */
+async function runOperation(
+  deps: OperationDeps,
+  def: OperationDef,
+  request: { hostIds: readonly number[]; params?: Record<string, string>; reason?: string | undefined },
+  caller: Caller,
+) {
+  const { record } = await createTask(deps, {
+    operation: def.name,
+    hostIds: request.hostIds,
+    ...(request.params ? { params: request.params } : {}),
+    creator: caller.name,
+    requestId: `api-${randomUUID()}`,
+    traceId: caller.traceId,
+    ...(request.reason ? { reason: request.reason } : {}),
   });
+  return record.task;
 }
 
-export const OPERATIONS: readonly Operation[] = [
-  agentOperation('restart'),
-  agentOperation('stop'),
-  agentOperation('start'),
+/** The operations that create tasks, one per registry entry, and OCP's routes for the built-ins. */
+function taskOperations(config: Config): Operation[] {
+  const out: Operation[] = [];
+  for (const def of config.operations) {
+    if (def.builtin) {
+      out.push(
+        op({
+          name: `agent.${def.name}`,
+          permission: def.role,
+          input: AgentInput,
+          creates: true,
+          run: (deps, input, caller) =>
+            runOperation(deps, def, { hostIds: [input.hostId], reason: input.reason }, caller),
+        }),
+      );
+    }
+    if (def.name === 'restart') {
+      out.push(
+        op({
+          name: 'agent.batchRestart',
+          permission: def.role,
+          input: BatchInput,
+          creates: true,
+          run: (deps, input, caller) =>
+            runOperation(deps, def, { hostIds: input.hostIds, reason: input.reason }, caller),
+        }),
+      );
+    }
+  }
+  for (const def of config.operations) {
+    out.push(
+      op({
+        name: `op.${def.name}`,
+        permission: def.role,
+        input: operationInput(def.params),
+        creates: true,
+        run: (deps, input, caller) =>
+          runOperation(
+            deps,
+            def,
+            {
+              hostIds: input.hostIds ?? [input.hostId as number],
+              ...(input.params ? { params: input.params } : {}),
+              reason: input.reason,
+            },
+            caller,
+          ),
+      }),
+    );
+  }
+  return out;
+}
+
+/** Reading and operating on tasks and hosts: the same whatever the registry holds. */
+const TASK_API: readonly Operation[] = [
   op({
-    name: 'agent.batchRestart',
-    permission: 'HOST_MANAGER',
-    input: BatchInput,
-    async run(deps, input, caller) {
-      const { record } = await createTask(deps, {
-        kind: 'batchRestart',
-        hostIds: input.hostIds,
-        creator: caller.name,
-        requestId: `api-${randomUUID()}`,
-        traceId: caller.traceId,
-        ...(input.reason ? { reason: input.reason } : {}),
-      });
-      return record.task;
-    },
+    name: 'operation.list',
+    permission: undefined,
+    input: z.strictObject({}),
+    run: async (deps) => deps.config.operations.map(describeOperation),
   }),
   op({
     name: 'agent.status',
@@ -130,10 +187,21 @@ export const OPERATIONS: readonly Operation[] = [
   }),
 ];
 
-export function operation(name: string): Operation {
-  const found = OPERATIONS.find((o) => o.name === name);
-  if (!found) throw new Error(`no operation ${name}`);
-  return found;
+const byConfig = new WeakMap<Config, readonly Operation[]>();
+
+/** Every operation of the API for this configuration: its registry's, then the task operations. */
+export function apiOperations(config: Config): readonly Operation[] {
+  let list = byConfig.get(config);
+  if (!list) {
+    list = [...taskOperations(config), ...TASK_API];
+    byConfig.set(config, list);
+  }
+  return list;
+}
+
+/** The API operation `name`; undefined when there is none. */
+export function findApiOperation(config: Config, name: string): Operation | undefined {
+  return apiOperations(config).find((o) => o.name === name);
 }
 
 /** Parse an operation's input; a bad one is 400 / 10001 naming the field. */

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { TaskStatus } from './ocp-task.js';
+import { type ParamSpec, paramsSchema } from './params.js';
 
 /** Ids beyond 2^53 − 1 are valid Longs but never issued: they stand for "no such id". */
 export const NEVER_ISSUED = -1;
@@ -53,3 +54,31 @@ export const ListInput = z
   .strict();
 
 export const HostInput = z.object({ hostId: IdParam }).strict();
+
+/**
+ * What `op.<name>` takes (SPEC §8): one host or several (a batch), the
+ * operation's parameters, a reason. Parameters are checked here, with the
+ * rest of the input, before the caller's permission (SPEC §3's order).
+ */
+export function operationInput(params: Readonly<Record<string, ParamSpec>>) {
+  return z
+    .strictObject({
+      hostId: IdParam.optional(),
+      hostIds: z.array(IdParam).min(1).max(2000).optional(),
+      params: Object.keys(params).length === 0 ? paramsSchema(params).optional() : paramsSchema(params),
+      reason: Reason.optional(),
+      creator: Creator.optional(),
+    })
+    .superRefine((v, ctx) => {
+      if ((v.hostId === undefined) === (v.hostIds === undefined)) {
+        ctx.addIssue({ code: 'custom', path: ['hostId'], message: 'give either hostId or hostIds' });
+      }
+      if (v.hostIds && new Set(v.hostIds).size !== v.hostIds.length) {
+        ctx.addIssue({ code: 'custom', path: ['hostIds'], message: 'a host is named twice' });
+      }
+    })
+    .meta({ oneOf: [{ required: ['hostId'] }, { required: ['hostIds'] }] });
+}
+
+/** The input of a built-in operation (no parameters), as published in docs/schemas/. */
+export const BuiltinOperationInput = operationInput({});

@@ -48,41 +48,70 @@ export const PublisherRequestId = z
     `must match [A-Za-z0-9_-]{1,64} and not begin with ${RESERVED_REQUEST_ID_PREFIXES.join(', ')} (the service makes those ids itself)`,
   );
 
-/** ocp.cmd.agent.<op>: a request from a NATS publisher, recorded as nats:<creator>. */
-export const AgentCommand = z.object({
-  hostId: HostIdInput,
-  creator: z.string().trim().min(1).max(128),
-  requestId: PublisherRequestId.optional(),
-  reason: z.string().max(500).optional(),
-  /**
-   * Refused: only the Slack door (its own subject, which publishers may not
-   * use) says a request comes from a Slack user. Accepted here, anyone who may
-   * publish a command could have the notifier post in any channel as anyone.
-   */
-  origin: z
-    .never({
-      error: 'not accepted on ocp.cmd.*: a NATS request is recorded as nats:<creator>; only Slack sets an origin',
-    })
-    .describe('not accepted: a request over NATS is recorded as nats:<creator> (10001 naming origin)')
-    .optional(),
-});
+/** The hosts of a request: one host, or several (a batch), never both (SPEC §8). */
+const HostIdsInput = z
+  .array(HostIdInput)
+  .min(1)
+  .max(2000)
+  .refine((ids) => new Set(ids).size === ids.length, 'a host is named twice');
+
+/** An operation's parameters as sent; each is checked against the operation's declaration on intake. */
+const ParamsInput = z.record(z.string().max(64), z.string().max(256));
+
+/** In JSON Schema: exactly one of the two (zod checks it with `eitherHosts`). */
+const ONE_OF_HOSTS = { oneOf: [{ required: ['hostId'] }, { required: ['hostIds'] }] };
+
+const eitherHosts = (v: { hostId?: number | undefined; hostIds?: number[] | undefined }, ctx: z.RefinementCtx) => {
+  if ((v.hostId === undefined) === (v.hostIds === undefined)) {
+    ctx.addIssue({ code: 'custom', path: ['hostId'], message: 'give either hostId or hostIds' });
+  }
+};
+
+/**
+ * ocp.cmd.agent.<op> and ocp.cmd.op.<name>: a request from a NATS publisher,
+ * recorded as nats:<creator>.
+ */
+export const AgentCommand = z
+  .object({
+    hostId: HostIdInput.optional(),
+    hostIds: HostIdsInput.optional(),
+    params: ParamsInput.optional(),
+    creator: z.string().trim().min(1).max(128),
+    requestId: PublisherRequestId.optional(),
+    reason: z.string().max(500).optional(),
+    /**
+     * Refused: only the Slack door (its own subject, which publishers may not
+     * use) says a request comes from a Slack user. Accepted here, anyone who may
+     * publish a command could have the notifier post in any channel as anyone.
+     */
+    origin: z
+      .never({
+        error: 'not accepted on ocp.cmd.*: a NATS request is recorded as nats:<creator>; only Slack sets an origin',
+      })
+      .describe('not accepted: a request over NATS is recorded as nats:<creator> (10001 naming origin)')
+      .optional(),
+  })
+  .superRefine(eitherHosts)
+  .meta(ONE_OF_HOSTS);
 export type AgentCommand = z.infer<typeof AgentCommand>;
 
 /**
- * ocp.door.slack.agent.<op>: a request from the Slack front door, on a subject
+ * ocp.door.slack.op.<name>: a request from the Slack front door, on a subject
  * (and stream, OCP_DOOR) of its own that publishers are not given; the
  * creator is recorded as slack:<user id>.
  */
-export const SlackDoorCommand = z.object({
-  hostId: HostIdInput,
-  requestId: RequestId,
-  reason: z.string().max(500).optional(),
-  origin: SlackOrigin,
-});
+export const SlackDoorCommand = z
+  .object({
+    hostId: HostIdInput.optional(),
+    hostIds: HostIdsInput.optional(),
+    params: ParamsInput.optional(),
+    requestId: RequestId,
+    reason: z.string().max(500).optional(),
+    origin: SlackOrigin,
+  })
+  .superRefine(eitherHosts)
+  .meta(ONE_OF_HOSTS);
 export type SlackDoorCommand = z.infer<typeof SlackDoorCommand>;
-
-export const AGENT_OPERATIONS = ['restart', 'stop', 'start'] as const;
-export type AgentOperation = (typeof AGENT_OPERATIONS)[number];
 
 export const ErrorPayload = z.object({ code: z.number().int(), message: z.string() });
 

@@ -4,7 +4,7 @@
  * PAYLOAD_SCHEMAS; test/unit/schemas.test.ts fails when docs/schemas/ is stale.
  */
 import { z } from 'zod';
-import { AgentInput, BatchInput, HostInput, ListInput, SubtaskInput, TaskInput } from './api.js';
+import { AgentInput, BatchInput, BuiltinOperationInput, HostInput, ListInput, SubtaskInput, TaskInput } from './api.js';
 import { AgentCommand, RequestEvent, TaskEvent, WorkItem } from './events.js';
 import { OcpTask } from './ocp-task.js';
 
@@ -25,6 +25,7 @@ export const PAYLOAD_SCHEMAS: Record<string, z.ZodType> = {
   'api-task-list-input': ListInput,
   'api-task-input': TaskInput,
   'api-subtask-input': SubtaskInput,
+  'api-operation-input': BuiltinOperationInput,
 };
 
 export const SCHEMA_ID_BASE = 'https://ocp-chatops.local/schemas/';

@@ -74,6 +74,8 @@ export interface TaskRecord {
   origin?: Origin;
   /** Batch: chains that may run at once (config batch.maxParallel when created). */
   maxParallel?: number;
+  /** Its operation is not exclusive: it takes no host lock and runs beside whoever holds one. */
+  shared?: true;
   /** seq of the last event this task has produced. */
   eventSeq: number;
   /** Events up to this seq are known to be on the stream. */

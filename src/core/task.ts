@@ -47,13 +47,27 @@ export interface PlanInput {
   reason?: string;
   /** Chains (hosts) that may run at once; the rest wait PENDING. Default: all. */
   maxParallel?: number;
+  /** More of `context.stringMap` (an operation of one's own: `operation` and its parameters). */
+  stringMap?: Readonly<Record<string, string>>;
+  /** The task cannot be rolled back (`prohibit_rollback` "true"). */
+  prohibitRollback?: boolean;
 }
 
-/** Render a runbook step for one host: its script with the host's values shell-quoted in. */
-export function planStep(step: RunbookStep, host: PlanHost, killGraceSeconds: number): PlannedStep {
+/**
+ * Render a runbook step for one host: its script with the host's values (and
+ * the operation's parameters, already checked against their declaration)
+ * shell-quoted in.
+ */
+export function planStep(
+  step: RunbookStep,
+  host: PlanHost,
+  killGraceSeconds: number,
+  params: Readonly<Record<string, string>> = {},
+): PlannedStep {
   return {
     hostId: host.id,
     script: renderScript(step.command, {
+      ...params,
       agentHome: host.agentHome,
       agentctl: `${host.agentHome}/bin/ocp_agentctl`,
       killGraceSeconds: String(killGraceSeconds),
@@ -99,7 +113,11 @@ export function planTask(input: PlanInput): TaskPlan {
     });
   });
   const first = hosts[0] as PlanHost;
-  const stringMap: Record<string, string> = { prohibit_rollback: 'false', host_id: String(first.id) };
+  const stringMap: Record<string, string> = {
+    ...input.stringMap,
+    prohibit_rollback: input.prohibitRollback ? 'true' : 'false',
+    host_id: String(first.id),
+  };
   if (input.reason !== undefined && input.reason !== '') stringMap.reason = input.reason;
   const listMap: Record<string, string[]> = parallel ? { host_ids: hosts.map((h) => String(h.id)) } : {};
   return {

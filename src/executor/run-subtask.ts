@@ -125,8 +125,9 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     }
 
     // The host must be ours. Another holder (there should be none while this
-    // task runs) is waited for unless it is gone; never overlapped.
-    const lock = await locks.hold(step.hostId, item.taskId, leaseMs / 3);
+    // task runs) is waited for unless it is gone; never overlapped. A task of
+    // an operation that is not exclusive holds no host.
+    const lock = record.shared ? { ok: true as const } : await locks.hold(step.hostId, item.taskId, leaseMs / 3);
     if (!lock.ok) {
       if (!(await holderIsGone(deps, lock.holder, lock.at))) {
         log.warn({ hostId: step.hostId, holder: lock.holder }, 'host held by another task; waiting');

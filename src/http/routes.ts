@@ -6,6 +6,7 @@ export interface Route {
   method: 'GET' | 'POST';
   /** Path with `:param` segments. */
   path: string;
+  /** `op.{name}`: the operation named by the path's `:name` (the registry's, SPEC §8). */
   operation: string;
   /** Where the operation's input comes from besides path params. */
   from: 'none' | 'body' | 'query';
@@ -31,7 +32,20 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: `${tasks}/:taskId/subtasks/:subtaskId/skip`, operation: 'subtask.skip', from: 'none' },
   { method: 'POST', path: `${tasks}/:taskId/subtasks/:subtaskId/cancel`, operation: 'subtask.cancel', from: 'none' },
   { method: 'GET', path: `${tasks}/:taskId/subtasks/:subtaskId/log`, operation: 'subtask.log', from: 'none' },
+  // Every operation of the registry, built in or configured (SPEC §8).
+  { method: 'GET', path: '/api/v2/ocp-chatops/operations', operation: 'operation.list', from: 'none' },
+  { method: 'POST', path: '/api/v2/ocp-chatops/operations/:name', operation: 'op.{name}', from: 'body' },
 ];
+
+/**
+ * The API operation a matched route runs, and the path params left for its
+ * input (`:name` names the operation and is not input).
+ */
+export function operationOfRoute(match: RouteMatch): { operation: string; params: Record<string, string> } {
+  const { name, ...rest } = match.params;
+  if (!match.route.operation.includes('{name}')) return { operation: match.route.operation, params: match.params };
+  return { operation: match.route.operation.replace('{name}', name ?? ''), params: rest };
+}
 
 export interface RouteMatch {
   route: Route;

@@ -6,14 +6,14 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { type EnvelopeMeta, failure, httpStatusOf, success } from '../api/envelope.js';
-import { type Caller, operation, parseInput } from '../api/operations.js';
+import { type Caller, findApiOperation, parseInput } from '../api/operations.js';
 import type { Config } from '../config.js';
 import { CodedError, ErrorCode, TooManySignInsError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { OperationDeps } from '../tasks/task-operations.js';
 import { newTraceId, traceIdFrom } from '../trace-id.js';
 import { allows, createAuthenticator } from './auth.js';
-import { matchRoute } from './routes.js';
+import { matchRoute, operationOfRoute } from './routes.js';
 
 export interface HttpDeps {
   config: Config;
@@ -113,7 +113,9 @@ export function createHttpServer(h: HttpDeps): Server {
       const match = matchRoute(method, url.pathname);
       if (!match) throw new CodedError(ErrorCode.notFound, `no route for ${method} ${url.pathname}`);
       routeLabel = match.route.path;
-      const op = operation(match.route.operation);
+      const named = operationOfRoute(match);
+      const op = findApiOperation(h.config, named.operation);
+      if (!op) throw new CodedError(ErrorCode.notFound, `unknown operation ${match.params.name}`, 'name');
       let raw: Record<string, unknown> = {};
       if (match.route.from === 'query') {
         raw = Object.fromEntries([...url.searchParams].filter(([, v]) => v !== ''));
@@ -127,8 +129,8 @@ export function createHttpServer(h: HttpDeps): Server {
           'creator',
         );
       }
-      const input = parseInput(op, { ...raw, ...match.params });
-      if (!allows(principal, op.permission)) {
+      const input = parseInput(op, { ...raw, ...named.params });
+      if (op.permission && !allows(principal, op.permission)) {
         throw new CodedError(ErrorCode.forbidden, `user ${principal.username} lacks the ${op.permission} permission`);
       }
       const caller: Caller = { name: principal.username, traceId };

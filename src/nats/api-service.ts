@@ -8,14 +8,11 @@
 import type { NatsConnection, Service, ServiceMsg } from 'nats';
 import type { Logger } from 'pino';
 import { type EnvelopeMeta, failure, httpStatusOf, success } from '../api/envelope.js';
-import { OPERATIONS, type Operation, parseInput } from '../api/operations.js';
+import { apiOperations, type Operation, parseInput } from '../api/operations.js';
 import { asCodedError, CodedError, ErrorCode } from '../errors.js';
 import type { OperationDeps } from '../tasks/task-operations.js';
 import { traceIdFrom } from '../trace-id.js';
 import { encodeJson } from './kv-json.js';
-
-/** Operations that create a task need to know who asks. */
-const NEEDS_CREATOR = new Set(['agent.restart', 'agent.stop', 'agent.start', 'agent.batchRestart']);
 
 export async function startApiService(
   nc: NatsConnection,
@@ -42,7 +39,7 @@ export async function startApiService(
         throw new CodedError(ErrorCode.badRequest, 'payload: malformed JSON', 'payload');
       }
       const input = parseInput(op, raw) as { creator?: string };
-      if (NEEDS_CREATOR.has(op.name) && !input.creator) {
+      if (op.creates && !input.creator) {
         throw new CodedError(
           ErrorCode.badRequest,
           'creator: required (who asks, recorded as nats:<creator>)',
@@ -58,10 +55,11 @@ export async function startApiService(
     }
   }
 
-  for (const op of OPERATIONS) {
+  // Derived from the registry: every operation of the configuration is an endpoint (SPEC §8).
+  for (const op of apiOperations(deps.config)) {
     srv.addEndpoint(op.name.replace('.', '_'), {
       subject: `ocp.api.${op.name}`,
-      metadata: { permission: op.permission },
+      metadata: { permission: op.permission ?? 'any' },
       handler: (err, msg) => {
         if (err) {
           logger.error({ err, operation: op.name }, 'NATS API endpoint stopped');

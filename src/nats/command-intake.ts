@@ -1,6 +1,6 @@
 /**
- * The consumer of ocp.cmd.agent.<op> (NATS publishers) and of
- * ocp.door.slack.agent.<op> (the Slack front door): each request becomes a
+ * The consumer of ocp.cmd.agent.<op> and ocp.cmd.op.<name> (NATS publishers)
+ * and of ocp.door.slack.op.<name> (the Slack front door): each request becomes a
  * task or a rejection, announced once on ocp.events.request.<requestId>. An
  * invalid payload is rejected (10001) and terminated, never redelivered
  * forever. Which door a request came through is the subject's word, never the
@@ -8,17 +8,10 @@
  * (a subject publishers are not given) sets a Slack user and channel.
  */
 import { type JetStreamClient, type JsMsg, headers as natsHeaders } from 'nats';
-import {
-  AGENT_OPERATIONS,
-  AgentCommand,
-  type AgentOperation,
-  PublisherRequestId,
-  RequestEvent,
-  RequestId,
-  SlackDoorCommand,
-} from '../contracts/events.js';
+import { AgentCommand, PublisherRequestId, RequestEvent, RequestId, SlackDoorCommand } from '../contracts/events.js';
 import { originFromSlack } from '../contracts/origin.js';
 import { asCodedError, CodedError, describeZodError, ErrorCode } from '../errors.js';
+import { findOperation } from '../operations/registry.js';
 import { createTask, RepeatedRejection, RequestGone } from '../tasks/create-task.js';
 import type { TaskDeps } from '../tasks/deps.js';
 import { traceIdFrom } from '../trace-id.js';
@@ -37,11 +30,24 @@ async function publishRequestEvent(js: JetStreamClient, event: RequestEvent, tra
   });
 }
 
+/**
+ * The operation a subject asks for and the door it came through:
+ * ocp.cmd.agent.<restart|stop|start> (OCP's three, as the first round named
+ * them), ocp.cmd.op.<name>, ocp.door.slack.op.<name> (and the Slack door's
+ * first-round ocp.door.slack.agent.<op>, still read).
+ */
+export function requestOfSubject(subject: string): { name: string; fromSlack: boolean; agentOnly: boolean } {
+  const parts = subject.split('.');
+  const name = parts.at(-1) ?? '';
+  const fromSlack = parts[1] === 'door';
+  return { name, fromSlack, agentOnly: parts.at(-2) === 'agent' };
+}
+
 export function createCommandIntake(deps: TaskDeps & { js: JetStreamClient }) {
   return async function handle(msg: JsMsg): Promise<void> {
     const traceId = traceIdFrom(msg.headers?.get('X-Trace-Id'));
-    const op = msg.subject.split('.').at(-1) as AgentOperation;
-    const fromSlack = msg.subject === SUBJECTS.slackDoor(op);
+    const { name: opName, fromSlack, agentOnly } = requestOfSubject(msg.subject);
+    const op = findOperation(deps.config.operations, opName);
     let body: unknown;
     try {
       body = msg.json();
@@ -64,25 +70,32 @@ export function createCommandIntake(deps: TaskDeps & { js: JetStreamClient }) {
     };
 
     const parsed = fromSlack ? SlackDoorCommand.safeParse(body) : AgentCommand.safeParse(body);
-    if (!AGENT_OPERATIONS.includes(op) || !parsed.success) {
-      const message =
-        body === undefined
-          ? 'payload: not JSON'
-          : !parsed.success
-            ? describeZodError(parsed.error, 'payload').message
-            : `unknown operation ${op}: use ${AGENT_OPERATIONS.join(', ')}`;
-      deps.logger.warn({ subject: msg.subject, requestId, traceId, message }, 'invalid request rejected');
-      await reject(requestId ?? INVALID_REQUEST_ID, new CodedError(ErrorCode.badRequest, message));
+    const refuse = async (error: CodedError) => {
+      deps.logger.warn(
+        { subject: msg.subject, requestId, traceId, message: error.message },
+        'invalid request rejected',
+      );
+      await reject(requestId ?? INVALID_REQUEST_ID, error);
       msg.term(); // no reason: nats-server 2.9 does not take one
-      return;
+    };
+    // ocp.cmd.agent.* takes OCP's own three; any operation of the registry is on ocp.cmd.op.*.
+    const offered = deps.config.operations.filter((o) => !agentOnly || o.builtin);
+    if (!op || !offered.includes(op)) {
+      const names = offered.map((o) => o.name).join(', ');
+      return refuse(new CodedError(ErrorCode.notFound, `unknown operation ${opName}: use ${names}`));
+    }
+    if (!parsed.success) {
+      const message = body === undefined ? 'payload: not JSON' : describeZodError(parsed.error, 'payload').message;
+      return refuse(new CodedError(ErrorCode.badRequest, message));
     }
 
     const cmd = parsed.data;
     const id = cmd.requestId ?? requestId ?? `msg-${msg.info.streamSequence}`;
     try {
       const { record, repeated } = await createTask(deps, {
-        kind: op,
-        hostIds: [cmd.hostId],
+        operation: op.name,
+        hostIds: cmd.hostIds ?? [cmd.hostId as number],
+        ...(cmd.params ? { params: cmd.params } : {}),
         ...('creator' in cmd
           ? { creator: `nats:${cmd.creator}` }
           : { creator: `slack:${cmd.origin.userId}`, origin: originFromSlack(cmd.origin) }),

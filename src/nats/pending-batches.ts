@@ -9,7 +9,10 @@ import type { PendingBatch, PendingBatches } from '../slack/ports.js';
 import { decodeJson, encodeJson, getLive, isCasConflict } from './kv-json.js';
 
 const Stored = z.object({
+  /** The registry's operation (confirmations stored before it were batch restarts). */
+  operation: z.string().default('restart'),
   hostIds: z.array(z.number().int().positive()).min(1),
+  params: z.record(z.string(), z.string()).default({}),
   reason: z.string().max(500).optional(),
   /** A confirmation stored before it had an end: taken as expired. */
   expiresAt: z.iso.datetime().optional(),
@@ -19,11 +22,26 @@ const Stored = z.object({
 
 const key = (batchId: string) => `batch.${batchId}`;
 
+function batchOf(v: z.output<typeof Stored>): PendingBatch {
+  const batch: PendingBatch = {
+    operation: v.operation,
+    hostIds: v.hostIds,
+    params: v.params,
+    expiresAt: v.expiresAt ?? new Date(0).toISOString(),
+  };
+  return v.reason ? { ...batch, reason: v.reason } : batch;
+}
+
 export function createPendingBatches(kv: KV): PendingBatches {
   return {
     async put(batchId, batch) {
       const stored: z.input<typeof Stored> = batch;
       await kv.put(key(batchId), encodeJson(stored));
+    },
+    async read(batchId) {
+      const entry = await getLive(kv, key(batchId));
+      const v = entry ? Stored.safeParse(decodeJson(entry)) : undefined;
+      return v?.success ? batchOf(v.data) : undefined;
     },
     async confirm(batchId, userId, now) {
       const entry = await getLive(kv, key(batchId));
@@ -39,8 +57,7 @@ export function createPendingBatches(kv: KV): PendingBatches {
         if (!isCasConflict(err)) throw err;
         return undefined;
       }
-      const batch: PendingBatch = { hostIds: v.hostIds, expiresAt: v.expiresAt };
-      return v.reason ? { ...batch, reason: v.reason } : batch;
+      return batchOf({ ...v, expiresAt: v.expiresAt });
     },
     async cancel(batchId) {
       for (;;) {

@@ -1,5 +1,5 @@
 /**
- * Requests made in Slack, published on ocp.door.slack.agent.<op>: a subject
+ * Requests made in Slack, published on ocp.door.slack.op.<operation>: a subject
  * NATS publishers are not given, so only the Slack door may say a request
  * comes from a Slack user (docs/SECURITY.md).
  */

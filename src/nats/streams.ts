@@ -3,7 +3,7 @@
  *
  * | name            | holds                                                        |
  * |-----------------|--------------------------------------------------------------|
- * | OCP_CMD         | ocp.cmd.>: restart/stop/start requests (deduplicated)        |
+ * | OCP_CMD         | ocp.cmd.>: requests of operations (deduplicated)             |
  * | OCP_DOOR        | ocp.door.>: requests of the service's own front doors (Slack)|
  * |                 | — a stream of its own, so that publishers of ocp.cmd.>, who  |
  * |                 | share OCP_CMD's Nats-Msg-Id window, cannot claim their ids   |
@@ -38,9 +38,12 @@ export const CONSUMERS = {
   notifier: 'notifier',
 } as const;
 export const SUBJECTS = {
+  /** OCP's agent operations, as the first round named them: restart, stop, start. */
   cmd: (op: string) => `ocp.cmd.agent.${op}`,
+  /** Any operation of the registry (SPEC §8). */
+  opCmd: (name: string) => `ocp.cmd.op.${name}`,
   /** The Slack front door's requests: not for publishers (docs/SECURITY.md). */
-  slackDoor: (op: string) => `ocp.door.slack.agent.${op}`,
+  slackDoor: (name: string) => `ocp.door.slack.op.${name}`,
   requestEvent: (requestId: string) => `ocp.events.request.${requestId}`,
   taskEvent: (taskId: number) => `ocp.events.task.${taskId}`,
   work: 'ocp.work.subtask',

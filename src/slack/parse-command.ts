@@ -11,14 +11,20 @@
  * `host.example.com` by itself) counts as that name.
  */
 
+import { paramAccepts, paramUsage } from '../contracts/params.js';
 import type { Permission } from '../contracts/roles.js';
+import { BUILTIN_OPERATIONS, findOperation, type OperationDef, usageOf } from '../operations/registry.js';
 
 export type Role = Permission;
 
 export type SlackCommand =
   | { kind: 'help' }
-  /** `hosts` as typed; restart may name several (a batch), stop and start exactly one. */
-  | { kind: 'restart' | 'stop' | 'start'; hosts: string[]; reason?: string }
+  /**
+   * An operation of the registry (SPEC §8): `hosts` as typed, one or several
+   * (a batch); its parameters as typed `name=value`, each checked against its
+   * declaration.
+   */
+  | { kind: 'run'; operation: string; hosts: string[]; params: Record<string, string>; reason?: string }
   | { kind: 'agent'; host: string }
   | { kind: 'status'; taskId: number }
   | { kind: 'list' }
@@ -26,10 +32,9 @@ export type SlackCommand =
 
 export type ParseResult = { ok: true; command: SlackCommand } | { ok: false; error: string };
 
-export type Verb = SlackCommand['kind'];
-
-/** Verbs in the order help shows them. */
-export const VERBS: readonly Verb[] = ['restart', 'stop', 'start', 'agent', 'status', 'list', 'history', 'help'];
+/** The verbs that are not operations, in the order help shows them (after the operations). */
+type OtherVerb = Exclude<SlackCommand['kind'], 'run'>;
+const OTHER_VERBS: readonly OtherVerb[] = ['agent', 'status', 'list', 'history', 'help'];
 
 /** Hosts one batch may name. */
 export const MAX_BATCH_HOSTS = 2000;
@@ -42,10 +47,7 @@ const TASK_ID_RE = /^[1-9][0-9]*$/;
 /** Slack's escaped link: `<http://host.example.com|host.example.com>` or `<http://host.example.com>`. */
 const LINK_RE = /^<https?:\/\/([^|>/]+)\/?(?:\|([^>]*))?>$/;
 
-const ROLE_OF: Record<Verb, Role | undefined> = {
-  restart: 'HOST_MANAGER',
-  stop: 'HOST_MANAGER',
-  start: 'HOST_MANAGER',
+const ROLE_OF: Record<OtherVerb, Role | undefined> = {
   agent: 'HOST_VIEWER',
   status: 'TASK_VIEWER',
   list: 'TASK_VIEWER',
@@ -54,19 +56,27 @@ const ROLE_OF: Record<Verb, Role | undefined> = {
 };
 
 /** The role a command needs; undefined: anyone may run it. */
-export function requiredRole(command: SlackCommand): Role | undefined {
+export function requiredRole(
+  command: SlackCommand,
+  operations: readonly OperationDef[] = BUILTIN_OPERATIONS,
+): Role | undefined {
+  if (command.kind === 'run') return findOperation(operations, command.operation)?.role;
   return ROLE_OF[command.kind];
 }
 
-/** Usage line (after the slash command) and what it does, per verb. */
-const USAGE: Record<Verb, { args: string; does: string; example: string }> = {
-  restart: {
-    args: 'restart <host>[,<host>…] [reason…]',
-    does: 'restart the OCP agent (a batch asks for confirmation)',
-    example: 'restart 101 agent stuck after upgrade',
-  },
-  stop: { args: 'stop <host> [reason…]', does: 'stop the OCP agent', example: 'stop 101 disk maintenance' },
-  start: { args: 'start <host> [reason…]', does: 'start the OCP agent', example: 'start 101' },
+interface Usage {
+  args: string;
+  does: string;
+  example: string;
+}
+
+/** An operation's usage, from the registry. */
+function usageOfOperation(op: OperationDef): Usage {
+  return { args: usageOf(op), does: op.summary, example: `${op.name} ${op.example}` };
+}
+
+/** Usage line (after the slash command) and what it does, per verb that is not an operation. */
+const USAGE: Record<OtherVerb, Usage> = {
   agent: { args: 'agent <host>', does: "show the agent's processes on a host", example: 'agent 101' },
   status: { args: 'status <taskId>', does: "show a task's subtasks and their state", example: 'status 1234' },
   list: { args: 'list', does: 'running and recent tasks, who ran them and why', example: 'list' },
@@ -79,22 +89,33 @@ const USAGE: Record<Verb, { args: string; does: string; example: string }> = {
  * mrkdwn: "`/ocp-agent restart &lt;host&gt;[,&lt;host&gt;…] [reason…]` restart the
  * OCP agent …" (Slack shows `<host>`).
  */
-export function helpText(allowed: ReadonlySet<Role>, slashCommand = '/ocp-agent'): string {
-  const lines = VERBS.filter((verb) => {
-    const role = ROLE_OF[verb];
-    return role === undefined || allowed.has(role);
-  }).map((verb) => `\`${slashCommand} ${args(verb)}\` ${USAGE[verb].does}`);
+export function helpText(
+  allowed: ReadonlySet<Role>,
+  slashCommand = '/ocp-agent',
+  operations: readonly OperationDef[] = BUILTIN_OPERATIONS,
+): string {
+  const usages = [
+    ...operations.filter((op) => allowed.has(op.role)).map(usageOfOperation),
+    ...OTHER_VERBS.filter((verb) => {
+      const role = ROLE_OF[verb];
+      return role === undefined || allowed.has(role);
+    }).map((verb) => USAGE[verb]),
+  ];
+  const lines = usages.map((u) => `\`${slashCommand} ${mrkdwn(u.args)}\` ${u.does}`);
   const notes = ['A host is its id or its name.'];
+  if (operations.some((op) => allowed.has(op.role))) {
+    notes.push('Several hosts (`101,102`) make a batch, which asks for a confirmation first.');
+  }
   if (lines.length === 1) notes.push('You hold no role that runs the other commands; ask an admin for one.');
   return [...lines, ...notes].join('\n');
 }
 
 /**
- * A verb's usage as mrkdwn. Help and errors are shown in Slack, where a bare
- * `<host>` would be read as a link: the brackets are written as entities.
+ * Usage as mrkdwn. Help and errors are shown in Slack, where a bare `<host>`
+ * would be read as a link: the brackets are written as entities.
  */
-function args(verb: Verb): string {
-  return USAGE[verb].args.replaceAll('<', '&lt;').replaceAll('>', '&gt;');
+function mrkdwn(usage: string): string {
+  return usage.replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 }
 
 const fail = (error: string): ParseResult => ({ ok: false, error });
@@ -122,23 +143,22 @@ const isSpace = (text: string, i: number) => SPACE.test(text[i] as string);
  * character before it: 8,000 spaces took ~20 ms, 16,000 four times that, on the request path.
  */
 export function splitCommandText(text: string): { verb: string; arg: string; rest: string } {
+  const first = firstWord(text);
+  const second = firstWord(first.rest);
+  let end = second.rest.length;
+  while (end > 0 && isSpace(second.rest, end - 1)) end--;
+  return { verb: first.word, arg: second.word, rest: second.rest.slice(0, end) };
+}
+
+/** The first word of the text and what follows it, spaces before and after it skipped; one pass. */
+function firstWord(text: string): { word: string; rest: string } {
   let i = 0;
-  const skipSpaces = () => {
-    while (i < text.length && isSpace(text, i)) i++;
-  };
-  const word = () => {
-    const from = i;
-    while (i < text.length && !isSpace(text, i)) i++;
-    return text.slice(from, i);
-  };
-  skipSpaces();
-  const verb = word();
-  skipSpaces();
-  const arg = word();
-  skipSpaces();
-  let end = text.length;
-  while (end > i && isSpace(text, end - 1)) end--;
-  return { verb, arg, rest: text.slice(i, end) };
+  while (i < text.length && isSpace(text, i)) i++;
+  const from = i;
+  while (i < text.length && !isSpace(text, i)) i++;
+  const word = text.slice(from, i);
+  while (i < text.length && isSpace(text, i)) i++;
+  return { word, rest: text.slice(i) };
 }
 
 type HostCheck = { ok: true; host: string } | { ok: false; error: string };
@@ -167,33 +187,35 @@ function checkHost(token: string, example: string): HostCheck {
   };
 }
 
-/** One or (restart only) several comma-separated hosts. */
+/**
+ * One host, or (`several`: an operation) several comma-separated ones. `usage`
+ * is what to type, `example` a command that works.
+ */
 function checkHosts(
   list: string,
-  verb: 'restart' | 'stop' | 'start' | 'agent' | 'history',
+  verb: string,
+  usage: Usage,
+  several: boolean,
   cmd: string,
 ): { ok: true; hosts: string[] } | { ok: false; error: string } {
-  const example = `${cmd} ${USAGE[verb].example}`;
+  const example = `${cmd} ${usage.example}`;
   if (list === '') {
-    return { ok: false, error: `\`${verb}\` needs a host: \`${cmd} ${args(verb)}\`, e.g. \`${example}\`` };
+    return { ok: false, error: `\`${verb}\` needs a host: \`${cmd} ${mrkdwn(usage.args)}\`, e.g. \`${example}\`` };
   }
   const parts = list.split(',');
-  if (parts.length > 1 && verb !== 'restart') {
-    return {
-      ok: false,
-      error: `\`${verb}\` takes one host at a time; only \`restart\` takes several (\`${cmd} restart 101,102\`). Type \`${example}\``,
-    };
+  if (parts.length > 1 && !several) {
+    return { ok: false, error: `\`${verb}\` takes one host at a time. Type \`${example}\`` };
   }
   if (parts.some((p) => p === '')) {
     return {
       ok: false,
-      error: `\`${shown(list)}\` has an empty host: separate hosts with commas and no spaces: \`${cmd} restart 101,102,ocp-host-3 [reason…]\``,
+      error: `\`${shown(list)}\` has an empty host: separate hosts with commas and no spaces: \`${cmd} ${verb} 101,102,ocp-host-3 [reason…]\``,
     };
   }
   if (parts.length > MAX_BATCH_HOSTS) {
     return {
       ok: false,
-      error: `${parts.length} hosts are too many for one batch: at most ${MAX_BATCH_HOSTS}. Split them: \`${cmd} restart &lt;host&gt;,&lt;host&gt;,…\``,
+      error: `${parts.length} hosts are too many for one batch: at most ${MAX_BATCH_HOSTS}. Split them: \`${cmd} ${verb} &lt;host&gt;,&lt;host&gt;,…\``,
     };
   }
   const hosts: string[] = [];
@@ -206,7 +228,7 @@ function checkHosts(
     if (seen.has(key)) {
       return {
         ok: false,
-        error: `\`${shown(checked.host)}\` is named twice: name each host once, e.g. \`${cmd} restart 101,102\``,
+        error: `\`${shown(checked.host)}\` is named twice: name each host once, e.g. \`${cmd} ${verb} 101,102\``,
       };
     }
     seen.add(key);
@@ -215,15 +237,58 @@ function checkHosts(
   return { ok: true, hosts };
 }
 
+/**
+ * After the hosts (SPEC §10): leading `name=value` tokens are the operation's
+ * parameters, each declared and taking its value; the first other token
+ * begins the reason. Every declared parameter must be given.
+ */
+function readParams(
+  op: OperationDef,
+  text: string,
+  cmd: string,
+): { ok: true; params: Record<string, string>; rest: string } | { ok: false; error: string } {
+  const usage = `\`${cmd} ${mrkdwn(usageOf(op))}\``;
+  const params: Record<string, string> = {};
+  let rest = text;
+  for (;;) {
+    const { word: token, rest: after } = firstWord(rest);
+    const eq = token.indexOf('=');
+    if (eq <= 0) break;
+    const name = token.slice(0, eq);
+    const value = token.slice(eq + 1);
+    const spec = Object.hasOwn(op.params, name) ? op.params[name] : undefined;
+    if (!spec) {
+      const declared = Object.keys(op.params);
+      const takesWhat =
+        declared.length === 0 ? 'takes no parameters' : `takes ${declared.map((n) => `\`${n}\``).join(', ')}`;
+      return {
+        ok: false,
+        error: `\`${shown(name)}\` is not a parameter of \`${op.name}\`, which ${takesWhat}: ${usage}`,
+      };
+    }
+    if (Object.hasOwn(params, name)) return { ok: false, error: `\`${shown(name)}\` is given twice: ${usage}` };
+    if (!paramAccepts(spec, value)) {
+      return { ok: false, error: `\`${shown(token)}\`: ${mrkdwn(paramUsage(name, spec))}. Type ${usage}` };
+    }
+    params[name] = value;
+    rest = after;
+  }
+  const missing = Object.keys(op.params).filter((n) => !Object.hasOwn(params, n));
+  if (missing.length > 0) {
+    return { ok: false, error: `\`${op.name}\` needs ${missing.map((n) => `\`${n}=…\``).join(', ')}: ${usage}` };
+  }
+  return { ok: true, params, rest };
+}
+
 /** What a verb that takes a fixed number of words says about the words beyond them. */
-const TAKES: Partial<Record<Verb, string>> = {
+const TAKES: Partial<Record<OtherVerb, string>> = {
   agent: 'one host',
   history: 'one host',
   status: 'one task id',
   list: 'nothing',
 };
 
-function noMore(verb: Verb, rest: string, cmd: string): ParseResult | undefined {
+function noMore(verb: OtherVerb, rest: string, cmd: string): ParseResult | undefined {
   if (rest === '') return undefined;
   const hint = verb === 'list' ? `; for one host's tasks type \`${cmd} history &lt;host&gt;\`` : '';
   return fail(
@@ -231,32 +296,47 @@ function noMore(verb: Verb, rest: string, cmd: string): ParseResult | undefined 
   );
 }
 
-/** Parse the text after the slash command. Empty text is help. */
-export function parseCommandText(text: string, slashCommand = '/ocp-agent'): ParseResult {
+/** An operation's command: its hosts, its parameters, then the reason. */
+function parseOperation(op: OperationDef, arg: string, rest: string, cmd: string): ParseResult {
+  const usage = usageOfOperation(op);
+  const checked = checkHosts(arg, op.name, usage, true, cmd);
+  if (!checked.ok) return fail(checked.error);
+  const read = readParams(op, rest, cmd);
+  if (!read.ok) return fail(read.error);
+  const reason = unescapeSlack(read.rest).trim();
+  const length = [...reason].length;
+  if (length > MAX_REASON_CHARS) {
+    return fail(
+      `The reason is ${length} characters long; keep it to ${MAX_REASON_CHARS}: \`${cmd} ${mrkdwn(usage.args)}\``,
+    );
+  }
+  return ok({
+    kind: 'run',
+    operation: op.name,
+    hosts: checked.hosts,
+    params: read.params,
+    ...(reason !== '' ? { reason } : {}),
+  });
+}
+
+/** Parse the text after the slash command: an operation of the registry, or another verb. Empty text is help. */
+export function parseCommandText(
+  text: string,
+  slashCommand = '/ocp-agent',
+  operations: readonly OperationDef[] = BUILTIN_OPERATIONS,
+): ParseResult {
   const cmd = slashCommand;
   const { verb: rawVerb, arg, rest } = splitCommandText(text);
   if (rawVerb === '') return ok({ kind: 'help' });
   const verb = rawVerb.toLowerCase();
+  const op = findOperation(operations, verb);
+  if (op) return parseOperation(op, arg, rest, cmd);
   switch (verb) {
     case 'help':
       return ok({ kind: 'help' });
-    case 'restart':
-    case 'stop':
-    case 'start': {
-      const checked = checkHosts(arg, verb, cmd);
-      if (!checked.ok) return fail(checked.error);
-      const reason = unescapeSlack(rest).trim();
-      const length = [...reason].length;
-      if (length > MAX_REASON_CHARS) {
-        return fail(
-          `The reason is ${length} characters long; keep it to ${MAX_REASON_CHARS}: \`${cmd} ${args(verb)}\``,
-        );
-      }
-      return ok({ kind: verb, hosts: checked.hosts, ...(reason !== '' ? { reason } : {}) });
-    }
     case 'agent':
     case 'history': {
-      const checked = checkHosts(arg, verb, cmd);
+      const checked = checkHosts(arg, verb, USAGE[verb], false, cmd);
       if (!checked.ok) return fail(checked.error);
       const more = noMore(verb, rest, cmd);
       if (more) return more;
@@ -279,9 +359,11 @@ export function parseCommandText(text: string, slashCommand = '/ocp-agent'): Par
       if (more) return more;
       return ok({ kind: 'list' });
     }
-    default:
+    default: {
+      const verbs = [...operations.map((o) => o.name), ...OTHER_VERBS];
       return fail(
-        `Unknown command \`${shown(rawVerb)}\`. Commands: ${VERBS.map((v) => `\`${v}\``).join(', ')}. Type \`${cmd} help\` for usage.`,
+        `Unknown command \`${shown(rawVerb)}\`. Commands: ${verbs.map((v) => `\`${v}\``).join(', ')}. Type \`${cmd} help\` for usage.`,
       );
+    }
   }
 }

@@ -2,11 +2,17 @@
  * What the Slack front door needs of storage and of the request stream,
  * declared beside it; nats/ implements them and service.ts passes them in.
  */
-import type { AgentOperation, SlackDoorCommand } from '../contracts/events.js';
+import type { SlackDoorCommand } from '../contracts/events.js';
 
-/** A batch restart waiting for its confirmation click (a button value holds at most 2,000 characters). */
+/**
+ * A request waiting for its confirmation click — a batch, or an operation
+ * that asks first (a button value holds at most 2,000 characters).
+ */
 export interface PendingBatch {
+  /** The registry's operation. */
+  operation: string;
   hostIds: number[];
+  params: Record<string, string>;
   reason?: string;
   /** After this a Confirm is refused (ISO 8601). */
   expiresAt: string;
@@ -15,6 +21,8 @@ export interface PendingBatch {
 export interface PendingBatches {
   /** Keep a batch until it is confirmed, cancelled or expires. */
   put(batchId: string, batch: PendingBatch): Promise<void>;
+  /** The batch as stored, whatever its state; undefined when it is gone or unreadable. */
+  read(batchId: string): Promise<PendingBatch | undefined>;
   /**
    * Confirm the batch for `userId`, by compare-and-set: resolves with it when
    * this call took it; undefined when it is gone (cancelled, or never there),
@@ -36,4 +44,4 @@ export interface PendingBatches {
  * way in (docs/SECURITY.md); durable once this resolves, and one per
  * requestId (a repeat is dropped).
  */
-export type PublishDoorCommand = (op: AgentOperation, command: SlackDoorCommand) => Promise<void>;
+export type PublishDoorCommand = (operation: string, command: SlackDoorCommand) => Promise<void>;

@@ -614,22 +614,27 @@ export function renderAgentStatus(
 }
 
 /**
- * The ephemeral question before a batch restart. `value` goes on both buttons
- * as is; Slack refuses a value over 2000 characters, so a caller with many
- * hosts keeps the batch elsewhere and passes a key.
+ * The confirmation asked before a batch (or an operation that always asks):
+ * what will run, on which hosts, with which parameters and why; Confirm and
+ * Cancel carry `value`.
  */
-export function renderBatchConfirm(
+export function renderConfirm(
+  op: { summary: string; title: string },
   hosts: Array<{ id: number; name: string }>,
-  reason: string | undefined,
+  request: { params?: Readonly<Record<string, string>>; reason?: string | undefined },
   value: string,
 ): Rendered {
   const n = hosts.length;
-  const question = `Restart the OCP agent on ${n} ${n === 1 ? 'host' : 'hosts'}?`;
+  const does = op.summary.charAt(0).toUpperCase() + op.summary.slice(1);
+  const question = `${does} on ${n} ${n === 1 ? 'host' : 'hosts'}?`;
+  const how =
+    n === 1
+      ? `The host runs the steps of ${escapeMrkdwn(op.title)}.`
+      : `Each host runs the steps of ${escapeMrkdwn(op.title)}; hosts run in parallel, a few at a time, and a failing host does not stop the others.`;
+  const params = Object.entries(request.params ?? {}).map(([k, v]) => `${escapeMrkdwn(k)}=${escapeMrkdwn(v)}`);
   const head: KnownBlock[] = [
-    section(
-      `:warning: *${question}* Each host runs the restart steps; hosts run in parallel, a few at a time, and a failing host does not stop the others.`,
-    ),
-    context([reason ? `reason: ${escapeMrkdwn(reason)}` : 'no reason given']),
+    section(`:warning: *${escapeMrkdwn(question)}* ${how}`),
+    context([...params, request.reason ? `reason: ${escapeMrkdwn(request.reason)}` : 'no reason given']),
   ];
   const actions: ActionsBlock = {
     type: 'actions',

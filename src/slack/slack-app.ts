@@ -31,7 +31,8 @@ import { z } from 'zod';
 import { findHost, type HostConfig } from '../config.js';
 import type { SlackDoorCommand, SlackOrigin } from '../contracts/events.js';
 import { asCodedError } from '../errors.js';
-import { createTask } from '../tasks/create-task.js';
+import { findOperation } from '../operations/registry.js';
+import { createTask, operationOrThrow } from '../tasks/create-task.js';
 import {
   agentStatus,
   cancel,
@@ -46,7 +47,7 @@ import { newTraceId } from '../trace-id.js';
 import { hostContext } from './host-context.js';
 import { helpText, parseCommandText, type Role, requiredRole, type SlackCommand } from './parse-command.js';
 import type { PendingBatches, PublishDoorCommand } from './ports.js';
-import { ACTIONS, renderAgentStatus, renderBatchConfirm, renderTaskList, renderTaskStatus } from './render-blocks.js';
+import { ACTIONS, renderAgentStatus, renderConfirm, renderTaskList, renderTaskStatus } from './render-blocks.js';
 import type { SlackRoles } from './slack-roles.js';
 
 export interface SlackAppDeps {
@@ -115,22 +116,24 @@ export function createCommandHandler(d: SlackAppDeps) {
     respond: RespondFn,
   ) {
     const roles = await d.roles.rolesOf(c.user_id);
-    if (cmd.kind === 'help') return respond(ephemeral(helpText(roles, slash)));
-    const need = requiredRole(cmd);
+    if (cmd.kind === 'help') return respond(ephemeral(helpText(roles, slash, ops.config.operations)));
+    const need = requiredRole(cmd, ops.config.operations);
     if (need && !roles.has(need)) return respond(ephemeral(refusal(need)));
     const now = new Date();
     switch (cmd.kind) {
-      case 'restart':
-      case 'stop':
-      case 'start': {
-        if (hosts.length > 1) {
+      case 'run': {
+        const op = operationOrThrow(ops, cmd.operation);
+        // Several hosts (a batch), or an operation that asks for it: a confirmation click first.
+        if (hosts.length > 1 || op.confirm) {
           const batchId = randomUUID();
           await d.pending.put(batchId, {
+            operation: op.name,
             hostIds: hosts.map((h) => h.id),
-            reason: cmd.reason,
+            params: cmd.params,
+            ...(cmd.reason ? { reason: cmd.reason } : {}),
             expiresAt: new Date(now.getTime() + CONFIRM_LIFETIME_MS).toISOString(),
           });
-          const r = renderBatchConfirm(hosts, cmd.reason, JSON.stringify({ batchId }));
+          const r = renderConfirm(op, hosts, cmd, JSON.stringify({ batchId }));
           return respond({ response_type: 'ephemeral', replace_original: false, text: r.text, blocks: r.blocks });
         }
         const host = hosts[0] as HostConfig;
@@ -147,13 +150,14 @@ export function createCommandHandler(d: SlackAppDeps) {
           hostId: host.id,
           requestId,
           origin,
+          ...(Object.keys(cmd.params).length > 0 ? { params: cmd.params } : {}),
           ...(cmd.reason ? { reason: cmd.reason } : {}),
         };
         // On the Slack door's own way in: only it may say a request comes from a
         // Slack user (docs/SECURITY.md). Durable before we return; one trigger_id
         // makes one task (deduplicated by requestId).
-        await d.publishDoorCommand(cmd.kind, payload);
-        logger.info({ requestId, hostId: host.id, user: c.user_id, op: cmd.kind }, 'Slack request published');
+        await d.publishDoorCommand(op.name, payload);
+        logger.info({ requestId, hostId: host.id, user: c.user_id, op: op.name }, 'Slack request published');
         return;
       }
       case 'agent': {
@@ -180,7 +184,7 @@ export function createCommandHandler(d: SlackAppDeps) {
   }
 
   return async function handleCommand({ command, ack, respond }: SlackCommandMiddlewareArgs): Promise<void> {
-    const parsed = parseCommandText(command.text ?? '', slash);
+    const parsed = parseCommandText(command.text ?? '', slash, ops.config.operations);
     if (!parsed.ok) {
       await ack(ephemeral(parsed.error));
       return;
@@ -216,6 +220,25 @@ const ButtonValue = z.object({
   subtaskId: z.number().int().positive().optional(),
 });
 const BatchValue = z.object({ batchId: z.uuid() });
+/** A button's value as JSON; undefined when it is none. */
+function jsonOrUndefined(text: string | undefined): unknown {
+  try {
+    return JSON.parse(text ?? '');
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The role that may confirm (or cancel) a stored confirmation: its
+ * operation's; HOST_MANAGER for one that is gone or never was (the built-ins').
+ */
+async function roleToConfirm(d: SlackAppDeps, batchId: string | undefined): Promise<Role> {
+  const pending = batchId ? await d.pending.read(batchId) : undefined;
+  const op = pending ? findOperation(d.ops.config.operations, pending.operation) : undefined;
+  return op?.role ?? 'HOST_MANAGER';
+}
+
 /** How long a batch confirmation can be clicked (ms); Slack's response_url lives 30 minutes. */
 const CONFIRM_LIFETIME_MS = 15 * 60_000;
 const CONFIRM_GONE = 'This confirmation has expired or was cancelled; type the command again.';
@@ -232,31 +255,33 @@ export function createActionHandler(d: SlackAppDeps) {
     const userId = body.user.id;
     try {
       const roles = await d.roles.rolesOf(userId);
-      if (action.action_id === ACTIONS.cancelBatch) {
-        // Removing someone's confirmation is an act on their batch: the same role as confirming it.
-        if (!roles.has('HOST_MANAGER')) return void (await respond(ephemeral(refusal('HOST_MANAGER'))));
-        const value = BatchValue.safeParse(JSON.parse(action.value ?? '{}'));
-        const confirmedBy = value.success ? await d.pending.cancel(value.data.batchId) : undefined;
-        if (confirmedBy) {
-          // A Confirm won the race: say so, and leave its answer in place.
-          return void (await respond(
-            ephemeral(`Too late to cancel: <@${confirmedBy}> confirmed this batch restart, and it has started.`),
-          ));
+      if (action.action_id === ACTIONS.cancelBatch || action.action_id === ACTIONS.confirmBatch) {
+        // Confirming a request, or removing someone's, needs the role of its operation.
+        // The role is checked before anything of the value is believed (it may not even be JSON).
+        const value = BatchValue.safeParse(jsonOrUndefined(action.value));
+        const batchId = value.success ? value.data.batchId : undefined;
+        const need = await roleToConfirm(d, batchId);
+        if (!roles.has(need)) return void (await respond(ephemeral(refusal(need))));
+        if (!batchId) return void (await respond(ephemeral(CONFIRM_GONE)));
+        if (action.action_id === ACTIONS.cancelBatch) {
+          const confirmedBy = await d.pending.cancel(batchId);
+          if (confirmedBy) {
+            // A Confirm won the race: say so, and leave its answer in place.
+            return void (await respond(
+              ephemeral(`Too late to cancel: <@${confirmedBy}> confirmed it, and it has started.`),
+            ));
+          }
+          return void (await respond({ replace_original: true, text: 'Not started.' }));
         }
-        await respond({ replace_original: true, text: 'Batch restart not started.' });
-        return;
-      }
-      if (action.action_id === ACTIONS.confirmBatch) {
-        if (!roles.has('HOST_MANAGER')) return void (await respond(ephemeral(refusal('HOST_MANAGER'))));
-        const { batchId } = BatchValue.parse(JSON.parse(action.value ?? '{}'));
         // Taken by this click (compare-and-set): a second click finds it confirmed,
         // and a Cancel meanwhile finds it too late (or this click finds it gone).
         const v = await d.pending.confirm(batchId, userId, new Date());
         if (!v) return void (await respond(ephemeral(CONFIRM_GONE)));
         const channelId = body.channel?.id ?? body.container?.channel_id;
         const { record } = await createTask(ops, {
-          kind: 'batchRestart',
+          operation: v.operation,
           hostIds: v.hostIds,
+          params: v.params,
           creator: `slack:${userId}`,
           requestId: requestIdOf(body.trigger_id),
           traceId: newTraceId(),
@@ -274,10 +299,7 @@ export function createActionHandler(d: SlackAppDeps) {
               }
             : {}),
         });
-        await respond({
-          replace_original: true,
-          text: `Batch restart of ${v.hostIds.length} hosts started: task ${record.task.id}.`,
-        });
+        await respond({ replace_original: true, text: `${record.task.name} started: task ${record.task.id}.` });
         return;
       }
       if (!roles.has('TASK_MANAGER')) return void (await respond(ephemeral(refusal('TASK_MANAGER'))));

@@ -7,31 +7,30 @@
 
 import { findHost, findRunbook } from '../config.js';
 import { idText } from '../contracts/api.js';
-import type { AgentOperation } from '../contracts/events.js';
 import type { Origin } from '../contracts/origin.js';
-import { BATCH_RESTART, RESTART, START, STOP } from '../core/runbooks/builtin.js';
+import { paramsSchema } from '../contracts/params.js';
 import { idsNeeded, planTask, readySubtasks } from '../core/task.js';
 import type { TaskRecord } from '../core/task-record.js';
-import { CodedError, ErrorCode, errorBody } from '../errors.js';
+import { CodedError, describeZodError, ErrorCode, errorBody } from '../errors.js';
+import { batchTitle, findOperation, type OperationDef } from '../operations/registry.js';
 import type { TaskDeps } from './deps.js';
 import { type Claim, claimHosts, releaseClaims } from './host-claims.js';
 import { type RequestEntry, StoreOutcomeUnknown, TaskIdTaken } from './ports.js';
 import { stepsOfPlan } from './step-plans.js';
 
-/** What a request asks for: an agent operation on one host, or a batch restart of several. */
-export type TaskKind = AgentOperation | 'batchRestart';
-
 export interface CreateTaskInput {
-  kind: TaskKind;
+  /** The registry's name of the operation (SPEC §8): `restart`, or one of one's own. */
+  operation: string;
+  /** One host makes a task of the operation's runbook; several make a batch. */
   hostIds: readonly number[];
+  /** The operation's parameters, checked against its declaration here. */
+  params?: Readonly<Record<string, unknown>>;
   creator: string;
   requestId: string;
   traceId: string;
   reason?: string;
   origin?: Origin;
 }
-
-const RUNBOOK_OF: Record<TaskKind, string> = { restart: RESTART, stop: STOP, start: START, batchRestart: RESTART };
 
 export interface Created {
   record: TaskRecord;
@@ -52,13 +51,37 @@ export class RequestGone extends CodedError {
 /** Fresh ids tried when a request's ids turn out to be taken by older tasks. */
 const ID_ATTEMPTS = 5;
 
+/** The registry's entry for `name`; an unknown one is 404 / 10002 (SPEC §8). */
+export function operationOrThrow(deps: Pick<TaskDeps, 'config'>, name: string): OperationDef {
+  const op = findOperation(deps.config.operations, name);
+  if (!op) {
+    const known = deps.config.operations.map((o) => o.name).join(', ');
+    throw new CodedError(ErrorCode.notFound, `unknown operation ${name}; operations: ${known}`, 'operation');
+  }
+  return op;
+}
+
+/** An operation's parameters as its declaration takes them; a missing, unknown or bad one is 400 / 10001 naming it. */
+export function checkParams(
+  op: OperationDef,
+  given: Readonly<Record<string, unknown>> | undefined,
+): Record<string, string> {
+  const parsed = paramsSchema(op.params).safeParse(given ?? {});
+  if (parsed.success) return parsed.data;
+  const named = { issues: parsed.error.issues.map((i) => ({ ...i, path: ['params', ...i.path] })) };
+  const { message, field } = describeZodError(named, 'params');
+  throw new CodedError(ErrorCode.badRequest, message, field);
+}
+
 export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt = 1): Promise<Created> {
+  const op = operationOrThrow(deps, input.operation);
+  const params = checkParams(op, input.params);
   const hosts = input.hostIds.map((id) => {
     const host = findHost(deps.config, id);
     if (!host) throw new CodedError(ErrorCode.notFound, `host ${idText(id)} is not in the inventory`, 'hostId');
     return host;
   });
-  const runbook = findRunbook(deps.config, RUNBOOK_OF[input.kind]);
+  const runbook = findRunbook(deps.config, op.runbook);
   const entry = await reserve(deps, input.requestId, idsNeeded(runbook, hosts.length));
   if (entry.state === 'rejected') {
     throw new RepeatedRejection(entry.error.code, entry.error.message, entry.error.target);
@@ -70,10 +93,13 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
   }
 
   const taskId = entry.ids[0] as number;
-  const batch = input.kind === 'batchRestart';
+  const batch = hosts.length > 1;
   const maxParallel = batch ? deps.config.batch.maxParallel : undefined;
   const plan = planTask({
-    ...(batch ? { name: BATCH_RESTART } : {}),
+    name: batch ? batchTitle(op.title) : op.title,
+    // An operation of one's own names itself and its parameters in the task (SPEC §8).
+    ...(op.builtin ? {} : { stringMap: { ...params, operation: op.name } }),
+    prohibitRollback: !op.rollback,
     runbook,
     hosts: hosts.map((h) => ({ id: h.id, agentHome: h.agentHome })),
     ids: entry.ids,
@@ -84,7 +110,7 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
     ...(input.reason ? { reason: input.reason } : {}),
   });
   // Which configured step each subtask runs, and digests of what they render now: never the scripts.
-  const steps = stepsOfPlan(deps.config, runbook.name, plan.steps);
+  const steps = stepsOfPlan(deps.config, runbook.name, plan.steps, params);
   // A task is one KV value and rides on every event: it must fit in a NATS message.
   const bytes = Buffer.byteLength(JSON.stringify({ task: plan.task, ...steps }));
   if (bytes > deps.maxPayload * 0.8) {
@@ -99,9 +125,10 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
     await deps.requests.settle(input.requestId, { state: 'rejected', error: errorBody(err) });
     throw err;
   }
-  let claims: Claim[];
+  let claims: Claim[] = [];
   try {
-    claims = await claimHosts(deps, hosts, taskId);
+    // An operation that is not exclusive (reading logs, say) runs beside whatever holds the host.
+    if (op.exclusive) claims = await claimHosts(deps, hosts, taskId);
   } catch (err) {
     if (err instanceof CodedError) {
       // The origin stays with the rejection so the notifier can answer the requester.
@@ -119,6 +146,7 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
       requestId: input.requestId,
       traceId: input.traceId,
       ...(maxParallel === undefined ? {} : { maxParallel }),
+      ...(op.exclusive ? {} : { shared: true }),
       ...(input.origin ? { origin: input.origin } : {}),
     });
   } catch (err) {
@@ -132,8 +160,10 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
       await deps.requests.forget(input.requestId);
       return createTask(deps, input, attempt + 1);
     }
-    // When the outcome is unknown the task may exist: its locks stay (they lapse
-    // after the lease if it does not). Otherwise nothing was stored.
+    // When the outcome is unknown the task may exist: its locks stay. Locks have
+    // no max age; one whose task was never stored is replaced by the next
+    // request once it is older than the lease (holderIsGone). Otherwise nothing
+    // was stored, and this call frees what it took.
     if (!(err instanceof StoreOutcomeUnknown)) await releaseClaims(deps, claims, taskId).catch(() => undefined);
     throw err;
   }

@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import { type Config, findHost, type HostConfig } from '../config.js';
 import type { OcpSubtask } from '../contracts/ocp-task.js';
+import { paramsSchema } from '../contracts/params.js';
 import { BATCH_RESTART, RESTART } from '../core/runbooks/builtin.js';
 import { planStep, type StepRef } from '../core/task.js';
 import {
@@ -25,6 +26,7 @@ import {
   type TaskRecord,
 } from '../core/task-record.js';
 import { CodedError, ErrorCode } from '../errors.js';
+import { operationOfTask } from '../operations/registry.js';
 
 /** What a step plan is: which step of which runbook. */
 export interface StepSource {
@@ -56,13 +58,45 @@ export function hostDigest(host: HostConfig): string {
   return digestOf({ address, port, username, agentHome, stateDir });
 }
 
+/** A task's parameters: none, or its operation's, as the task holds them. */
+export type TaskParams = Readonly<Record<string, string>>;
+
+/**
+ * The parameters of a task's operation, read from the task and checked again
+ * against the operation's declaration as configured now: a value the
+ * configuration does not allow (the task's stored copy changed, or the
+ * declaration did) never reaches a host.
+ */
+export function paramsOfTask(
+  config: Config,
+  task: { name: string; context: { stringMap: Readonly<Record<string, string>> } },
+): TaskParams | { missing: string } {
+  const named = task.context.stringMap.operation;
+  const op = operationOfTask(config.operations, task);
+  if (!op) return named === undefined ? {} : { missing: `operation "${named}" is no longer configured` };
+  const names = Object.keys(op.params);
+  if (names.length === 0) return {};
+  const given = Object.fromEntries(names.map((n) => [n, task.context.stringMap[n]]));
+  const checked = paramsSchema(op.params).safeParse(given);
+  if (!checked.success) {
+    const bad = checked.error.issues.map((i) => i.path.join('.')).join(', ');
+    return { missing: `parameter ${bad} of operation "${op.name}" is not what its configuration allows` };
+  }
+  return checked.data;
+}
+
 /** Step `source.step` of runbook `source.runbook` for `host`, as the configuration renders it now. */
-export function renderStep(config: Config, source: StepSource, host: HostConfig): RenderedStep | { missing: string } {
+export function renderStep(
+  config: Config,
+  source: StepSource,
+  host: HostConfig,
+  params: TaskParams = {},
+): RenderedStep | { missing: string } {
   const runbook = config.runbooks.find((r) => r.name === source.runbook);
   if (!runbook) return { missing: `runbook "${source.runbook}" is no longer configured` };
   const step = runbook.steps[source.step];
   if (!step) return { missing: `runbook "${source.runbook}" has no step ${source.step + 1} any more` };
-  const { script } = planStep(step, { id: host.id, agentHome: host.agentHome }, config.ssh.killGraceSeconds);
+  const { script } = planStep(step, { id: host.id, agentHome: host.agentHome }, config.ssh.killGraceSeconds, params);
   const digest = digestOf({ runbook: runbook.name, step: source.step, name: step.name, timeout: step.timeout, script });
   return { name: step.name, timeout: step.timeout, script, digest };
 }
@@ -77,6 +111,7 @@ function hostOrThrow(config: Config, hostId: number): HostConfig {
 export function planSteps(
   config: Config,
   sources: Record<string, StepSource & { hostId: number }>,
+  params: TaskParams = {},
 ): { planned: Record<string, PlannedRef & { rendered: RenderedStep }>; hostDigests: Record<string, string> } {
   const planned: Record<string, PlannedRef & { rendered: RenderedStep }> = {};
   const hostDigests: Record<string, string> = {};
@@ -87,7 +122,7 @@ export function planSteps(
     const host = hosts.get(hostId) ?? hostOrThrow(config, hostId);
     hosts.set(hostId, host);
     const key = `${runbook}\u0000${step}\u0000${host.agentHome}`;
-    const rendered = seen.get(key) ?? renderStep(config, { runbook, step }, host);
+    const rendered = seen.get(key) ?? renderStep(config, { runbook, step }, host, params);
     seen.set(key, rendered);
     if ('missing' in rendered) throw new CodedError(ErrorCode.illegalState, `${rendered.missing}: start a new task`);
     planned[id] = { hostId, plan: { runbook, step, digest: rendered.digest }, rendered };
@@ -97,9 +132,14 @@ export function planSteps(
 }
 
 /** A new task's steps: each subtask's step of `runbook` on its host. */
-export function stepsOfPlan(config: Config, runbook: string, refs: Record<string, StepRef>): RecordSteps {
+export function stepsOfPlan(
+  config: Config,
+  runbook: string,
+  refs: Record<string, StepRef>,
+  params: TaskParams = {},
+): RecordSteps {
   const sources = Object.fromEntries(Object.entries(refs).map(([id, r]) => [id, { ...r, runbook }]));
-  const { planned, hostDigests } = planSteps(config, sources);
+  const { planned, hostDigests } = planSteps(config, sources, params);
   return addSteps({ steps: {} }, planned, hostDigests);
 }
 
@@ -144,7 +184,9 @@ export function stepToRun(config: Config, record: TaskRecord, subtaskId: number)
   const plan = stored.plan === undefined ? undefined : record.plans?.[stored.plan];
   const source = plan ?? sourceOf(record, subtask, config);
   if (!source) return changed(`no configured runbook has the step "${subtask.name}" any more`);
-  const rendered = renderStep(config, source, host);
+  const params = paramsOfTask(config, record.task);
+  if ('missing' in params) return changed(params.missing);
+  const rendered = renderStep(config, source, host, params);
   if ('missing' in rendered) return changed(rendered.missing);
   const ok: StepToRun = { ok: true, host, name: rendered.name, timeout: rendered.timeout, script: rendered.script };
 
@@ -203,7 +245,9 @@ export function planReopened(config: Config, before: Pick<TaskRecord, 'task' | '
     sources[String(s.id)] = { hostId, runbook: source.runbook, step };
   }
   if (Object.keys(sources).length === 0) return after;
-  const { planned, hostDigests } = planSteps(config, sources);
+  const params = paramsOfTask(config, after.task);
+  if ('missing' in params) throw new CodedError(ErrorCode.illegalState, `${params.missing}: start a new task`);
+  const { planned, hostDigests } = planSteps(config, sources, params);
   const task = {
     ...after.task,
     subtasks: after.task.subtasks.map((s) => {

@@ -7,7 +7,6 @@
 import { findHost, findRunbook, type HostConfig } from '../config.js';
 import { idText } from '../contracts/api.js';
 import type { OcpTask } from '../contracts/ocp-task.js';
-import { RESTART } from '../core/runbooks/builtin.js';
 import { defaultClassName, shellQuote } from '../core/runbooks/runbook.js';
 import { findSubtask, readySubtasks } from '../core/task.js';
 import {
@@ -22,17 +21,15 @@ import {
 import { addSteps, type Draft, hostsAtRest, hostsStillToRun, type TaskRecord } from '../core/task-record.js';
 import { CodedError, ErrorCode } from '../errors.js';
 import { type StepRunner, targetOf } from '../executor/ports.js';
+import { operationOfTask } from '../operations/registry.js';
 import type { TaskDeps } from './deps.js';
 import { claimHosts, releaseClaims } from './host-claims.js';
 import { StoredNotAnnounced, StoreOutcomeUnknown, type SubtaskLog } from './ports.js';
-import { planReopened, planSteps } from './step-plans.js';
+import { paramsOfTask, planReopened, planSteps } from './step-plans.js';
 
 export interface OperationDeps extends TaskDeps {
   runner: StepRunner;
 }
-
-/** The rollback steps, taken from the Restart runbook by name (SPEC §2). */
-const ROLLBACK_STEPS = ['Start all OCP agent processes', 'Finish OCP agent operation'];
 
 function hostOrThrow(deps: TaskDeps, hostId: number): HostConfig {
   const host = findHost(deps.config, hostId);
@@ -90,7 +87,8 @@ async function reopen(deps: TaskDeps, taskId: number, operation: (r: TaskRecord)
   }
   const hosts = hostsStillToRun({ ...current, ...preview }).map((id) => hostOrThrow(deps, id));
   // Only what this call takes is its to free: hosts whose chains run already stay held.
-  const claims = await claimHosts(deps, hosts, taskId);
+  // A task whose operation is not exclusive holds no host.
+  const claims = current.shared ? [] : await claimHosts(deps, hosts, taskId);
   let updated: TaskRecord | undefined;
   try {
     updated = await deps.store.update(taskId, change);
@@ -144,43 +142,60 @@ export async function skip(deps: TaskDeps, taskId: number, subtaskId: number): P
   return reopen(deps, taskId, (r) => ({ ...r, task: skipSubtask(r.task, subtaskId, deps.now(), r.maxParallel) }));
 }
 
+/**
+ * The steps a Rollback of this task runs on each failed host: its operation's
+ * rollback plan (SPEC §2, §8), by step name, with their index in the runbook.
+ * None: the task prohibits rollback (409 / 20003).
+ */
+function rollbackSteps(deps: TaskDeps, task: OcpTask) {
+  const plan = operationOfTask(deps.config.operations, task)?.rollback;
+  if (!plan || task.context.stringMap.prohibit_rollback === 'true') {
+    throw new CodedError(ErrorCode.illegalState, `task ${task.id} prohibits rollback`);
+  }
+  const runbook = findRunbook(deps.config, plan.runbook);
+  const names = plan.steps ?? runbook.steps.map((s) => s.name);
+  return names.map((name) => {
+    const step = runbook.steps.findIndex((s) => s.name === name);
+    if (step < 0)
+      throw new CodedError(ErrorCode.internal, `runbook ${plan.runbook} has no step "${name}" to roll back with`);
+    return { runbook: plan.runbook, step, def: runbook.steps[step] as (typeof runbook.steps)[number] };
+  });
+}
+
 export async function rollback(deps: TaskDeps, taskId: number): Promise<OcpTask> {
   const current = await recordOrThrow(deps, taskId);
-  const runbook = findRunbook(deps.config, RESTART);
-  const steps = ROLLBACK_STEPS.map((name) => {
-    const step = runbook.steps.find((s) => s.name === name);
-    if (!step) throw new CodedError(ErrorCode.internal, `runbook ${RESTART} has no step "${name}" to roll back with`);
-    return step;
-  });
+  const steps = rollbackSteps(deps, current.task);
   const chains = chainsToRollBack(current.task);
   const ids = await deps.ids.take(Math.max(1, chains.length * steps.length));
   return reopen(deps, taskId, (r) => {
     const task = rollbackTask(
       r.task,
-      steps.map((s) => ({
-        name: s.name,
-        description: s.description ?? s.name,
-        className: s.className ?? defaultClassName(s.name),
-        timeout: s.timeout,
+      steps.map(({ def }) => ({
+        name: def.name,
+        description: def.description ?? def.name,
+        className: def.className ?? defaultClassName(def.name),
+        timeout: def.timeout,
       })),
       ids,
     );
-    // The host of each chain, from the chain's existing subtasks; the steps
-    // from the Restart runbook, by their index there.
+    // The host of each chain, from the chain's existing subtasks; each added
+    // subtask runs its rollback step (they were appended in plan order).
     const hostOfChain = new Map(r.task.subtasks.map((s) => [s.parallelIdx, r.steps[String(s.id)]?.hostId]));
     const added = task.subtasks.filter((s) => !r.steps[String(s.id)]);
+    const params = paramsOfTask(deps.config, r.task);
+    if ('missing' in params) throw new CodedError(ErrorCode.illegalState, `${params.missing}: start a new task`);
     const { planned, hostDigests } = planSteps(
       deps.config,
       Object.fromEntries(
-        added.map((s) => [
-          String(s.id),
-          {
-            hostId: hostOrThrow(deps, hostOfChain.get(s.parallelIdx) as number).id,
-            runbook: RESTART,
-            step: runbook.steps.findIndex((st) => st.name === s.name),
-          },
-        ]),
+        added.map((s, i) => {
+          const { runbook, step } = steps[i % steps.length] as (typeof steps)[number];
+          return [
+            String(s.id),
+            { hostId: hostOrThrow(deps, hostOfChain.get(s.parallelIdx) as number).id, runbook, step },
+          ];
+        }),
       ),
+      params,
     );
     return { ...r, task, ...addSteps(r, planned, hostDigests) };
   });

@@ -9,18 +9,21 @@ export function newRequestId(): string {
   return `req-${randomUUID()}`;
 }
 
-/** Subscribe first, then publish: resolves with the request's event. */
+/**
+ * Subscribe first, then publish on ocp.cmd.agent.<op> (`op.<name>`:
+ * ocp.cmd.op.<name>): resolves with the request's event.
+ */
 export async function request(
   nc: NatsConnection,
   js: JetStreamClient,
-  op: 'restart' | 'stop' | 'start',
+  op: 'restart' | 'stop' | 'start' | `op.${string}`,
   payload: Record<string, unknown>,
   opts: { msgID?: string; timeoutMs?: number; requestId?: string } = {},
 ): Promise<RequestEvent> {
   const requestId = opts.requestId ?? (payload.requestId as string | undefined) ?? 'invalid';
   const sub = nc.subscribe(`ocp.events.request.${requestId}`, { max: 1, timeout: opts.timeoutMs ?? 15_000 });
   await js.publish(
-    `ocp.cmd.agent.${op}`,
+    op.startsWith('op.') ? `ocp.cmd.${op}` : `ocp.cmd.agent.${op}`,
     encoder.encode(JSON.stringify(payload)),
     opts.msgID ? { msgID: opts.msgID } : {},
   );

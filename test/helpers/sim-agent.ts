@@ -76,6 +76,8 @@ alive() {
   [ "\${cmdline#"$name $HOME_DIR"}" != "$cmdline" ]
 }
 pid_of() { cat "$RUN/$1.pid" 2>/dev/null; }
+# Each process's own log, as a real agent keeps one in <agentHome>/log/ (read by operations of one's own).
+agent_log() { mkdir -p "$HOME_DIR/log" && echo "$(date -u +%FT%TZ) [$1] $2" >> "$HOME_DIR/log/$1.log"; }
 
 start_one() {
   local name=$1 i
@@ -88,7 +90,7 @@ start_one() {
   setsid bash -c 'echo $$ > "$1.tmp" && mv "$1.tmp" "$1"; exec -a "$2" sleep 1000000' \\
     _ "$RUN/$name.pid" "$name $HOME_DIR" </dev/null >/dev/null 2>&1 &
   # up to 20 s: a loaded 2-core machine can take seconds to schedule the new process
-  for i in $(seq 1 2000); do [ -s "$RUN/$name.pid" ] && return 0; sleep 0.01; done
+  for i in $(seq 1 2000); do [ -s "$RUN/$name.pid" ] && { agent_log "$name" "started, pid $(pid_of "$name")"; return 0; }; sleep 0.01; done
   echo "could not start $name" >&2
   return 1
 }
@@ -99,6 +101,7 @@ stop_one() {
   if alive "$name" "$pid"; then
     kill "$pid" 2>/dev/null
     for i in $(seq 1 200); do alive "$name" "$pid" || break; sleep 0.01; done
+    agent_log "$name" "stopped, pid $pid"
   fi
   rm -f "$RUN/$name.pid"
 }

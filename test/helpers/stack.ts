@@ -49,6 +49,8 @@ export interface StackOptions {
   replicas?: 1 | 3 | 5;
   /** `access.signIn` in the config (failed sign-ins throttled); the service's defaults otherwise. */
   signIn?: { perUser?: number; perAddress?: number; windowSeconds?: number };
+  /** `operations:` of the config file: operations of one's own (SPEC §8). */
+  operations?: unknown[];
   /** Slack on, against a fake Web API: over HTTP with `signingSecret`, in Socket Mode with `appToken`. */
   slack?: {
     apiUrl: string;
@@ -165,6 +167,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       },
       ...(opts.slack?.defaultChannel ? { slack: { defaultChannel: opts.slack.defaultChannel } } : {}),
       runbooks: runbookDir,
+      ...(opts.operations ? { operations: opts.operations } : {}),
     }),
   );
   const env: NodeJS.ProcessEnv = {

@@ -291,7 +291,7 @@ describe('restart flow', () => {
     await assert.rejects(
       createTask(
         { ...svc.deps, maxPayload: 6_000 },
-        { kind: 'batchRestart', hostIds, creator: 'ops', requestId: newRequestId(), traceId: '0123456789abcdef' },
+        { operation: 'restart', hostIds, creator: 'ops', requestId: newRequestId(), traceId: '0123456789abcdef' },
       ),
       (err: CodedError) => err.code === 10001 && /restart at most \d+ hosts at a time/.test(err.message),
     );

@@ -34,7 +34,17 @@ describe('what others write into NATS storage', () => {
   const running: Service[] = [];
 
   before(async () => {
-    stack = await startStack({ hosts: 3 });
+    stack = await startStack({
+      hosts: 3,
+      operations: [
+        {
+          name: 'restart-process',
+          title: 'Restart one OCP agent process',
+          params: { process: { enum: ['ocp_monagent', 'pos_proxy'] } },
+          steps: [{ name: 'Restart the process', timeout: 30, command: '{agentctl} restart {process}' }],
+        },
+      ],
+    });
     marker = join(stack.dir, 'injected-script-ran');
     injected = `touch '${marker}'; exit 0`;
   });
@@ -135,6 +145,39 @@ describe('what others write into NATS storage', () => {
     assert.ok(
       calls.slice(1).every((c) => c === 'status'),
       calls.join(' | '),
+    );
+  });
+
+  it('runs an operation only with parameter values its configuration allows, whatever the stored task says', async () => {
+    const host = stack.sshd.hosts[1]!;
+    const seen = agentCalls(host.agentHome).length;
+    const front = await start('api');
+    const res = await apiClient(front.httpPort as number)<OcpTask>(
+      'POST',
+      '/api/v2/ocp-chatops/operations/restart-process',
+      { body: { hostId: host.id, params: { process: 'pos_proxy' } } },
+    );
+    assert.equal(res.status, 200, JSON.stringify(res.body.error));
+    // Someone with write access to the bucket names another process before an executor reads it.
+    const kv = await stack.nc.jetstream().views.kv('ocp_tasks');
+    const entry = await kv.get(`task.${res.body.data.id}`);
+    assert.ok(entry);
+    const record = decodeJsonBytes<{ task: OcpTask }>(entry.value);
+    record.task.context.stringMap.process = `sshd'; touch '${marker}'; '`;
+    await kv.update(`task.${res.body.data.id}`, JSON.stringify(record), entry.revision);
+    await start('executor');
+
+    const done = await waitForTask(stack.nc, res.body.data.id);
+    await stopAll();
+    assert.equal(done.status, 'FAILED');
+    assert.equal(existsSync(marker), false);
+    assert.deepEqual(agentCalls(host.agentHome, seen), [], 'nothing ran on the host');
+    const logs = await stack.nc.jetstream().views.kv('ocp_logs');
+    const stored = await logs.get(`log.${done.id}.${done.subtasks[0]!.id}`);
+    const log = JSON.parse(new TextDecoder().decode(stored!.value)) as { error: string };
+    assert.match(
+      log.error,
+      /^configuration changed: parameter process of operation "restart-process" is not what its configuration allows/,
     );
   });
 

@@ -12,11 +12,17 @@ import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { httpStatusOf } from '../../src/api/envelope.js';
-import { OPERATIONS } from '../../src/api/operations.js';
+import { apiOperations } from '../../src/api/operations.js';
+import { renderOperationsTable } from '../../src/api/operations-doc.js';
+import { parseConfig } from '../../src/config.js';
 import { PERMISSIONS } from '../../src/contracts/roles.js';
 import { PAYLOAD_SCHEMAS } from '../../src/contracts/schemas.js';
 import { CodedError, ErrorCode, TooManySignInsError } from '../../src/errors.js';
 import { ROUTES } from '../../src/http/routes.js';
+import { BUILTIN_OPERATIONS } from '../../src/operations/registry.js';
+
+/** The API of a configuration with the built-in operations only: what docs/api.md documents. */
+const OPERATIONS = apiOperations(parseConfig({}, {}, 'built-ins', '.'));
 
 const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
 const API_MD = readFileSync(join(DOCS, 'api.md'), 'utf8');
@@ -41,12 +47,15 @@ describe('docs/api.md', () => {
     for (const route of ROUTES) {
       const text = `\`${documented(route.method, route.path)}\``;
       assert.ok(API_MD.includes(text), `docs/api.md lacks ${text}`);
-      const op = OPERATIONS.find((o) => o.name === route.operation);
+      // `op.{name}`: any operation of the registry; documented as restart's.
+      const op = OPERATIONS.find((o) => o.name === route.operation.replace('{name}', 'restart'));
       assert.ok(op, `route ${route.path} names an unknown operation ${route.operation}`);
       const row = TABLE_ROWS.find((l) => l.startsWith(`| ${text} |`));
       assert.ok(row, `docs/api.md has no route table row starting with ${text}`);
-      assert.ok(row.includes(op.permission), `the row of ${text} does not say ${op.permission}: ${row}`);
-      assert.ok(row.includes(`\`ocp.api.${op.name}\``), `the row of ${text} does not name ocp.api.${op.name}`);
+      const permission = route.operation.includes('{name}') ? 'its role' : (op.permission ?? 'anyone');
+      const api = route.operation.replace('{name}', '<name>');
+      assert.ok(row.includes(permission), `the row of ${text} does not say ${permission}: ${row}`);
+      assert.ok(row.includes(`\`ocp.api.${api}\``), `the row of ${text} does not name ocp.api.${api}`);
     }
   });
 
@@ -78,9 +87,17 @@ describe('docs/api.md', () => {
 
   test('every documented ocp.api.<name> is an operation', () => {
     const names = new Set(OPERATIONS.map((o) => o.name));
-    for (const m of API_MD.matchAll(/ocp\.api\.([A-Za-z][\w.]*\w)/g)) {
+    for (const m of API_MD.matchAll(/ocp\.api\.([A-Za-z][\w.]*\w)(\.<)?/g)) {
+      if (m[2]) continue; // `ocp.api.op.<name>`: any operation of the registry
       assert.ok(names.has(m[1] as string), `docs/api.md documents ocp.api.${m[1]}, which is not an operation`);
     }
+  });
+
+  test("the registry's operations are documented as the registry renders them (npm run docs)", () => {
+    assert.ok(
+      API_MD.includes(renderOperationsTable(BUILTIN_OPERATIONS)),
+      'docs/api.md lacks the current operations table: run npm run docs',
+    );
   });
 
   test('every error code appears in the error table with its HTTP status', () => {

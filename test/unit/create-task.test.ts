@@ -19,7 +19,7 @@ const config = parseConfig(
 );
 
 const request = (requestId: string): CreateTaskInput => ({
-  kind: 'restart',
+  operation: 'restart',
   hostIds: [101],
   creator: 'nats:ops',
   requestId,

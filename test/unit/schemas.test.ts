@@ -63,7 +63,8 @@ describe('renderJsonSchemas', () => {
     assert.deepEqual(AgentCommand.parse(example), example);
     const schema = parsed('agent-command');
     const required = schema.required ?? [];
-    assert.ok(required.includes('hostId'), 'hostId is required');
+    // One host or several: exactly one of hostId and hostIds (SPEC §8).
+    assert.deepEqual((schema as { oneOf?: unknown }).oneOf, [{ required: ['hostId'] }, { required: ['hostIds'] }]);
     assert.ok(required.includes('creator'), 'creator is required');
     assert.ok(!required.includes('requestId'), 'requestId is optional');
     for (const key of required) assert.ok(Object.hasOwn(example, key), `example lacks required ${key}`);

@@ -20,31 +20,52 @@ const good: Array<[text: string, command: SlackCommand]> = [
   ['   \n\t ', { kind: 'help' }],
   ['help', { kind: 'help' }],
   ['HELP me please', { kind: 'help' }],
-  ['restart 101', { kind: 'restart', hosts: ['101'] }],
-  ['  Restart   101  ', { kind: 'restart', hosts: ['101'] }],
-  ['restart sim-host-101', { kind: 'restart', hosts: ['sim-host-101'] }],
-  ['restart ocp_host.3 agent stuck', { kind: 'restart', hosts: ['ocp_host.3'], reason: 'agent stuck' }],
+  ['restart 101', { kind: 'run', operation: 'restart', params: {}, hosts: ['101'] }],
+  ['  Restart   101  ', { kind: 'run', operation: 'restart', params: {}, hosts: ['101'] }],
+  ['restart sim-host-101', { kind: 'run', operation: 'restart', params: {}, hosts: ['sim-host-101'] }],
+  [
+    'restart ocp_host.3 agent stuck',
+    { kind: 'run', operation: 'restart', params: {}, hosts: ['ocp_host.3'], reason: 'agent stuck' },
+  ],
   [
     'restart 101   agent  stuck\nafter upgrade  ',
-    { kind: 'restart', hosts: ['101'], reason: 'agent  stuck\nafter upgrade' },
+    { kind: 'run', operation: 'restart', params: {}, hosts: ['101'], reason: 'agent  stuck\nafter upgrade' },
   ],
   [
     'restart 101,102,ocp-host-3 rolling fix',
-    { kind: 'restart', hosts: ['101', '102', 'ocp-host-3'], reason: 'rolling fix' },
+    { kind: 'run', operation: 'restart', params: {}, hosts: ['101', '102', 'ocp-host-3'], reason: 'rolling fix' },
   ],
-  ['restart 101 a &amp; b &lt;now&gt;', { kind: 'restart', hosts: ['101'], reason: 'a & b <now>' }],
-  ['restart 101 &amp;lt;', { kind: 'restart', hosts: ['101'], reason: '&lt;' }],
-  ['restart 101 ping <@U123|bob>', { kind: 'restart', hosts: ['101'], reason: 'ping <@U123|bob>' }],
-  ['restart 9007199254740991', { kind: 'restart', hosts: ['9007199254740991'] }],
-  ['restart a', { kind: 'restart', hosts: ['a'] }],
-  [`restart ${'h'.repeat(63)}`, { kind: 'restart', hosts: ['h'.repeat(63)] }],
-  ['restart <http://db1.example.com|db1.example.com>', { kind: 'restart', hosts: ['db1.example.com'] }],
-  ['restart <http://db1.example.com>', { kind: 'restart', hosts: ['db1.example.com'] }],
-  [`restart 101 ${'r'.repeat(500)}`, { kind: 'restart', hosts: ['101'], reason: 'r'.repeat(500) }],
-  ['stop 101 disk maintenance', { kind: 'stop', hosts: ['101'], reason: 'disk maintenance' }],
-  ['STOP sim-host-1', { kind: 'stop', hosts: ['sim-host-1'] }],
-  ['start 101', { kind: 'start', hosts: ['101'] }],
-  ['start 101 after maintenance', { kind: 'start', hosts: ['101'], reason: 'after maintenance' }],
+  [
+    'restart 101 a &amp; b &lt;now&gt;',
+    { kind: 'run', operation: 'restart', params: {}, hosts: ['101'], reason: 'a & b <now>' },
+  ],
+  ['restart 101 &amp;lt;', { kind: 'run', operation: 'restart', params: {}, hosts: ['101'], reason: '&lt;' }],
+  [
+    'restart 101 ping <@U123|bob>',
+    { kind: 'run', operation: 'restart', params: {}, hosts: ['101'], reason: 'ping <@U123|bob>' },
+  ],
+  ['restart 9007199254740991', { kind: 'run', operation: 'restart', params: {}, hosts: ['9007199254740991'] }],
+  ['restart a', { kind: 'run', operation: 'restart', params: {}, hosts: ['a'] }],
+  [`restart ${'h'.repeat(63)}`, { kind: 'run', operation: 'restart', params: {}, hosts: ['h'.repeat(63)] }],
+  [
+    'restart <http://db1.example.com|db1.example.com>',
+    { kind: 'run', operation: 'restart', params: {}, hosts: ['db1.example.com'] },
+  ],
+  ['restart <http://db1.example.com>', { kind: 'run', operation: 'restart', params: {}, hosts: ['db1.example.com'] }],
+  [
+    `restart 101 ${'r'.repeat(500)}`,
+    { kind: 'run', operation: 'restart', params: {}, hosts: ['101'], reason: 'r'.repeat(500) },
+  ],
+  [
+    'stop 101 disk maintenance',
+    { kind: 'run', operation: 'stop', params: {}, hosts: ['101'], reason: 'disk maintenance' },
+  ],
+  ['STOP sim-host-1', { kind: 'run', operation: 'stop', params: {}, hosts: ['sim-host-1'] }],
+  ['start 101', { kind: 'run', operation: 'start', params: {}, hosts: ['101'] }],
+  [
+    'start 101 after maintenance',
+    { kind: 'run', operation: 'start', params: {}, hosts: ['101'], reason: 'after maintenance' },
+  ],
   ['agent 101', { kind: 'agent', host: '101' }],
   ['Agent sim-host-101', { kind: 'agent', host: 'sim-host-101' }],
   ['status 1234', { kind: 'status', taskId: 1234 }],
@@ -54,6 +75,12 @@ const good: Array<[text: string, command: SlackCommand]> = [
   [' LIST ', { kind: 'list' }],
   ['history 101', { kind: 'history', host: '101' }],
   ['history sim-host-101', { kind: 'history', host: 'sim-host-101' }],
+  // Every operation takes a host list: several hosts make a batch (SPEC §8).
+  [
+    'stop 101,102 rack move',
+    { kind: 'run', operation: 'stop', params: {}, hosts: ['101', '102'], reason: 'rack move' },
+  ],
+  ['start 101,102', { kind: 'run', operation: 'start', params: {}, hosts: ['101', '102'] }],
 ];
 
 describe('parseCommandText: accepted', () => {
@@ -66,7 +93,7 @@ describe('parseCommandText: accepted', () => {
   test(`a batch of ${MAX_BATCH_HOSTS} hosts`, () => {
     const hosts = Array.from({ length: MAX_BATCH_HOSTS }, (_, i) => String(i + 1));
     const r = parseCommandText(`restart ${hosts.join(',')}`);
-    assert.deepEqual(r, { ok: true, command: { kind: 'restart', hosts } });
+    assert.deepEqual(r, { ok: true, command: { kind: 'run', operation: 'restart', params: {}, hosts } });
   });
 });
 
@@ -114,12 +141,12 @@ const bad: Array<[text: string, problem: RegExp, toType: RegExp]> = [
   ['restart 101,,102', /has an empty host/, /restart 101,102/],
   ['restart 101,102,101', /`101` is named twice/, /`\/ocp-agent restart 101,102`/],
   ['restart db1,DB1', /`DB1` is named twice/, /restart 101,102/],
+  // Leading name=value tokens are parameters (SPEC §10): the built-ins take none.
   [
-    'stop 101,102',
-    /`stop` takes one host at a time; only `restart` takes several/,
-    /`\/ocp-agent stop 101 disk maintenance`/,
+    'restart 101 force=yes now',
+    /`force` is not a parameter of `restart`, which takes no parameters/,
+    /restart &lt;host&gt;/,
   ],
-  ['start 101,102', /`start` takes one host at a time/, /`\/ocp-agent start 101`/],
   ['agent 101,102', /`agent` takes one host at a time/, /`\/ocp-agent agent 101`/],
   ['history 101,102', /`history` takes one host at a time/, /`\/ocp-agent history 101`/],
   [
@@ -127,7 +154,11 @@ const bad: Array<[text: string, problem: RegExp, toType: RegExp]> = [
     /reason is 501 characters long; keep it to 500/,
     /`\/ocp-agent restart &lt;host&gt;/,
   ],
-  [`stop 101 ${'&amp;'.repeat(501)}`, /reason is 501 characters long/, /`\/ocp-agent stop &lt;host&gt; \[reason…\]`/],
+  [
+    `stop 101 ${'&amp;'.repeat(501)}`,
+    /reason is 501 characters long/,
+    /`\/ocp-agent stop &lt;host&gt;\[,&lt;host&gt;…\] \[reason…\]`/,
+  ],
   [
     `restart ${Array.from({ length: MAX_BATCH_HOSTS + 1 }, (_, i) => i + 1).join(',')}`,
     /2001 hosts are too many for one batch: at most 2000/,
@@ -203,11 +234,9 @@ describe('helpText shows only what the caller may run', () => {
 
   test('usage lines, written for mrkdwn', () => {
     const text = helpText(new Set<Role>(['HOST_MANAGER']));
-    assert.match(
-      text,
-      /^`\/ocp-agent restart &lt;host&gt;\[,&lt;host&gt;…\] \[reason…\]` restart the OCP agent \(a batch asks for confirmation\)$/m,
-    );
-    assert.match(text, /^`\/ocp-agent stop &lt;host&gt; \[reason…\]` stop the OCP agent$/m);
+    assert.match(text, /^`\/ocp-agent restart &lt;host&gt;\[,&lt;host&gt;…\] \[reason…\]` restart the OCP agent$/m);
+    assert.match(text, /^`\/ocp-agent stop &lt;host&gt;\[,&lt;host&gt;…\] \[reason…\]` stop the OCP agent$/m);
+    assert.match(text, /Several hosts \(`101,102`\) make a batch, which asks for a confirmation first/);
     assert.match(text, /A host is its id or its name/);
     assert.doesNotMatch(text, /<host>/, 'a bare <host> would be read by Slack as a link');
   });

@@ -20,7 +20,7 @@ import {
   outputTail,
   type Rendered,
   renderAgentStatus,
-  renderBatchConfirm,
+  renderConfirm,
   renderFinalReply,
   renderParent,
   renderSubtaskReply,
@@ -614,12 +614,13 @@ describe('renderAgentStatus', () => {
   });
 });
 
-describe('renderBatchConfirm', () => {
+describe('renderConfirm', () => {
+  const restart = { summary: 'restart the OCP agent', title: 'Restart OCP agent' };
   const hosts = (n: number) => Array.from({ length: n }, (_, i) => ({ id: 101 + i, name: `sim-host-${101 + i}` }));
 
   test('the question, the hosts, the reason, Confirm (primary) and Cancel carrying the value', () => {
     const value = JSON.stringify({ hostIds: [101, 102, 103], reason: 'x' });
-    const r = renderBatchConfirm(hosts(3), 'rolling <fix>', value);
+    const r = renderConfirm(restart, hosts(3), { reason: 'rolling <fix>' }, value);
     assertValid(r);
     assert.equal(r.text, 'Restart the OCP agent on 3 hosts?');
     assert.match(sections(r)[0] ?? '', /^:warning: \*Restart the OCP agent on 3 hosts\?\*/);
@@ -635,12 +636,20 @@ describe('renderBatchConfirm', () => {
     );
   });
 
+  test("an operation of one's own on one host: its parameters shown", () => {
+    const op = { summary: 'restart one OCP agent process', title: 'Restart one OCP agent process' };
+    const r = renderConfirm(op, hosts(1), { params: { process: 'ocp_monagent' } }, 'k');
+    assertValid(r);
+    assert.equal(r.text, 'Restart one OCP agent process on 1 host?');
+    assert.match(allText(r), /process=ocp_monagent/);
+  });
+
   test('no reason', () => {
-    assert.match(allText(renderBatchConfirm(hosts(2), undefined, 'k')), /no reason given/);
+    assert.match(allText(renderConfirm(restart, hosts(2), {}, 'k')), /no reason given/);
   });
 
   test('2000 hosts: ≤ 50 blocks, buttons last', () => {
-    const r = renderBatchConfirm(hosts(2000), 'r'.repeat(500), 'batch-key-1');
+    const r = renderConfirm(restart, hosts(2000), { reason: 'r'.repeat(500) }, 'batch-key-1');
     assertValid(r);
     assert.equal(r.blocks.at(-1)?.type, 'actions');
     const shown = sections(r).slice(1).join(', ').split(', ').length;

@@ -6,11 +6,14 @@
  */
 import { z } from 'zod';
 
-/** Placeholders a step script may use; each is replaced by a shell-quoted value. */
+/**
+ * Placeholders every step script may use; each is replaced by a shell-quoted
+ * value. A runbook of an operation may also use its parameters (`params`).
+ */
 export const PLACEHOLDERS = ['agentHome', 'agentctl', 'killGraceSeconds'] as const;
 export type Placeholder = (typeof PLACEHOLDERS)[number];
 /** `{name}`, but not the shell's own `${name}`. */
-const PLACEHOLDER_RE = /(?<!\$)\{([A-Za-z]+)\}/g;
+const PLACEHOLDER_RE = /(?<!\$)\{([A-Za-z][A-Za-z0-9]*)\}/g;
 
 export const RunbookStep = z.object({
   name: z.string().min(1),
@@ -28,16 +31,19 @@ export const Runbook = z
   .object({
     name: z.string().min(1),
     steps: z.array(RunbookStep).min(1),
+    /** Names of the parameters its steps may use as placeholders (an operation's, SPEC §8). */
+    params: z.array(z.string().regex(/^[a-z][A-Za-z0-9]{0,30}$/)).optional(),
   })
   .superRefine((rb, ctx) => {
+    const known = [...PLACEHOLDERS, ...(rb.params ?? [])];
     rb.steps.forEach((step, i) => {
       for (const m of step.command.matchAll(PLACEHOLDER_RE)) {
         const name = m[1] ?? '';
-        if (!(PLACEHOLDERS as readonly string[]).includes(name)) {
+        if (!known.includes(name)) {
           ctx.addIssue({
             code: 'custom',
             path: ['steps', i, 'command'],
-            message: `unknown placeholder {${name}}; known: ${PLACEHOLDERS.map((p) => `{${p}}`).join(', ')}`,
+            message: `unknown placeholder {${name}}; known: ${known.map((p) => `{${p}}`).join(', ')}`,
           });
         }
       }
@@ -60,9 +66,15 @@ export function shellQuote(value: string): string {
   return `'${value.replaceAll("'", `'"'"'`)}'`;
 }
 
-/** Replace each `{placeholder}` with its shell-quoted value. */
-export function renderScript(template: string, values: Record<Placeholder, string>): string {
+/**
+ * Replace each `{placeholder}` that has a value with that value shell-quoted
+ * (a runbook's placeholders are checked when it is loaded).
+ */
+export function renderScript(
+  template: string,
+  values: Readonly<Record<Placeholder, string>> & Readonly<Record<string, string>>,
+): string {
   return template.replace(PLACEHOLDER_RE, (whole, name: string) =>
-    (PLACEHOLDERS as readonly string[]).includes(name) ? shellQuote(values[name as Placeholder]) : whole,
+    Object.hasOwn(values, name) ? shellQuote(values[name] as string) : whole,
   );
 }
