@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { type Caller, operation, parseInput } from '../api/operations.js';
 import type { Config } from '../config.js';
 import { CodedError, ErrorCode, TooManySignInsError } from '../errors.js';
+import { StepError } from '../executor/step-failure.js';
 import type { Metrics } from '../metrics.js';
 import type { OperationDeps } from '../tasks/task-operations.js';
 import { newTraceId, traceIdFrom } from '../trace-id.js';
@@ -140,7 +141,7 @@ export function createHttpServer(h: HttpDeps): Server {
       if (err instanceof CodedError) {
         coded = err;
         status = httpStatusOf(err);
-      } else if (err instanceof Error && err.name === 'SshError') {
+      } else if (err instanceof StepError) {
         coded = new CodedError(ErrorCode.internal, err.message);
         status = 500;
       } else if (isNatsUnavailable(err)) {
