@@ -6,6 +6,7 @@
  * "it will never come" (start the thread from the stored task).
  */
 import type { JetStreamManager, MsgRequest } from 'nats';
+import { JS_ERR, jetStreamErrCode } from './jetstream-errors.js';
 import { STREAMS, SUBJECTS } from './streams.js';
 
 export type FirstEventPassed = (taskId: number) => Promise<boolean>;
@@ -19,7 +20,7 @@ export function createFirstEventCheck(jsm: JetStreamManager, consumer: string): 
       const request = { next_by_subj: SUBJECTS.taskEvent(taskId), seq: 1 } as unknown as MsgRequest;
       first = (await jsm.streams.getMessage(STREAMS.events, request)).seq;
     } catch (err) {
-      if (err instanceof Error && /no message found/i.test(err.message)) return true;
+      if (jetStreamErrCode(err) === JS_ERR.noMessageFound) return true;
       throw err;
     }
     const info = await jsm.consumers.info(STREAMS.events, consumer);

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { JetStreamClient, JetStreamManager, KV } from 'nats';
 import { headers as natsHeaders } from 'nats';
 import { outboxEvents, recordChange, type TaskRecord } from '../core/task-record.js';
+import { JS_ERR, jetStreamErrCode } from './jetstream-errors.js';
 import { decodeJson, encodeJson, encodeJsonCompact, getLive, isCasConflict } from './kv-json.js';
 import { STREAMS, SUBJECTS } from './streams.js';
 
@@ -135,7 +136,7 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
       const ours = typeof seq === 'number' && m.header?.get('Nats-Msg-Id') === `task-${taskId}-event-${seq}`;
       return ours ? seq : 0;
     } catch (err) {
-      if (err instanceof Error && /no message found/i.test(err.message)) return 0;
+      if (jetStreamErrCode(err) === JS_ERR.noMessageFound) return 0;
       throw err;
     }
   }
