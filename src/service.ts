@@ -24,6 +24,7 @@ import { CONSUMERS, ensureTopology, STREAMS } from './nats/streams.js';
 import { createSubtaskLogs } from './nats/subtask-logs.js';
 import { createTaskIndex } from './nats/task-index.js';
 import { createTaskStore } from './nats/task-store.js';
+import { unavailableOf } from './nats/unavailable.js';
 import { createWorkQueue } from './nats/work-queue.js';
 import type { SlackFrontDoor } from './slack/slack-app.js';
 import { createSshStepRunner } from './ssh/ssh-step-runner.js';
@@ -252,6 +253,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
       deps,
       metrics,
       logger: logger.child({ component: 'http' }),
+      adapterFailures: unavailableOf,
       extra: slack ? [(req, res) => (slack as SlackFrontDoor).handleHttp(req, res)] : [],
       ready: () => {
         const reasons: string[] = [];

@@ -7,12 +7,14 @@
  */
 import type { NatsConnection, Service, ServiceMsg } from 'nats';
 import type { Logger } from 'pino';
+import { toCodedFailure } from '../api/answer-error.js';
 import { OPERATIONS, type Operation, parseInput } from '../api/operations.js';
-import { asCodedError, CodedError, ErrorCode } from '../errors.js';
-import { type EnvelopeMeta, failure, httpStatusOf, success } from '../http/envelope.js';
+import { CodedError, ErrorCode } from '../errors.js';
+import { type EnvelopeMeta, failure, success } from '../http/envelope.js';
 import type { OperationDeps } from '../tasks/task-operations.js';
 import { traceIdFrom } from '../trace-id.js';
 import { encodeJson } from './kv-json.js';
+import { unavailableOf } from './unavailable.js';
 
 /** Operations that create a task need to know who asks. */
 const NEEDS_CREATOR = new Set(['agent.restart', 'agent.stop', 'agent.start', 'agent.batchRestart']);
@@ -52,9 +54,10 @@ export async function startApiService(
       const data = await op.run(deps, input, { name: `nats:${input.creator ?? 'anonymous'}`, traceId });
       msg.respond(encodeJson(success(data, 200, meta)));
     } catch (err) {
-      const coded = asCodedError(err);
-      if (!(err instanceof CodedError)) logger.error({ err, traceId, operation: op.name }, 'NATS API request failed');
-      msg.respond(encodeJson(failure(coded, httpStatusOf(coded), meta)));
+      // Answered as the HTTP API answers the same failure.
+      const { coded, status, unexpected } = toCodedFailure(err, unavailableOf);
+      if (unexpected) logger.error({ err, traceId, operation: op.name }, 'NATS API request failed');
+      msg.respond(encodeJson(failure(coded, status, meta)));
     }
   }
 

@@ -2,8 +2,9 @@
  * The HTTP API and the NATS API (SPEC §3, §5) answer the same failure with the
  * same envelope: the same `error.code`, `error.message` and `status`. Real
  * stack: nats-server and sshd hosts; the failures are real ones — a store
- * that refuses writes, a host key not in known_hosts, a host whose sshd is
- * gone.
+ * that refuses writes, a host key not in known_hosts, a host where no sshd
+ * listens. (With NATS down the NATS API cannot answer at all: http-api.test.ts
+ * covers that door alone.)
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';

@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { httpStatusOf } from '../../src/api/answer-error.js';
 import { OPERATIONS } from '../../src/api/operations.js';
 import { PERMISSIONS } from '../../src/contracts/roles.js';
 import { PAYLOAD_SCHEMAS } from '../../src/contracts/schemas.js';
 import { CodedError, ErrorCode, TooManySignInsError } from '../../src/errors.js';
-import { httpStatusOf } from '../../src/http/envelope.js';
 import { ROUTES } from '../../src/http/routes.js';
 
 const DOCS = fileURLToPath(new URL('../../docs/', import.meta.url));
