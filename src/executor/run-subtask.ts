@@ -289,19 +289,21 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
   }
 
   /**
-   * The subtask marked SUCCESSFUL or FAILED; with whether that ended its task
-   * and which subtasks it made READY. Undefined when it had moved on meanwhile.
+   * The subtask marked SUCCESSFUL or FAILED: the task as stored after, whether
+   * that ended it, and which subtasks it made READY — `opened` undefined when
+   * the subtask had moved on meanwhile (a skip, a retry) and nothing was
+   * changed here, so the follow-up looks at everything.
    */
   async function complete(
     item: WorkItem,
     ok: boolean,
-  ): Promise<{ record: TaskRecord; endedTask: boolean; opened: Set<number> } | undefined> {
+  ): Promise<{ record: TaskRecord; endedTask: boolean; opened: Set<number> | undefined } | undefined> {
     let endedTask = false;
-    let opened = new Set<number>();
+    let opened: Set<number> | undefined;
     const record = await store.update(item.taskId, (r) => {
       const s = findSubtask(r.task, item.subtaskId);
       endedTask = false;
-      opened = new Set();
+      opened = undefined;
       if (!s || s.runTime !== item.runTime || (s.status !== 'RUNNING' && s.status !== 'CANCELING')) return undefined;
       // A subtask being canceled ends FAILED even if its step got to finish.
       const outcome = ok && s.status === 'RUNNING' ? 'SUCCESSFUL' : 'FAILED';
@@ -328,7 +330,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     if (failure) p.log.warn({ hostId: p.hostId, kind: failure.kind, error }, 'subtask failed');
     else p.log.info({ hostId: p.hostId }, 'subtask succeeded');
     // Only what this change opened: whatever else is READY was queued by whoever opened it.
-    if (done) await followUp(done.record, { opened: done.opened, hostId: p.hostId });
+    if (done) await followUp(done.record, done.opened && { opened: done.opened, hostId: p.hostId });
     msg.ack();
   }
 
