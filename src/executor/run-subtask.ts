@@ -261,7 +261,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
    * refused host key never connected, and a state folder that cannot be made
    * never launched anything.
    */
-  function mayStillRun(ran: Ran, p: Prepared): boolean {
+  function mayStillRun(ran: Ran, p: Prepared): ran is { failure: StepFailure } {
     if (!('failure' in ran) || !ran.failure.retryable) return false;
     const seconds = launchWindowSeconds + p.subtask.timeout + KILL_AFTER_SECONDS + UNREACHABLE_MARGIN_SECONDS;
     return Date.now() < p.began + seconds * 1000;
@@ -342,7 +342,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     const startedAt = performance.now();
     const ran = await runStep(msg, item, prepared);
     if (mayStillRun(ran, prepared)) {
-      const err = 'failure' in ran ? ran.failure.message : '';
+      const err = ran.failure.message;
       prepared.log.warn({ hostId: prepared.hostId, err }, 'host unreachable; will attach to the step again');
       msg.nak(UNREACHABLE_RETRY_MS);
       return;
