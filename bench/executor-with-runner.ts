@@ -17,7 +17,7 @@ import type { StepResult, StepRunner } from '../src/executor/ports.js';
 import { createLogger } from '../src/logger.js';
 import { startService } from '../src/service.js';
 
-const OK: StepResult = { exitCode: 0, output: '', truncated: false, timedOut: false, canceled: false };
+const OK: StepResult = { end: 'exited', exitCode: 0, output: '', truncated: false };
 
 function report(fields: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(fields)}\n`);

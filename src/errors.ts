@@ -4,7 +4,7 @@
  * (HTTP, NATS, Slack) can answer with a code and a message.
  */
 export const ErrorCode = {
-  internal: 10000, // also "NATS unreachable" (HTTP 503)
+  internal: 10000, // also "NATS unreachable" (HTTP 503: UnavailableError)
   badRequest: 10001,
   notFound: 10002, // host not in the inventory, unknown route
   taskNotFound: 20000,
@@ -37,6 +37,20 @@ export class TooManySignInsError extends CodedError {
     super(ErrorCode.unauthorized, message);
     this.name = 'TooManySignInsError';
     this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/**
+ * The request could not be done for want of NATS: it did not answer, it
+ * refused the write (a store full), or whether a write landed is not known
+ * (SPEC §3: HTTP 503, code 10000). The NATS adapter tells which of its errors
+ * are this (nats/unavailable.ts).
+ */
+export class UnavailableError extends CodedError {
+  constructor(message: string, cause?: unknown) {
+    super(ErrorCode.internal, message);
+    this.name = 'UnavailableError';
+    if (cause !== undefined) this.cause = cause;
   }
 }
 

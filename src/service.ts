@@ -29,6 +29,7 @@ import { type Buckets, CONSUMERS, ensureTopology, STREAMS } from './nats/streams
 import { createSubtaskLogs } from './nats/subtask-logs.js';
 import { createTaskIndex } from './nats/task-index.js';
 import { createTaskStore } from './nats/task-store.js';
+import { unavailableOf } from './nats/unavailable.js';
 import { createWorkQueue } from './nats/work-queue.js';
 import { createOrderedDelivery } from './notify/ordered-delivery.js';
 import type { ChatApi } from './slack/notifier.js';
@@ -327,6 +328,8 @@ async function startHttp(
     deps,
     metrics,
     logger: logger.child({ component: 'http' }),
+    // Which outside failures are outages (NATS away: 503), told by the adapter that knows them.
+    adapterFailures: unavailableOf,
     extra: slack ? [(req, res) => slack.handleHttp(req, res)] : [],
     ready: () => {
       const reasons: string[] = [];

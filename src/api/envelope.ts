@@ -4,7 +4,7 @@
  * `error: {code, message, target?}` instead of `data` on failure.
  */
 import { formatOcpTime } from '../core/time.js';
-import { type CodedError, ErrorCode, TooManySignInsError } from '../errors.js';
+import type { CodedError } from '../errors.js';
 
 export interface EnvelopeMeta {
   startedAt: number; // ms, performance.now()
@@ -37,25 +37,4 @@ export function failure(err: CodedError, status: number, meta: EnvelopeMeta) {
     timestamp: formatOcpTime(new Date()),
     traceId: meta.traceId,
   };
-}
-
-/** The HTTP status of an error code (SPEC §3's table). */
-export function httpStatusOf(err: CodedError): number {
-  if (err instanceof TooManySignInsError) return 429;
-  switch (err.code) {
-    case ErrorCode.badRequest:
-      return 400;
-    case ErrorCode.unauthorized:
-      return 401;
-    case ErrorCode.forbidden:
-      return 403;
-    case ErrorCode.notFound:
-    case ErrorCode.taskNotFound:
-      return 404;
-    case ErrorCode.hostBusy:
-    case ErrorCode.illegalState:
-      return 409;
-    case ErrorCode.internal:
-      return 500; // NATS being away is told apart by the caller and answered 503
-  }
 }

@@ -18,9 +18,17 @@ export function targetOf(host: HostConfig): StepTarget {
   return { hostId: host.id, address: host.address, port: host.port, username: host.username, stateDir: host.stateDir };
 }
 
+/**
+ * The key of one run of a subtask on its host, `<epoch>-<taskId>-<subtaskId>-<runTime>`:
+ * launching it twice runs it once, and a cancel finds the run by it.
+ */
+export function runKeyOf(epoch: string, run: { taskId: number; subtaskId: number; runTime: number }): string {
+  return `${epoch}-${run.taskId}-${run.subtaskId}-${run.runTime}`;
+}
+
 export interface StepSpec {
   target: StepTarget;
-  /** Unique per subtask run (`<epoch>-<taskId>-<subtaskId>-<runTime>`): launching it twice runs it once. */
+  /** Unique per subtask run (see runKeyOf): launching it twice runs it once. */
   runKey: string;
   /** Rendered from the configured runbook when the step starts; never read from NATS storage. */
   script: string;
@@ -29,24 +37,31 @@ export interface StepSpec {
   launchBy?: number;
   /**
    * Only wait for a run already launched under this key; never launch one
-   * (the result says `notLaunched`). For a step taken over after its
+   * (the result ends `notLaunched`). For a step taken over after its
    * configuration changed: what a dead executor launched is waited for, and
    * nothing of the new configuration starts.
    */
   attachOnly?: boolean;
 }
 
+/**
+ * How a run ended on the host, by the wrapper's own word (a step's own exit
+ * code is never taken for it):
+ * - `exited`: the step ran to its end; `exitCode` is its own, 0 or not;
+ * - `timedOut`: killed at its timeout;
+ * - `canceled`: ended, or kept from starting, by a cancel;
+ * - `vanished`: its process disappeared without an exit code (a reboot, a kill -9 of its session);
+ * - `late`: never launched: the host was reached only after `launchBy`;
+ * - `notLaunched`: `attachOnly` found no run under its key, and launched none.
+ */
+export type StepEnd = 'exited' | 'timedOut' | 'canceled' | 'vanished' | 'late' | 'notLaunched';
+
 export interface StepResult {
+  end: StepEnd;
   exitCode: number;
   /** The tail of stdout and stderr together, at most 64 KiB. */
   output: string;
   truncated: boolean;
-  timedOut: boolean;
-  canceled: boolean;
-  /** Never launched: the host was reached only after `launchBy`. */
-  notStarted?: boolean;
-  /** `attachOnly` found no run under its key, and launched none. */
-  notLaunched?: boolean;
 }
 
 export interface ExecResult {
@@ -58,13 +73,14 @@ export interface ExecResult {
 export interface StepRunner {
   /**
    * Run the step on the host, or attach to it if it already runs there (a
-   * takeover), and wait for its end. Rejects only when the host cannot be
-   * reached or refuses us; a step that fails resolves with its exit code.
+   * takeover), and wait for its end. Rejects only with a StepError (see
+   * step-failure.ts) — the host cannot be reached, refuses us, or has no room
+   * for the run's files; a step that fails resolves with how it ended.
    */
   run(spec: StepSpec): Promise<StepResult>;
-  /** Run a short read-only command on the host (the agent's status), under `timeout`. */
+  /** Run a short read-only command on the host (the agent's status), under `timeout`; rejects with a StepError. */
   exec(target: StepTarget, command: string, timeoutSeconds: number): Promise<ExecResult>;
-  /** End the step's process group on the host; its waiter sees it canceled. */
+  /** End the step's process group on the host; its waiter sees it canceled. Rejects with a StepError. */
   cancel(target: StepTarget, runKey: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,28 +1,35 @@
 /**
  * The executor's handler for one "run this subtask" message.
  *
- * 1. Load the task. A redelivered message means its previous holder may have
- *    died between storing a change and announcing it: announce it again
- *    (deduplicated) before anything else.
+ * 1. Load the task (`loadRun`). A redelivered message means its previous
+ *    holder may have died between storing a change and announcing it:
+ *    announce it again (deduplicated) before anything else.
  * 2. A subtask that has already ended only needs its follow-up: queue what is
  *    READY, free the host when the task has ended.
- * 3. Otherwise mark it RUNNING (compare-and-set), hold the host lock, render
- *    the step's script from the configured runbook (never from the record: see
- *    tasks/step-plans.ts), and run it on the host — or attach to the copy a
- *    dead executor started — heartbeating the message and the lock while it
- *    runs. A step whose configuration changed since the task was planned does
- *    not start: it fails "configuration changed".
- * 4. Store the log, mark the subtask SUCCESSFUL or FAILED, follow up, ack.
+ * 3. Otherwise hold the host lock (`holdHost`), mark the subtask RUNNING
+ *    (`markRunning`, compare-and-set), render the step's script from the
+ *    configured runbook (never from the record: see tasks/step-plans.ts), and
+ *    run it on the host — or attach to the copy a dead executor started —
+ *    heartbeating the message and the lock while it runs (`runStep`). A step
+ *    whose configuration changed since the task was planned does not start:
+ *    it fails "configuration changed". A host that could not be reached is
+ *    attached to again later (`mayStillRun`), until the step must have ended.
+ * 4. Store the log, mark the subtask SUCCESSFUL or FAILED, follow up, ack
+ *    (`finish`).
+ *
+ * Every decision on a failure reads its kind (step-failure.ts), never its text.
  */
 import type { Logger } from 'pino';
 import { WorkItem } from '../contracts/events.js';
+import type { OcpSubtask } from '../contracts/ocp-task.js';
 import { completeSubtask, findSubtask, readySubtasks, startSubtask } from '../core/task.js';
-import { hostsAtRest, type TaskRecord } from '../core/task-record.js';
+import { hostsAtRest, type StoredStep, type TaskRecord } from '../core/task-record.js';
 import type { Metrics } from '../metrics.js';
 import type { TaskDeps } from '../tasks/deps.js';
 import { holderIsGone, releaseHosts, releaseIfAtRest } from '../tasks/host-claims.js';
 import { type StepToRun, stepToRun } from '../tasks/step-plans.js';
-import { KILL_AFTER_SECONDS, type StepResult, type StepRunner, targetOf } from './ports.js';
+import { KILL_AFTER_SECONDS, runKeyOf, type StepResult, type StepRunner, type StepSpec, targetOf } from './ports.js';
+import { asStepError, failureOfResult, finalMessage, type StepFailure, stepFailure } from './step-failure.js';
 import type { WorkMessage } from './work-message.js';
 
 /** What a handler keeps while its step runs. */
@@ -37,6 +44,9 @@ interface Prepared {
   began: number;
   log: Logger;
 }
+
+/** What running the step came to: how it ended on the host, or why no end was heard. */
+type Ran = { result: StepResult } | { failure: StepFailure };
 
 export interface ExecutorDeps extends TaskDeps {
   runner: StepRunner;
@@ -55,6 +65,15 @@ const LAUNCH_MARGIN_SECONDS = 30;
 const UNREACHABLE_MARGIN_SECONDS = 30;
 /** Pause before attaching again to a step whose host did not answer (ms). */
 const UNREACHABLE_RETRY_MS = 5000;
+
+/** The message's work item; a malformed one is dropped (termed), logged. */
+function workItemOf(msg: WorkMessage, logger: Logger): WorkItem | undefined {
+  const parsed = WorkItem.safeParse(msg.json());
+  if (parsed.success) return parsed.data;
+  logger.error({ subject: msg.subject }, 'malformed work item dropped');
+  msg.term();
+  return undefined;
+}
 
 export function createSubtaskHandler(deps: ExecutorDeps) {
   const { config, store, locks, logger } = deps;
@@ -90,12 +109,13 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
   }
 
   /**
-   * Steps 1-3 up to the run: the subtask marked RUNNING and the host ours, or
-   * undefined when the message has been answered (acked, naked, termed). The
-   * task record stays in here: a step may run for minutes, and a thousand of
-   * them in flight should not each hold a copy of their task.
+   * Steps 1-2: the task, and the subtask still to run (READY, or RUNNING for a
+   * takeover); undefined when the message has been answered (acked, termed).
    */
-  async function prepare(msg: WorkMessage, item: WorkItem): Promise<Prepared | undefined> {
+  async function loadRun(
+    msg: WorkMessage,
+    item: WorkItem,
+  ): Promise<{ record: TaskRecord; subtask: OcpSubtask; step: StoredStep; log: Logger } | undefined> {
     // The usual case, a READY subtask to start, may be judged on this process's
     // own last write (the compare-and-set that starts it confirms it); anything
     // else is judged on the stored task.
@@ -110,7 +130,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
       return undefined;
     }
     if (msg.redelivered) await store.publishOutbox(stored.record);
-    let record = stored.record;
+    const record = stored.record;
     const log = logger.child({ taskId: item.taskId, subtaskId: item.subtaskId, traceId: record.traceId });
     const subtask = findSubtask(record.task, item.subtaskId);
     const step = record.steps[String(item.subtaskId)];
@@ -123,38 +143,64 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
       msg.ack();
       return undefined;
     }
+    return { record, subtask, step, log };
+  }
 
-    // The host must be ours. Another holder (there should be none while this
-    // task runs) is waited for unless it is gone; never overlapped. A task of
-    // an operation that is not exclusive holds no host.
-    const lock = record.shared ? { ok: true as const } : await locks.hold(step.hostId, item.taskId, leaseMs / 3);
-    if (!lock.ok) {
-      if (!(await holderIsGone(deps, lock.holder, lock.at))) {
-        log.warn({ hostId: step.hostId, holder: lock.holder }, 'host held by another task; waiting');
-        msg.nak(Math.min(leaseMs, 5000));
-        return undefined;
-      }
-      if (!(await locks.replace(step.hostId, item.taskId, lock.revision))) {
-        msg.nak(500);
-        return undefined;
-      }
+  /**
+   * Step 3: the host must be ours. Another holder (there should be none while
+   * this task runs) is waited for unless it is gone; never overlapped. False
+   * when the message has been answered (naked).
+   */
+  async function holdHost(msg: WorkMessage, hostId: number, taskId: number, log: Logger): Promise<boolean> {
+    const lock = await locks.hold(hostId, taskId, leaseMs / 3);
+    if (lock.ok) return true;
+    if (!(await holderIsGone(deps, lock.holder, lock.at))) {
+      log.warn({ hostId, holder: lock.holder }, 'host held by another task; waiting');
+      msg.nak(Math.min(leaseMs, 5000));
+      return false;
     }
+    if (!(await locks.replace(hostId, taskId, lock.revision))) {
+      msg.nak(500);
+      return false;
+    }
+    return true;
+  }
 
+  /** Step 3: a READY subtask marked RUNNING; undefined when it may not start (the message answered). */
+  async function markRunning(msg: WorkMessage, item: WorkItem): Promise<TaskRecord | undefined> {
+    const started = await store.update(item.taskId, (r) => {
+      const s = findSubtask(r.task, item.subtaskId);
+      if (r.task.status !== 'RUNNING' || s?.status !== 'READY' || s.runTime !== item.runTime) return undefined;
+      return { ...r, task: startSubtask(r.task, item.subtaskId, deps.address, deps.now()) };
+    });
+    if (!started) {
+      msg.term();
+      return undefined;
+    }
+    if (findSubtask(started.task, item.subtaskId)?.status !== 'RUNNING') {
+      msg.ack(); // someone else moved it on (cancel, skip) meanwhile
+      return undefined;
+    }
+    return started;
+  }
+
+  /**
+   * Steps 1-3 up to the run: the subtask marked RUNNING and the host ours, or
+   * undefined when the message has been answered (acked, naked, termed). The
+   * task record stays in here: a step may run for minutes, and a thousand of
+   * them in flight should not each hold a copy of their task.
+   */
+  async function prepare(msg: WorkMessage, item: WorkItem): Promise<Prepared | undefined> {
+    const found = await loadRun(msg, item);
+    if (!found) return undefined;
+    const { subtask, step, log } = found;
+    // A task of an operation that is not exclusive holds no host.
+    if (!found.record.shared && !(await holdHost(msg, step.hostId, item.taskId, log))) return undefined;
+    let record = found.record;
     if (subtask.status === 'READY') {
-      const started = await store.update(item.taskId, (r) => {
-        const s = findSubtask(r.task, item.subtaskId);
-        if (r.task.status !== 'RUNNING' || s?.status !== 'READY' || s.runTime !== item.runTime) return undefined;
-        return { ...r, task: startSubtask(r.task, item.subtaskId, deps.address, deps.now()) };
-      });
-      if (!started) {
-        msg.term();
-        return undefined;
-      }
+      const started = await markRunning(msg, item);
+      if (!started) return undefined;
       record = started;
-      if (findSubtask(record.task, item.subtaskId)?.status !== 'RUNNING') {
-        msg.ack(); // someone else moved it on (cancel, skip) meanwhile
-        return undefined;
-      }
     } else {
       log.info({ hostId: step.hostId, status: subtask.status }, 'taking over a subtask left running');
     }
@@ -176,93 +222,86 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     };
   }
 
-  return async function handle(msg: WorkMessage): Promise<void> {
-    const parsed = WorkItem.safeParse(msg.json());
-    if (!parsed.success) {
-      logger.error({ subject: msg.subject }, 'malformed work item dropped');
-      msg.term();
-      return;
-    }
-    const item = parsed.data;
-    const prepared = await prepare(msg, item);
-    if (!prepared) return;
-    const { subtask, hostId, toRun, takeover, began, log } = prepared;
+  /** What to run where; or, the configuration having changed, why nothing starts. */
+  function stepSpecOf(item: WorkItem, p: Prepared): StepSpec | StepFailure {
+    const { toRun } = p;
+    const run = {
+      runKey: runKeyOf(deps.epoch, item),
+      timeoutSeconds: p.subtask.timeout,
+      launchBy: Math.floor(p.began / 1000) + launchWindowSeconds,
+    };
+    if (toRun.ok) return { ...run, target: targetOf(toRun.host), script: toRun.script };
+    // Taken over with a changed configuration: wait for what the dead executor
+    // launched, but launch nothing of the new configuration.
+    if (p.takeover && toRun.host) return { ...run, target: targetOf(toRun.host), script: '', attachOnly: true };
+    return stepFailure('configChanged', toRun.reason);
+  }
 
-    const host = toRun.host;
-    // The work item is the lease: keep it while the step runs.
+  /** Step 3: the step run (or attached to) on the host, the work item kept as its lease meanwhile. */
+  async function runStep(msg: WorkMessage, item: WorkItem, p: Prepared): Promise<Ran> {
+    const spec = stepSpecOf(item, p);
+    if ('kind' in spec) return { failure: spec };
     const beat = setInterval(() => msg.working(), beatMs);
-    /** `final`: nothing was launched, and nothing will be: no point attaching again. */
-    let result: StepResult | { error: string; final?: boolean };
-    const startedAt = performance.now();
     deps.metrics?.subtasksInFlight.inc();
     try {
-      if (!toRun.ok && !(takeover && host)) {
-        // Not started: the configuration changed since the task was planned.
-        result = { error: toRun.reason, final: true };
-      } else {
-        if (!host) throw new Error(`host ${hostId} is no longer in the inventory`);
-        result = await deps.runner.run({
-          target: targetOf(host),
-          runKey: `${deps.epoch}-${item.taskId}-${item.subtaskId}-${item.runTime}`,
-          // Taken over with a changed configuration: wait for what the dead
-          // executor launched, but launch nothing of the new configuration.
-          ...(toRun.ok ? { script: toRun.script } : { script: '', attachOnly: true }),
-          timeoutSeconds: subtask.timeout,
-          launchBy: Math.floor(began / 1000) + launchWindowSeconds,
-        });
-      }
+      return { result: await deps.runner.run(spec) };
     } catch (err) {
-      result = { error: (err as Error).message };
+      return { failure: asStepError(err) };
     } finally {
       clearInterval(beat);
       deps.metrics?.subtasksInFlight.dec();
     }
+  }
 
-    // A lost connection says nothing about the step: it may run on, detached,
-    // on the host. Until it must have ended — launched at the latest by the end
-    // of its launch window, then its timeout, the kill grace and a margin for
-    // the host's clock — come back and attach again rather than call it failed
-    // and free the host under it. A refused host key never connected, and a
-    // state folder that cannot be made never launched anything.
-    if ('error' in result && !result.final && host && !/known_hosts|host key|cannot create/i.test(result.error)) {
-      const mustHaveEnded =
-        began + (launchWindowSeconds + subtask.timeout + KILL_AFTER_SECONDS + UNREACHABLE_MARGIN_SECONDS) * 1000;
-      if (Date.now() < mustHaveEnded) {
-        log.warn({ hostId: host.id, err: result.error }, 'host unreachable; will attach to the step again');
-        msg.nak(UNREACHABLE_RETRY_MS);
-        return;
-      }
-      result = { error: `host unreachable: ${result.error}` };
-    }
+  /**
+   * A lost connection says nothing about the step: it may run on, detached, on
+   * the host. Until it must have ended — launched at the latest by the end of
+   * its launch window, then its timeout, the kill grace and a margin for the
+   * host's clock — come back and attach again rather than call it failed and
+   * free the host under it. Only a `retryable` kind is attached to again: a
+   * refused host key never connected, and a state folder that cannot be made
+   * never launched anything.
+   */
+  function mayStillRun(ran: Ran, p: Prepared): ran is { failure: StepFailure } {
+    if (!('failure' in ran) || !ran.failure.retryable) return false;
+    const seconds = launchWindowSeconds + p.subtask.timeout + KILL_AFTER_SECONDS + UNREACHABLE_MARGIN_SECONDS;
+    return Date.now() < p.began + seconds * 1000;
+  }
 
-    const ok = !('error' in result) && result.exitCode === 0;
-    const error =
-      'error' in result
-        ? result.error
-        : result.notLaunched
-          ? toRun.ok
-            ? 'not launched'
-            : toRun.reason
-          : result.timedOut
-            ? `timed out after ${subtask.timeout} s`
-            : result.canceled
-              ? 'canceled'
-              : result.notStarted
-                ? `not started: the host could not be reached within ${launchWindowSeconds} s of the subtask's start (Retry runs it)`
-                : result.exitCode !== 0
-                  ? `exit code ${result.exitCode}`
-                  : undefined;
-    // The reason of a failure ends the log, so whoever reads only the log sees it too.
-    const output = 'error' in result ? '' : result.output;
+  /** How the step failed, in the words its log ends with; undefined when it succeeded. */
+  function failureOf(ran: Ran, p: Prepared): StepFailure | undefined {
+    if ('failure' in ran) return ran.failure;
+    return failureOfResult(ran.result, {
+      timeoutSeconds: p.subtask.timeout,
+      launchWindowSeconds,
+      notLaunchedReason: p.toRun.ok ? 'not launched' : p.toRun.reason,
+    });
+  }
+
+  /** The step's output, ended by the reason of its failure, so whoever reads only the log sees it too. */
+  async function storeLog(item: WorkItem, ran: Ran, error: string | undefined): Promise<void> {
+    const output = 'result' in ran ? ran.result.output : '';
     await deps.logs.put(item.taskId, item.subtaskId, {
       log: error ? `${output}${output === '' || output.endsWith('\n') ? '' : '\n'}[ocp-chatops] ${error}\n` : output,
-      truncated: 'error' in result ? false : result.truncated,
-      ...('error' in result ? {} : { exitCode: result.exitCode }),
+      truncated: 'result' in ran ? ran.result.truncated : false,
+      ...('result' in ran ? { exitCode: ran.result.exitCode } : {}),
       ...(error ? { error } : {}),
     });
+  }
+
+  /**
+   * The subtask marked SUCCESSFUL or FAILED: the task as stored after, whether
+   * that ended it, and which subtasks it made READY — `opened` undefined when
+   * the subtask had moved on meanwhile (a skip, a retry) and nothing was
+   * changed here, so the follow-up looks at everything.
+   */
+  async function complete(
+    item: WorkItem,
+    ok: boolean,
+  ): Promise<{ record: TaskRecord; endedTask: boolean; opened: Set<number> | undefined } | undefined> {
     let endedTask = false;
     let opened: Set<number> | undefined;
-    const done = await store.update(item.taskId, (r) => {
+    const record = await store.update(item.taskId, (r) => {
       const s = findSubtask(r.task, item.subtaskId);
       endedTask = false;
       opened = undefined;
@@ -275,15 +314,40 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
       opened = new Set(readySubtasks(task).flatMap((x) => (wasReady.has(x.id) ? [] : [x.id])));
       return { ...r, task };
     });
-    deps.metrics?.subtaskSeconds.observe(
-      { name: subtask.name, status: ok ? 'SUCCESSFUL' : 'FAILED' },
-      (performance.now() - startedAt) / 1000,
-    );
-    if (done && endedTask) deps.metrics?.tasksFinished.inc({ runbook: done.task.name, status: done.task.status });
-    if (ok) log.info({ hostId }, 'subtask succeeded');
-    else log.warn({ hostId, error }, 'subtask failed');
+    return record && { record, endedTask, opened };
+  }
+
+  /** Step 4: log stored, subtask ended, what it opened queued, the message acked. */
+  async function finish(msg: WorkMessage, item: WorkItem, p: Prepared, ran: Ran, startedAt: number): Promise<void> {
+    const failure = failureOf(ran, p);
+    const error = failure && finalMessage(failure);
+    await storeLog(item, ran, error);
+    const done = await complete(item, failure === undefined);
+    const status = failure ? 'FAILED' : 'SUCCESSFUL';
+    deps.metrics?.subtaskSeconds.observe({ name: p.subtask.name, status }, (performance.now() - startedAt) / 1000);
+    if (done?.endedTask) {
+      deps.metrics?.tasksFinished.inc({ runbook: done.record.task.name, status: done.record.task.status });
+    }
+    if (failure) p.log.warn({ hostId: p.hostId, kind: failure.kind, error }, 'subtask failed');
+    else p.log.info({ hostId: p.hostId }, 'subtask succeeded');
     // Only what this change opened: whatever else is READY was queued by whoever opened it.
-    if (done) await followUp(done, opened && { opened, hostId });
+    if (done) await followUp(done.record, done.opened && { opened: done.opened, hostId: p.hostId });
     msg.ack();
+  }
+
+  return async function handle(msg: WorkMessage): Promise<void> {
+    const item = workItemOf(msg, logger);
+    if (!item) return;
+    const prepared = await prepare(msg, item);
+    if (!prepared) return;
+    const startedAt = performance.now();
+    const ran = await runStep(msg, item, prepared);
+    if (mayStillRun(ran, prepared)) {
+      const err = ran.failure.message;
+      prepared.log.warn({ hostId: prepared.hostId, err }, 'host unreachable; will attach to the step again');
+      msg.nak(UNREACHABLE_RETRY_MS);
+      return;
+    }
+    await finish(msg, item, prepared, ran, startedAt);
   };
 }

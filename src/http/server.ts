@@ -5,7 +5,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { type EnvelopeMeta, failure, httpStatusOf, success } from '../api/envelope.js';
+import { type AdapterFailures, toCodedFailure } from '../api/answer-error.js';
+import { type EnvelopeMeta, failure, success } from '../api/envelope.js';
 import { type Caller, findApiOperation, parseInput } from '../api/operations.js';
 import type { Config } from '../config.js';
 import { CodedError, ErrorCode, TooManySignInsError } from '../errors.js';
@@ -20,6 +21,8 @@ export interface HttpDeps {
   deps: OperationDeps;
   metrics: Metrics;
   logger: Logger;
+  /** The NATS adapter's reading of its errors (NATS away: 503), as the NATS API uses it too. */
+  adapterFailures: AdapterFailures;
   ready(): { ok: boolean; reasons: string[] };
   /** Extra handlers tried before the API (Slack's /slack/events); return true when handled. */
   extra?: Array<(req: IncomingMessage, res: ServerResponse) => Promise<boolean>>;
@@ -58,16 +61,6 @@ function parseBody(text: string): Record<string, unknown> {
     throw new CodedError(ErrorCode.badRequest, 'body: must be a JSON object', 'body');
   }
   return value as Record<string, unknown>;
-}
-
-/** NATS being away shows as these errors; they answer 503. */
-function isNatsUnavailable(err: unknown): boolean {
-  const e = err as { code?: unknown; name?: unknown; message?: unknown };
-  return (
-    e?.name === 'NatsError' ||
-    e?.name === 'StoreOutcomeUnknown' ||
-    /TIMEOUT|CONNECTION_CLOSED|CONNECTION_DRAINING|DISCONNECT|503/.test(String(e?.code ?? e?.message ?? ''))
-  );
 }
 
 export function createHttpServer(h: HttpDeps): Server {
@@ -137,22 +130,8 @@ export function createHttpServer(h: HttpDeps): Server {
       const data = await op.run(h.deps, input, caller);
       send(200, success(data, 200, meta));
     } catch (err) {
-      let coded: CodedError;
-      let status: number;
-      if (err instanceof CodedError) {
-        coded = err;
-        status = httpStatusOf(err);
-      } else if (err instanceof Error && err.name === 'SshError') {
-        coded = new CodedError(ErrorCode.internal, err.message);
-        status = 500;
-      } else if (isNatsUnavailable(err)) {
-        coded = new CodedError(ErrorCode.internal, `NATS unreachable: ${(err as Error).message}`);
-        status = 503;
-      } else {
-        logger.error({ err, traceId, path: url.pathname }, 'request failed');
-        coded = new CodedError(ErrorCode.internal, 'internal error; see the server log for this traceId');
-        status = 500;
-      }
+      const { coded, status, unexpected } = toCodedFailure(err, h.adapterFailures);
+      if (unexpected) logger.error({ err, traceId, path: url.pathname }, 'request failed');
       const headers: Record<string, string> =
         status === 401
           ? { 'www-authenticate': 'Basic realm="ocp-chatops", charset="UTF-8"' }

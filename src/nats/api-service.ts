@@ -7,12 +7,14 @@
  */
 import type { NatsConnection, Service, ServiceMsg } from 'nats';
 import type { Logger } from 'pino';
-import { type EnvelopeMeta, failure, httpStatusOf, success } from '../api/envelope.js';
+import { toCodedFailure } from '../api/answer-error.js';
+import { type EnvelopeMeta, failure, success } from '../api/envelope.js';
 import { apiOperations, type Operation, parseInput } from '../api/operations.js';
-import { asCodedError, CodedError, ErrorCode } from '../errors.js';
+import { CodedError, ErrorCode } from '../errors.js';
 import type { OperationDeps } from '../tasks/task-operations.js';
 import { traceIdFrom } from '../trace-id.js';
 import { encodeJson } from './kv-json.js';
+import { unavailableOf } from './unavailable.js';
 
 export async function startApiService(
   nc: NatsConnection,
@@ -49,9 +51,10 @@ export async function startApiService(
       const data = await op.run(deps, input, { name: `nats:${input.creator ?? 'anonymous'}`, traceId });
       msg.respond(encodeJson(success(data, 200, meta)));
     } catch (err) {
-      const coded = asCodedError(err);
-      if (!(err instanceof CodedError)) logger.error({ err, traceId, operation: op.name }, 'NATS API request failed');
-      msg.respond(encodeJson(failure(coded, httpStatusOf(coded), meta)));
+      // Answered as the HTTP API answers the same failure.
+      const { coded, status, unexpected } = toCodedFailure(err, unavailableOf);
+      if (unexpected) logger.error({ err, traceId, operation: op.name }, 'NATS API request failed');
+      msg.respond(encodeJson(failure(coded, status, meta)));
     }
   }
 

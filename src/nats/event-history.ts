@@ -7,6 +7,7 @@
  */
 import type { JetStreamManager, MsgRequest } from 'nats';
 import type { FirstEventPassed } from '../notify/ports.js';
+import { JS_ERR, jetStreamErrCode } from './jetstream-errors.js';
 import { STREAMS, SUBJECTS } from './streams.js';
 
 export function createFirstEventCheck(jsm: JetStreamManager, consumer: string): FirstEventPassed {
@@ -18,7 +19,7 @@ export function createFirstEventCheck(jsm: JetStreamManager, consumer: string): 
       const request = { next_by_subj: SUBJECTS.taskEvent(taskId), seq: 1 } as unknown as MsgRequest;
       first = (await jsm.streams.getMessage(STREAMS.events, request)).seq;
     } catch (err) {
-      if (err instanceof Error && /no message found/i.test(err.message)) return true;
+      if (jetStreamErrCode(err) === JS_ERR.noMessageFound) return true;
       throw err;
     }
     const info = await jsm.consumers.info(STREAMS.events, consumer);

@@ -1,6 +1,7 @@
 /** JSON values in KV, and the compare-and-set conflict test. */
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { KV, KvEntry } from 'nats';
+import { JS_ERR, jetStreamErrCode } from './jetstream-errors.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -38,7 +39,7 @@ export async function getLive(kv: KV, key: string): Promise<KvEntry | null> {
   return e && e.operation === 'PUT' ? e : null;
 }
 
-/** A create or update lost a compare-and-set race (wrong last sequence / key exists). */
+/** A create or update lost a compare-and-set race (wrong last sequence). */
 export function isCasConflict(err: unknown): boolean {
-  return err instanceof Error && /wrong last sequence|key exists/i.test(err.message);
+  return jetStreamErrCode(err) === JS_ERR.wrongLastSequence;
 }

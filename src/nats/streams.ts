@@ -29,6 +29,7 @@ import {
   StorageType,
   type StreamConfig,
 } from 'nats';
+import { JS_ERR, jetStreamErrCode } from './jetstream-errors.js';
 
 export const STREAMS = { cmd: 'OCP_CMD', door: 'OCP_DOOR', events: 'OCP_EVENTS', work: 'OCP_WORK' } as const;
 export const CONSUMERS = {
@@ -79,7 +80,8 @@ async function ensureStream(jsm: JetStreamManager, config: Partial<StreamConfig>
 }
 
 function isNotFound(err: unknown): boolean {
-  return err instanceof Error && /not found/i.test(err.message);
+  const code = jetStreamErrCode(err);
+  return code === JS_ERR.streamNotFound || code === JS_ERR.consumerNotFound;
 }
 
 export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions): Promise<Buckets> {

@@ -15,6 +15,7 @@ import {
   TaskIdTaken,
   type TaskStore,
 } from '../tasks/ports.js';
+import { JS_ERR, jetStreamErrCode } from './jetstream-errors.js';
 import { decodeJson, encodeJson, encodeJsonCompact, getLive, isCasConflict } from './kv-json.js';
 import { STREAMS, SUBJECTS } from './streams.js';
 
@@ -71,7 +72,7 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
       const ours = typeof seq === 'number' && m.header?.get('Nats-Msg-Id') === `task-${taskId}-event-${seq}`;
       return ours ? seq : 0;
     } catch (err) {
-      if (err instanceof Error && /no message found/i.test(err.message)) return 0;
+      if (jetStreamErrCode(err) === JS_ERR.noMessageFound) return 0;
       throw err;
     }
   }

@@ -15,7 +15,8 @@
  * the run's files are named by absolute paths.
  */
 import { shellQuote } from '../core/runbooks/runbook.js';
-import { KILL_AFTER_SECONDS, MAX_LOG_BYTES } from '../executor/ports.js';
+import { KILL_AFTER_SECONDS, MAX_LOG_BYTES, type StepEnd, type StepResult } from '../executor/ports.js';
+import { StepError } from '../executor/step-failure.js';
 
 /** Exit codes the wrapper itself uses. */
 export const WRAPPER_EXIT = {
@@ -122,6 +123,42 @@ export function launchAndWaitScript(
     `tail -c ${MAX_LOG_BYTES} ${k}.out`,
     'exit "$rc"',
   ].join('\n');
+}
+
+/** The wrapper's verdict (`why=` on stderr) → how the run ended; no verdict: the step's own exit. */
+const ENDS: ReadonlyMap<string, StepEnd> = new Map([
+  ['', 'exited'],
+  ['timeout', 'timedOut'],
+  ['canceled', 'canceled'],
+  ['vanished', 'vanished'],
+  ['late', 'late'],
+  ['notlaunched', 'notLaunched'],
+]);
+
+/** The wrapper's verdict in a script's stderr (`why=<word>`), '' when it gave none. */
+export function verdictOf(stderr: string): string {
+  return /why=(\w*)/.exec(stderr)?.[1] ?? '';
+}
+
+/**
+ * What launchAndWaitScript answered, as the run's end. A state folder that
+ * cannot be made rejects as a `noStateDir` StepError: nothing was launched.
+ */
+export function readRunAnswer(
+  answer: { code: number; stdout: string; stderr: string },
+  target: { stateDir: string; hostId: number },
+): StepResult {
+  const why = verdictOf(answer.stderr);
+  if (why === 'nostatedir') {
+    throw new StepError('noStateDir', `cannot create ${target.stateDir}/runs on host ${target.hostId}`);
+  }
+  const size = Number(/size=(\d+)/.exec(answer.stderr)?.[1] ?? 0);
+  return {
+    end: ENDS.get(why) ?? 'exited',
+    exitCode: answer.code,
+    output: answer.stdout,
+    truncated: size > Buffer.byteLength(answer.stdout),
+  };
 }
 
 /** Housekeeping, once per shell: files of runs older than a week go. */

@@ -18,23 +18,16 @@ import {
   type StepSpec,
   type StepTarget,
 } from '../executor/ports.js';
+import { asStepError, StepError } from '../executor/step-failure.js';
 import { HostShell } from './host-shell.js';
 import { checkHostKey, type KnownHostEntry, parseKnownHosts } from './known-hosts.js';
-import { cancelScript, housekeepingScript, launchAndWaitScript } from './remote-step.js';
+import { cancelScript, housekeepingScript, launchAndWaitScript, readRunAnswer, verdictOf } from './remote-step.js';
 
 export interface SshRunnerOptions {
   privateKeyPath: string;
   knownHostsPath: string;
   connectTimeoutSeconds: number;
   logger: Logger;
-}
-
-/** The host could not be reached, or refused us: not the step's own failure. */
-export class SshError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SshError';
-  }
 }
 
 /** Attempts to reach a host for one step before giving up (a cut connection is retried). */
@@ -87,7 +80,9 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
       });
     } catch (err) {
       ssh.dispose();
-      throw new SshError(refusal ?? `cannot connect to ${connKey(t)}: ${(err as Error).message}`);
+      throw refusal
+        ? new StepError('hostKey', refusal)
+        : new StepError('unreachable', `cannot connect to ${connKey(t)}: ${(err as Error).message}`);
     }
     ssh.connection?.on('close', () => connections.delete(connKey(t)));
     // node-ssh listens for errors only while connecting: a reset later (a cut
@@ -123,7 +118,7 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
   function openShell(t: StepTarget, ssh: NodeSSH): Promise<HostShell> {
     const opening = (async () => {
       const client = ssh.connection;
-      if (!client) throw new SshError(`connection to ${connKey(t)} closed`);
+      if (!client) throw new StepError('unreachable', `connection to ${connKey(t)} closed`);
       const sh = await HostShell.open((command, cb) => client.exec(command, cb));
       // Once per connection, not per step: files of runs older than a week go.
       await sh.run(housekeepingScript(t.stateDir));
@@ -149,13 +144,13 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
       // Its shell ended (killed on the host) while the connection lived: start
       // again on a new connection rather than run the start-up twice on this one.
       drop(t, ssh);
-      if (attempt >= 2) throw new SshError(`the shell on ${connKey(t)} ended`);
+      if (attempt >= 2) throw new StepError('unreachable', `the shell on ${connKey(t)} ended`);
     }
   }
 
   /**
    * `script` in the host's shell. The connection is dropped if no answer comes
-   * within the deadline.
+   * within the deadline. Rejects only with a StepError.
    */
   async function runInShell(t: StepTarget, script: string, deadlineMs: number) {
     let ssh: NodeSSH | undefined;
@@ -163,16 +158,20 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
     const guard = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         drop(t, ssh);
-        reject(new SshError(`no answer from ${connKey(t)} within ${Math.round(deadlineMs / 1000)} s`));
+        reject(new StepError('unreachable', `no answer from ${connKey(t)} within ${Math.round(deadlineMs / 1000)} s`));
       }, deadlineMs);
     });
     const work = async () => {
-      const h = await hostShell(t);
+      // A shell that could not be opened on a live connection (a refused channel): out of reach too.
+      const h = await hostShell(t).catch((err: unknown) => Promise.reject(asStepError(err)));
       ssh = h.ssh;
       try {
         return await h.shell.run(script);
       } catch (err) {
-        throw new SshError(`connection to ${connKey(t)} closed during the command: ${(err as Error).message}`);
+        throw new StepError(
+          'unreachable',
+          `connection to ${connKey(t)} closed during the command: ${(err as Error).message}`,
+        );
       }
     };
     try {
@@ -193,34 +192,19 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
       );
       // The host enforces the timeout; this guard only covers a host that stops answering.
       const deadlineMs = (spec.timeoutSeconds + KILL_AFTER_SECONDS + 30) * 1000;
-      let lastError: Error | undefined;
+      let lastError: StepError | undefined;
       for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
         try {
-          const res = await runInShell(spec.target, command, deadlineMs);
-          const why = /why=(\w*)/.exec(res.stderr)?.[1] ?? '';
-          if (why === 'nostatedir') {
-            throw new SshError(`cannot create ${spec.target.stateDir}/runs on host ${spec.target.hostId}`);
-          }
-          const size = Number(/size=(\d+)/.exec(res.stderr)?.[1] ?? 0);
-          return {
-            exitCode: res.code,
-            output: res.stdout,
-            truncated: size > Buffer.byteLength(res.stdout),
-            timedOut: why === 'timeout',
-            canceled: why === 'canceled',
-            notStarted: why === 'late',
-            ...(why === 'notlaunched' ? { notLaunched: true } : {}),
-          };
+          return readRunAnswer(await runInShell(spec.target, command, deadlineMs), spec.target);
         } catch (err) {
-          lastError = err instanceof Error ? err : new Error(String(err));
-          const refused = /host key|known_hosts/i.test(lastError.message);
+          lastError = asStepError(err);
           drop(spec.target);
-          if (refused) break; // a host key problem does not fix itself
+          if (!lastError.retryable) break; // a host key or a state folder does not fix itself
           opts.logger.warn({ hostId: spec.target.hostId, attempt, err: lastError.message }, 'SSH step attempt failed');
           await new Promise((r) => setTimeout(r, 500 * attempt));
         }
       }
-      throw lastError instanceof SshError ? lastError : new SshError(String(lastError?.message));
+      throw lastError ?? new StepError('unreachable', `no attempt reached host ${spec.target.hostId}`);
     },
 
     async exec(target, command, timeoutSeconds) {
@@ -239,7 +223,8 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
         opts.connectTimeoutSeconds * 1000 + 20_000,
       );
       if (res.code !== 0) {
-        throw new SshError(
+        throw new StepError(
+          verdictOf(res.stderr) === 'nostatedir' ? 'noStateDir' : 'exitCode',
           `cancel on host ${target.hostId} failed (exit ${res.code}): ${res.stderr.trim().slice(0, 300)}`,
         );
       }

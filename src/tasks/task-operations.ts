@@ -20,7 +20,7 @@ import {
 } from '../core/task-operations.js';
 import { addSteps, type Draft, hostsAtRest, hostsStillToRun, type TaskRecord } from '../core/task-record.js';
 import { CodedError, ErrorCode } from '../errors.js';
-import { type StepRunner, targetOf } from '../executor/ports.js';
+import { runKeyOf, type StepRunner, targetOf } from '../executor/ports.js';
 import { operationOfTask } from '../operations/registry.js';
 import type { TaskDeps } from './deps.js';
 import { claimHosts, releaseClaims } from './host-claims.js';
@@ -220,7 +220,7 @@ export async function cancel(deps: OperationDeps, taskId: number, subtaskId: num
   const hostId = updated.steps[String(subtaskId)]?.hostId;
   if (s && hostId !== undefined) {
     const host = hostOrThrow(deps, hostId);
-    await deps.runner.cancel(targetOf(host), `${deps.epoch}-${taskId}-${subtaskId}-${s.runTime}`);
+    await deps.runner.cancel(targetOf(host), runKeyOf(deps.epoch, { taskId, subtaskId, runTime: s.runTime }));
   }
   deps.logger.info({ taskId, subtaskId, traceId: updated.traceId }, 'subtask canceled');
   return updated.task;

@@ -175,7 +175,7 @@ describe('steps on a host whose ~/.bashrc is slow and chatty', () => {
     const running = runner.run({ target, runKey: k, script: `bash -c 'exec -a ${tag} sleep 60'`, timeoutSeconds: 30 });
     await waitFor('the step to run', () => processesMatching(tag).length > 0 || undefined);
     await runner.cancel(target, k);
-    assert.equal((await running).canceled, true);
+    assert.equal((await running).end, 'canceled');
 
     const runs = sshd.bashrcRuns().slice(before);
     assert.equal(runs.length, 1, `one connection, one run of ~/.bashrc: ${JSON.stringify(runs)}`);

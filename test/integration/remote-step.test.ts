@@ -49,7 +49,7 @@ describe('remote step', () => {
     const marker = join(sshd.dir, `ran-${k}`);
     await runner.cancel(target, k);
     const res = await runner.run({ target, runKey: k, script: `touch '${marker}'`, timeoutSeconds: 10 });
-    assert.equal(res.canceled, true);
+    assert.equal(res.end, 'canceled');
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(existsSync(marker), false, 'the step never ran');
   });
@@ -65,7 +65,7 @@ describe('remote step', () => {
       timeoutSeconds: 10,
       launchBy: now - 1,
     });
-    assert.equal(late.notStarted, true);
+    assert.equal(late.end, 'late');
     assert.notEqual(late.exitCode, 0);
     assert.match(late.output, /not started/);
     // Another executor attaching later, even with a deadline still ahead, starts nothing.
@@ -76,7 +76,7 @@ describe('remote step', () => {
       timeoutSeconds: 10,
       launchBy: now + 60,
     });
-    assert.equal(again.notStarted, true);
+    assert.equal(again.end, 'late');
     await new Promise((r) => setTimeout(r, 300));
     assert.equal(existsSync(marker), false, 'the step never ran');
   });
@@ -100,7 +100,7 @@ describe('remote step', () => {
       launchBy: now + 1,
     });
     assert.equal((await first).output, 'done\n');
-    assert.deepEqual([attached.exitCode, attached.output, attached.notStarted], [0, 'done\n', false]);
+    assert.deepEqual([attached.exitCode, attached.output, attached.end], [0, 'done\n', 'exited']);
   });
 
   it('ends every process of a running step on cancel', async () => {
@@ -110,7 +110,7 @@ describe('remote step', () => {
     await waitFor('the step to run', () => processesMatching(tag).length > 0 || undefined);
     await runner.cancel(target, k);
     const res = await running;
-    assert.equal(res.canceled, true);
+    assert.equal(res.end, 'canceled');
     assert.match(res.output, /canceled/);
     assert.deepEqual(processesMatching(tag), []);
   });
@@ -134,18 +134,18 @@ describe('remote step', () => {
     const launched = runner.run({ target, runKey: k, script: 'sleep 1; echo first; exit 3', timeoutSeconds: 10 });
     await new Promise((r) => setTimeout(r, 300));
     const attached = await runner.run({ target, runKey: k, script: '', timeoutSeconds: 10, attachOnly: true });
-    assert.deepEqual([attached.exitCode, attached.notLaunched], [3, undefined]);
+    assert.deepEqual([attached.exitCode, attached.end], [3, 'exited']);
     assert.match(attached.output, /first/);
     assert.equal((await launched).exitCode, 3);
 
     const none = key();
     const marker = join(sshd.dir, `ran-${none}`);
     const nothing = await runner.run({ target, runKey: none, script: '', timeoutSeconds: 10, attachOnly: true });
-    assert.equal(nothing.notLaunched, true);
+    assert.equal(nothing.end, 'notLaunched');
     assert.notEqual(nothing.exitCode, 0);
     // The run is claimed: a later launch under its key attaches to "not launched" and starts nothing.
     const late = await runner.run({ target, runKey: none, script: `touch '${marker}'`, timeoutSeconds: 10 });
-    assert.equal(late.notLaunched, true);
+    assert.equal(late.end, 'notLaunched');
     assert.equal(existsSync(marker), false);
   });
 
@@ -153,14 +153,14 @@ describe('remote step', () => {
     const k = key();
     const tag = `too-slow-${k}`;
     const res = await runner.run({ target, runKey: k, script: `bash -c 'exec -a ${tag} sleep 60'`, timeoutSeconds: 1 });
-    assert.equal(res.timedOut, true);
+    assert.equal(res.end, 'timedOut');
     assert.deepEqual(processesMatching(tag), []);
   });
 
   it('does not take a step’s own exit code for the wrapper’s word', async () => {
     for (const code of [124, 97, 98]) {
       const res = await runner.run({ target, runKey: key(), script: `exit ${code}`, timeoutSeconds: 10 });
-      assert.deepEqual([res.exitCode, res.timedOut, res.canceled], [code, false, false]);
+      assert.deepEqual([res.exitCode, res.end], [code, 'exited']);
     }
   });
 

@@ -10,7 +10,8 @@ import pino from 'pino';
 import { planTask } from '../../src/core/task.js';
 
 import type { StepRunner } from '../../src/executor/ports.js';
-import { createSshStepRunner, SshError } from '../../src/ssh/ssh-step-runner.js';
+import { StepError } from '../../src/executor/step-failure.js';
+import { createSshStepRunner } from '../../src/ssh/ssh-step-runner.js';
 import { stepsOfPlan } from '../../src/tasks/step-plans.js';
 import { accepted, newRequestId, request, taskEvents } from '../helpers/requests.js';
 import { clearFaults, overlappingCalls, readCalls, setFault } from '../helpers/sim-agent.js';
@@ -136,7 +137,7 @@ describe('a connection lost in the middle of a step', () => {
           cut = true;
           void real.run(spec); // launched on the host; its answer never reaches us
           await new Promise((r) => setTimeout(r, 300));
-          throw new SshError('connection to the host closed during the step');
+          throw new StepError('unreachable', 'connection to the host closed during the step');
         }
         return real.run(spec);
       },

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
-import { httpStatusOf } from '../../src/api/envelope.js';
+import { httpStatusOf } from '../../src/api/answer-error.js';
 import { apiOperations } from '../../src/api/operations.js';
 import { renderOperationsTable } from '../../src/api/operations-doc.js';
 import { parseConfig } from '../../src/config.js';

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { KV, KvEntry } from 'nats';
+import { type KV, type KvEntry, NatsError } from 'nats';
 import pino from 'pino';
 import type { Config } from '../../src/config.js';
 import type { TaskEvent } from '../../src/contracts/events.js';
@@ -83,7 +83,10 @@ function threadsKv(failures: number) {
     }
     const current = values.get(key)?.revision;
     if (expected === undefined ? current !== undefined : current !== expected) {
-      throw new Error('wrong last sequence');
+      // as nats.js raises it: the server's JetStream code in api_error
+      throw Object.assign(new NatsError('wrong last sequence', '400'), {
+        api_error: { code: 400, err_code: 10071, description: 'wrong last sequence' },
+      });
     }
     revision += 1;
     values.set(key, { value, revision });
