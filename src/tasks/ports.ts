@@ -217,3 +217,23 @@ export interface SubtaskLogs {
  * an item for a run that is stale or under way is only a no-op or an attach.
  */
 export type EnqueueWork = (item: WorkItem, traceId: string) => Promise<void>;
+
+/**
+ * A message a durable queue delivered (a work item to the executor, an event
+ * to the notifier), as its handler answers it: the part of a JetStream message
+ * the handlers use, so no use case names a NATS type.
+ */
+export interface DeliveredMessage {
+  readonly subject: string;
+  /** Delivered before: its previous holder may have died with it in hand. */
+  readonly redelivered: boolean;
+  json<T = unknown>(): T;
+  /** Done with it. */
+  ack(): void;
+  /** Deliver it again after `delayMs` (or at once). */
+  nak(delayMs?: number): void;
+  /** Never deliver it again. */
+  term(): void;
+  /** Still at it: keep the lease (the ack wait starts again). */
+  working(): void;
+}
