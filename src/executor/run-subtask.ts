@@ -152,7 +152,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
   async function holdHost(msg: DeliveredMessage, hostId: number, taskId: number, log: Logger): Promise<boolean> {
     const lock = await locks.hold(hostId, taskId, leaseMs / 3);
     if (lock.ok) return true;
-    if (!(await holderIsGone(deps, lock.holder, lock.at))) {
+    if (!(await holderIsGone(deps, lock))) {
       log.warn({ hostId, holder: lock.holder }, 'host held by another task; waiting');
       msg.nak(Math.min(leaseMs, 5000));
       return false;

@@ -52,7 +52,7 @@ async function reopen(deps: TaskDeps, taskId: number, operation: (r: TaskRecord)
   const hosts = hostsStillToRun({ ...current, ...preview }).map((id) => hostOrThrow(deps, id));
   // Only what this call takes is its to free: hosts whose chains run already stay held.
   // A task whose operation is not exclusive holds no host.
-  const claims = current.shared ? [] : await claimHosts(deps, hosts, taskId);
+  const claims = current.shared ? [] : await claimHosts(deps, hosts, taskId, { reopening: true });
   let updated: TaskRecord | undefined;
   try {
     updated = await deps.store.update(taskId, change);
