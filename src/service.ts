@@ -35,7 +35,7 @@ import { createOrderedDelivery } from './notify/ordered-delivery.js';
 import type { ChatApi } from './slack/notifier.js';
 import type { SlackFrontDoor } from './slack/slack-app.js';
 import { createSshStepRunner } from './ssh/ssh-step-runner.js';
-import type { OperationDeps } from './tasks/task-operations.js';
+import type { OperationDeps } from './tasks/deps.js';
 
 export interface ServiceOptions {
   config: Config;

@@ -20,19 +20,10 @@ import {
 import type { Permission } from '../contracts/roles.js';
 import { CodedError, describeZodError, ErrorCode } from '../errors.js';
 import type { OperationDef } from '../operations/registry.js';
+import { cancel, retry, retryOne, rollback, skip } from '../tasks/act-on-task.js';
 import { createTask } from '../tasks/create-task.js';
-import {
-  agentStatus,
-  cancel,
-  getSubtaskLog,
-  getTask,
-  listTasks,
-  type OperationDeps,
-  retry,
-  retryOne,
-  rollback,
-  skip,
-} from '../tasks/task-operations.js';
+import type { OperationDeps } from '../tasks/deps.js';
+import { agentStatus, getSubtaskLog, getTask, listTasks } from '../tasks/read-tasks.js';
 import { describeOperation } from './describe-operation.js';
 
 export type { Permission } from '../contracts/roles.js';

@@ -27,10 +27,11 @@ import { hostsAtRest, type StoredStep, type TaskRecord } from '../core/task-reco
 import type { Metrics } from '../metrics.js';
 import type { TaskDeps } from '../tasks/deps.js';
 import { holderIsGone, releaseHosts, releaseIfAtRest } from '../tasks/host-claims.js';
+import type { DeliveredMessage } from '../tasks/ports.js';
+import { queueReady } from '../tasks/queue-ready.js';
 import { type StepToRun, stepToRun } from '../tasks/step-plans.js';
 import { KILL_AFTER_SECONDS, runKeyOf, type StepResult, type StepRunner, type StepSpec, targetOf } from './ports.js';
 import { asStepError, failureOfResult, finalMessage, type StepFailure, stepFailure } from './step-failure.js';
-import type { WorkMessage } from './work-message.js';
 
 /** What a handler keeps while its step runs. */
 interface Prepared {
@@ -67,7 +68,7 @@ const UNREACHABLE_MARGIN_SECONDS = 30;
 const UNREACHABLE_RETRY_MS = 5000;
 
 /** The message's work item; a malformed one is dropped (termed), logged. */
-function workItemOf(msg: WorkMessage, logger: Logger): WorkItem | undefined {
+function workItemOf(msg: DeliveredMessage, logger: Logger): WorkItem | undefined {
   const parsed = WorkItem.safeParse(msg.json());
   if (parsed.success) return parsed.data;
   logger.error({ subject: msg.subject }, 'malformed work item dropped');
@@ -90,10 +91,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
    * without it (a redelivery, a recovery) everything is looked at.
    */
   async function followUp(record: TaskRecord, own?: { opened: ReadonlySet<number>; hostId: number }): Promise<void> {
-    for (const s of readySubtasks(record.task)) {
-      if (own && !own.opened.has(s.id)) continue;
-      await deps.enqueue({ taskId: record.task.id, subtaskId: s.id, runTime: s.runTime }, record.traceId);
-    }
+    await queueReady(deps, record, own?.opened);
     const atRest = hostsAtRest(record);
     if (own && record.task.status === 'RUNNING') {
       await releaseHosts(
@@ -113,7 +111,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
    * takeover); undefined when the message has been answered (acked, termed).
    */
   async function loadRun(
-    msg: WorkMessage,
+    msg: DeliveredMessage,
     item: WorkItem,
   ): Promise<{ record: TaskRecord; subtask: OcpSubtask; step: StoredStep; log: Logger } | undefined> {
     // The usual case, a READY subtask to start, may be judged on this process's
@@ -151,10 +149,10 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
    * this task runs) is waited for unless it is gone; never overlapped. False
    * when the message has been answered (naked).
    */
-  async function holdHost(msg: WorkMessage, hostId: number, taskId: number, log: Logger): Promise<boolean> {
+  async function holdHost(msg: DeliveredMessage, hostId: number, taskId: number, log: Logger): Promise<boolean> {
     const lock = await locks.hold(hostId, taskId, leaseMs / 3);
     if (lock.ok) return true;
-    if (!(await holderIsGone(deps, lock.holder, lock.at))) {
+    if (!(await holderIsGone(deps, lock))) {
       log.warn({ hostId, holder: lock.holder }, 'host held by another task; waiting');
       msg.nak(Math.min(leaseMs, 5000));
       return false;
@@ -167,7 +165,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
   }
 
   /** Step 3: a READY subtask marked RUNNING; undefined when it may not start (the message answered). */
-  async function markRunning(msg: WorkMessage, item: WorkItem): Promise<TaskRecord | undefined> {
+  async function markRunning(msg: DeliveredMessage, item: WorkItem): Promise<TaskRecord | undefined> {
     const started = await store.update(item.taskId, (r) => {
       const s = findSubtask(r.task, item.subtaskId);
       if (r.task.status !== 'RUNNING' || s?.status !== 'READY' || s.runTime !== item.runTime) return undefined;
@@ -190,7 +188,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
    * task record stays in here: a step may run for minutes, and a thousand of
    * them in flight should not each hold a copy of their task.
    */
-  async function prepare(msg: WorkMessage, item: WorkItem): Promise<Prepared | undefined> {
+  async function prepare(msg: DeliveredMessage, item: WorkItem): Promise<Prepared | undefined> {
     const found = await loadRun(msg, item);
     if (!found) return undefined;
     const { subtask, step, log } = found;
@@ -238,7 +236,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
   }
 
   /** Step 3: the step run (or attached to) on the host, the work item kept as its lease meanwhile. */
-  async function runStep(msg: WorkMessage, item: WorkItem, p: Prepared): Promise<Ran> {
+  async function runStep(msg: DeliveredMessage, item: WorkItem, p: Prepared): Promise<Ran> {
     const spec = stepSpecOf(item, p);
     if ('kind' in spec) return { failure: spec };
     const beat = setInterval(() => msg.working(), beatMs);
@@ -318,7 +316,13 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
   }
 
   /** Step 4: log stored, subtask ended, what it opened queued, the message acked. */
-  async function finish(msg: WorkMessage, item: WorkItem, p: Prepared, ran: Ran, startedAt: number): Promise<void> {
+  async function finish(
+    msg: DeliveredMessage,
+    item: WorkItem,
+    p: Prepared,
+    ran: Ran,
+    startedAt: number,
+  ): Promise<void> {
     const failure = failureOf(ran, p);
     const error = failure && finalMessage(failure);
     await storeLog(item, ran, error);
@@ -335,7 +339,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     msg.ack();
   }
 
-  return async function handle(msg: WorkMessage): Promise<void> {
+  return async function handle(msg: DeliveredMessage): Promise<void> {
     const item = workItemOf(msg, logger);
     if (!item) return;
     const prepared = await prepare(msg, item);

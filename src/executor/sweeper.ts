@@ -9,8 +9,8 @@
  * ago than retention.tasks.
  */
 import type { Logger } from 'pino';
-import { readySubtasks } from '../core/task.js';
 import type { TaskDeps } from '../tasks/deps.js';
+import { queueReady } from '../tasks/queue-ready.js';
 import { removeExpiredTasks } from '../tasks/retention.js';
 
 /** How often a sweep also removes finished tasks past retention.tasks (ms). */
@@ -38,12 +38,8 @@ export function startSweeper(
       for (const { id } of running) {
         const stored = await deps.store.get(id);
         if (stored?.record.task.status !== 'RUNNING') continue;
-        const ready = readySubtasks(stored.record.task);
         if (stored.record.outbox.length > 0) await deps.store.publishOutbox(stored.record);
-        for (const s of ready) {
-          await deps.enqueue({ taskId: id, subtaskId: s.id, runTime: s.runTime }, stored.record.traceId);
-          queued += 1;
-        }
+        queued += await queueReady(deps, stored.record);
       }
       // A pass over the whole bucket: not every sweep.
       if (Date.now() - lastRetention >= RETENTION_EVERY_MS) {

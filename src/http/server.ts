@@ -11,7 +11,7 @@ import { type Caller, findApiOperation, parseInput } from '../api/operations.js'
 import type { Config } from '../config.js';
 import { CodedError, ErrorCode, TooManySignInsError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import type { OperationDeps } from '../tasks/task-operations.js';
+import type { OperationDeps } from '../tasks/deps.js';
 import { newTraceId, traceIdFrom } from '../trace-id.js';
 import { allows, createAuthenticator } from './auth.js';
 import { matchRoute, operationOfRoute } from './routes.js';

@@ -11,7 +11,7 @@ import { toCodedFailure } from '../api/answer-error.js';
 import { type EnvelopeMeta, failure, success } from '../api/envelope.js';
 import { apiOperations, type Operation, parseInput } from '../api/operations.js';
 import { CodedError, ErrorCode } from '../errors.js';
-import type { OperationDeps } from '../tasks/task-operations.js';
+import type { OperationDeps } from '../tasks/deps.js';
 import { traceIdFrom } from '../trace-id.js';
 import { encodeJson } from './kv-json.js';
 import { unavailableOf } from './unavailable.js';

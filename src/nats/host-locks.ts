@@ -8,12 +8,14 @@
  * (they have the task store); this module only takes, replaces and frees.
  */
 import type { KV } from 'nats';
-import type { AcquireResult, HostLocks } from '../tasks/ports.js';
+import type { AcquireResult, HostLocks, LockIntent } from '../tasks/ports.js';
 import { decodeJson, encodeJson, getLive, isCasConflict } from './kv-json.js';
 
 interface LockValue {
   taskId: number;
   at?: number;
+  /** Taken by an operation setting its ended task running again (see holderIsGone). */
+  reopening?: true;
 }
 
 const key = (hostId: number) => `host.${hostId}`;
@@ -22,21 +24,30 @@ export function createHostLocks(kv: KV): HostLocks {
   /** Locks this process took or refreshed: host → holder and when (ms). */
   const taken = new Map<number, { taskId: number; at: number; revision: number }>();
 
-  async function acquire(hostId: number, taskId: number): Promise<AcquireResult> {
+  const lockValue = (taskId: number, at: number, intent?: LockIntent): LockValue =>
+    intent?.reopening ? { taskId, at, reopening: true } : { taskId, at };
+
+  async function acquire(hostId: number, taskId: number, intent?: LockIntent): Promise<AcquireResult> {
     for (;;) {
       const entry = await getLive(kv, key(hostId));
       const at = Date.now();
       try {
         if (!entry) {
-          const revision = await kv.create(key(hostId), encodeJson({ taskId, at }));
+          const revision = await kv.create(key(hostId), encodeJson(lockValue(taskId, at, intent)));
           taken.set(hostId, { taskId, at, revision });
           return { ok: true, revision, fresh: true };
         }
         const value = decodeJson<LockValue>(entry);
         if (value.taskId !== taskId) {
-          return { ok: false, holder: value.taskId, revision: entry.revision, at: value.at ?? 0 };
+          return {
+            ok: false,
+            holder: value.taskId,
+            revision: entry.revision,
+            at: value.at ?? 0,
+            reopening: value.reopening === true,
+          };
         }
-        const revision = await kv.update(key(hostId), encodeJson({ taskId, at }), entry.revision);
+        const revision = await kv.update(key(hostId), encodeJson(lockValue(taskId, at, intent)), entry.revision);
         taken.set(hostId, { taskId, at, revision });
         return { ok: true, revision, fresh: false };
       } catch (err) {
@@ -54,10 +65,10 @@ export function createHostLocks(kv: KV): HostLocks {
       }
       return acquire(hostId, taskId);
     },
-    async replace(hostId, taskId, staleRevision) {
+    async replace(hostId, taskId, staleRevision, intent) {
       try {
         const at = Date.now();
-        const revision = await kv.update(key(hostId), encodeJson({ taskId, at }), staleRevision);
+        const revision = await kv.update(key(hostId), encodeJson(lockValue(taskId, at, intent)), staleRevision);
         taken.set(hostId, { taskId, at, revision });
         return revision;
       } catch (err) {

@@ -9,22 +9,8 @@ import type { Origin } from '../contracts/origin.js';
 import type { TaskRecord } from '../core/task-record.js';
 import type { TaskStore } from '../tasks/ports.js';
 
-/**
- * A delivered message of ocp.events.> as delivery answers it: the part of a
- * JetStream message it uses, so delivery names no NATS type.
- */
-export interface EventMessage {
-  readonly subject: string;
-  json<T = unknown>(): T;
-  /** Done with it. */
-  ack(): void;
-  /** Deliver it again after `delayMs` (or at once). */
-  nak(delayMs?: number): void;
-  /** Never deliver it again. */
-  term(): void;
-  /** Still at it: keep the lease (the ack wait starts again). */
-  working(): void;
-}
+/** A delivered message of ocp.events.>. */
+export type { DeliveredMessage as EventMessage } from '../tasks/ports.js';
 
 /**
  * What a failure of `start`, `deliver` or `finish` means for the event.

@@ -32,17 +32,10 @@ import { findHost, type HostConfig } from '../config.js';
 import type { SlackDoorCommand, SlackOrigin } from '../contracts/events.js';
 import { asCodedError } from '../errors.js';
 import { findOperation } from '../operations/registry.js';
+import { cancel, retry, rollback, skip } from '../tasks/act-on-task.js';
 import { createTask, operationOrThrow } from '../tasks/create-task.js';
-import {
-  agentStatus,
-  cancel,
-  getTask,
-  listTasks,
-  type OperationDeps,
-  retry,
-  rollback,
-  skip,
-} from '../tasks/task-operations.js';
+import type { OperationDeps } from '../tasks/deps.js';
+import { agentStatus, getTask, listTasks } from '../tasks/read-tasks.js';
 import { newTraceId } from '../trace-id.js';
 import { hostContext } from './host-context.js';
 import { helpText, parseCommandText, type Role, requiredRole, type SlackCommand } from './parse-command.js';

@@ -5,17 +5,18 @@
  * same answer; a request seen before gets its first answer again.
  */
 
-import { findHost, findRunbook } from '../config.js';
-import { idText } from '../contracts/api.js';
+import { findRunbook } from '../config.js';
 import type { Origin } from '../contracts/origin.js';
 import { paramsSchema } from '../contracts/params.js';
-import { idsNeeded, planTask, readySubtasks } from '../core/task.js';
+import { idsNeeded, planTask } from '../core/task.js';
 import type { TaskRecord } from '../core/task-record.js';
 import { CodedError, describeZodError, ErrorCode, errorBody } from '../errors.js';
 import { batchTitle, findOperation, type OperationDef } from '../operations/registry.js';
 import type { TaskDeps } from './deps.js';
+import { hostOrThrow } from './find-or-throw.js';
 import { type Claim, claimHosts, releaseClaims } from './host-claims.js';
 import { type RequestEntry, StoreOutcomeUnknown, TaskIdTaken } from './ports.js';
+import { queueReady } from './queue-ready.js';
 import { stepsOfPlan } from './step-plans.js';
 
 export interface CreateTaskInput {
@@ -76,11 +77,7 @@ export function checkParams(
 export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt = 1): Promise<Created> {
   const op = operationOrThrow(deps, input.operation);
   const params = checkParams(op, input.params);
-  const hosts = input.hostIds.map((id) => {
-    const host = findHost(deps.config, id);
-    if (!host) throw new CodedError(ErrorCode.notFound, `host ${idText(id)} is not in the inventory`, 'hostId');
-    return host;
-  });
+  const hosts = input.hostIds.map((id) => hostOrThrow(deps, id));
   const runbook = findRunbook(deps.config, op.runbook);
   const entry = await reserve(deps, input.requestId, idsNeeded(runbook, hosts.length));
   if (entry.state === 'rejected') {
@@ -173,12 +170,7 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
   // into an error answer for a task that runs anyway.
   try {
     await deps.store.publishOutbox(record);
-    // A fleet's first steps go out back to back, one round trip in all.
-    await Promise.all(
-      readySubtasks(record.task).map((s) =>
-        deps.enqueue({ taskId, subtaskId: s.id, runTime: s.runTime }, record.traceId),
-      ),
-    );
+    await queueReady(deps, record);
     await deps.requests.settle(input.requestId, { state: 'accepted', taskId });
   } catch (err) {
     deps.logger.warn(

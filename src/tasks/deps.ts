@@ -1,6 +1,7 @@
 /** What task operations need, passed in by the composition root. */
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
+import type { StepRunner } from '../executor/ports.js';
 import type { EnqueueWork, HostLocks, IdAllocator, RequestLog, SubtaskLogs, TaskIndex, TaskStore } from './ports.js';
 
 export interface TaskDeps {
@@ -21,4 +22,9 @@ export interface TaskDeps {
   address: string;
   logger: Logger;
   now(): Date;
+}
+
+/** What the API needs besides: the step runner (cancel, the agent's status). */
+export interface OperationDeps extends TaskDeps {
+  runner: StepRunner;
 }

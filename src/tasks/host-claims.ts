@@ -9,22 +9,24 @@ import type { HostConfig } from '../config.js';
 import { hostsAtRest } from '../core/task-record.js';
 import { CodedError, ErrorCode } from '../errors.js';
 import type { TaskDeps } from './deps.js';
+import type { LockIntent } from './ports.js';
 
 /**
- * Whether the task holding a lock is gone: it has ended (it died before
- * freeing the host) and the lock is older than the lease, or it was never
- * stored and the lock is older than the lease (its creator died in between).
- * A holder still RUNNING, or one being created right now, keeps the host
- * however long it takes.
+ * Whether the task holding a lock is gone: it has ended (its executor has
+ * not freed the host yet, or died before it could), or it was never stored
+ * and the lock is older than the lease (its creator died in between). A holder
+ * still RUNNING, or one being created right now, keeps the host however long
+ * it takes; so does an ended one that a Retry, Skip or Rollback is setting
+ * running again (it takes the hosts before it stores its change), for a lease.
  */
-export async function holderIsGone(deps: TaskDeps, holder: number, lockedAt: number): Promise<boolean> {
-  const stored = await deps.store.get(holder);
-  const young = Date.now() - lockedAt <= deps.config.executor.leaseSeconds * 1000;
+export async function holderIsGone(
+  deps: TaskDeps,
+  lock: { holder: number; at: number; reopening: boolean },
+): Promise<boolean> {
+  const stored = await deps.store.get(lock.holder);
+  const young = Date.now() - lock.at <= deps.config.executor.leaseSeconds * 1000;
   if (!stored) return !young;
-  // An ended holder that took or refreshed its lock within the lease may be
-  // being set running again right now (a Retry, Skip or Rollback takes its hosts
-  // before it stores its change): it keeps the host until it has, or for a lease.
-  return stored.record.task.status !== 'RUNNING' && !young;
+  return stored.record.task.status !== 'RUNNING' && !(lock.reopening && young);
 }
 
 /** A lock a call took (it was free, or its holder gone), as the call left it. */
@@ -34,18 +36,23 @@ export interface Claim {
 }
 
 /** Lock `host` for `taskId`, taking over a lock whose holder is gone; the claim if this call took it. */
-async function claimHost(deps: TaskDeps, host: HostConfig, taskId: number): Promise<Claim | undefined> {
+async function claimHost(
+  deps: TaskDeps,
+  host: HostConfig,
+  taskId: number,
+  intent: LockIntent,
+): Promise<Claim | undefined> {
   for (;;) {
-    const got = await deps.locks.acquire(host.id, taskId);
+    const got = await deps.locks.acquire(host.id, taskId, intent);
     if (got.ok) return got.fresh ? { hostId: host.id, revision: got.revision } : undefined;
-    if (!(await holderIsGone(deps, got.holder, got.at))) {
+    if (!(await holderIsGone(deps, got))) {
       throw new CodedError(
         ErrorCode.hostBusy,
         `an agent operation already runs on host ${host.id} (${host.name}): task ${got.holder}`,
         'hostId',
       );
     }
-    const revision = await deps.locks.replace(host.id, taskId, got.revision);
+    const revision = await deps.locks.replace(host.id, taskId, got.revision, intent);
     if (revision !== false) return { hostId: host.id, revision };
   }
 }
@@ -61,9 +68,18 @@ async function eachHost<T, R>(items: readonly T[], fn: (item: T) => Promise<R>):
   return results;
 }
 
-/** Take every host for `taskId` or none; what this call took (the hosts the task held already are not in it). */
-export async function claimHosts(deps: TaskDeps, hosts: readonly HostConfig[], taskId: number): Promise<Claim[]> {
-  const results = await eachHost(hosts, (host) => claimHost(deps, host, taskId));
+/**
+ * Take every host for `taskId` or none; what this call took (the hosts the
+ * task held already are not in it). `reopening`: for an operation setting an
+ * ended task running again, which keeps the hosts while it stores its change.
+ */
+export async function claimHosts(
+  deps: TaskDeps,
+  hosts: readonly HostConfig[],
+  taskId: number,
+  intent: LockIntent = {},
+): Promise<Claim[]> {
+  const results = await eachHost(hosts, (host) => claimHost(deps, host, taskId, intent));
   const claims = results.flatMap((r) => (r.status === 'fulfilled' && r.value ? [r.value] : []));
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (!failed) return claims;

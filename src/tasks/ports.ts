@@ -131,7 +131,14 @@ export type AcquireResult =
       revision: number;
       /** When the holder took or last refreshed it (epoch ms; 0 when unknown). */
       at: number;
+      /** Taken by a Retry, Skip or Rollback setting its ended task running again. */
+      reopening: boolean;
     };
+
+/** How a lock is taken: `reopening`, by an operation setting an ended task running again. */
+export interface LockIntent {
+  reopening?: boolean;
+}
 
 /**
  * One agent operation per host. A lock is never judged by its age alone: it
@@ -140,7 +147,7 @@ export type AcquireResult =
  */
 export interface HostLocks {
   /** Take the host for `taskId`; already ours counts as taken (and refreshes `at`). */
-  acquire(hostId: number, taskId: number): Promise<AcquireResult>;
+  acquire(hostId: number, taskId: number, intent?: LockIntent): Promise<AcquireResult>;
   /**
    * As acquire, but a lock this process took for `taskId` less than `freshMs`
    * ago counts as held without a round trip (only an ended holder is replaced,
@@ -148,7 +155,7 @@ export interface HostLocks {
    */
   hold(hostId: number, taskId: number, freshMs: number): Promise<AcquireResult>;
   /** Replace a holder found gone, if the lock is still that revision; the new revision, or false. */
-  replace(hostId: number, taskId: number, staleRevision: number): Promise<number | false>;
+  replace(hostId: number, taskId: number, staleRevision: number, intent?: LockIntent): Promise<number | false>;
   /**
    * Free the host if `taskId` holds it — with `revision`, only if the lock is
    * still as a caller took it: whoever touched it since (a concurrent
@@ -217,3 +224,23 @@ export interface SubtaskLogs {
  * an item for a run that is stale or under way is only a no-op or an attach.
  */
 export type EnqueueWork = (item: WorkItem, traceId: string) => Promise<void>;
+
+/**
+ * A message a durable queue delivered (a work item to the executor, an event
+ * to the notifier), as its handler answers it: the part of a JetStream message
+ * the handlers use, so no use case names a NATS type.
+ */
+export interface DeliveredMessage {
+  readonly subject: string;
+  /** Delivered before: its previous holder may have died with it in hand. */
+  readonly redelivered: boolean;
+  json<T = unknown>(): T;
+  /** Done with it. */
+  ack(): void;
+  /** Deliver it again after `delayMs` (or at once). */
+  nak(delayMs?: number): void;
+  /** Never deliver it again. */
+  term(): void;
+  /** Still at it: keep the lease (the ack wait starts again). */
+  working(): void;
+}

@@ -27,6 +27,7 @@ import {
 } from '../core/task-record.js';
 import { CodedError, ErrorCode } from '../errors.js';
 import { operationOfTask } from '../operations/registry.js';
+import { hostOrThrow } from './find-or-throw.js';
 
 /** What a step plan is: which step of which runbook. */
 export interface StepSource {
@@ -101,12 +102,6 @@ export function renderStep(
   return { name: step.name, timeout: step.timeout, script, digest };
 }
 
-function hostOrThrow(config: Config, hostId: number): HostConfig {
-  const host = findHost(config, hostId);
-  if (!host) throw new CodedError(ErrorCode.notFound, `host ${hostId} is not in the inventory`, 'hostId');
-  return host;
-}
-
 /** Plans for the given subtasks, rendered from the configuration now, with their hosts' digests. */
 export function planSteps(
   config: Config,
@@ -119,7 +114,7 @@ export function planSteps(
   const seen = new Map<string, RenderedStep | { missing: string }>();
   const hosts = new Map<number, HostConfig>();
   for (const [id, { hostId, runbook, step }] of Object.entries(sources)) {
-    const host = hosts.get(hostId) ?? hostOrThrow(config, hostId);
+    const host = hosts.get(hostId) ?? hostOrThrow({ config }, hostId);
     hosts.set(hostId, host);
     const key = `${runbook}\u0000${step}\u0000${host.agentHome}`;
     const rendered = seen.get(key) ?? renderStep(config, { runbook, step }, host, params);

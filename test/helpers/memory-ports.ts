@@ -61,7 +61,9 @@ export function memoryHostLocks(): HostLocks {
   let revision = 0;
   const acquire: HostLocks['acquire'] = async (hostId, taskId) => {
     const lock = locks.get(hostId);
-    if (lock && lock.taskId !== taskId) return { ok: false, holder: lock.taskId, revision: lock.revision, at: lock.at };
+    if (lock && lock.taskId !== taskId) {
+      return { ok: false, holder: lock.taskId, revision: lock.revision, at: lock.at, reopening: false };
+    }
     const next = { taskId, at: Date.now(), revision: ++revision };
     locks.set(hostId, next);
     return { ok: true, revision: next.revision, fresh: !lock };

@@ -42,4 +42,29 @@ describe('host lock', () => {
     assert.equal(third.status, 200, JSON.stringify(third.body));
     assert.equal((await waitForTask(stack.nc, third.body.data.id)).status, 'SUCCESSFUL');
   });
+
+  it('a task that has ended gives its host up at once; one being set running again keeps it', async () => {
+    const api = await stack.startService('api');
+    const call = apiClient(api.httpPort as number);
+    const hostId = stack.sshd.hosts[0]!.id;
+    const locks = await stack.nc.jetstream().views.kv('ocp_host_locks');
+    const ended = await call<OcpTask>('POST', `/compute/hosts/${hostId}/agent/start`);
+    assert.equal(ended.status, 200, JSON.stringify(ended.body));
+    assert.equal((await waitForTask(stack.nc, ended.body.data.id)).status, 'SUCCESSFUL');
+
+    // Its executor has stored the end and not yet freed the host (a moment, in
+    // which a user who saw SUCCESSFUL asks again): the next request gets the host.
+    await locks.put(`host.${hostId}`, JSON.stringify({ taskId: ended.body.data.id, at: Date.now() }));
+    const next = await call<OcpTask>('POST', `/compute/hosts/${hostId}/agent/start`);
+    assert.equal(next.status, 200, JSON.stringify(next.body));
+    assert.equal((await waitForTask(stack.nc, next.body.data.id)).status, 'SUCCESSFUL');
+
+    // A Retry, Skip or Rollback takes an ended task's hosts before it stores its
+    // change: the task keeps them meanwhile.
+    await locks.put(`host.${hostId}`, JSON.stringify({ taskId: next.body.data.id, at: Date.now(), reopening: true }));
+    const refused = await call('POST', `/compute/hosts/${hostId}/agent/stop`);
+    assert.equal(refused.status, 409, JSON.stringify(refused.body));
+    assert.match(refused.body.error.message, new RegExp(`task ${next.body.data.id}\\b`));
+    await locks.delete(`host.${hostId}`);
+  });
 });

@@ -19,7 +19,7 @@ import { builtinRunbooks } from '../../src/core/runbooks/builtin.js';
 import { shellQuote } from '../../src/core/runbooks/runbook.js';
 import { planStep } from '../../src/core/task.js';
 import { launchAndWaitScript } from '../../src/ssh/remote-step.js';
-import { agentStatusCommand } from '../../src/tasks/task-operations.js';
+import { agentStatusCommand } from '../../src/tasks/read-tasks.js';
 
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
 const SEED = process.env.FUZZ_SEED === undefined ? undefined : Number(process.env.FUZZ_SEED);

@@ -1,14 +1,14 @@
 /**
- * Reading tasks and operating on them: retry, rollback, subtask retry, skip
- * and cancel; the agent's status on a host. Errors are coded as SPEC §3 says:
- * 20000 not found, 20003 not allowed in this state, 40000 host held by another
- * task, 10002 host not in the inventory.
+ * What an operator does to a task: retry it, retry, skip or cancel one of its
+ * subtasks, roll it back. Each checks that the state allows it (409 / 20003),
+ * takes the hosts that will run again (409 / 40000 when another task holds
+ * one), stores the change by compare-and-set and queues what became READY.
  */
-import { findHost, findRunbook, type HostConfig } from '../config.js';
+import { findRunbook } from '../config.js';
 import { idText } from '../contracts/api.js';
 import type { OcpTask } from '../contracts/ocp-task.js';
-import { defaultClassName, shellQuote } from '../core/runbooks/runbook.js';
-import { findSubtask, readySubtasks } from '../core/task.js';
+import { defaultClassName } from '../core/runbooks/runbook.js';
+import { findSubtask } from '../core/task.js';
 import {
   cancelSubtask,
   chainsToRollBack,
@@ -17,56 +17,20 @@ import {
   retryTask,
   rollbackTask,
   skipSubtask,
-} from '../core/task-operations.js';
+} from '../core/task-actions.js';
 import { addSteps, type Draft, hostsAtRest, hostsStillToRun, type TaskRecord } from '../core/task-record.js';
 import { CodedError, ErrorCode } from '../errors.js';
-import { runKeyOf, type StepRunner, targetOf } from '../executor/ports.js';
+import { runKeyOf, targetOf } from '../executor/ports.js';
 import { operationOfTask } from '../operations/registry.js';
-import type { TaskDeps } from './deps.js';
+import type { OperationDeps, TaskDeps } from './deps.js';
+import { hostOrThrow, recordOrThrow, subtaskOrThrow } from './find-or-throw.js';
 import { claimHosts, releaseClaims } from './host-claims.js';
-import { StoredNotAnnounced, StoreOutcomeUnknown, type SubtaskLog } from './ports.js';
+import { StoredNotAnnounced, StoreOutcomeUnknown } from './ports.js';
+import { queueReady } from './queue-ready.js';
 import { paramsOfTask, planReopened, planSteps } from './step-plans.js';
-
-export interface OperationDeps extends TaskDeps {
-  runner: StepRunner;
-}
-
-function hostOrThrow(deps: TaskDeps, hostId: number): HostConfig {
-  const host = findHost(deps.config, hostId);
-  if (!host) throw new CodedError(ErrorCode.notFound, `host ${idText(hostId)} is not in the inventory`, 'hostId');
-  return host;
-}
-
-async function recordOrThrow(deps: TaskDeps, taskId: number): Promise<TaskRecord> {
-  const stored = await deps.store.get(taskId);
-  if (!stored) throw new CodedError(ErrorCode.taskNotFound, `task ${idText(taskId)} not found`, 'taskId');
-  return stored.record;
-}
-
-function subtaskOrThrow(record: TaskRecord, subtaskId: number) {
-  const s = findSubtask(record.task, subtaskId);
-  if (!s) {
-    throw new CodedError(
-      ErrorCode.taskNotFound,
-      `task ${record.task.id} has no subtask ${idText(subtaskId)}`,
-      'subtaskId',
-    );
-  }
-  return s;
-}
 
 function asStateError(err: unknown): unknown {
   return err instanceof IllegalOperationError ? new CodedError(ErrorCode.illegalState, err.message) : err;
-}
-
-export async function getTask(deps: TaskDeps, taskId: number): Promise<OcpTask> {
-  return (await recordOrThrow(deps, taskId)).task;
-}
-
-export async function getSubtaskLog(deps: TaskDeps, taskId: number, subtaskId: number): Promise<SubtaskLog> {
-  subtaskOrThrow(await recordOrThrow(deps, taskId), subtaskId);
-  const log = await deps.logs.get(taskId, subtaskId);
-  return log ?? { log: '', truncated: false };
 }
 
 /**
@@ -88,7 +52,7 @@ async function reopen(deps: TaskDeps, taskId: number, operation: (r: TaskRecord)
   const hosts = hostsStillToRun({ ...current, ...preview }).map((id) => hostOrThrow(deps, id));
   // Only what this call takes is its to free: hosts whose chains run already stay held.
   // A task whose operation is not exclusive holds no host.
-  const claims = current.shared ? [] : await claimHosts(deps, hosts, taskId);
+  const claims = current.shared ? [] : await claimHosts(deps, hosts, taskId, { reopening: true });
   let updated: TaskRecord | undefined;
   try {
     updated = await deps.store.update(taskId, change);
@@ -107,9 +71,7 @@ async function reopen(deps: TaskDeps, taskId: number, operation: (r: TaskRecord)
   }
   if (!updated) throw new CodedError(ErrorCode.taskNotFound, `task ${idText(taskId)} not found`, 'taskId');
   try {
-    for (const s of readySubtasks(updated.task)) {
-      await deps.enqueue({ taskId, subtaskId: s.id, runTime: s.runTime }, updated.traceId);
-    }
+    await queueReady(deps, updated);
   } catch (err) {
     // Stored: the sweeper queues what is READY. An error answer now would be for a change that runs.
     deps.logger.warn({ taskId, err: (err as Error).message }, 'operation stored; queueing left to the sweeper');
@@ -224,79 +186,4 @@ export async function cancel(deps: OperationDeps, taskId: number, subtaskId: num
   }
   deps.logger.info({ taskId, subtaskId, traceId: updated.traceId }, 'subtask canceled');
   return updated.task;
-}
-
-export interface TaskQuery {
-  status?: OcpTask['status'];
-  hostId?: number;
-  name?: string;
-  page: number;
-  size: number;
-}
-
-export interface TaskPage {
-  contents: Array<Omit<OcpTask, 'subtasks'>>;
-  page: { number: number; size: number; totalElements: number; totalPages: number };
-}
-
-/** Tasks matching the filters, newest first (ids grow), without subtasks. */
-export async function listTasks(deps: TaskDeps, q: TaskQuery): Promise<TaskPage> {
-  const matching = (await deps.index.all())
-    .sort((a, b) => b.id - a.id)
-    .filter((t) => q.status === undefined || t.status === q.status)
-    .filter((t) => q.name === undefined || t.name === q.name)
-    .filter(
-      (t) =>
-        q.hostId === undefined ||
-        t.hostId === q.hostId ||
-        (t.context.listMap.host_ids ?? []).includes(String(q.hostId)),
-    );
-  const start = (q.page - 1) * q.size;
-  return {
-    contents: matching.slice(start, start + q.size),
-    page: {
-      number: q.page,
-      size: q.size,
-      totalElements: matching.length,
-      totalPages: Math.ceil(matching.length / q.size),
-    },
-  };
-}
-
-export interface AgentStatus {
-  hostId: number;
-  installHome: string;
-  status: 'STARTED' | 'STOPPED' | 'PARTIAL';
-  processes: Array<{ name: string; pid: number | null; status: 'RUNNING' | 'STOPPED' }>;
-}
-
-/** `<name> <pid or -> running|stopped`, one line per process (SPEC §2). */
-const STATUS_LINE = /^(\S+)\s+(\d+|-)\s+(running|stopped)\s*$/;
-
-/** `<agentHome>/bin/ocp_agentctl status`, the path quoted for the host's shell. */
-export function agentStatusCommand(agentHome: string): string {
-  return `${shellQuote(`${agentHome}/bin/ocp_agentctl`)} status`;
-}
-
-export async function agentStatus(deps: OperationDeps, hostId: number): Promise<AgentStatus> {
-  const host = hostOrThrow(deps, hostId);
-  const res = await deps.runner.exec(targetOf(host), agentStatusCommand(host.agentHome), 30);
-  const processes = res.stdout
-    .split('\n')
-    .map((l) => STATUS_LINE.exec(l.trim()))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({
-      name: m[1] as string,
-      pid: m[2] === '-' ? null : Number(m[2]),
-      status: m[3] === 'running' ? ('RUNNING' as const) : ('STOPPED' as const),
-    }));
-  if (processes.length === 0 && res.exitCode !== 0) {
-    throw new CodedError(
-      ErrorCode.internal,
-      `ocp_agentctl status on host ${hostId} exited ${res.exitCode}: ${res.stderr.trim().slice(0, 300)}`,
-    );
-  }
-  const running = processes.filter((p) => p.status === 'RUNNING').length;
-  const status = running === processes.length && res.exitCode === 0 ? 'STARTED' : running === 0 ? 'STOPPED' : 'PARTIAL';
-  return { hostId, installHome: host.agentHome, status, processes };
 }

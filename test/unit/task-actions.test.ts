@@ -11,7 +11,7 @@ import {
   retryTask,
   rollbackTask,
   skipSubtask,
-} from '../../src/core/task-operations.js';
+} from '../../src/core/task-actions.js';
 
 const now = new Date('2026-01-01T00:00:00Z');
 const restart = builtinRunbooks[0]!;

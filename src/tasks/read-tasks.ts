@@ -1,0 +1,98 @@
+/**
+ * Reading tasks: one task, a subtask's log, the listing (newest first, with
+ * filters and pages), and the agent's status on a host, read over the step
+ * runner. Errors are coded as SPEC §3 says: 20000 not found, 10002 host not in
+ * the inventory.
+ */
+import type { OcpTask } from '../contracts/ocp-task.js';
+import { shellQuote } from '../core/runbooks/runbook.js';
+import { CodedError, ErrorCode } from '../errors.js';
+import { targetOf } from '../executor/ports.js';
+import type { OperationDeps, TaskDeps } from './deps.js';
+import { hostOrThrow, recordOrThrow, subtaskOrThrow } from './find-or-throw.js';
+import type { SubtaskLog } from './ports.js';
+
+export async function getTask(deps: TaskDeps, taskId: number): Promise<OcpTask> {
+  return (await recordOrThrow(deps, taskId)).task;
+}
+
+export async function getSubtaskLog(deps: TaskDeps, taskId: number, subtaskId: number): Promise<SubtaskLog> {
+  subtaskOrThrow(await recordOrThrow(deps, taskId), subtaskId);
+  const log = await deps.logs.get(taskId, subtaskId);
+  return log ?? { log: '', truncated: false };
+}
+
+export interface TaskQuery {
+  status?: OcpTask['status'];
+  hostId?: number;
+  name?: string;
+  page: number;
+  size: number;
+}
+
+export interface TaskPage {
+  contents: Array<Omit<OcpTask, 'subtasks'>>;
+  page: { number: number; size: number; totalElements: number; totalPages: number };
+}
+
+/** Tasks matching the filters, newest first (ids grow), without subtasks. */
+export async function listTasks(deps: TaskDeps, q: TaskQuery): Promise<TaskPage> {
+  const matching = (await deps.index.all())
+    .sort((a, b) => b.id - a.id)
+    .filter((t) => q.status === undefined || t.status === q.status)
+    .filter((t) => q.name === undefined || t.name === q.name)
+    .filter(
+      (t) =>
+        q.hostId === undefined ||
+        t.hostId === q.hostId ||
+        (t.context.listMap.host_ids ?? []).includes(String(q.hostId)),
+    );
+  const start = (q.page - 1) * q.size;
+  return {
+    contents: matching.slice(start, start + q.size),
+    page: {
+      number: q.page,
+      size: q.size,
+      totalElements: matching.length,
+      totalPages: Math.ceil(matching.length / q.size),
+    },
+  };
+}
+
+export interface AgentStatus {
+  hostId: number;
+  installHome: string;
+  status: 'STARTED' | 'STOPPED' | 'PARTIAL';
+  processes: Array<{ name: string; pid: number | null; status: 'RUNNING' | 'STOPPED' }>;
+}
+
+/** `<name> <pid or -> running|stopped`, one line per process (SPEC §2). */
+const STATUS_LINE = /^(\S+)\s+(\d+|-)\s+(running|stopped)\s*$/;
+
+/** `<agentHome>/bin/ocp_agentctl status`, the path quoted for the host's shell. */
+export function agentStatusCommand(agentHome: string): string {
+  return `${shellQuote(`${agentHome}/bin/ocp_agentctl`)} status`;
+}
+
+export async function agentStatus(deps: OperationDeps, hostId: number): Promise<AgentStatus> {
+  const host = hostOrThrow(deps, hostId);
+  const res = await deps.runner.exec(targetOf(host), agentStatusCommand(host.agentHome), 30);
+  const processes = res.stdout
+    .split('\n')
+    .map((l) => STATUS_LINE.exec(l.trim()))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({
+      name: m[1] as string,
+      pid: m[2] === '-' ? null : Number(m[2]),
+      status: m[3] === 'running' ? ('RUNNING' as const) : ('STOPPED' as const),
+    }));
+  if (processes.length === 0 && res.exitCode !== 0) {
+    throw new CodedError(
+      ErrorCode.internal,
+      `ocp_agentctl status on host ${hostId} exited ${res.exitCode}: ${res.stderr.trim().slice(0, 300)}`,
+    );
+  }
+  const running = processes.filter((p) => p.status === 'RUNNING').length;
+  const status = running === processes.length && res.exitCode === 0 ? 'STARTED' : running === 0 ? 'STOPPED' : 'PARTIAL';
+  return { hostId, installHome: host.agentHome, status, processes };
+}
