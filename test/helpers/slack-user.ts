@@ -6,40 +6,51 @@ import { blockActionPayload, interactionBody, postToSlackEndpoint, slashCommandB
 
 export const SIGNING_SECRET = 'test-signing-secret-0123456789abcdef';
 
+type CommandOptions = { user?: string; channel?: string; triggerId?: string };
+type ClickOptions = { user?: string; channel?: string };
+
+/** A slash command's form body as Slack sends it, with a fresh response_url. */
+function commandOf(fake: FakeSlack, text: string, opts: CommandOptions) {
+  const responseUrl = fake.responseUrl();
+  const body = slashCommandBody({
+    command: '/ocp-agent',
+    text,
+    user_id: opts.user ?? 'U0ALICE',
+    channel_id: opts.channel ?? 'C0OPS',
+    trigger_id: opts.triggerId ?? `${Date.now()}.${randomUUID().slice(0, 8)}`,
+    response_url: responseUrl,
+  });
+  return { body, responseUrl };
+}
+
+/** A click on the button `actionId` of a message, as Slack's block_actions payload, with a fresh response_url. */
+function clickOf(fake: FakeSlack, message: FakeMessage | { blocks?: unknown[] }, actionId: string, opts: ClickOptions) {
+  const value = buttonValue(message, actionId);
+  if (value === undefined) throw new Error(`no ${actionId} button in ${JSON.stringify(message.blocks)}`);
+  const responseUrl = fake.responseUrl();
+  const payload = blockActionPayload({
+    user_id: opts.user ?? 'U0ALICE',
+    channel_id: opts.channel ?? 'C0OPS',
+    action_id: actionId,
+    value,
+    response_url: responseUrl,
+    trigger_id: `${Date.now()}.${randomUUID().slice(0, 8)}`,
+    ...('ts' in message ? { message_ts: (message as FakeMessage).ts } : {}),
+  });
+  return { payload, responseUrl };
+}
+
 export function slackUser(fake: FakeSlack, eventsUrl: string) {
   return {
     /** `/ocp-agent <text>`; resolves with Slack's view of the HTTP answer and the response_url used. */
-    async command(text: string, opts: { user?: string; channel?: string; triggerId?: string } = {}) {
-      const responseUrl = fake.responseUrl();
-      const body = slashCommandBody({
-        command: '/ocp-agent',
-        text,
-        user_id: opts.user ?? 'U0ALICE',
-        channel_id: opts.channel ?? 'C0OPS',
-        trigger_id: opts.triggerId ?? `${Date.now()}.${randomUUID().slice(0, 8)}`,
-        response_url: responseUrl,
-      });
+    async command(text: string, opts: CommandOptions = {}) {
+      const { body, responseUrl } = commandOf(fake, text, opts);
       const res = await postToSlackEndpoint(eventsUrl, SIGNING_SECRET, body);
       return { ...res, responseUrl };
     },
     /** Click a button found in a message. */
-    async click(
-      message: FakeMessage | { blocks?: unknown[] },
-      actionId: string,
-      opts: { user?: string; channel?: string } = {},
-    ) {
-      const value = buttonValue(message, actionId);
-      if (value === undefined) throw new Error(`no ${actionId} button in ${JSON.stringify(message.blocks)}`);
-      const responseUrl = fake.responseUrl();
-      const payload = blockActionPayload({
-        user_id: opts.user ?? 'U0ALICE',
-        channel_id: opts.channel ?? 'C0OPS',
-        action_id: actionId,
-        value,
-        response_url: responseUrl,
-        trigger_id: `${Date.now()}.${randomUUID().slice(0, 8)}`,
-        ...('ts' in message ? { message_ts: (message as FakeMessage).ts } : {}),
-      });
+    async click(message: FakeMessage | { blocks?: unknown[] }, actionId: string, opts: ClickOptions = {}) {
+      const { payload, responseUrl } = clickOf(fake, message, actionId, opts);
       const res = await postToSlackEndpoint(eventsUrl, SIGNING_SECRET, interactionBody(payload));
       return { ...res, responseUrl };
     },
@@ -53,42 +64,18 @@ export function slackUser(fake: FakeSlack, eventsUrl: string) {
  */
 export function socketUser(fake: FakeSlack, socket: FakeSlackSocket) {
   return {
-    async command(
-      text: string,
-      opts: { user?: string; channel?: string; triggerId?: string } = {},
-    ): Promise<{ ack: SocketAck; responseUrl: string }> {
-      const responseUrl = fake.responseUrl();
+    async command(text: string, opts: CommandOptions = {}): Promise<{ ack: SocketAck; responseUrl: string }> {
+      const { body, responseUrl } = commandOf(fake, text, opts);
       // A slash command's fields are the same as over HTTP, as JSON strings instead of a form.
-      const fields = new URLSearchParams(
-        slashCommandBody({
-          command: '/ocp-agent',
-          text,
-          user_id: opts.user ?? 'U0ALICE',
-          channel_id: opts.channel ?? 'C0OPS',
-          trigger_id: opts.triggerId ?? `${Date.now()}.${randomUUID().slice(0, 8)}`,
-          response_url: responseUrl,
-        }),
-      );
-      const ack = await socket.send('slash_commands', Object.fromEntries(fields));
+      const ack = await socket.send('slash_commands', Object.fromEntries(new URLSearchParams(body)));
       return { ack, responseUrl };
     },
     async click(
       message: FakeMessage | { blocks?: unknown[] },
       actionId: string,
-      opts: { user?: string; channel?: string } = {},
+      opts: ClickOptions = {},
     ): Promise<{ ack: SocketAck; responseUrl: string }> {
-      const value = buttonValue(message, actionId);
-      if (value === undefined) throw new Error(`no ${actionId} button in ${JSON.stringify(message.blocks)}`);
-      const responseUrl = fake.responseUrl();
-      const payload = blockActionPayload({
-        user_id: opts.user ?? 'U0ALICE',
-        channel_id: opts.channel ?? 'C0OPS',
-        action_id: actionId,
-        value,
-        response_url: responseUrl,
-        trigger_id: `${Date.now()}.${randomUUID().slice(0, 8)}`,
-        ...('ts' in message ? { message_ts: (message as FakeMessage).ts } : {}),
-      });
+      const { payload, responseUrl } = clickOf(fake, message, actionId, opts);
       const ack = await socket.send('interactive', payload);
       return { ack, responseUrl };
     },
