@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import type { JetStreamClient, NatsConnection } from 'nats';
 import type { Logger } from 'pino';
+import type { FrontDoor } from './api/ports.js';
 import { type Config, durationMs } from './config.js';
 import type { StepRunner } from './executor/ports.js';
 import { createSubtaskHandler } from './executor/run-subtask.js';
@@ -128,9 +129,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   const executor = roles.has('executor') ? startExecutorRole(w) : [];
   const slack = await startSlackRoles(w);
   const connected = followConnection(nc, metrics);
-  const apiService = roles.has('api')
-    ? await startApiService(nc, deps, logger.child({ component: 'nats-api' }), deps.address)
-    : undefined;
+  const natsApi = roles.has('api') ? await startNatsApi(w) : undefined;
   const http = roles.has('api') || roles.has('slack') ? await startHttp(w, slack.door, connected) : undefined;
 
   return {
@@ -140,13 +139,13 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     ...(http ? { httpPort: http.port } : {}),
     async stop() {
       // New requests first, then the work in hand, then the connections.
-      await apiService?.stop().catch(() => undefined);
+      await natsApi?.stop();
       // Pull loops finish what they hold, side by side; then what they fed.
       await Promise.all([...executor, ...slack.loops].map((r) => r.stop()));
       for (const r of slack.after) await r.stop();
       deps.index.close();
       await slack.door?.stop();
-      await http?.close();
+      await http?.stop();
       await runner.close();
       await nc.drain().catch(() => nc.close());
     },
@@ -317,12 +316,23 @@ function followConnection(nc: NatsConnection, metrics: Metrics): () => boolean {
   return () => connected;
 }
 
+/** The API's operations as the NATS micro service `ocp-api` (ocp.api.<name>). */
+async function startNatsApi({ nc, deps, logger }: Wiring): Promise<FrontDoor> {
+  const service = await startApiService(nc, deps, logger.child({ component: 'nats-api' }), deps.address);
+  return {
+    name: 'nats-api',
+    async stop() {
+      await service.stop().catch(() => undefined);
+    },
+  };
+}
+
 /** The one HTTP port: the API, Slack's /slack/events, /healthz, /readyz, /metrics. */
 async function startHttp(
   { config, logger, nc, deps, metrics }: Wiring,
   slack: SlackFrontDoor | undefined,
   connected: () => boolean,
-): Promise<{ port: number; close(): Promise<void> }> {
+): Promise<FrontDoor & { port: number }> {
   const server = createHttpServer({
     config,
     deps,
@@ -344,5 +354,5 @@ async function startHttp(
   });
   const port = (server.address() as AddressInfo).port;
   logger.info({ port }, 'HTTP listening');
-  return { port, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return { name: 'http', port, stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }

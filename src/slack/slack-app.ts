@@ -28,6 +28,7 @@ import {
 import { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import type { FrontDoor } from '../api/ports.js';
 import { findHost, type HostConfig } from '../config.js';
 import type { SlackDoorCommand, SlackOrigin } from '../contracts/events.js';
 import { asCodedError } from '../errors.js';
@@ -384,10 +385,10 @@ function slackPath(target: string | undefined): string | undefined {
   }
 }
 
-export interface SlackFrontDoor {
+/** Slack's door; over HTTP it rides on the service's port. */
+export interface SlackFrontDoor extends FrontDoor {
   /** For the service's HTTP server: handles /slack/events, returns false for anything else. */
   handleHttp(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
-  stop(): Promise<void>;
 }
 
 /** Whether a buffered request carries a valid, fresh Slack signature. */
@@ -513,6 +514,7 @@ export async function startSlackApp(
   }
   if (socket) await app.start();
   return {
+    name: 'slack',
     async handleHttp(req, res) {
       // Only what Bolt serves: a POST to exactly /slack/events. Anything else (another method,
       // /slack/events/, /slack/eventsX) makes Bolt throw, so it is left to the API's 401/404.
