@@ -204,7 +204,8 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     }
 
     const began = Date.parse(findSubtask(record.task, item.subtaskId)?.startTime ?? '') || Date.now();
-    const toRun = stepToRun(config, record, item.subtaskId) ?? {
+    // Rendered from the configuration of this moment (SPEC §9); what runs keeps what it began with.
+    const toRun = stepToRun(deps.config, record, item.subtaskId) ?? {
       ok: false,
       reason: `task ${item.taskId} has no step for subtask ${item.subtaskId}`,
     };
