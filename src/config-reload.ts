@@ -33,11 +33,11 @@ export function createConfigReloader(opts: {
     try {
       next = readConfigFile(path, env);
     } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      log.error(
-        { reason, version: source.inventory().version, problem: err.message },
-        `configuration not reloaded, version ${source.inventory().version} stays: ${err.message}`,
-      );
+      // Whatever went wrong (a bad field, a file unreadable mid-save), what runs stays: a
+      // signal handler or a timer that threw would end the process.
+      const problem = err instanceof ConfigError ? err.message : `${path}: ${(err as Error).message}`;
+      const { version } = source.inventory();
+      log.error({ reason, version, problem }, `configuration not reloaded, version ${version} stays: ${problem}`);
       return false;
     }
     const { restartToApply, changed } = source.replace(next);
