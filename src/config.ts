@@ -324,6 +324,12 @@ export function loadConfig(
   cwd = process.cwd(),
 ): { config: Config; warning?: string } {
   const { path, warning } = resolveConfigPath(env, cwd);
+  const config = readConfigFile(path, env);
+  return warning === undefined ? { config } : { config, warning };
+}
+
+/** Read and validate one config file (at start, and again on SIGHUP or a change); throws ConfigError. */
+export function readConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): Config {
   if (!existsSync(path)) throw new ConfigError(`CONFIG_FILE: ${path} does not exist`);
   let raw: unknown;
   try {
@@ -331,8 +337,7 @@ export function loadConfig(
   } catch (err) {
     throw new ConfigError(`invalid configuration in ${path}: not YAML: ${(err as Error).message}`);
   }
-  const config = parseConfig(raw, env, path, resolve(path, '..'));
-  return warning === undefined ? { config } : { config, warning };
+  return parseConfig(raw, env, path, resolve(path, '..'));
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,10 +1,12 @@
 /**
  * Composition root: configuration → logger → NATS (embedded when none is
- * configured) → roles. SIGTERM and SIGINT drain.
+ * configured) → roles. SIGTERM and SIGINT drain; SIGHUP re-reads the inventory.
  */
 import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { ConfigError, loadConfig } from './config.js';
+import { createConfigReloader } from './config-reload.js';
+import { createConfigSource } from './config-source.js';
 import { createLogger } from './logger.js';
 import { DEFAULT_NATS_URL, withoutCredentials } from './nats/connect.js';
 import {
@@ -60,7 +62,11 @@ async function main(): Promise<void> {
     }
   }
 
-  const service = await startService({ config, logger, natsUrl, ...(natsAuth ? { natsAuth } : {}) });
+  const source = createConfigSource(config);
+  const service = await startService({ config, source, logger, natsUrl, ...(natsAuth ? { natsAuth } : {}) });
+  // The inventory follows the file (SPEC §9): on SIGHUP, and when the file changes.
+  const reloader = createConfigReloader({ source, env: process.env, logger });
+  process.on('SIGHUP', () => reloader.reload('SIGHUP'));
   logger.info({ nats: withoutCredentials(natsUrl), httpPort: service.httpPort }, 'ready');
 
   let stopping = false;
@@ -68,6 +74,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'draining');
+    reloader.stop();
     const force = setTimeout(() => process.exit(1), 30_000);
     force.unref();
     await service.stop();

@@ -10,6 +10,7 @@ import type { JetStreamClient, NatsConnection } from 'nats';
 import type { Logger } from 'pino';
 import type { FrontDoor } from './api/ports.js';
 import { type Config, durationMs } from './config.js';
+import { type ConfigSource, createConfigSource } from './config-source.js';
 import type { StepRunner } from './executor/ports.js';
 import { createSubtaskHandler } from './executor/run-subtask.js';
 import { startSweeper } from './executor/sweeper.js';
@@ -39,7 +40,9 @@ import { createSshStepRunner } from './ssh/ssh-step-runner.js';
 import type { OperationDeps } from './tasks/deps.js';
 
 export interface ServiceOptions {
+  /** The configuration at start; `source` when it is re-read while the service runs (main.ts). */
   config: Config;
+  source?: ConfigSource;
   logger: Logger;
   natsUrl: string;
   /** User and password for NATS instead of NATS_USER / NATS_PASSWORD (the embedded server's own). */
@@ -52,6 +55,8 @@ export interface Service {
   nc: NatsConnection;
   deps: OperationDeps;
   metrics: Metrics;
+  /** The configuration as it is now (the inventory follows the file; see config-source.ts). */
+  source: ConfigSource;
   /** Port the HTTP server listens on, when this process serves HTTP. */
   httpPort?: number;
   /** Drain: stop pulling, finish what is in hand, close connections. */
@@ -92,7 +97,9 @@ interface Running {
 
 /** What every role is started from. */
 interface Wiring {
+  /** The configuration at start: what is fixed for the process's life (the inventory: deps.config). */
   config: Config;
+  source: ConfigSource;
   logger: Logger;
   roles: ReadonlySet<string>;
   nc: NatsConnection;
@@ -104,6 +111,7 @@ interface Wiring {
 
 export async function startService(opts: ServiceOptions): Promise<Service> {
   const { config, logger } = opts;
+  const source = opts.source ?? createConfigSource(config);
   const roles = new Set(config.env.ROLES);
   const nc = await connectNats(
     {
@@ -123,8 +131,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
   });
   const metrics = createMetrics();
   const runner = opts.runner ?? sshRunner(config, logger);
-  const deps = await wireDeps(config, logger, roles, nc, buckets, runner);
-  const w: Wiring = { config, logger, roles, nc, js: nc.jetstream(), buckets, deps, metrics };
+  const deps = await wireDeps(source, logger, roles, nc, buckets, runner);
+  const w: Wiring = { config, source, logger, roles, nc, js: nc.jetstream(), buckets, deps, metrics };
 
   const executor = roles.has('executor') ? startExecutorRole(w) : [];
   const slack = await startSlackRoles(w);
@@ -136,6 +144,7 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
     nc,
     deps,
     metrics,
+    source,
     ...(http ? { httpPort: http.port } : {}),
     async stop() {
       // New requests first, then the work in hand, then the connections.
@@ -161,9 +170,12 @@ function sshRunner(config: Config, logger: Logger): StepRunner {
   });
 }
 
-/** The use cases' ports, each with its NATS adapter. */
+/**
+ * The use cases' ports, each with its NATS adapter; `config` is a getter onto
+ * the source, so every use case reads the inventory of the moment.
+ */
 async function wireDeps(
-  config: Config,
+  source: ConfigSource,
   logger: Logger,
   roles: ReadonlySet<string>,
   nc: NatsConnection,
@@ -172,7 +184,9 @@ async function wireDeps(
 ): Promise<OperationDeps> {
   const js = nc.jetstream();
   return {
-    config,
+    get config() {
+      return source.current();
+    },
     store: createTaskStore({ kv: buckets.tasks, js }),
     // Listings need every task; a process that only sweeps keeps the running ones.
     index: createTaskIndex({
@@ -193,6 +207,17 @@ async function wireDeps(
   };
 }
 
+/** `deps` with more ports, keeping its getters (a spread would copy the config of the moment). */
+function withDeps<T extends object, E extends object>(deps: T, extra: E): T & E {
+  return Object.defineProperties(
+    {},
+    {
+      ...Object.getOwnPropertyDescriptors(deps),
+      ...Object.getOwnPropertyDescriptors(extra),
+    },
+  ) as T & E;
+}
+
 /** The intakes of both request streams, the executor's pull loops and the sweeper. */
 function startExecutorRole({ config, logger, js, deps, metrics }: Wiring): Running[] {
   const intake = (stream: string, durable: string, concurrency: number) =>
@@ -202,7 +227,7 @@ function startExecutorRole({ config, logger, js, deps, metrics }: Wiring): Runni
       durable,
       concurrency,
       logger: logger.child({ component: 'intake' }),
-      handle: createCommandIntake({ ...deps, js }),
+      handle: createCommandIntake(withDeps(deps, { js })),
     });
   const running: Running[] = [
     startSweeper(deps, {
@@ -218,7 +243,7 @@ function startExecutorRole({ config, logger, js, deps, metrics }: Wiring): Runni
       durable: CONSUMERS.executor,
       concurrency: config.executor.concurrency,
       logger: logger.child({ component: 'executor' }),
-      handle: createSubtaskHandler({ ...deps, metrics }),
+      handle: createSubtaskHandler(withDeps(deps, { metrics })),
     }),
   ];
   logger.info({ concurrency: config.executor.concurrency, hosts: config.hosts.length }, 'executor started');
@@ -268,12 +293,14 @@ async function startSlackRoles(w: Wiring): Promise<{ door?: SlackFrontDoor; loop
 
 /** The notifier: ordered, once-per-record delivery of task events (notify/), into Slack. */
 async function startSlackNotifier(w: Wiring, client: ChatApi): Promise<{ loops: Running; after: Running }> {
-  const { config, logger, nc, js, buckets, deps } = w;
+  const { logger, nc, js, buckets, deps } = w;
   const { createSlackNotifier } = await import('./slack/notifier.js');
   const log = logger.child({ component: 'notifier' });
   const delivery = createOrderedDelivery({
     notifier: createSlackNotifier({
-      config,
+      get config() {
+        return w.source.current();
+      },
       store: deps.store,
       logs: deps.logs,
       client,
@@ -317,11 +344,14 @@ function followConnection(nc: NatsConnection, metrics: Metrics): () => boolean {
 }
 
 /** The API's operations as the NATS micro service `ocp-api` (ocp.api.<name>). */
-async function startNatsApi({ nc, deps, logger }: Wiring): Promise<FrontDoor> {
+async function startNatsApi({ nc, deps, source, logger }: Wiring): Promise<FrontDoor> {
   const service = await startApiService(nc, deps, logger.child({ component: 'nats-api' }), deps.address);
+  // Operations added to the file get their endpoints (those removed answer "unknown operation").
+  const unsubscribe = source.subscribe(() => service.addNewEndpoints());
   return {
     name: 'nats-api',
     async stop() {
+      unsubscribe();
       await service.stop().catch(() => undefined);
     },
   };
@@ -329,7 +359,7 @@ async function startNatsApi({ nc, deps, logger }: Wiring): Promise<FrontDoor> {
 
 /** The one HTTP port: the API, Slack's /slack/events, /healthz, /readyz, /metrics. */
 async function startHttp(
-  { config, logger, nc, deps, metrics }: Wiring,
+  { config, source, logger, nc, deps, metrics }: Wiring,
   slack: SlackFrontDoor | undefined,
   connected: () => boolean,
 ): Promise<FrontDoor & { port: number }> {
@@ -345,7 +375,7 @@ async function startHttp(
       const reasons: string[] = [];
       if (nc.isClosed()) reasons.push('NATS connection closed');
       else if (!connected()) reasons.push('NATS disconnected');
-      return { ok: reasons.length === 0, reasons };
+      return { ok: reasons.length === 0, reasons, inventory: source.inventory() };
     },
   });
   await new Promise<void>((resolve, reject) => {

@@ -77,9 +77,11 @@ function workItemOf(msg: DeliveredMessage, logger: Logger): WorkItem | undefined
 }
 
 export function createSubtaskHandler(deps: ExecutorDeps) {
-  const { config, store, locks, logger } = deps;
-  const leaseMs = config.executor.leaseSeconds * 1000;
-  const launchWindowSeconds = config.executor.leaseSeconds + LAUNCH_MARGIN_SECONDS;
+  // No `config` kept: the inventory is read from deps.config when a step starts (SPEC §9);
+  // executor.leaseSeconds is fixed for the process's life.
+  const { store, locks, logger } = deps;
+  const leaseMs = deps.config.executor.leaseSeconds * 1000;
+  const launchWindowSeconds = deps.config.executor.leaseSeconds + LAUNCH_MARGIN_SECONDS;
   /** Heartbeat period: three per ack wait (half the lease). */
   const beatMs = Math.max(200, Math.floor(leaseMs / 6));
 
@@ -204,7 +206,8 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     }
 
     const began = Date.parse(findSubtask(record.task, item.subtaskId)?.startTime ?? '') || Date.now();
-    const toRun = stepToRun(config, record, item.subtaskId) ?? {
+    // Rendered from the configuration of this moment (SPEC §9); what runs keeps what it began with.
+    const toRun = stepToRun(deps.config, record, item.subtaskId) ?? {
       ok: false,
       reason: `task ${item.taskId} has no step for subtask ${item.subtaskId}`,
     };

@@ -23,7 +23,8 @@ export interface HttpDeps {
   logger: Logger;
   /** The NATS adapter's reading of its errors (NATS away: 503), as the NATS API uses it too. */
   adapterFailures: AdapterFailures;
-  ready(): { ok: boolean; reasons: string[] };
+  /** Whether to take traffic, and which inventory is live (config-source.ts). */
+  ready(): { ok: boolean; reasons: string[]; inventory?: unknown };
   /** Extra handlers tried before the API (Slack's /slack/events); return true when handled. */
   extra?: Array<(req: IncomingMessage, res: ServerResponse) => Promise<boolean>>;
 }
@@ -89,7 +90,11 @@ export function createHttpServer(h: HttpDeps): Server {
     if (method === 'GET' && url.pathname === '/readyz') {
       routeLabel = '/readyz';
       const r = h.ready();
-      return send(r.ok ? 200 : 503, { status: r.ok ? 'ready' : 'not ready', reasons: r.reasons });
+      return send(r.ok ? 200 : 503, {
+        status: r.ok ? 'ready' : 'not ready',
+        reasons: r.reasons,
+        ...(r.inventory ? { inventory: r.inventory } : {}),
+      });
     }
     if (method === 'GET' && url.pathname === '/metrics') {
       routeLabel = '/metrics';
@@ -107,7 +112,8 @@ export function createHttpServer(h: HttpDeps): Server {
       if (!match) throw new CodedError(ErrorCode.notFound, `no route for ${method} ${url.pathname}`);
       routeLabel = match.route.path;
       const named = operationOfRoute(match);
-      const op = findApiOperation(h.config, named.operation);
+      // The registry of the moment: operations follow the configuration file (SPEC §9).
+      const op = findApiOperation(h.deps.config, named.operation);
       if (!op) throw new CodedError(ErrorCode.notFound, `unknown operation ${match.params.name}`, 'name');
       let raw: Record<string, unknown> = {};
       if (match.route.from === 'query') {

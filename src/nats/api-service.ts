@@ -7,22 +7,29 @@
  */
 import type { NatsConnection, Service, ServiceMsg } from 'nats';
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import { toCodedFailure } from '../api/answer-error.js';
 import { type EnvelopeMeta, failure, success } from '../api/envelope.js';
-import { apiOperations, type Operation, parseInput } from '../api/operations.js';
+import { apiOperations, findApiOperation, type Operation, parseInput } from '../api/operations.js';
 import { CodedError, ErrorCode } from '../errors.js';
 import type { OperationDeps } from '../tasks/deps.js';
 import { traceIdFrom } from '../trace-id.js';
 import { encodeJson } from './kv-json.js';
 import { unavailableOf } from './unavailable.js';
 
+/** The micro service; `addNewEndpoints` after the configuration's operations changed. */
+export interface ApiService {
+  addNewEndpoints(): void;
+  stop(): Promise<void>;
+}
+
 export async function startApiService(
   nc: NatsConnection,
   deps: OperationDeps,
   logger: Logger,
   server: string,
-): Promise<Service> {
-  const srv = await nc.services.add({
+): Promise<ApiService> {
+  const srv: Service = await nc.services.add({
     name: 'ocp-api',
     version: '1.0.0',
     description: 'ocp-chatops: OCP agent operations and tasks (same envelopes as the HTTP API)',
@@ -59,18 +66,46 @@ export async function startApiService(
   }
 
   // Derived from the registry: every operation of the configuration is an endpoint (SPEC §8).
-  for (const op of apiOperations(deps.config)) {
-    srv.addEndpoint(op.name.replace('.', '_'), {
-      subject: `ocp.api.${op.name}`,
-      metadata: { permission: op.permission ?? 'any' },
-      handler: (err, msg) => {
-        if (err) {
-          logger.error({ err, operation: op.name }, 'NATS API endpoint stopped');
-          return;
-        }
-        void answer(op, msg);
-      },
-    });
+  // The operation is looked up when a request comes: the inventory is re-read while the
+  // service runs, and an endpoint whose operation was removed since answers as HTTP does.
+  const served = new Set<string>();
+  function addNewEndpoints(): void {
+    for (const { name } of apiOperations(deps.config)) {
+      if (served.has(name)) continue;
+      served.add(name);
+      const op = findApiOperation(deps.config, name);
+      srv.addEndpoint(name.replace('.', '_'), {
+        subject: `ocp.api.${name}`,
+        metadata: { permission: op?.permission ?? 'any' },
+        handler: (err, msg) => {
+          if (err) {
+            logger.error({ err, operation: name }, 'NATS API endpoint stopped');
+            return;
+          }
+          const now = findApiOperation(deps.config, name);
+          if (now) void answer(now, msg);
+          else void answer(gone(name), msg);
+        },
+      });
+    }
   }
-  return srv;
+  addNewEndpoints();
+  return {
+    addNewEndpoints,
+    async stop() {
+      await srv.stop();
+    },
+  };
+}
+
+/** An operation removed from the configuration since its endpoint was added: 404, as over HTTP. */
+function gone(name: string): Operation {
+  return {
+    name,
+    permission: undefined,
+    input: z.unknown(),
+    run: async () => {
+      throw new CodedError(ErrorCode.notFound, `unknown operation ${name.replace(/^op\./, '')}`, 'name');
+    },
+  };
 }

@@ -99,7 +99,8 @@ export function createSlackNotifier(deps: SlackNotifierDeps): TaskNotifier<Slack
     { channel: string; ts: string; lastUpdate: number; timer?: NodeJS.Timeout; failures?: number }
   >();
 
-  const ctxOf = (record: TaskRecord) => hostContext(config, record.steps);
+  // The inventory of the moment (it is re-read while the service runs).
+  const ctxOf = (record: TaskRecord) => hostContext(deps.config, record.steps);
 
   function renderParentOf(record: TaskRecord): Rendered {
     const reason = record.task.context.stringMap.reason;
