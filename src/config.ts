@@ -50,28 +50,61 @@ const SlackGrant = z
   })
   .strict();
 
+/** A label's key or value (SPEC §9); a YAML number (`zone: 1`) is read as its string. */
+const LabelPart = z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be letters, digits, . _ - (at least one)');
+const Labels = z
+  .record(z.string(), z.union([z.string(), z.number().transform(String)]).pipe(LabelPart))
+  .superRefine((labels, ctx) => {
+    // Checked here rather than as the record's key schema, whose error names no rule.
+    for (const key of Object.keys(labels)) {
+      if (!LabelPart.safeParse(key).success)
+        ctx.addIssue({ code: 'custom', path: [key], message: 'a label key must be letters, digits, . _ -' });
+    }
+  });
+const GroupName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be letters, digits, . _ - (max 63)');
+
+/**
+ * What a host or a group may set (SPEC §9). No defaults here: a host's unset
+ * field takes its group's, then `ssh:`'s or the default (see mergeGroups).
+ */
+const HostSettings = {
+  port: z.number().int().min(1).max(65535).optional(),
+  username: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a POSIX user name')
+    .optional(),
+  /** The key to log in with; none anywhere: the ssh-agent at SSH_AUTH_SOCK. */
+  privateKeyPath: z.string().min(1).optional(),
+  agentHome: HostPath.optional(),
+  /** Where step pid, output and exit files live on the host; default <agentHome>/.ocp-chatops. */
+  stateDir: HostPath.optional(),
+  labels: Labels.optional(),
+};
+
+const Group = z.object(HostSettings).strict();
+
 const Host = z
   .object({
     id: Long,
-    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be letters, digits, . _ - (max 63)'),
-    address: HostAddress,
-    port: z.number().int().min(1).max(65535).default(22),
-    username: z
+    name: z
       .string()
-      .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a POSIX user name')
-      .default('admin'),
-    agentHome: HostPath.default('/home/admin/ocp_agent'),
-    /** Where step pid, output and exit files live on the host; default <agentHome>/.ocp-chatops. */
-    stateDir: HostPath.optional(),
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be letters, digits, . _ - (max 63)')
+      .refine((n) => n !== 'all', '"all" is not a valid host name'),
+    address: HostAddress,
+    group: GroupName.optional(),
+    ...HostSettings,
   })
   .strict();
 
 const FileSchema = z
   .object({
     hosts: z.array(Host).default([]),
+    /** Settings shared by the hosts that name the group (SPEC §9). */
+    groups: z.record(GroupName, Group).default({}),
     ssh: z
       .object({
-        privateKeyPath: z.string().min(1).default('~/.ssh/id_ed25519'),
+        /** No default: without one (here, a group's or a host's) the ssh-agent at SSH_AUTH_SOCK. */
+        privateKeyPath: z.string().min(1).optional(),
         knownHostsPath: z.string().min(1).default('~/.ssh/known_hosts'),
         /** Seconds "Stop all" waits before kill -9 of leftovers. */
         killGraceSeconds: z.number().int().min(0).max(3600).default(30),
@@ -167,6 +200,8 @@ const FileSchema = z
         ctx.addIssue({ code: 'custom', path: ['hosts', i, 'name'], message: `duplicate host name ${h.name}` });
       seen.id.add(h.id);
       seen.name.add(h.name);
+      if (h.group !== undefined && !Object.hasOwn(cfg.groups, h.group))
+        ctx.addIssue({ code: 'custom', path: ['hosts', i, 'group'], message: `unknown group ${h.group}` });
     });
     for (const [i, field, message] of conflictsOf(cfg.operations)) {
       ctx.addIssue({ code: 'custom', path: ['operations', i, field], message });
@@ -216,14 +251,31 @@ const EnvSchema = z.object({
         .filter(Boolean),
     )
     .pipe(z.array(z.enum(['api', 'slack', 'executor', 'notifier'])).min(1)),
+  /** The ssh-agent used for a host without a privateKeyPath (SPEC §9). */
+  SSH_AUTH_SOCK: z.string().min(1).optional(),
+  /** Unlocks an encrypted privateKeyPath; a secret, never logged. */
+  SSH_KEY_PASSPHRASE: z.string().min(1).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
-export type HostConfig = z.infer<typeof Host> & { stateDir: string };
+/** A host with its group's settings, `ssh:`'s and the defaults filled in. */
+export interface HostConfig {
+  id: number;
+  name: string;
+  address: string;
+  port: number;
+  username: string;
+  agentHome: string;
+  stateDir: string;
+  labels: Readonly<Record<string, string>>;
+  group?: string;
+  /** Absolute; none: the ssh-agent at SSH_AUTH_SOCK logs in. */
+  privateKeyPath?: string;
+}
 type FileConfig = z.infer<typeof FileSchema>;
 type EnvConfig = z.infer<typeof EnvSchema>;
 
-export interface Config extends Omit<FileConfig, 'hosts' | 'runbooks' | 'operations'> {
+export interface Config extends Omit<FileConfig, 'hosts' | 'groups' | 'runbooks' | 'operations'> {
   hosts: HostConfig[];
   runbooks: Runbook[];
   /** The registry: the built-in operations, then the configured ones (SPEC §8). */
@@ -298,16 +350,20 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, source: string
       'invalid configuration in the environment:\n  NATS_PASSWORD: NATS_USER and NATS_PASSWORD go together',
     );
   }
-  const { hosts, runbooks, ssh, operations, ...rest } = file.data;
+  const { hosts, groups, runbooks, ssh, operations, ...rest } = file.data;
   const own = operations.map(fromConfig);
+  const keyPath = (p: string | undefined) => (p === undefined ? undefined : resolve(baseDir, expandHome(p)));
   const config: Config = {
     ...rest,
     ssh: {
       ...ssh,
-      privateKeyPath: resolve(baseDir, expandHome(ssh.privateKeyPath)),
+      privateKeyPath: keyPath(ssh.privateKeyPath),
       knownHostsPath: resolve(baseDir, expandHome(ssh.knownHostsPath)),
     },
-    hosts: hosts.map((h) => ({ ...h, stateDir: h.stateDir ?? `${h.agentHome}/.ocp-chatops` })),
+    hosts: mergeGroups(hosts, groups, ssh.privateKeyPath).map((h) => ({
+      ...h,
+      ...(h.privateKeyPath === undefined ? {} : { privateKeyPath: keyPath(h.privateKeyPath) }),
+    })),
     runbooks: [
       ...loadRunbooks(runbooks === undefined ? undefined : resolve(baseDir, expandHome(runbooks))),
       ...own.flatMap((o) => o.runbooks),
@@ -317,6 +373,38 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, source: string
     source,
   };
   return deepFreeze(config);
+}
+
+type HostEntry = z.infer<typeof Host>;
+
+/**
+ * Each host with its group's settings under its own, then `ssh.privateKeyPath`
+ * and the defaults (SPEC §9): a host's setting wins over its group's; labels
+ * merge key by key, the host's winning. Groups are known to exist (checked by
+ * the schema).
+ */
+export function mergeGroups(
+  hosts: readonly HostEntry[],
+  groups: Readonly<Record<string, z.infer<typeof Group>>>,
+  sshKeyPath: string | undefined,
+): HostConfig[] {
+  return hosts.map((h) => {
+    const g = h.group === undefined ? {} : (groups[h.group] ?? {});
+    const agentHome = h.agentHome ?? g.agentHome ?? '/home/admin/ocp_agent';
+    const privateKeyPath = h.privateKeyPath ?? g.privateKeyPath ?? sshKeyPath;
+    return {
+      id: h.id,
+      name: h.name,
+      address: h.address,
+      port: h.port ?? g.port ?? 22,
+      username: h.username ?? g.username ?? 'admin',
+      agentHome,
+      stateDir: h.stateDir ?? g.stateDir ?? `${agentHome}/.ocp-chatops`,
+      labels: { ...g.labels, ...h.labels },
+      ...(h.group === undefined ? {} : { group: h.group }),
+      ...(privateKeyPath === undefined ? {} : { privateKeyPath }),
+    };
+  });
 }
 
 export function loadConfig(

@@ -17,6 +17,7 @@ const SECRET_KEYS = [
   'SLACK_BOT_TOKEN',
   'SLACK_SIGNING_SECRET',
   'SLACK_APP_TOKEN',
+  'SSH_KEY_PASSPHRASE',
 ];
 
 /** Each secret key at the top of a log object and up to three levels down, and in lists of users. */

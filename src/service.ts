@@ -163,7 +163,8 @@ export async function startService(opts: ServiceOptions): Promise<Service> {
 
 function sshRunner(config: Config, logger: Logger): StepRunner {
   return createSshStepRunner({
-    privateKeyPath: config.ssh.privateKeyPath,
+    ...(config.env.SSH_AUTH_SOCK === undefined ? {} : { agentSocket: config.env.SSH_AUTH_SOCK }),
+    ...(config.env.SSH_KEY_PASSPHRASE === undefined ? {} : { passphrase: config.env.SSH_KEY_PASSPHRASE }),
     knownHostsPath: config.ssh.knownHostsPath,
     connectTimeoutSeconds: config.ssh.connectTimeoutSeconds,
     logger: logger.child({ component: 'ssh' }),

@@ -9,13 +9,16 @@ export interface StepTarget {
   address: string;
   port: number;
   username: string;
+  /** The key to log in with (absolute path); none: the ssh-agent. */
+  privateKeyPath?: string;
   /** Folder on the host for each step's pid, output and exit code files. */
   stateDir: string;
 }
 
 /** Where and as whom a configured host is reached. */
 export function targetOf(host: HostConfig): StepTarget {
-  return { hostId: host.id, address: host.address, port: host.port, username: host.username, stateDir: host.stateDir };
+  const { id: hostId, address, port, username, privateKeyPath, stateDir } = host;
+  return { hostId, address, port, username, ...(privateKeyPath === undefined ? {} : { privateKeyPath }), stateDir };
 }
 
 /**

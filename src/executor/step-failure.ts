@@ -13,6 +13,8 @@ const RETRYABLE = {
   unreachable: true,
   /** The host's key is unknown or changed: never connected, nothing launched. */
   hostKey: false,
+  /** No key to log in with: none readable, or encrypted without its passphrase, or no agent: never connected. */
+  credentials: false,
   /** The run's state folder cannot be made on the host: nothing launched. */
   noStateDir: false,
   /** The step's configuration changed since the task was planned: nothing of it launched. */

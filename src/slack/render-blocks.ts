@@ -567,9 +567,16 @@ export function renderTaskStatus(
 }
 
 /** The ephemeral answer to `list` and `history <host>`: a line per task. */
-export function renderTaskList(title: string, tasks: Array<Omit<OcpTask, 'subtasks'>>, ctx: { now: Date }): Rendered {
-  const head = section(`*${escapeMrkdwn(title)}*`);
-  if (tasks.length === 0) return { text: title, blocks: [head, section('No tasks.')] };
+export function renderTaskList(
+  title: string,
+  tasks: Array<Omit<OcpTask, 'subtasks'>>,
+  ctx: { now: Date; labels?: Readonly<Record<string, string>> },
+): Rendered {
+  const labels = ctx.labels && labelsLine(ctx.labels);
+  const top = section(`*${escapeMrkdwn(title)}*`);
+  // A host's history: its labels under the title.
+  const heads: KnownBlock[] = labels ? [top, context([labels])] : [top];
+  if (tasks.length === 0) return { text: title, blocks: [...heads, section('No tasks.')] };
   const lines = tasks.map((t) => {
     const others = (t.context.listMap.host_ids?.length ?? 1) - 1;
     const host = `host ${t.hostId}${t.context.parallel && others > 0 ? ` +${others}` : ''}`;
@@ -579,7 +586,10 @@ export function renderTaskList(title: string, tasks: Array<Omit<OcpTask, 'subtas
     const why = reason ? ` · “${escapeMrkdwn(clip(reason, 300))}”` : '';
     return `${TASK_EMOJI[t.status]} *${t.id}* ${escapeMrkdwn(t.name)} — ${host} — ${t.status} · by ${who(t.creator)} · started ${slackDate(t.startTime)}${ago}${why}`;
   });
-  return { text: `${title}: ${tasks.length} tasks`, blocks: [head, ...packLines(lines, roomBeside(head), 'tasks')] };
+  return {
+    text: `${title}: ${tasks.length} tasks`,
+    blocks: [...heads, ...packLines(lines, roomBeside(...heads), 'tasks')],
+  };
 }
 
 const AGENT_EMOJI: Record<string, string> = {
@@ -589,20 +599,29 @@ const AGENT_EMOJI: Record<string, string> = {
 };
 const PROCESS_EMOJI: Record<string, string> = { RUNNING: ':white_check_mark:', STOPPED: ':red_circle:' };
 
+/**
+ * A host's labels as `key=value` pairs, clipped to fit a context element
+ * (their characters, `[A-Za-z0-9._-]`, need no escaping); none: undefined.
+ */
+export function labelsLine(labels: Readonly<Record<string, string>>): string | undefined {
+  const pairs = Object.entries(labels).map(([k, v]) => `\`${k}=${v}\``);
+  return pairs.length === 0 ? undefined : clip(`labels ${pairs.join(' ')}`, 1000);
+}
+
 /** The ephemeral answer to `agent <host>`: the agent's processes. */
-export function renderAgentStatus(
-  s: {
-    hostId: number;
-    installHome: string;
-    status: string;
-    processes: Array<{ name: string; pid: number | null; status: string }>;
-  },
-  hostName: string,
-): Rendered {
-  const title = `OCP agent on host ${s.hostId} (${escapeMrkdwn(hostName)}) — ${escapeMrkdwn(s.status)}`;
+export function renderAgentStatus(s: {
+  hostId: number;
+  name: string;
+  labels: Readonly<Record<string, string>>;
+  installHome: string;
+  status: string;
+  processes: Array<{ name: string; pid: number | null; status: string }>;
+}): Rendered {
+  const title = `OCP agent on host ${s.hostId} (${escapeMrkdwn(s.name)}) — ${escapeMrkdwn(s.status)}`;
+  const labels = labelsLine(s.labels);
   const head: KnownBlock[] = [
     section(`${AGENT_EMOJI[s.status] ?? ':grey_question:'} *${title}*`),
-    context([`installed in \`${escapeMrkdwn(s.installHome.replaceAll('`', 'ˋ'))}\``]),
+    context([`installed in \`${escapeMrkdwn(s.installHome.replaceAll('`', 'ˋ'))}\``, ...(labels ? [labels] : [])]),
   ];
   const lines = s.processes.map(
     (p) =>

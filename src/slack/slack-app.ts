@@ -156,7 +156,7 @@ export function createCommandHandler(d: SlackAppDeps) {
       }
       case 'agent': {
         const host = hosts[0] as HostConfig;
-        const r = renderAgentStatus(await agentStatus(ops, host.id), host.name);
+        const r = renderAgentStatus(await agentStatus(ops, host.id));
         return respond({ response_type: 'ephemeral', replace_original: false, text: r.text, blocks: r.blocks });
       }
       case 'status': {
@@ -171,7 +171,7 @@ export function createCommandHandler(d: SlackAppDeps) {
         const host = cmd.kind === 'history' ? (hosts[0] as HostConfig) : undefined;
         const page = await listTasks(ops, { page: 1, size: 20, ...(host ? { hostId: host.id } : {}) });
         const title = host ? `Recent tasks on ${host.name} (${host.id})` : 'Running and recent tasks';
-        const r = renderTaskList(title, page.contents, { now });
+        const r = renderTaskList(title, page.contents, { now, ...(host ? { labels: host.labels } : {}) });
         return respond({ response_type: 'ephemeral', replace_original: false, text: r.text, blocks: r.blocks });
       }
     }

@@ -24,7 +24,10 @@ import { checkHostKey, type KnownHostEntry, parseKnownHosts } from './known-host
 import { cancelScript, housekeepingScript, launchAndWaitScript, readRunAnswer, verdictOf } from './remote-step.js';
 
 export interface SshRunnerOptions {
-  privateKeyPath: string;
+  /** The ssh-agent's socket (SSH_AUTH_SOCK), for a target without a key of its own. */
+  agentSocket?: string;
+  /** Unlocks an encrypted key (SSH_KEY_PASSPHRASE); never logged. */
+  passphrase?: string;
   knownHostsPath: string;
   connectTimeoutSeconds: number;
   logger: Logger;
@@ -59,16 +62,37 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
   }
 
   const connKey = (t: StepTarget) => `${t.username}@${t.address}:${t.port}`;
+  /** One connection per (user, address, port, key): two hosts' keys never share one. */
+  const poolKey = (t: StepTarget) => `${connKey(t)} ${t.privateKeyPath ?? 'agent'}`;
+
+  /** How the target logs in: its key (read now, so a replaced key is taken), else the agent. */
+  function credentials(t: StepTarget): { privateKey: string; passphrase?: string } | { agent: string } {
+    if (t.privateKeyPath === undefined) {
+      if (opts.agentSocket !== undefined) return { agent: opts.agentSocket };
+      throw new StepError(
+        'credentials',
+        `no key for host ${t.hostId}: set privateKeyPath (host, group or ssh:) or SSH_AUTH_SOCK to an ssh-agent`,
+      );
+    }
+    let privateKey: string;
+    try {
+      privateKey = readFileSync(t.privateKeyPath, 'utf8');
+    } catch (err) {
+      throw new StepError('credentials', `cannot read the key of host ${t.hostId}: ${(err as Error).message}`);
+    }
+    return opts.passphrase === undefined ? { privateKey } : { privateKey, passphrase: opts.passphrase };
+  }
 
   async function open(t: StepTarget): Promise<NodeSSH> {
     let refusal: string | undefined;
+    const login = credentials(t);
     const ssh = new NodeSSH();
     try {
       await ssh.connect({
         host: t.address,
         port: t.port,
         username: t.username,
-        privateKey: readFileSync(opts.privateKeyPath, 'utf8'),
+        ...login,
         readyTimeout: opts.connectTimeoutSeconds * 1000,
         keepaliveInterval: 5000,
         keepaliveCountMax: 3,
@@ -80,11 +104,17 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
       });
     } catch (err) {
       ssh.dispose();
-      throw refusal
-        ? new StepError('hostKey', refusal)
-        : new StepError('unreachable', `cannot connect to ${connKey(t)}: ${(err as Error).message}`);
+      const message = (err as Error).message;
+      if (refusal) throw new StepError('hostKey', refusal);
+      // ssh2's words for an encrypted key without (or with a wrong) passphrase.
+      if (/passphrase|encrypted/i.test(message))
+        throw new StepError(
+          'credentials',
+          `the key of host ${t.hostId} is encrypted: set SSH_KEY_PASSPHRASE to its passphrase (${message})`,
+        );
+      throw new StepError('unreachable', `cannot connect to ${connKey(t)}: ${message}`);
     }
-    ssh.connection?.on('close', () => connections.delete(connKey(t)));
+    ssh.connection?.on('close', () => connections.delete(poolKey(t)));
     // node-ssh listens for errors only while connecting: a reset later (a cut
     // connection, an sshd killed) must not become an unhandled 'error' that
     // ends the process. The steps on it see their shell close and attach again.
@@ -96,7 +126,7 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
   }
 
   function connection(t: StepTarget): Promise<NodeSSH> {
-    const k = connKey(t);
+    const k = poolKey(t);
     let c = connections.get(k);
     if (!c) {
       c = open(t);
@@ -108,7 +138,7 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
 
   /** Forget the host's connection and close it (and so its shell): `ssh`, else the one stored. */
   function drop(t: StepTarget, ssh?: NodeSSH): void {
-    const k = connKey(t);
+    const k = poolKey(t);
     const stored = connections.get(k);
     connections.delete(k);
     if (ssh) ssh.dispose();

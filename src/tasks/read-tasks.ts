@@ -61,6 +61,9 @@ export async function listTasks(deps: TaskDeps, q: TaskQuery): Promise<TaskPage>
 
 export interface AgentStatus {
   hostId: number;
+  name: string;
+  /** The host's labels, its group's merged under its own (SPEC §9). */
+  labels: Readonly<Record<string, string>>;
   installHome: string;
   status: 'STARTED' | 'STOPPED' | 'PARTIAL';
   processes: Array<{ name: string; pid: number | null; status: 'RUNNING' | 'STOPPED' }>;
@@ -94,5 +97,5 @@ export async function agentStatus(deps: OperationDeps, hostId: number): Promise<
   }
   const running = processes.filter((p) => p.status === 'RUNNING').length;
   const status = running === processes.length && res.exitCode === 0 ? 'STARTED' : running === 0 ? 'STOPPED' : 'PARTIAL';
-  return { hostId, installHome: host.agentHome, status, processes };
+  return { hostId, name: host.name, labels: host.labels, installHome: host.agentHome, status, processes };
 }

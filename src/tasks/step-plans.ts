@@ -51,12 +51,12 @@ function digestOf(value: unknown): string {
 
 /**
  * The host settings a step depends on: where and as whom it runs, where its
- * run files live, what its script quotes in. (When hosts gain more settings —
- * a bastion, `sudo -u`, a key of their own — they belong here too.)
+ * run files live, what its script quotes in, which key logs in and the group
+ * that gave them (SPEC §9). (A bastion and `sudo -u` belong here too when hosts gain them.)
  */
 export function hostDigest(host: HostConfig): string {
-  const { address, port, username, agentHome, stateDir } = host;
-  return digestOf({ address, port, username, agentHome, stateDir });
+  const { address, port, username, agentHome, stateDir, privateKeyPath, group } = host;
+  return digestOf({ address, port, username, agentHome, stateDir, privateKeyPath, group });
 }
 
 /** A task's parameters: none, or its operation's, as the task holds them. */

@@ -51,6 +51,10 @@ export interface StackOptions {
   signIn?: { perUser?: number; perAddress?: number; windowSeconds?: number };
   /** `operations:` of the config file: operations of one's own (SPEC §8). */
   operations?: unknown[];
+  /** The config file as the stack wrote it, changed (groups, keys of one's own): returns the file to write. */
+  editConfig?: (file: Record<string, unknown>) => Record<string, unknown>;
+  /** Added to the service's environment (SSH_AUTH_SOCK, SSH_KEY_PASSPHRASE…). */
+  env?: NodeJS.ProcessEnv;
   /** Slack on, against a fake Web API: over HTTP with `signingSecret`, in Socket Mode with `appToken`. */
   slack?: {
     apiUrl: string;
@@ -136,40 +140,38 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const knownHostsPath = join(dir, 'known_hosts');
   writeFileSync(knownHostsPath, opts.knownHosts ?? readFileSync(sshd.knownHostsPath, 'utf8'));
   const configPath = join(dir, 'ocp-chatops.yml');
-  writeFileSync(
-    configPath,
-    stringify({
-      hosts: sshd.hosts.map((h) => ({
-        id: h.id,
-        name: h.name,
-        address: h.address,
-        port: h.port,
-        username: h.username,
-        agentHome: h.agentHome,
+  const file: Record<string, unknown> = {
+    hosts: sshd.hosts.map((h) => ({
+      id: h.id,
+      name: h.name,
+      address: h.address,
+      port: h.port,
+      username: h.username,
+      agentHome: h.agentHome,
+    })),
+    ssh: {
+      privateKeyPath: sshd.privateKeyPath,
+      knownHostsPath,
+      killGraceSeconds: opts.killGraceSeconds ?? 2,
+      connectTimeoutSeconds: opts.connectTimeoutSeconds ?? 5,
+    },
+    executor: { leaseSeconds: opts.leaseSeconds ?? 4, concurrency: opts.executorConcurrency ?? 8 },
+    batch: { maxParallel: opts.maxParallel ?? 20 },
+    ...(opts.replicas ? { nats: { replicas: opts.replicas } } : {}),
+    access: {
+      users: Object.entries(TEST_USERS).map(([username, u]) => ({
+        username,
+        passwordHash: hashPassword(u.password, Buffer.from(`salt-of-${username}-16b`)),
+        roles: u.roles,
       })),
-      ssh: {
-        privateKeyPath: sshd.privateKeyPath,
-        knownHostsPath,
-        killGraceSeconds: opts.killGraceSeconds ?? 2,
-        connectTimeoutSeconds: opts.connectTimeoutSeconds ?? 5,
-      },
-      executor: { leaseSeconds: opts.leaseSeconds ?? 4, concurrency: opts.executorConcurrency ?? 8 },
-      batch: { maxParallel: opts.maxParallel ?? 20 },
-      ...(opts.replicas ? { nats: { replicas: opts.replicas } } : {}),
-      access: {
-        users: Object.entries(TEST_USERS).map(([username, u]) => ({
-          username,
-          passwordHash: hashPassword(u.password, Buffer.from(`salt-of-${username}-16b`)),
-          roles: u.roles,
-        })),
-        ...(opts.slack?.access ? { slack: opts.slack.access } : {}),
-        ...(opts.signIn ? { signIn: opts.signIn } : {}),
-      },
-      ...(opts.slack?.defaultChannel ? { slack: { defaultChannel: opts.slack.defaultChannel } } : {}),
-      runbooks: runbookDir,
-      ...(opts.operations ? { operations: opts.operations } : {}),
-    }),
-  );
+      ...(opts.slack?.access ? { slack: opts.slack.access } : {}),
+      ...(opts.signIn ? { signIn: opts.signIn } : {}),
+    },
+    ...(opts.slack?.defaultChannel ? { slack: { defaultChannel: opts.slack.defaultChannel } } : {}),
+    runbooks: runbookDir,
+    ...(opts.operations ? { operations: opts.operations } : {}),
+  };
+  writeFileSync(configPath, stringify(opts.editConfig ? opts.editConfig(file) : file));
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
@@ -187,6 +189,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           ...(opts.slack.appToken ? { SLACK_APP_TOKEN: opts.slack.appToken } : {}),
         }
       : {}),
+    ...opts.env,
   };
   const { config } = loadConfig(env, dir);
   const nc = await connect({

@@ -42,7 +42,6 @@ describe('host key checking', () => {
     config.hosts[2].stateDir = '/proc/no-folder-can-be-made-here';
     writeFileSync(stack.configPath, stringify(config));
     const ssh = createSshStepRunner({
-      privateKeyPath: stack.config.ssh.privateKeyPath,
       knownHostsPath: stack.config.ssh.knownHostsPath,
       connectTimeoutSeconds: 5,
       logger: pino({ level: 'silent' }),

@@ -65,7 +65,6 @@ describe('steps on a host whose ~/.bashrc is slow and chatty', () => {
 
   const newRunner = () => {
     const r = createSshStepRunner({
-      privateKeyPath: sshd.privateKeyPath,
       knownHostsPath: sshd.knownHostsPath,
       connectTimeoutSeconds: 5,
       logger: pino({ level: 'silent' }),
@@ -106,6 +105,7 @@ describe('steps on a host whose ~/.bashrc is slow and chatty', () => {
       address: h.address,
       port: h.port,
       username: h.username,
+      privateKeyPath: sshd.privateKeyPath,
       stateDir: join(sshd.dir, 'state'),
     };
   });

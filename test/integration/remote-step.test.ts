@@ -30,10 +30,10 @@ describe('remote step', () => {
       address: h.address,
       port: h.port,
       username: h.username,
+      privateKeyPath: sshd.privateKeyPath,
       stateDir: join(sshd.dir, 'state'),
     };
     runner = createSshStepRunner({
-      privateKeyPath: sshd.privateKeyPath,
       knownHostsPath: sshd.knownHostsPath,
       connectTimeoutSeconds: 5,
       logger: pino({ level: 'silent' }),
@@ -181,7 +181,6 @@ describe('remote step', () => {
     const knownHosts = join(sshd.dir, 'known_hosts_relay');
     writeFileSync(knownHosts, `[${h.address}]:${port} ${sshd.hostPublicKey}\n`);
     const relayed = createSshStepRunner({
-      privateKeyPath: sshd.privateKeyPath,
       knownHostsPath: knownHosts,
       connectTimeoutSeconds: 5,
       logger: pino({ level: 'silent' }),

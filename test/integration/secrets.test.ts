@@ -42,6 +42,8 @@ const SECRETS = {
   natsPassword: `SENTINEL-nats-${TAG}`,
   wrongNatsPassword: `SENTINEL-natswrong-${TAG}`,
   wrongPassword: `SENTINEL-wrongpw-${TAG}`,
+  // Set though the test key is not encrypted: the service must still never show it.
+  sshKeyPassphrase: `SENTINEL-sshpass-${TAG}`,
 };
 const USERS = {
   admin: { password: `SENTINEL-pw-admin-${TAG}`, roles: ['ADMIN'] },
@@ -87,6 +89,7 @@ describe('secrets: none in logs, API answers, Slack or JetStream', () => {
       SLACK_API_URL: fake.apiUrl,
       SLACK_BOT_TOKEN: SECRETS.botToken,
       SLACK_SIGNING_SECRET: SECRETS.signingSecret,
+      SSH_KEY_PASSPHRASE: SECRETS.sshKeyPassphrase,
       ...extra,
     };
   }

@@ -18,6 +18,7 @@ describe('Slack', () => {
   let stack: Stack;
   let eventsUrl: string;
   let user: ReturnType<typeof slackUser>;
+  const HOST_LABELS = { cluster: 'obcluster1', zone: 'z1' };
 
   before(async () => {
     fake = await startFakeSlack();
@@ -27,6 +28,11 @@ describe('Slack', () => {
     fake.setUsergroup('S0VIEWERS', ['U0VIEWER', 'U0ALICE', 'U0BOB']);
     stack = await startStack({
       hosts: 4,
+      // The first host's labels, shown in `agent` and `history`.
+      editConfig: (file) => ({
+        ...file,
+        hosts: (file.hosts as object[]).map((h, i) => (i === 0 ? { ...h, labels: HOST_LABELS } : h)),
+      }),
       slack: {
         apiUrl: fake.apiUrl,
         botToken: fake.token,
@@ -367,6 +373,7 @@ describe('Slack', () => {
     const a = await waitFor('agent answer', () => responsesTo(agent.responseUrl)[0]);
     assert.equal(a.response_type, 'ephemeral');
     for (const p of ['ocp_agentd', 'ocp_mgragent', 'ocp_monagent', 'pos_proxy']) assert.match(textOf(a), new RegExp(p));
+    assert.match(textOf(a), /labels `cluster=obcluster1` `zone=z1`/);
 
     const latest = parents().at(-1)!;
     const status = await user.command(`status ${taskIdOf(latest)}`, { user: 'U0VIEWER' });
@@ -379,5 +386,6 @@ describe('Slack', () => {
     const hi = await waitFor('history answer', () => responsesTo(history.responseUrl)[0]);
     assert.match(textOf(hi), /monagent stuck/, 'who ran it and why');
     assert.match(textOf(hi), /U0ALICE/);
+    assert.match(textOf(hi), /labels `cluster=obcluster1` `zone=z1`/);
   });
 });

@@ -121,7 +121,6 @@ describe('a connection lost in the middle of a step', () => {
   it('attaches to the step again instead of failing it and freeing the host', async () => {
     stack = await startStack({ hosts: 1, leaseSeconds: LEASE_SECONDS });
     const real = createSshStepRunner({
-      privateKeyPath: stack.config.ssh.privateKeyPath,
       knownHostsPath: stack.config.ssh.knownHostsPath,
       connectTimeoutSeconds: 5,
       logger: pino({ level: 'silent' }),

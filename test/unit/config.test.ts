@@ -49,7 +49,10 @@ describe('parseConfig defaults', () => {
     ['hosts.0.agentHome', () => h?.agentHome, '/home/admin/ocp_agent'],
     ['hosts.0.stateDir', () => h?.stateDir, '/home/admin/ocp_agent/.ocp-chatops'],
     ['ssh.killGraceSeconds', () => config.ssh.killGraceSeconds, 30],
-    ['ssh.privateKeyPath', () => config.ssh.privateKeyPath, join(homedir(), '.ssh/id_ed25519')],
+    // No default key: without one the ssh-agent at SSH_AUTH_SOCK logs in (SPEC §9).
+    ['ssh.privateKeyPath', () => config.ssh.privateKeyPath, undefined],
+    ['hosts.0.privateKeyPath', () => h?.privateKeyPath, undefined],
+    ['hosts.0.labels', () => h?.labels, {}],
     ['ssh.knownHostsPath', () => config.ssh.knownHostsPath, join(homedir(), '.ssh/known_hosts')],
     ['executor.leaseSeconds', () => config.executor.leaseSeconds, 30],
     ['batch.maxParallel', () => config.batch.maxParallel, 20],

@@ -29,6 +29,7 @@ const env = {
   SLACK_BOT_TOKEN: SECRET,
   SLACK_SIGNING_SECRET: SECRET,
   SLACK_APP_TOKEN: SECRET,
+  SSH_KEY_PASSPHRASE: SECRET,
   LOG_LEVEL: 'info',
 };
 const config = {

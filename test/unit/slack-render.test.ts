@@ -562,6 +562,18 @@ describe('renderTaskList', () => {
     assert.match(second ?? '', /^:x: \*40000\* Batch restart OCP agent — host 101 \+3 — FAILED · by admin · started/);
   });
 
+  test('a host’s history shows its labels under the title, and stays within the limits', () => {
+    const rows = Array.from({ length: 2000 }, (_, i) => ({ ...row, id: i + 1 }));
+    const r = renderTaskList('Recent tasks on sim-host-101 (101)', rows, {
+      now: T0,
+      labels: { env: 'prod', zone: 'z1' },
+    });
+    assertValid(r);
+    const ctx = r.blocks[1];
+    assert.equal(ctx?.type, 'context');
+    assert.match(JSON.stringify(ctx), /labels `env=prod` `zone=z1`/);
+  });
+
   test('no tasks', () => {
     const r = renderTaskList('Running and recent tasks', [], { now: T0 });
     assert.deepEqual(sections(r), ['*Running and recent tasks*', 'No tasks.']);
@@ -586,18 +598,17 @@ describe('renderTaskList', () => {
 
 describe('renderAgentStatus', () => {
   test('a line per process, with its pid and state', () => {
-    const r = renderAgentStatus(
-      {
-        hostId: 101,
-        installHome: '/home/admin/ocp_agent',
-        status: 'PARTIAL',
-        processes: [
-          { name: 'ocp_agentd', pid: 1234, status: 'RUNNING' },
-          { name: 'pos_proxy', pid: null, status: 'STOPPED' },
-        ],
-      },
-      'sim-host-101',
-    );
+    const r = renderAgentStatus({
+      hostId: 101,
+      name: 'sim-host-101',
+      labels: { cluster: 'obcluster1', zone: 'z1' },
+      installHome: '/home/admin/ocp_agent',
+      status: 'PARTIAL',
+      processes: [
+        { name: 'ocp_agentd', pid: 1234, status: 'RUNNING' },
+        { name: 'pos_proxy', pid: null, status: 'STOPPED' },
+      ],
+    });
     assertValid(r);
     assert.equal(r.text, 'OCP agent on host 101 (sim-host-101) — PARTIAL');
     assert.deepEqual(sections(r), [
@@ -605,10 +616,25 @@ describe('renderAgentStatus', () => {
       ':white_check_mark: `ocp_agentd` pid 1234 — RUNNING\n:red_circle: `pos_proxy` — STOPPED',
     ]);
     assert.match(allText(r), /installed in `\/home\/admin\/ocp_agent`/);
+    assert.match(allText(r), /labels `cluster=obcluster1` `zone=z1`/);
+  });
+
+  test('many labels are clipped to fit their context element', () => {
+    const labels = Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`key-${i}`, 'v'.repeat(40)]));
+    const r = renderAgentStatus({ hostId: 1, name: 'h', labels, installHome: '/x', status: 'STOPPED', processes: [] });
+    assertValid(r);
+    assert.match(allText(r), /labels `key-0=v+` .*…/);
   });
 
   test('no processes', () => {
-    const r = renderAgentStatus({ hostId: 1, installHome: '/x', status: 'STOPPED', processes: [] }, 'h');
+    const r = renderAgentStatus({
+      hostId: 1,
+      name: 'h',
+      labels: {},
+      installHome: '/x',
+      status: 'STOPPED',
+      processes: [],
+    });
     assert.equal(sections(r)[1], 'No agent processes reported.');
     assert.match(sections(r)[0] ?? '', /^:red_circle: /);
   });

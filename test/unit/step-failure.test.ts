@@ -39,6 +39,7 @@ describe('step failure kinds', () => {
     assert.deepEqual([...STEP_FAILURE_KINDS].sort(), [
       'canceled',
       'configChanged',
+      'credentials',
       'exitCode',
       'hostKey',
       'noStateDir',
