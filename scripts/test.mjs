@@ -7,7 +7,13 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
-const PACKAGES = { 'nats-server': 'nats-server', sshd: 'openssh-server', 'ssh-keygen': 'openssh-client' };
+const PACKAGES = {
+  'nats-server': 'nats-server',
+  sshd: 'openssh-server',
+  'ssh-keygen': 'openssh-client',
+  // hosts whose steps run as another user (become): test/integration/become.test.ts
+  sudo: 'sudo',
+};
 
 function onPath(name) {
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin'];

@@ -67,12 +67,13 @@ const GroupName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be
  * What a host or a group may set (SPEC §9). No defaults here: a host's unset
  * field takes its group's, then `ssh:`'s or the default (see mergeGroups).
  */
+const PosixUser = z.string().regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a POSIX user name');
+
 const HostSettings = {
   port: z.number().int().min(1).max(65535).optional(),
-  username: z
-    .string()
-    .regex(/^[a-z_][a-z0-9_-]{0,31}$/, 'must be a POSIX user name')
-    .optional(),
+  username: PosixUser.optional(),
+  /** Steps, their state files and cancel run as this user, by `sudo -n -u <user>` (SPEC §9). */
+  become: z.strictObject({ user: PosixUser }).optional(),
   /** The key to log in with; none anywhere: the ssh-agent at SSH_AUTH_SOCK. */
   privateKeyPath: z.string().min(1).optional(),
   agentHome: HostPath.optional(),
@@ -271,6 +272,8 @@ export interface HostConfig {
   group?: string;
   /** Absolute; none: the ssh-agent at SSH_AUTH_SOCK logs in. */
   privateKeyPath?: string;
+  /** Steps run as this user, by `sudo -n -u` after logging in as `username`. */
+  become?: { user: string };
 }
 type FileConfig = z.infer<typeof FileSchema>;
 type EnvConfig = z.infer<typeof EnvSchema>;
@@ -392,6 +395,7 @@ export function mergeGroups(
     const g = h.group === undefined ? {} : (groups[h.group] ?? {});
     const agentHome = h.agentHome ?? g.agentHome ?? '/home/admin/ocp_agent';
     const privateKeyPath = h.privateKeyPath ?? g.privateKeyPath ?? sshKeyPath;
+    const become = h.become ?? g.become;
     return {
       id: h.id,
       name: h.name,
@@ -403,6 +407,7 @@ export function mergeGroups(
       labels: { ...g.labels, ...h.labels },
       ...(h.group === undefined ? {} : { group: h.group }),
       ...(privateKeyPath === undefined ? {} : { privateKeyPath }),
+      ...(become === undefined ? {} : { become }),
     };
   });
 }

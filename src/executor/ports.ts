@@ -13,12 +13,22 @@ export interface StepTarget {
   privateKeyPath?: string;
   /** Folder on the host for each step's pid, output and exit code files. */
   stateDir: string;
+  /** Every script on the host (steps, their state files, cancel, status) runs as this user, by `sudo -n -u`. */
+  become?: string;
 }
 
 /** Where and as whom a configured host is reached. */
 export function targetOf(host: HostConfig): StepTarget {
-  const { id: hostId, address, port, username, privateKeyPath, stateDir } = host;
-  return { hostId, address, port, username, ...(privateKeyPath === undefined ? {} : { privateKeyPath }), stateDir };
+  const { id: hostId, address, port, username, privateKeyPath, stateDir, become } = host;
+  return {
+    hostId,
+    address,
+    port,
+    username,
+    ...(privateKeyPath === undefined ? {} : { privateKeyPath }),
+    stateDir,
+    ...(become === undefined ? {} : { become: become.user }),
+  };
 }
 
 /**

@@ -151,7 +151,7 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
       if (!client) throw new StepError('unreachable', `connection to ${connKey(t)} closed`);
       const sh = await HostShell.open((command, cb) => client.exec(command, cb));
       // Once per connection, not per step: files of runs older than a week go.
-      await sh.run(housekeepingScript(t.stateDir));
+      await sh.run(asTarget(t, housekeepingScript(t.stateDir)));
       return sh;
     })();
     opening.catch(() => {
@@ -178,9 +178,48 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
     }
   }
 
+  /** Per shell, per become user: whether `sudo -n -u <user>` works there (its exit code, asked once). */
+  const sudoChecks = new WeakMap<HostShell, Map<string, Promise<void>>>();
+
   /**
-   * `script` in the host's shell. The connection is dropped if no answer comes
-   * within the deadline. Rejects only with a StepError.
+   * A host with `become`: sudo must run as that user without a password. A
+   * refusal (a password wanted, no such user) is final and says what to
+   * configure; asked again on the next step, in case the host was fixed.
+   */
+  function checkBecome(t: StepTarget, shell: HostShell): Promise<void> {
+    const user = t.become;
+    if (user === undefined) return Promise.resolve();
+    let byUser = sudoChecks.get(shell);
+    if (!byUser) {
+      byUser = new Map();
+      sudoChecks.set(shell, byUser);
+    }
+    let check = byUser.get(user);
+    if (!check) {
+      check = shell.run(`sudo -n -u ${shellQuote(user)} -- true`).then((r) => {
+        if (r.code === 0) return;
+        const said = r.stderr.trim().split('\n').join('; ').slice(0, 300) || `exit code ${r.code}`;
+        throw new StepError(
+          'credentials',
+          `sudo -n -u ${user} as ${t.username} on host ${t.hostId} was refused (${said}): become needs a sudoers ` +
+            `rule letting ${t.username} run commands as ${user} without a password (NOPASSWD), and the user ${user} to exist`,
+        );
+      });
+      const mine = check;
+      byUser.set(user, mine);
+      mine.catch(() => byUser?.delete(user));
+    }
+    return check;
+  }
+
+  /** The script as the host's shell runs it: as `become`'s user when one is set. */
+  const asTarget = (t: StepTarget, script: string) =>
+    t.become === undefined ? script : `sudo -n -u ${shellQuote(t.become)} -- sh -c ${shellQuote(script)}`;
+
+  /**
+   * `script` in the host's shell (as `become`'s user when set). The connection
+   * is dropped if no answer comes within the deadline. Rejects only with a
+   * StepError.
    */
   async function runInShell(t: StepTarget, script: string, deadlineMs: number) {
     let ssh: NodeSSH | undefined;
@@ -195,8 +234,9 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
       // A shell that could not be opened on a live connection (a refused channel): out of reach too.
       const h = await hostShell(t).catch((err: unknown) => Promise.reject(asStepError(err)));
       ssh = h.ssh;
+      await checkBecome(t, h.shell);
       try {
-        return await h.shell.run(script);
+        return await h.shell.run(asTarget(t, script));
       } catch (err) {
         throw new StepError(
           'unreachable',

@@ -55,8 +55,8 @@ function digestOf(value: unknown): string {
  * that gave them (SPEC §9). (A bastion and `sudo -u` belong here too when hosts gain them.)
  */
 export function hostDigest(host: HostConfig): string {
-  const { address, port, username, agentHome, stateDir, privateKeyPath, group } = host;
-  return digestOf({ address, port, username, agentHome, stateDir, privateKeyPath, group });
+  const { address, port, username, agentHome, stateDir, privateKeyPath, group, become } = host;
+  return digestOf({ address, port, username, agentHome, stateDir, privateKeyPath, group, become: become?.user });
 }
 
 /** A task's parameters: none, or its operation's, as the task holds them. */

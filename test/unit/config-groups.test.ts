@@ -85,6 +85,33 @@ describe('groups', () => {
     assert.equal(c.hosts[0]?.privateKeyPath, '/etc/ocp/keys/default');
   });
 
+  test('become comes from the host or its group, the host’s winning', () => {
+    const withBecome = { ...groups, 'hz-prod': { ...groups['hz-prod'], become: { user: 'admin' } } };
+    const c = parse({
+      groups: withBecome,
+      hosts: [host({ group: 'hz-prod' }), host({ id: 2, name: 'h2', group: 'hz-prod', become: { user: 'agent' } })],
+    });
+    assert.deepEqual(
+      c.hosts.map((h) => h.become?.user),
+      ['admin', 'agent'],
+    );
+    assert.equal(parse({ hosts: [host()] }).hosts[0]?.become, undefined);
+  });
+
+  test('a changed become user changes the host digest; none leaves it as it was', () => {
+    const plain = parse({ hosts: [host()] }).hosts[0]!;
+    const become = parse({ hosts: [host({ become: { user: 'admin' } })] }).hosts[0]!;
+    assert.notEqual(hostDigest(become), hostDigest(plain));
+    assert.equal(hostDigest(plain), hostDigest({ ...plain, become: undefined }));
+  });
+
+  test('a become user must be a POSIX user name', () => {
+    assert.throws(
+      () => parse({ hosts: [host({ become: { user: 'root; id' } })] }),
+      /hosts\.0\.become\.user: must be a POSIX user name/,
+    );
+  });
+
   test('a changed key or group changes the host digest (a step fails "configuration changed")', () => {
     const base = hostDigest(parse({ groups, hosts: [host({ group: 'hz-prod' })] }).hosts[0]!);
     const otherKey = parse({ groups, hosts: [host({ group: 'hz-prod', privateKeyPath: '/k/other' })] }).hosts[0]!;
