@@ -8,12 +8,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { OcpTask } from '../../src/contracts/ocp-task.js';
 import { apiClient } from '../helpers/http.js';
 import { setFault, stopSimAgent } from '../helpers/sim-agent.js';
+import { BASHRC_CHATTER } from '../helpers/sshd.js';
 import { type Stack, startStack, waitFor, waitForTask } from '../helpers/stack.js';
 
 const TAG = `ocpb${Math.random().toString(36).slice(2, 7)}`;
@@ -38,8 +39,16 @@ describe('become: steps as the agent user, by sudo', () => {
       { mode: 0o440 },
     );
     run('visudo', ['-cf', SUDOERS]);
+    // The agent user's shell starts up slowly and chattily and counts its runs (a pyenv or conda
+    // init); the login user's does too (the stack's simulated ~/.bashrc, below).
+    writeFileSync(
+      `/home/${USERS.agent}/.bashrc`,
+      `sleep 0.15\necho "chatter from ${USERS.agent}'s ~/.bashrc"\necho run >> "$HOME/bashrc-runs"\n`,
+    );
+    run('chown', [`${USERS.agent}:${USERS.agent}`, `/home/${USERS.agent}/.bashrc`]);
     stack = await startStack({
       hosts: 3,
+      bashrc: {},
       editConfig: (file) => {
         const hosts = file.hosts as Array<Record<string, unknown>>;
         const as = (i: number, username: string, become: string) =>
@@ -56,6 +65,9 @@ describe('become: steps as the agent user, by sudo', () => {
       run('chown', ['-R', `${USERS.agent}:${USERS.agent}`, host(i).agentHome]);
       for (let d = dirname(host(i).agentHome); d !== '/'; d = dirname(d)) chmodSync(d, statSync(d).mode | 0o711);
     }
+    // The login users may count their runs in the stack's log too.
+    writeFileSync(join(stack.sshd.dir, 'bashrc-runs.log'), '');
+    chmodSync(join(stack.sshd.dir, 'bashrc-runs.log'), 0o666);
     api = apiClient((await stack.startService()).httpPort as number);
   });
   after(async () => {
@@ -98,6 +110,28 @@ describe('become: steps as the agent user, by sudo', () => {
     }
     const status = await api<{ status: string }>('GET', `/compute/hosts/${host(0).id}/agent`);
     assert.equal(status.body.data.status, 'STARTED', 'the status is read as the agent user too');
+  });
+
+  it("gives a step what `ssh host 'sudo -u agent cmd'` gives: the login's start-up once, the agent user's never, no chatter", async () => {
+    const agentRuns = () => {
+      try {
+        return readFileSync(`/home/${USERS.agent}/bashrc-runs`, 'utf8').split('\n').filter(Boolean).length;
+      } catch {
+        return 0;
+      }
+    };
+    const logins = stack.sshd.bashrcRuns().length;
+    const t = await task(`/compute/hosts/${host(0).id}/agent/restart`);
+    assert.equal(t.status, 'SUCCESSFUL');
+    for (const s of t.subtasks) {
+      const log = await api<{ log: string }>('GET', `/api/v2/tasks/instances/${t.id}/subtasks/${s.id}/log`);
+      for (const chatter of [BASHRC_CHATTER, 'chatter from']) {
+        assert.ok(!log.body.data.log.includes(chatter), `${s.name}: no start-up chatter in the step's output`);
+      }
+    }
+    assert.ok(logins >= 1, "the login user's start-up ran when it logged in");
+    assert.equal(stack.sshd.bashrcRuns().length, logins, "five steps, and the login's start-up did not run again");
+    assert.equal(agentRuns(), 0, "the agent user's start-up never runs, as under `sudo -u`");
   });
 
   it('cancels a step run as the agent user: it ends, and the host takes the next task', async () => {
