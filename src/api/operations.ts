@@ -68,37 +68,10 @@ async function runOperation(
   return record.task;
 }
 
-/** The operations that create tasks, one per registry entry, and OCP's routes for the built-ins. */
+/** The operations that create tasks: `op.<name>` per registry entry, and OCP's routes for the built-ins. */
 function taskOperations(config: Config): Operation[] {
-  const out: Operation[] = [];
-  for (const def of config.operations) {
-    if (def.builtin) {
-      out.push(
-        op({
-          name: `agent.${def.name}`,
-          permission: def.role,
-          input: AgentInput,
-          creates: true,
-          run: (deps, input, caller) =>
-            runOperation(deps, def, { hostIds: [input.hostId], reason: input.reason }, caller),
-        }),
-      );
-    }
-    if (def.name === 'restart') {
-      out.push(
-        op({
-          name: 'agent.batchRestart',
-          permission: def.role,
-          input: BatchInput,
-          creates: true,
-          run: (deps, input, caller) =>
-            runOperation(deps, def, { hostIds: input.hostIds, reason: input.reason }, caller),
-        }),
-      );
-    }
-  }
-  for (const def of config.operations) {
-    out.push(
+  return config.operations.flatMap((def) => {
+    const ops: Operation[] = [
       op({
         name: `op.${def.name}`,
         permission: def.role,
@@ -116,9 +89,33 @@ function taskOperations(config: Config): Operation[] {
             caller,
           ),
       }),
-    );
-  }
-  return out;
+    ];
+    if (def.builtin) {
+      ops.push(
+        op({
+          name: `agent.${def.name}`,
+          permission: def.role,
+          input: AgentInput,
+          creates: true,
+          run: (deps, input, caller) =>
+            runOperation(deps, def, { hostIds: [input.hostId], reason: input.reason }, caller),
+        }),
+      );
+    }
+    if (def.name === 'restart') {
+      ops.push(
+        op({
+          name: 'agent.batchRestart',
+          permission: def.role,
+          input: BatchInput,
+          creates: true,
+          run: (deps, input, caller) =>
+            runOperation(deps, def, { hostIds: input.hostIds, reason: input.reason }, caller),
+        }),
+      );
+    }
+    return ops;
+  });
 }
 
 /** Reading and operating on tasks and hosts: the same whatever the registry holds. */

@@ -3,6 +3,7 @@
  * ocp.api.<name> payloads on NATS), as zod schemas.
  */
 import { z } from 'zod';
+import { eitherHosts, hostIdList, ONE_OF_HOSTS } from './host-list.js';
 import { TaskStatus } from './ocp-task.js';
 import { type ParamSpec, paramsSchema } from './params.js';
 
@@ -37,9 +38,8 @@ export const AgentInput = z
   .object({ hostId: IdParam, reason: Reason.optional(), creator: Creator.optional() })
   .strict();
 export const BatchInput = z
-  .object({ hostIds: z.array(IdParam).min(1).max(2000), reason: Reason.optional(), creator: Creator.optional() })
-  .strict()
-  .refine((b) => new Set(b.hostIds).size === b.hostIds.length, { message: 'a host is named twice', path: ['hostIds'] });
+  .object({ hostIds: hostIdList(IdParam), reason: Reason.optional(), creator: Creator.optional() })
+  .strict();
 export const TaskInput = z.object({ taskId: IdParam }).strict();
 export const SubtaskInput = z.object({ taskId: IdParam, subtaskId: IdParam }).strict();
 const PageNumber = z.coerce.number().int().min(1).max(1_000_000);
@@ -64,20 +64,13 @@ export function operationInput(params: Readonly<Record<string, ParamSpec>>) {
   return z
     .strictObject({
       hostId: IdParam.optional(),
-      hostIds: z.array(IdParam).min(1).max(2000).optional(),
+      hostIds: hostIdList(IdParam).optional(),
       params: Object.keys(params).length === 0 ? paramsSchema(params).optional() : paramsSchema(params),
       reason: Reason.optional(),
       creator: Creator.optional(),
     })
-    .superRefine((v, ctx) => {
-      if ((v.hostId === undefined) === (v.hostIds === undefined)) {
-        ctx.addIssue({ code: 'custom', path: ['hostId'], message: 'give either hostId or hostIds' });
-      }
-      if (v.hostIds && new Set(v.hostIds).size !== v.hostIds.length) {
-        ctx.addIssue({ code: 'custom', path: ['hostIds'], message: 'a host is named twice' });
-      }
-    })
-    .meta({ oneOf: [{ required: ['hostId'] }, { required: ['hostIds'] }] });
+    .superRefine(eitherHosts)
+    .meta(ONE_OF_HOSTS);
 }
 
 /** The input of a built-in operation (no parameters), as published in docs/schemas/. */

@@ -2,6 +2,7 @@
  * Every NATS payload, as zod schemas (SPEC §5). Types come from z.infer.
  */
 import { z } from 'zod';
+import { eitherHosts, hostIdList, ONE_OF_HOSTS } from './host-list.js';
 import { Id, OcpTask, SubtaskStatus, TaskStatus } from './ocp-task.js';
 
 /** `[A-Za-z0-9_-]{1,64}` (SPEC §5). */
@@ -49,23 +50,10 @@ export const PublisherRequestId = z
   );
 
 /** The hosts of a request: one host, or several (a batch), never both (SPEC §8). */
-const HostIdsInput = z
-  .array(HostIdInput)
-  .min(1)
-  .max(2000)
-  .refine((ids) => new Set(ids).size === ids.length, 'a host is named twice');
+const HostIdsInput = hostIdList(HostIdInput);
 
 /** An operation's parameters as sent; each is checked against the operation's declaration on intake. */
 const ParamsInput = z.record(z.string().max(64), z.string().max(256));
-
-/** In JSON Schema: exactly one of the two (zod checks it with `eitherHosts`). */
-const ONE_OF_HOSTS = { oneOf: [{ required: ['hostId'] }, { required: ['hostIds'] }] };
-
-const eitherHosts = (v: { hostId?: number | undefined; hostIds?: number[] | undefined }, ctx: z.RefinementCtx) => {
-  if ((v.hostId === undefined) === (v.hostIds === undefined)) {
-    ctx.addIssue({ code: 'custom', path: ['hostId'], message: 'give either hostId or hostIds' });
-  }
-};
 
 /**
  * ocp.cmd.agent.<op> and ocp.cmd.op.<name>: a request from a NATS publisher,

@@ -21,10 +21,18 @@ function paramValue(spec: ParamSpec): z.ZodType<string> {
   return z.string().max(MAX_PARAM_CHARS).regex(whole, `must match ${spec.pattern} (the whole value)`);
 }
 
+/** Built once per declaration (a configuration's are frozen objects): every step start checks one. */
+const schemas = new WeakMap<object, z.ZodType<Record<string, string>>>();
+
 /** The `params` object of an operation: every declared parameter, nothing else. */
 export function paramsSchema(params: Readonly<Record<string, ParamSpec>>): z.ZodType<Record<string, string>> {
-  const shape = Object.fromEntries(Object.entries(params).map(([name, spec]) => [name, paramValue(spec)]));
-  return z.strictObject(shape) as unknown as z.ZodType<Record<string, string>>;
+  let schema = schemas.get(params);
+  if (!schema) {
+    const shape = Object.fromEntries(Object.entries(params).map(([name, spec]) => [name, paramValue(spec)]));
+    schema = z.strictObject(shape) as unknown as z.ZodType<Record<string, string>>;
+    schemas.set(params, schema);
+  }
+  return schema;
 }
 
 /** Whether one value is what a parameter's declaration takes. */

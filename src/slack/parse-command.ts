@@ -11,6 +11,7 @@
  * `host.example.com` by itself) counts as that name.
  */
 
+import { MAX_HOSTS } from '../contracts/host-list.js';
 import { paramAccepts, paramUsage } from '../contracts/params.js';
 import type { Permission } from '../contracts/roles.js';
 import { BUILTIN_OPERATIONS, findOperation, type OperationDef, usageOf } from '../operations/registry.js';
@@ -37,7 +38,7 @@ type OtherVerb = Exclude<SlackCommand['kind'], 'run'>;
 const OTHER_VERBS: readonly OtherVerb[] = ['agent', 'status', 'list', 'history', 'help'];
 
 /** Hosts one batch may name. */
-export const MAX_BATCH_HOSTS = 2000;
+export const MAX_BATCH_HOSTS = MAX_HOSTS;
 /** Characters (code points) a reason may hold, after unescaping. */
 export const MAX_REASON_CHARS = 500;
 
