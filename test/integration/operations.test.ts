@@ -229,6 +229,34 @@ describe('operations of one’s own, from the config file, on every door', () =>
     assert.deepEqual([unknown.type, unknown.error.code], ['rejected', 10002]);
   });
 
+  it('NATS: a publisher on ocp.cmd.op.<name> cannot pose as a Slack user nor bring parameters the operation lacks', async () => {
+    const taskKeys = async () => {
+      const keys = new Set<string>();
+      for await (const k of await (await stack.nc.jetstream().views.kv('ocp_tasks')).keys()) keys.add(k);
+      return keys;
+    };
+    const known = await taskKeys();
+    const posing = (await request(stack.nc, stack.js, 'op.agent-logs', {
+      hostId: host(0).id,
+      params: { lines: '5' },
+      creator: 'ci-bot',
+      requestId: newRequestId(),
+      origin: { kind: 'slack', channelId: 'C0OPS', userId: SLACK_USERS.manager },
+    })) as Extract<RequestEvent, { type: 'rejected' }>;
+    assert.deepEqual([posing.type, posing.error.code], ['rejected', 10001]);
+    assert.match(posing.error.message, /origin/);
+    const extra = (await request(stack.nc, stack.js, 'op.agent-logs', {
+      hostId: host(0).id,
+      params: { lines: '5', file: '/etc/shadow' },
+      creator: 'ci-bot',
+      requestId: newRequestId(),
+    })) as Extract<RequestEvent, { type: 'rejected' }>;
+    assert.deepEqual([extra.type, extra.error.code], ['rejected', 10001]);
+    assert.match(extra.error.message, /params\.file: unknown field/);
+    const made = [...(await taskKeys())].filter((k) => !known.has(k));
+    assert.deepEqual(made, [], 'no task was made');
+  });
+
   it('NATS API: ocp.api.op.<name> answers with the HTTP envelope', async () => {
     const reply = await stack.nc.request(
       'ocp.api.op.agent-logs',
