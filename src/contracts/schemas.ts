@@ -4,7 +4,16 @@
  * PAYLOAD_SCHEMAS; test/unit/schemas.test.ts fails when docs/schemas/ is stale.
  */
 import { z } from 'zod';
-import { AgentInput, BatchInput, BuiltinOperationInput, HostInput, ListInput, SubtaskInput, TaskInput } from './api.js';
+import {
+  AgentInput,
+  BatchInput,
+  BuiltinOperationInput,
+  HostInput,
+  HostListInput,
+  ListInput,
+  SubtaskInput,
+  TaskInput,
+} from './api.js';
 import { AgentCommand, RequestEvent, TaskEvent, WorkItem } from './events.js';
 import { OcpTask } from './ocp-task.js';
 
@@ -22,6 +31,7 @@ export const PAYLOAD_SCHEMAS: Record<string, z.ZodType> = {
   'api-agent-input': AgentInput,
   'api-batch-restart-input': BatchInput,
   'api-host-input': HostInput,
+  'api-host-list-input': HostListInput,
   'api-task-list-input': ListInput,
   'api-task-input': TaskInput,
   'api-subtask-input': SubtaskInput,
