@@ -53,11 +53,9 @@ describe('retention', () => {
 
     // A process that only runs steps keeps the running tasks in memory, not the finished ones...
     const executor = await stack.startService('executor');
-    const held = await executor.deps.index.all();
-    assert.deepEqual(
-      held.map((t) => t.id),
-      [running.body.data.id],
-    );
+    const held = await executor.deps.index.list({}, 0, 100);
+    assert.deepEqual(held, { ids: [running.body.data.id], total: 1 });
+    assert.deepEqual(await executor.deps.index.running(), [running.body.data.id]);
     // ...and its retention pass still finds them. Three days on, with two kept:
     const later = { ...executor.deps, now: () => new Date(Date.now() + 3 * DAY_MS) };
     assert.equal(await removeExpiredTasks(later, 2 * DAY_MS), 1);
