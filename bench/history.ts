@@ -30,7 +30,7 @@ import { recordChange, type TaskRecord } from '../src/core/task-record.js';
 import { formatOcpTime } from '../src/core/time.js';
 import { encodeJsonCompact } from '../src/nats/kv-json.js';
 import { ensureTopology } from '../src/nats/streams.js';
-import { hostDigest, stepsOfPlan } from '../src/tasks/step-plans.js';
+import { stepsOfPlan } from '../src/tasks/step-plans.js';
 import { killOnExit, startNatsServer, waitForExit } from '../test/helpers/nats-server.js';
 import { benchLines, median, percentile } from './lib/common.js';
 import { compiled, serviceNodeFlags } from './lib/compile.js';
