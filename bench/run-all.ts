@@ -3,6 +3,8 @@
  *
  *   1. fleet restart of 50 and 200 simulated hosts: ours (median of --runs)
  *      against parallel-ssh and ansible-playbook on the same hosts;
+ *   1b. (bastion) the 50-host restart with every host behind one bastion, against parallel-ssh
+ *       through the same bastion (needs root: network namespaces);
  *   2. orchestration overhead per subtask (from our fleet runs);
  *   3. executor throughput with instant steps, one process and two;
  *   4. executor RSS with 1,000 tasks in flight;
@@ -16,7 +18,7 @@
  *
  *   npm run bench
  *   npm run bench -- --fleet 50                 (repeatable; default 50 and 200)
- *   npm run bench -- --only fleet,throughput    (fleet|overhead|throughput|memory|ack|history)
+ *   npm run bench -- --only fleet,throughput    (fleet|bastion|overhead|throughput|memory|ack|history)
  *   npm run bench -- --only history --history-tasks 10000
  *   npm run bench -- --runs 3 --tasks 1000 --no-ansible
  *   npm run bench -- --report-only             (rewrite the docs from results.json)
@@ -34,7 +36,7 @@ import { type AckResult, type Measured, type Results, renderMarkdown, renderSvg 
 const REPO = new URL('..', import.meta.url).pathname;
 const DOCS = join(REPO, 'docs');
 const RESULTS = join(DOCS, 'benchmarks', 'results.json');
-const PARTS = ['fleet', 'overhead', 'throughput', 'memory', 'ack', 'history'] as const;
+const PARTS = ['fleet', 'bastion', 'overhead', 'throughput', 'memory', 'ack', 'history'] as const;
 type Part = (typeof PARTS)[number];
 
 function args(): {
@@ -126,7 +128,8 @@ async function main(): Promise<void> {
   requireTools([
     'nats-server',
     ...(fleetParts || opts.only.has('ack') ? ['sshd', 'ssh-keygen'] : []),
-    ...(opts.only.has('fleet') ? ['ssh', 'parallel-ssh', ...(opts.ansible ? ['ansible-playbook'] : [])] : []),
+    ...(opts.only.has('fleet') || opts.only.has('bastion') ? ['ssh', 'parallel-ssh'] : []),
+    ...(opts.only.has('fleet') && opts.ansible ? ['ansible-playbook'] : []),
   ]);
   const m = machine();
   console.log(
@@ -150,6 +153,7 @@ async function main(): Promise<void> {
     throughput: previous.throughput ?? {},
     ...(previous.memory ? { memory: previous.memory } : {}),
     ...(previous.ack ? { ack: previous.ack } : {}),
+    ...(previous.bastion ? { bastion: previous.bastion } : {}),
     ...(previous.history ? { history: previous.history } : {}),
     partDurations: previous.partDurations ?? {},
   };
@@ -190,6 +194,21 @@ async function main(): Promise<void> {
         results.fleet[String(n)] = measured(r, at, l, r.durationS);
       });
     }
+  }
+  if (opts.only.has('bastion')) {
+    await part('bastion', async () => {
+      const at = new Date();
+      const l = load();
+      const r = await benchFleet({
+        hosts: 50,
+        runs: opts.runs,
+        peers: true,
+        peerRuns: opts.runs,
+        ansible: false,
+        bastion: true,
+      });
+      results.bastion = measured(r, at, l, r.durationS);
+    });
   }
   if (opts.only.has('throughput')) {
     for (const processes of [1, 2]) {
