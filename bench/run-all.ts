@@ -8,7 +8,9 @@
  *   2. orchestration overhead per subtask (from our fleet runs);
  *   3. executor throughput with instant steps, one process and two;
  *   4. executor RSS with 1,000 tasks in flight;
- *   5. Slack slash-command ack latency at 20 commands/s.
+ *   5. Slack slash-command ack latency at 20 commands/s;
+ *   6. listings and `history <host>` with 100,000 tasks stored, and the
+ *      index's RSS (bench/history.ts).
  *
  * Writes docs/BENCHMARKS.md, docs/benchmarks/fleet.svg and
  * docs/benchmarks/results.json; parts run on their own are merged into the
@@ -16,7 +18,8 @@
  *
  *   npm run bench
  *   npm run bench -- --fleet 50                 (repeatable; default 50 and 200)
- *   npm run bench -- --only fleet,throughput    (fleet|overhead|throughput|memory|ack)
+ *   npm run bench -- --only fleet,throughput    (fleet|bastion|overhead|throughput|memory|ack|history)
+ *   npm run bench -- --only history --history-tasks 10000
  *   npm run bench -- --runs 3 --tasks 1000 --no-ansible
  *   npm run bench -- --report-only             (rewrite the docs from results.json)
  */
@@ -26,22 +29,30 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchMemory, benchThroughput } from './executor-load.js';
 import { benchFleet } from './fleet.js';
+import { benchHistory } from './history.js';
 import { machine, requireTools } from './lib/common.js';
 import { type AckResult, type Measured, type Results, renderMarkdown, renderSvg } from './report.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
 const DOCS = join(REPO, 'docs');
 const RESULTS = join(DOCS, 'benchmarks', 'results.json');
-const PARTS = ['fleet', 'bastion', 'overhead', 'throughput', 'memory', 'ack'] as const;
+const PARTS = ['fleet', 'bastion', 'overhead', 'throughput', 'memory', 'ack', 'history'] as const;
 type Part = (typeof PARTS)[number];
 
-function args(): { fleets: number[]; only: Set<Part>; runs: number; tasks: number; ansible: boolean } {
+function args(): {
+  fleets: number[];
+  only: Set<Part>;
+  runs: number;
+  tasks: number;
+  historyTasks: number;
+  ansible: boolean;
+} {
   const argv = process.argv.slice(2);
   const values = (name: string) => argv.flatMap((a, i) => (a === `--${name}` ? [argv[i + 1] ?? ''] : []));
-  const known = new Set(['--fleet', '--only', '--runs', '--tasks', '--no-ansible', '--report-only']);
+  const known = new Set(['--fleet', '--only', '--runs', '--tasks', '--history-tasks', '--no-ansible', '--report-only']);
   argv.forEach((a, i) => {
     if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown option ${a}`);
-    if (!a.startsWith('--') && !(argv[i - 1] ?? '').match(/^--(fleet|only|runs|tasks)$/)) {
+    if (!a.startsWith('--') && !(argv[i - 1] ?? '').match(/^--(fleet|only|runs|tasks|history-tasks)$/)) {
       throw new Error(`unexpected argument ${a}`);
     }
   });
@@ -69,6 +80,7 @@ function args(): { fleets: number[]; only: Set<Part>; runs: number; tasks: numbe
     only: parts,
     runs: int(values('runs').at(-1) ?? '3', '--runs'),
     tasks: int(values('tasks').at(-1) ?? '1000', '--tasks'),
+    historyTasks: int(values('history-tasks').at(-1) ?? '100000', '--history-tasks'),
     ansible: !argv.includes('--no-ansible'),
   };
 }
@@ -142,6 +154,7 @@ async function main(): Promise<void> {
     ...(previous.memory ? { memory: previous.memory } : {}),
     ...(previous.ack ? { ack: previous.ack } : {}),
     ...(previous.bastion ? { bastion: previous.bastion } : {}),
+    ...(previous.history ? { history: previous.history } : {}),
     partDurations: previous.partDurations ?? {},
   };
   const save = () => {
@@ -222,6 +235,14 @@ async function main(): Promise<void> {
       const t0 = Date.now();
       const r = await benchAck();
       results.ack = measured(r, at, l, (Date.now() - t0) / 1000);
+    });
+  }
+  if (opts.only.has('history')) {
+    await part('history', async () => {
+      const at = new Date();
+      const l = load();
+      const r = await benchHistory({ tasks: opts.historyTasks, runs: opts.runs, iterations: 200 });
+      results.history = measured(r, at, l, r.durationS);
     });
   }
   if (!reportOnly) results.partDurations['total (last command)'] = (Date.now() - started) / 1000;

@@ -198,7 +198,8 @@ const FileSchema = z
     operations: z.array(OperationConfig).max(100).default([]),
     /**
      * How long finished tasks (their records, logs, Slack threads, request
-     * entries) and events (the audit stream, the command stream) are kept.
+     * entries) and events (the audit stream, the request streams) are kept,
+     * each `<integer>(m|h|d)` (SPEC §10), default 400d.
      * Never the id counter, the host locks or a running task.
      */
     retention: z
