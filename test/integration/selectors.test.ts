@@ -45,6 +45,8 @@ describe('host selectors (SPEC §10) on every door', () => {
       managers: [SLACK_USERS.manager],
       viewers: [SLACK_USERS.viewer],
       options: {
+        // Room for a loaded machine: a step's timeout is not what these tests are about.
+        stepTimeout: 120,
         editConfig: (file) => {
           const byId = new Map((file.hosts as Array<{ id: number }>).map((h) => [h.id, h]));
           return {
