@@ -593,8 +593,13 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
         return;
       }
       await publishHead(head);
+      // A chain at rest had its events published before its work item was
+      // acknowledged (or its redelivery publishes them): only the active ones
+      // may hold what a dead writer left.
       const all = await readChains(record.task.id);
-      for (const c of all.values()) if (c.value.outbox.length > 0) await publishChain(head, c.value);
+      for (const c of all.values()) {
+        if (c.value.outbox.length > 0 && !chainAtRest(c.value.subtasks)) await publishChain(head, c.value);
+      }
     },
     async remove(taskId) {
       const top = await tops.get(headKey(taskId));

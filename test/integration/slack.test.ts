@@ -262,10 +262,14 @@ describe('Slack', () => {
     await user.command(`restart ${host(2).id}`);
     const parent = await newParent(before + 1);
     const taskId = taskIdOf(parent);
-    await waitForTask(stack.nc, taskId, (t) => t.subtasks[2]!.status === 'RUNNING');
-    const withCancel = await waitFor('Cancel on the parent', () => {
+    const running = await waitForTask(stack.nc, taskId, (t) => t.subtasks[2]!.status === 'RUNNING');
+    const stopId = running.subtasks[2]!.id;
+    // The parent as it shows the Stop step running: its Cancel names that step
+    // (a render of a moment before would name the step before, ended since).
+    const withCancel = await waitFor('Cancel of the Stop step on the parent', () => {
       const p = parents().find((m) => m.ts === parent.ts);
-      return p && /Stop all/.test(buttonValue(p, 'subtask_cancel') ? textOf(p) : '') ? p : undefined;
+      const value = p && buttonValue(p, 'subtask_cancel');
+      return p && value && JSON.parse(value).subtaskId === stopId && /Stop all/.test(textOf(p)) ? p : undefined;
     });
     await user.click(withCancel, 'subtask_cancel');
     const done = await waitForTask(stack.nc, taskId);
