@@ -1,0 +1,11 @@
+import { startStack } from '../test/helpers/stack.ts';
+import { createTask } from '../src/tasks/create-task.ts';
+const stack = await startStack({ hosts: 1, editConfig: (f) => ({ ...f, hosts: Array.from({ length: 5000 }, (_, k) => ({ id: 1001 + k, name: `f${k}`, address: '127.0.0.1' })) }) });
+const svc = await stack.startService('api');
+const t0 = Date.now();
+const r = await createTask(svc.deps, { operation: 'restart', hostIds: Array.from({ length: 5000 }, (_, k) => 1001 + k), creator: 'x', requestId: 'r1', traceId: '0123456789abcdef' });
+console.log('create ms', Date.now() - t0, r.record.task.subtasks.length);
+const t1 = Date.now();
+const g = await svc.deps.store.get(r.record.task.id);
+console.log('get ms', Date.now() - t1, g?.record.task.subtasks.length);
+await svc.stop(); await stack.stop(); process.exit(0);
