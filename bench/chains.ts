@@ -177,7 +177,9 @@ async function measureCode(
     configPath,
     stringify({
       hosts: Array.from({ length: opts.hosts }, (_, k) => ({ id: k + 1, name: `h${k + 1}`, address: '127.0.0.1' })),
-      executor: { concurrency: 64 },
+      // Chains side by side: the batch's maxParallel (config default 20) and the pull loops to match.
+      executor: { concurrency: 500 },
+      batch: { maxParallel: 500 },
       access: {
         users: [
           { username: 'bench', passwordHash: hashPassword('bench-secret', Buffer.alloc(16, 1)), roles: ['ADMIN'] },
@@ -343,6 +345,8 @@ export function renderChains(r: ChainsResult): string[] {
     '## Batches of any size (issue 13)',
     '',
     `\`npm run bench -- --only chains\` (bench/chains.ts): ${c.hosts}-host inventory (all 127.0.0.1), instant`,
+    '`batch.maxParallel` and `executor.concurrency` 500 (the config default maxParallel, 20, makes the',
+    'batch 250 rounds of 20 chains),',
     `steps, the service as two processes (api, executor). Baseline: ${b ? `\`${b.label}\` (${b.commit})` : 'none'}, measured in the same run;`,
     `this code: ${c.commit}. Medians over the runs; the ratio is this code over the baseline.`,
     '',
