@@ -208,7 +208,9 @@ async function measureCode(
     const port = apiProc.httpPort() as number;
 
     // 1-2. single-host tasks, the executor started once they are all stored
-    const warm = await fetch(`http://127.0.0.1:${port}/api/v2/tasks/instances?size=1`, { headers: { authorization: AUTH } });
+    const warm = await fetch(`http://127.0.0.1:${port}/api/v2/tasks/instances?size=1`, {
+      headers: { authorization: AUTH },
+    });
     if (warm.status !== 200) throw new Error(`signing in: ${warm.status}`);
     let next = 1;
     const created: number[] = [];

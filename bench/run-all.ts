@@ -6,7 +6,9 @@
  *   2. orchestration overhead per subtask (from our fleet runs);
  *   3. executor throughput with instant steps, one process and two;
  *   4. executor RSS with 1,000 tasks in flight;
- *   5. Slack slash-command ack latency at 20 commands/s.
+ *   5. Slack slash-command ack latency at 20 commands/s;
+ *   6. batches of any size (bench/chains.ts): a 5,000-host batch and single-host
+ *      throughput, this code against main's, measured in the same run.
  *
  * Writes docs/BENCHMARKS.md, docs/benchmarks/fleet.svg and
  * docs/benchmarks/results.json; parts run on their own are merged into the
@@ -14,7 +16,7 @@
  *
  *   npm run bench
  *   npm run bench -- --fleet 50                 (repeatable; default 50 and 200)
- *   npm run bench -- --only fleet,throughput    (fleet|overhead|throughput|memory|ack)
+ *   npm run bench -- --only fleet,throughput    (fleet|overhead|throughput|memory|ack|chains)
  *   npm run bench -- --runs 3 --tasks 1000 --no-ansible
  *   npm run bench -- --report-only             (rewrite the docs from results.json)
  */
@@ -22,6 +24,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchChains } from './chains.js';
 import { benchMemory, benchThroughput } from './executor-load.js';
 import { benchFleet } from './fleet.js';
 import { machine, requireTools } from './lib/common.js';
@@ -30,7 +33,7 @@ import { type AckResult, type Measured, type Results, renderMarkdown, renderSvg 
 const REPO = new URL('..', import.meta.url).pathname;
 const DOCS = join(REPO, 'docs');
 const RESULTS = join(DOCS, 'benchmarks', 'results.json');
-const PARTS = ['fleet', 'overhead', 'throughput', 'memory', 'ack'] as const;
+const PARTS = ['fleet', 'overhead', 'throughput', 'memory', 'ack', 'chains'] as const;
 type Part = (typeof PARTS)[number];
 
 function args(): { fleets: number[]; only: Set<Part>; runs: number; tasks: number; ansible: boolean } {
@@ -138,6 +141,7 @@ async function main(): Promise<void> {
     throughput: previous.throughput ?? {},
     ...(previous.memory ? { memory: previous.memory } : {}),
     ...(previous.ack ? { ack: previous.ack } : {}),
+    ...(previous.chains ? { chains: previous.chains } : {}),
     partDurations: previous.partDurations ?? {},
   };
   const save = () => {
@@ -203,6 +207,14 @@ async function main(): Promise<void> {
       const t0 = Date.now();
       const r = await benchAck();
       results.ack = measured(r, at, l, (Date.now() - t0) / 1000);
+    });
+  }
+  if (opts.only.has('chains')) {
+    await part('chains', async () => {
+      const at = new Date();
+      const l = load();
+      const r = await benchChains({ hosts: 5000, tasks: opts.tasks, runs: opts.runs, baseline: 'main' });
+      results.chains = measured(r, at, l, r.durationS);
     });
   }
   if (!reportOnly) results.partDurations['total (last command)'] = (Date.now() - started) / 1000;
