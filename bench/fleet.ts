@@ -10,11 +10,12 @@
  * With `bashrc`, the hosts' user has a slow, chatty ~/.bashrc (150 ms, prints
  * a line: a pyenv or conda init), and each tool's runs of it are counted.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { builtinRunbooks } from '../src/core/runbooks/builtin.js';
 import type { TaskRecord } from '../src/core/task-record.js';
+import { bastionNet, netnsWorks } from '../test/helpers/netns.js';
 import {
   agentProcessPids,
   clearCalls,
@@ -24,7 +25,15 @@ import {
   setStepDurations,
   startSimAgentAsync,
 } from '../test/helpers/sim-agent.js';
-import { basicAuth, type ChildService, readTask, type Stack, startStack } from '../test/helpers/stack.js';
+import { startSshd } from '../test/helpers/sshd.js';
+import {
+  basicAuth,
+  type ChildService,
+  readTask,
+  type Stack,
+  type StackOptions,
+  startStack,
+} from '../test/helpers/stack.js';
 import { cpuSeconds, median, type Summary, sleep, summarize } from './lib/common.js';
 import { compiled, serviceNodeFlags } from './lib/compile.js';
 import { callsByStep, checkHost, hostFloorSeconds, STEP_DURATIONS } from './lib/host-work.js';
@@ -60,6 +69,8 @@ export interface FleetResult {
   hosts: number;
   /** the hosts' user had the slow, chatty ~/.bashrc (absent in results stored before it existed) */
   bashrc?: boolean;
+  /** every host was reached through one bastion (absent in older results) */
+  bastion?: boolean;
   runs: ToolRun[];
   /** ours: median of the runs that succeeded, ms (NaN if none) */
   oursMedianMs: number;
@@ -309,6 +320,44 @@ export interface FleetOptions {
   bashrc?: boolean;
   /** Runs of parallel-ssh (their median is reported); default 1. */
   peerRuns?: number;
+  /**
+   * The hosts live in a network namespace that only a bastion reaches
+   * (test/helpers/netns.ts; needs root): ours goes through it with `jump`,
+   * parallel-ssh with ProxyJump to the same bastion.
+   */
+  bastion?: boolean;
+}
+
+/** A bastion in a namespace of its own, and the hosts' namespace behind it (root only). */
+async function startBastion(n: number) {
+  if (!netnsWorks()) throw new Error('the bastion fleet needs root and `ip netns` (network namespaces)');
+  const net = bastionNet(n);
+  try {
+    const bastion = await startSshd({ hosts: 1, firstId: 9000, ...(net.bastion ? { network: net.bastion } : {}) });
+    const jump = { address: bastion.hosts[0]!.address, port: bastion.hosts[0]!.port };
+    const knownHosts = readFileSync(bastion.knownHostsPath, 'utf8');
+    const stackOptions: Partial<StackOptions> = {
+      sshd: { clientKeyPath: bastion.privateKeyPath, ...(net.hosts ? { network: net.hosts } : {}) },
+      moreKnownHosts: knownHosts,
+      editConfig: (file) => ({
+        ...file,
+        groups: { behind: { jump } },
+        hosts: (file.hosts as object[]).map((h) => ({ ...h, group: 'behind' })),
+      }),
+    };
+    return {
+      jump,
+      knownHosts,
+      stackOptions,
+      stop: async () => {
+        await bastion.stop();
+        net.remove();
+      },
+    };
+  } catch (err) {
+    net.remove();
+    throw err;
+  }
 }
 
 export async function benchFleet(opts: FleetOptions): Promise<FleetResult> {
@@ -320,7 +369,9 @@ export async function benchFleet(opts: FleetOptions): Promise<FleetResult> {
   // Generous: 60 s plus a second per host beyond the ideal.
   const timeoutMs = 60_000 + n * 1000;
   log(`${n} hosts: starting nats-server, ${Math.ceil(n / 16)} sshd's, the stack`);
+  const behind = opts.bastion ? await startBastion(n) : undefined;
   const stack = await startStack({
+    ...behind?.stackOptions,
     hosts: n,
     maxParallel: n,
     executorConcurrency: n,
@@ -340,7 +391,9 @@ export async function benchFleet(opts: FleetOptions): Promise<FleetResult> {
   const dir = mkdtempSync(join(tmpdir(), 'ocp-bench-fleet-'));
   try {
     for (const h of stack.sshd.hosts) setStepDurations(h.agentHome, STEP_DURATIONS);
-    const sshConfig = writeSshConfig(dir, stack.sshd);
+    // parallel-ssh checks the bastion's key in the hosts' known_hosts, as the service does in its own.
+    if (behind) appendFileSync(stack.sshd.knownHostsPath, behind.knownHosts);
+    const sshConfig = writeSshConfig(dir, stack.sshd, behind?.jump);
 
     log(`${n} hosts: ours (${opts.runs} runs), service as its own process, ROLES=api,executor`);
     let ours: { child: ChildService; port: number } | undefined;
@@ -394,8 +447,10 @@ export async function benchFleet(opts: FleetOptions): Promise<FleetResult> {
       runs.push(ans);
       log(`  ansible: ${(ans.wallMs / 1000).toFixed(2)} s ${ans.ok ? 'ok' : `FAILED: ${ans.failure}`}`);
     }
+    if (behind) notes.push(`every host reached through one bastion at ${behind.jump.address}:${behind.jump.port}`);
   } finally {
     await stack.stop().catch((err: unknown) => console.error('stack stop failed:', err));
+    await behind?.stop();
     rmSync(dir, { recursive: true, force: true });
   }
   const good = runs.filter((r) => r.tool === 'ours' && r.ok).map((r) => r.wallMs);
@@ -404,6 +459,7 @@ export async function benchFleet(opts: FleetOptions): Promise<FleetResult> {
   return {
     hosts: n,
     bashrc: opts.bashrc ?? false,
+    bastion: opts.bastion ?? false,
     runs,
     oursMedianMs: median(good),
     psshMedianMs: median(psshGood),

@@ -8,6 +8,7 @@
 import { type ChainsResult, renderChains } from './chains.js';
 import type { MemoryResult, ThroughputResult } from './executor-load.js';
 import type { FleetResult, ToolRun } from './fleet.js';
+import type { HistoryResult } from './history.js';
 import { f1, f2, type Machine } from './lib/common.js';
 import { hostFloorSeconds, STEP_DURATIONS } from './lib/host-work.js';
 import { PEER_FORKS } from './lib/peers.js';
@@ -42,6 +43,9 @@ export interface Results {
   throughput: Record<string, Measured<ThroughputResult>>;
   memory?: Measured<MemoryResult>;
   ack?: Measured<AckResult>;
+  /** the fleet of 50 behind one bastion (part `bastion`) */
+  bastion?: Measured<FleetResult>;
+  history?: Measured<HistoryResult>;
   chains?: Measured<ChainsResult>;
   /** wall time of each part in the last run that ran it, s */
   partDurations: Record<string, number>;
@@ -99,12 +103,29 @@ up to 6.2 s. Slash-command text with 8,000 spaces (\`bench/slack-parse.ts\`): 0.
 const TARGETS = {
   vsAnsible: 10,
   vsPssh50: 1.2,
+  /** 50 hosts behind one bastion, against parallel-ssh through the same bastion (issue 12) */
+  vsPsshBastion: 1.2,
   /** "matching parallel-ssh" at 200 hosts, read as within 5 % */
   vsPssh200: 1.05,
   overheadMedianMs: 5,
   tasksPerS: 200,
   rssMB: 200,
   ackP99Ms: 50,
+  /** SPEC §10: listing and `history <host>` p99 with 100,000 tasks stored */
+  historyP99Ms: 50,
+  /** issue 13: the index process's RSS within this of an empty store's */
+  historyRssOverEmptyMB: 20,
+};
+
+/** The listings bench/history.ts times, as the report names them. */
+const HISTORY_KINDS: Record<string, string> = {
+  page1: 'page 1',
+  deepPage: 'a deep page (the middle)',
+  lastPage: 'the last page',
+  byStatus: 'status=FAILED, page 1',
+  byStatusDeep: 'status=FAILED, page 50',
+  byHost: 'hostId, page 1',
+  history: '`history <host>` (20 latest, rendered)',
 };
 
 const met = (ok: boolean | undefined) => (ok === undefined ? 'not measured' : ok ? '**met**' : '**missed**');
@@ -268,6 +289,11 @@ function whatBounds(results: Results): string[] {
   ];
 }
 
+/** The slowest p99 over every kind of listing an index was timed on. */
+function worstP99(x: HistoryResult['indexes'][string]): number {
+  return Math.max(...Object.values(x.latency).map((l) => l.p99));
+}
+
 function headline(r: Partial<Results>): Record<string, string> {
   const fl = (n: number) => r.fleet?.[String(n)]?.result;
   const row: Record<string, string> = {};
@@ -286,6 +312,8 @@ function headline(r: Partial<Results>): Record<string, string> {
     `${f1(r.throughput?.['1']?.result.tasksPerS ?? Number.NaN)} / ${f1(r.throughput?.['2']?.result.tasksPerS ?? Number.NaN)}`;
   row['RSS, 1,000 tasks in flight'] = `${f1(MB(r.memory?.result.rssMiB ?? Number.NaN))} MB`;
   row['ack p50 / p99'] = `${f1(r.ack?.result.ack.p50 ?? Number.NaN)} / ${f1(r.ack?.result.ack.p99 ?? Number.NaN)} ms`;
+  const h = r.history?.result.indexes.after;
+  row['listing / history p99, 100,000 tasks (worst kind)'] = h ? `${f1(worstP99(h))} ms` : '–';
   return row;
 }
 
@@ -320,16 +348,18 @@ export function renderMarkdown(results: Results, baselines: Array<Partial<Result
     '# Benchmarks',
     '',
     '`npm run bench` (never part of `npm test`) measures a fleet restart against Ansible and parallel-ssh, the',
-    "orchestration overhead per subtask, the executor's throughput and memory, and the Slack ack latency.",
+    "orchestration overhead per subtask, the executor's throughput and memory, the Slack ack latency and listings",
+    'with 100,000 tasks stored.',
     'It writes this file, [docs/benchmarks/fleet.svg](benchmarks/fleet.svg) and the raw figures in',
     '[docs/benchmarks/results.json](benchmarks/results.json). Parts run on their own are merged into the',
     'earlier results, so each part says when it was measured.',
     '',
     '```sh',
     'apt-get install -y ansible pssh     # the peers (nats-server and openssh-server as for npm test)',
-    'npm run bench                       # everything: fleets of 50 and 200, then parts 3-5',
-    'npm run bench -- --fleet 50         # a part: --fleet 50|200, --only fleet|overhead|throughput|memory|ack,',
-    '                                    #   --runs 3 (ours per fleet size), --tasks 1000 (throughput), --no-ansible',
+    'npm run bench                       # everything: fleets of 50 and 200, then parts 3-6',
+    'npm run bench -- --fleet 50         # a part: --fleet 50|200, --only fleet|bastion|overhead|throughput|memory|ack|history,',
+    '                                    #   --runs 3 (ours per fleet size, history runs), --tasks 1000 (throughput),',
+    '                                    #   --history-tasks 100000 (tasks stored for part 6), --no-ansible',
     'BENCH_CPU_PROF=/tmp/prof npm run bench -- --only throughput   # and each executor writes a .cpuprofile',
     '```',
     '',
@@ -385,6 +415,13 @@ export function renderMarkdown(results: Results, baselines: Array<Partial<Result
       check(vsA, (v) => v >= 10),
     );
   }
+  const fb = results.bastion?.result;
+  const vsB = fb ? ratio(fb.oursMedianMs, wall(fb, 'parallel-ssh')) : Number.NaN;
+  target(
+    `${fb?.hosts ?? 50} hosts behind one bastion: within ${TARGETS.vsPsshBastion}× parallel-ssh through the same bastion`,
+    `${f2(vsB)}×`,
+    check(vsB, (v) => v <= TARGETS.vsPsshBastion),
+  );
   target(
     `subtask overhead (ready → command begins on the host) median ≤ ${TARGETS.overheadMedianMs} ms`,
     `${f1(ovMedian)} ms (worst fleet size)`,
@@ -406,6 +443,18 @@ export function renderMarkdown(results: Results, baselines: Array<Partial<Result
     `slash-command ack p99 ≤ ${TARGETS.ackP99Ms} ms at 20 commands/s`,
     `${f1(ack?.ack.p99 ?? Number.NaN)} ms`,
     check(ack?.ack.p99 ?? Number.NaN, (v) => v <= TARGETS.ackP99Ms),
+  );
+  const hist = results.history?.result;
+  const after = hist?.indexes.after;
+  target(
+    `listing and \`history <host>\` p99 ≤ ${TARGETS.historyP99Ms} ms with 100,000 tasks stored (worst kind)`,
+    after ? `${f1(worstP99(after))} ms with ${hist?.tasks} tasks` : '–',
+    after && hist && hist.tasks >= 100_000 ? worstP99(after) <= TARGETS.historyP99Ms : undefined,
+  );
+  target(
+    `index process RSS within ${TARGETS.historyRssOverEmptyMB} MB of an empty store's`,
+    after ? `+${f1(MB(after.rssOverEmptyMiB))} MB` : '–',
+    after && hist && hist.tasks >= 100_000 ? MB(after.rssOverEmptyMiB) <= TARGETS.historyRssOverEmptyMB : undefined,
   );
   lines.push('');
   lines.push(...whatBounds(results));
@@ -454,6 +503,28 @@ export function renderMarkdown(results: Results, baselines: Array<Partial<Result
     for (const r of failures) {
       lines.push(`Failure of ${r.tool} run ${r.run}:`, '', '```', (r.failure ?? '').slice(0, 3000), '```', '');
     }
+  }
+
+  if (results.bastion) {
+    const b = results.bastion;
+    lines.push(
+      '### Behind a bastion',
+      '',
+      'The same fleet restart with every host in a network namespace that only a bastion reaches',
+      "(test/helpers/netns.ts: a veth pair from here to the bastion's namespace, another from there to the hosts';",
+      "a direct connection fails). Ours: `jump:` on the hosts' group, one connection to the bastion carrying a",
+      'forwarded channel per host. parallel-ssh -p 50: `ProxyJump` to the same bastion (OpenSSH opens a',
+      'connection to the bastion for each host).',
+      '',
+      '| hosts | tool | wall | vs parallel-ssh | vs Ansible | hosts ok |',
+      '|---|---|---|---|---|---|',
+      ...fleetRows(b.result),
+      '',
+      `Measured ${when(b)}; the part took ${b.durationS.toFixed(0)} s.`,
+      '',
+      ...b.result.notes.map((n) => `- ${n.replaceAll('\n', '\n  ')}`),
+      '',
+    );
   }
 
   // ---- 2. overhead ----
@@ -553,13 +624,53 @@ export function renderMarkdown(results: Results, baselines: Array<Partial<Result
     );
   } else lines.push('Not measured yet.', '');
 
+  // ---- 6. history ----
+  lines.push(
+    '## 6. History at scale: listings with 100,000 tasks stored',
+    '',
+    '`bench/history.ts`: a real nats-server gets the topology and N task records written as the store writes them',
+    '(planned by the product, then ended: ~90 % single-host restarts, ~10 % batches of 2-20 hosts on 1,000 hosts,',
+    '~0.5 % running, ~9 % failed). A separate process (`bench/history-probe.ts`, compiled, the flags of `npm start`)',
+    'reads the bucket through one index and times each kind of listing (`listTasks`, as the API and Slack call it);',
+    'its RSS is read after two full collections and set against the same process over an empty store. `after` is',
+    'the index of src/nats/task-index.ts as an api or slack process keeps it; `sweeper` the same keeping only running',
+    'tasks (an executor); `before` the summaries index it replaced (bench/lib/summary-index-before.ts), same run.',
+    'p50 and p99 are medians over the runs.',
+    '',
+  );
+  if (hist) {
+    const kinds = ['after', 'sweeper', 'before'].filter((k) => hist.indexes[k]);
+    const x = results.history as Measured<HistoryResult>;
+    lines.push(
+      `| listing (p50 / p99 ms) | ${kinds.map((k) => `${k}${k === 'before' && hist.beforeTasks ? ` (${hist.beforeTasks} tasks)` : ''}`).join(' | ')} |`,
+      `|---|${kinds.map(() => '---|').join('')}`,
+      ...Object.entries(HISTORY_KINDS).map(
+        ([k, label]) =>
+          `| ${label} | ${kinds
+            .map((i) => {
+              const l = hist.indexes[i]?.latency[k];
+              return l ? `${f1(l.p50)} / ${f1(l.p99)}` : '–';
+            })
+            .join(' | ')} |`,
+      ),
+      `| index loaded (first answer), ms | ${kinds.map((k) => f1(hist.indexes[k]?.loadMs ?? Number.NaN)).join(' | ')} |`,
+      `| RSS, MB | ${kinds.map((k) => f1(MB(hist.indexes[k]?.rssMiB ?? Number.NaN))).join(' | ')} |`,
+      `| RSS over an empty store, MB | ${kinds.map((k) => `**+${f1(MB(hist.indexes[k]?.rssOverEmptyMiB ?? Number.NaN))}**`).join(' | ')} |`,
+      '',
+      `${hist.tasks} tasks (${hist.batches} batches, ${hist.running} running, ${hist.failed} failed; ` +
+        `${f1(hist.storedMB)} MB of records), stored in ${f1(hist.seedS)} s; ${hist.iterations} calls per kind ` +
+        `(\`before\`: 50); ${x.result.indexes.after?.runs.length ?? 0} runs; measured ${when(x)}.`,
+      '',
+    );
+  } else lines.push('Not measured yet.', '');
+
   if (chains.length > 0 && results.chains) {
     lines.push(...chains, `Measured ${when(results.chains)}.`, '');
   }
   // ---- durations ----
   lines.push('## Duration of each part (last run of it)', '', '| part | s |', '|---|---|');
   const order = (k: string) => {
-    const i = ['fleet', 'throughput', 'memory', 'ack', 'total'].findIndex((p) => k.startsWith(p));
+    const i = ['fleet', 'throughput', 'memory', 'ack', 'history', 'total'].findIndex((p) => k.startsWith(p));
     return i * 10_000 + (Number(/\d+/.exec(k)?.[0]) || 0);
   };
   const parts = Object.entries(results.partDurations).sort(([a], [b]) => order(a) - order(b));

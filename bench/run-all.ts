@@ -3,11 +3,15 @@
  *
  *   1. fleet restart of 50 and 200 simulated hosts: ours (median of --runs)
  *      against parallel-ssh and ansible-playbook on the same hosts;
+ *   1b. (bastion) the 50-host restart with every host behind one bastion, against parallel-ssh
+ *       through the same bastion (needs root: network namespaces);
  *   2. orchestration overhead per subtask (from our fleet runs);
  *   3. executor throughput with instant steps, one process and two;
  *   4. executor RSS with 1,000 tasks in flight;
  *   5. Slack slash-command ack latency at 20 commands/s;
- *   6. batches of any size (bench/chains.ts): a 5,000-host batch and single-host
+ *   6. listings and `history <host>` with 100,000 tasks stored, and the
+ *      index's RSS (bench/history.ts).
+ *   7. batches of any size (bench/chains.ts): a 5,000-host batch and single-host
  *      throughput, this code against main's, measured in the same run.
  *
  * Writes docs/BENCHMARKS.md, docs/benchmarks/fleet.svg and
@@ -16,7 +20,8 @@
  *
  *   npm run bench
  *   npm run bench -- --fleet 50                 (repeatable; default 50 and 200)
- *   npm run bench -- --only fleet,throughput    (fleet|overhead|throughput|memory|ack|chains)
+ *   npm run bench -- --only fleet,throughput    (fleet|bastion|overhead|throughput|memory|ack|history|chains)
+ *   npm run bench -- --only history --history-tasks 10000
  *   npm run bench -- --runs 3 --tasks 1000 --no-ansible
  *   npm run bench -- --report-only             (rewrite the docs from results.json)
  */
@@ -27,22 +32,30 @@ import { join } from 'node:path';
 import { benchChains } from './chains.js';
 import { benchMemory, benchThroughput } from './executor-load.js';
 import { benchFleet } from './fleet.js';
+import { benchHistory } from './history.js';
 import { machine, requireTools } from './lib/common.js';
 import { type AckResult, type Measured, type Results, renderMarkdown, renderSvg } from './report.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
 const DOCS = join(REPO, 'docs');
 const RESULTS = join(DOCS, 'benchmarks', 'results.json');
-const PARTS = ['fleet', 'overhead', 'throughput', 'memory', 'ack', 'chains'] as const;
+const PARTS = ['fleet', 'bastion', 'overhead', 'throughput', 'memory', 'ack', 'history', 'chains'] as const;
 type Part = (typeof PARTS)[number];
 
-function args(): { fleets: number[]; only: Set<Part>; runs: number; tasks: number; ansible: boolean } {
+function args(): {
+  fleets: number[];
+  only: Set<Part>;
+  runs: number;
+  tasks: number;
+  historyTasks: number;
+  ansible: boolean;
+} {
   const argv = process.argv.slice(2);
   const values = (name: string) => argv.flatMap((a, i) => (a === `--${name}` ? [argv[i + 1] ?? ''] : []));
-  const known = new Set(['--fleet', '--only', '--runs', '--tasks', '--no-ansible', '--report-only']);
+  const known = new Set(['--fleet', '--only', '--runs', '--tasks', '--history-tasks', '--no-ansible', '--report-only']);
   argv.forEach((a, i) => {
     if (a.startsWith('--') && !known.has(a)) throw new Error(`unknown option ${a}`);
-    if (!a.startsWith('--') && !(argv[i - 1] ?? '').match(/^--(fleet|only|runs|tasks)$/)) {
+    if (!a.startsWith('--') && !(argv[i - 1] ?? '').match(/^--(fleet|only|runs|tasks|history-tasks)$/)) {
       throw new Error(`unexpected argument ${a}`);
     }
   });
@@ -70,6 +83,7 @@ function args(): { fleets: number[]; only: Set<Part>; runs: number; tasks: numbe
     only: parts,
     runs: int(values('runs').at(-1) ?? '3', '--runs'),
     tasks: int(values('tasks').at(-1) ?? '1000', '--tasks'),
+    historyTasks: int(values('history-tasks').at(-1) ?? '100000', '--history-tasks'),
     ansible: !argv.includes('--no-ansible'),
   };
 }
@@ -117,7 +131,8 @@ async function main(): Promise<void> {
   requireTools([
     'nats-server',
     ...(fleetParts || opts.only.has('ack') ? ['sshd', 'ssh-keygen'] : []),
-    ...(opts.only.has('fleet') ? ['ssh', 'parallel-ssh', ...(opts.ansible ? ['ansible-playbook'] : [])] : []),
+    ...(opts.only.has('fleet') || opts.only.has('bastion') ? ['ssh', 'parallel-ssh'] : []),
+    ...(opts.only.has('fleet') && opts.ansible ? ['ansible-playbook'] : []),
   ]);
   const m = machine();
   console.log(
@@ -142,6 +157,8 @@ async function main(): Promise<void> {
     ...(previous.memory ? { memory: previous.memory } : {}),
     ...(previous.ack ? { ack: previous.ack } : {}),
     ...(previous.chains ? { chains: previous.chains } : {}),
+    ...(previous.bastion ? { bastion: previous.bastion } : {}),
+    ...(previous.history ? { history: previous.history } : {}),
     partDurations: previous.partDurations ?? {},
   };
   const save = () => {
@@ -182,6 +199,21 @@ async function main(): Promise<void> {
       });
     }
   }
+  if (opts.only.has('bastion')) {
+    await part('bastion', async () => {
+      const at = new Date();
+      const l = load();
+      const r = await benchFleet({
+        hosts: 50,
+        runs: opts.runs,
+        peers: true,
+        peerRuns: opts.runs,
+        ansible: false,
+        bastion: true,
+      });
+      results.bastion = measured(r, at, l, r.durationS);
+    });
+  }
   if (opts.only.has('throughput')) {
     for (const processes of [1, 2]) {
       await part(`throughput ${processes} process${processes > 1 ? 'es' : ''}`, async () => {
@@ -215,6 +247,14 @@ async function main(): Promise<void> {
       const l = load();
       const r = await benchChains({ hosts: 5000, tasks: opts.tasks, runs: opts.runs, baseline: 'main' });
       results.chains = measured(r, at, l, r.durationS);
+    });
+  }
+  if (opts.only.has('history')) {
+    await part('history', async () => {
+      const at = new Date();
+      const l = load();
+      const r = await benchHistory({ tasks: opts.historyTasks, runs: opts.runs, iterations: 200 });
+      results.history = measured(r, at, l, r.durationS);
     });
   }
   if (!reportOnly) results.partDurations['total (last command)'] = (Date.now() - started) / 1000;

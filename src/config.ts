@@ -74,6 +74,20 @@ const HostSettings = {
   username: PosixUser.optional(),
   /** Steps, their state files and cancel run as this user, by `sudo -n -u <user>` (SPEC §9). */
   become: z.strictObject({ user: PosixUser }).optional(),
+  /**
+   * A bastion, as OpenSSH's ProxyJump (SPEC §9): one connection to it (its host
+   * key checked like any host's) carries a forwarded channel to every host
+   * behind it. Its login: `username` (default the host's) with the host's key
+   * or the ssh-agent, unless `privateKeyPath` names its own.
+   */
+  jump: z
+    .strictObject({
+      address: HostAddress,
+      port: z.number().int().min(1).max(65535).default(22),
+      username: PosixUser.optional(),
+      privateKeyPath: z.string().min(1).optional(),
+    })
+    .optional(),
   /** The key to log in with; none anywhere: the ssh-agent at SSH_AUTH_SOCK. */
   privateKeyPath: z.string().min(1).optional(),
   agentHome: HostPath.optional(),
@@ -183,7 +197,8 @@ const FileSchema = z
     operations: z.array(OperationConfig).max(100).default([]),
     /**
      * How long finished tasks (their records, logs, Slack threads, request
-     * entries) and events (the audit stream, the command stream) are kept.
+     * entries) and events (the audit stream, the request streams) are kept,
+     * each `<integer>(m|h|d)` (SPEC §10), default 400d.
      * Never the id counter, the host locks or a running task.
      */
     retention: z
@@ -274,6 +289,17 @@ export interface HostConfig {
   privateKeyPath?: string;
   /** Steps run as this user, by `sudo -n -u` after logging in as `username`. */
   become?: { user: string };
+  /** The bastion every connection to the host goes through. */
+  jump?: JumpHost;
+}
+
+/** A bastion with its login filled in (`username`: the host's when unset; no key: the host's). */
+export interface JumpHost {
+  address: string;
+  port: number;
+  username: string;
+  /** Absolute; none: the host's key, else the ssh-agent. */
+  privateKeyPath?: string;
 }
 type FileConfig = z.infer<typeof FileSchema>;
 type EnvConfig = z.infer<typeof EnvSchema>;
@@ -366,6 +392,9 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv, source: string
     hosts: mergeGroups(hosts, groups, ssh.privateKeyPath).map((h) => ({
       ...h,
       ...(h.privateKeyPath === undefined ? {} : { privateKeyPath: keyPath(h.privateKeyPath) }),
+      ...(h.jump?.privateKeyPath === undefined
+        ? {}
+        : { jump: { ...h.jump, privateKeyPath: keyPath(h.jump.privateKeyPath) } }),
     })),
     runbooks: [
       ...loadRunbooks(runbooks === undefined ? undefined : resolve(baseDir, expandHome(runbooks))),
@@ -396,18 +425,21 @@ export function mergeGroups(
     const agentHome = h.agentHome ?? g.agentHome ?? '/home/admin/ocp_agent';
     const privateKeyPath = h.privateKeyPath ?? g.privateKeyPath ?? sshKeyPath;
     const become = h.become ?? g.become;
+    const username = h.username ?? g.username ?? 'admin';
+    const jump = h.jump ?? g.jump;
     return {
       id: h.id,
       name: h.name,
       address: h.address,
       port: h.port ?? g.port ?? 22,
-      username: h.username ?? g.username ?? 'admin',
+      username,
       agentHome,
       stateDir: h.stateDir ?? g.stateDir ?? `${agentHome}/.ocp-chatops`,
       labels: { ...g.labels, ...h.labels },
       ...(h.group === undefined ? {} : { group: h.group }),
       ...(privateKeyPath === undefined ? {} : { privateKeyPath }),
       ...(become === undefined ? {} : { become }),
+      ...(jump === undefined ? {} : { jump: { ...jump, username: jump.username ?? username } }),
     };
   });
 }

@@ -190,10 +190,7 @@ async function wireDeps(
     },
     store: createTaskStore({ kv: buckets.tasks, js }),
     // Listings need every task; a process that only sweeps keeps the running ones.
-    index: createTaskIndex({
-      kv: buckets.tasks,
-      ...(roles.has('api') || roles.has('slack') ? {} : { keep: (t) => t.status === 'RUNNING' }),
-    }),
+    index: createTaskIndex({ kv: buckets.tasks, keep: roles.has('api') || roles.has('slack') ? 'all' : 'running' }),
     locks: createHostLocks(buckets.locks),
     ids: createIdAllocator(buckets.ids),
     epoch: await storeEpoch(buckets.ids),

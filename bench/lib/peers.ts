@@ -24,23 +24,32 @@ export interface PeerRun {
   tail: string;
 }
 
-/** An ssh_config every peer uses: the fleet's port, user, key and known_hosts; no prompts. */
-export function writeSshConfig(dir: string, sshd: SshdHandle): string {
+/**
+ * An ssh_config every peer uses: the fleet's port, user, key and known_hosts;
+ * no prompts. With `jump`, every host is reached through that bastion as
+ * OpenSSH does it (ProxyJump: a connection to the bastion per host session).
+ */
+export function writeSshConfig(dir: string, sshd: SshdHandle, jump?: { address: string; port: number }): string {
   const host = sshd.hosts[0] as SimHost;
   const path = join(dir, 'ssh_config');
+  const common = [
+    `  User ${host.username}`,
+    `  IdentityFile ${sshd.privateKeyPath}`,
+    '  IdentitiesOnly yes',
+    `  UserKnownHostsFile ${sshd.knownHostsPath}`,
+    '  GlobalKnownHostsFile /dev/null',
+    '  StrictHostKeyChecking yes',
+    '  BatchMode yes',
+    '  LogLevel ERROR',
+  ];
   writeFileSync(
     path,
     [
-      'Host 127.0.0.*',
+      ...(jump ? [`Host ${jump.address}`, `  Port ${jump.port}`, '  ProxyJump none', ...common] : []),
+      `Host ${jump ? '*' : '127.0.0.*'}`,
       `  Port ${host.port}`,
-      `  User ${host.username}`,
-      `  IdentityFile ${sshd.privateKeyPath}`,
-      '  IdentitiesOnly yes',
-      `  UserKnownHostsFile ${sshd.knownHostsPath}`,
-      '  GlobalKnownHostsFile /dev/null',
-      '  StrictHostKeyChecking yes',
-      '  BatchMode yes',
-      '  LogLevel ERROR',
+      ...(jump ? [`  ProxyJump ${host.username}@${jump.address}:${jump.port}`] : []),
+      ...common,
       '',
     ].join('\n'),
   );

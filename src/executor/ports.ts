@@ -2,7 +2,7 @@
  * What the executor needs from the outside world, as ports; the SSH runner is
  * one adapter, a benchmark's instant runner another.
  */
-import type { HostConfig } from '../config.js';
+import type { HostConfig, JumpHost } from '../config.js';
 
 export interface StepTarget {
   hostId: number;
@@ -15,11 +15,13 @@ export interface StepTarget {
   stateDir: string;
   /** Every script on the host (steps, their state files, cancel, status) runs as this user, by `sudo -n -u`. */
   become?: string;
+  /** The bastion whose connection carries this host's (as ProxyJump). */
+  jump?: JumpHost;
 }
 
 /** Where and as whom a configured host is reached. */
 export function targetOf(host: HostConfig): StepTarget {
-  const { id: hostId, address, port, username, privateKeyPath, stateDir, become } = host;
+  const { id: hostId, address, port, username, privateKeyPath, stateDir, become, jump } = host;
   return {
     hostId,
     address,
@@ -28,6 +30,7 @@ export function targetOf(host: HostConfig): StepTarget {
     ...(privateKeyPath === undefined ? {} : { privateKeyPath }),
     stateDir,
     ...(become === undefined ? {} : { become: become.user }),
+    ...(jump === undefined ? {} : { jump }),
   };
 }
 

@@ -35,8 +35,7 @@ export function startSweeper(
     let queued = 0;
     try {
       // Only the running ones are read in full: the index knows every task's status.
-      const running = (await deps.index.all()).filter((t) => t.status === 'RUNNING');
-      for (const { id } of running) {
+      for (const id of await deps.index.running()) {
         const stored = await deps.store.get(id);
         if (stored?.record.task.status !== 'RUNNING') continue;
         const { record } = stored;

@@ -21,6 +21,7 @@ import {
   AckPolicy,
   type ConsumerConfig,
   DeliverPolicy,
+  DiscardPolicy,
   type JetStreamManager,
   type KV,
   type NatsConnection,
@@ -90,9 +91,14 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
     num_replicas: opts.replicas,
     storage: StorageType.File,
     duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+    // A stream given a byte limit (by an operator, or one met by the server's
+    // storage) refuses new messages rather than dropping old ones: nothing
+    // goes before its retention, and a refused write answers 503 (SPEC §10).
+    // The KV buckets discard new already (nats.js, on servers since 2.7.2).
+    discard: DiscardPolicy.New,
   };
   // Every stream says how long it keeps what it holds (retention.events for the
-  // requests and the audit trail); work items leave when done, never by age: an
+  // requests, both doors', and the audit trail); work items leave when done, never by age: an
   // item of a running task must not vanish.
   const eventsAge = nanos(opts.retention.eventsMs);
   await ensureStream(jsm, {
@@ -107,6 +113,7 @@ export async function ensureTopology(nc: NatsConnection, opts: TopologyOptions):
     name: STREAMS.door,
     subjects: ['ocp.door.>'],
     retention: RetentionPolicy.Limits,
+    max_age: eventsAge,
   });
   await ensureStream(jsm, {
     ...common,

@@ -169,8 +169,15 @@ export function housekeepingScript(stateDir: string): string {
 /**
  * Cancel a run: if it was never launched, claim it first so it never will be;
  * otherwise leave a mark the launcher checks before starting the step, kill
- * every process of its session, wait until they are gone, then record it
- * canceled (unless it ended first). Exits 0 once nothing of the step runs.
+ * every process of its session until none is left, then record it canceled
+ * (unless it ended first). Exits 0 once nothing of the step runs, 1 when some
+ * of it outlives 5 s of kills.
+ *
+ * One `pkill` is not enough: it lists the session's processes, then kills
+ * them one by one, and a process not killed yet may start a child meanwhile,
+ * which no list had (a step that was starting up, a loop of commands). So it
+ * kills again each round. The waits are bounded by the clock, not by a count
+ * of rounds, which a loaded host makes last far longer.
  */
 export function cancelScript(stateDir: string, runKey: string): string {
   if (!runKeyIsSafe(runKey)) throw new Error(`unsafe run key ${runKey}`);
@@ -188,12 +195,14 @@ export function cancelScript(stateDir: string, runKey: string): string {
     `: > ${k}.cancel`,
     `[ -f ${k}.rc ] && exit 0`,
     // the launcher writes the pid right after setsid: wait for it up to 10 s
-    `n=0; while [ ! -s ${k}.pid ] && [ "$n" -lt 500 ]; do sleep 0.02; n=$((n + 1)); done`,
+    'end=$(( $(date +%s) + 10 ))',
+    `while [ ! -s ${k}.pid ] && [ "$(date +%s)" -lt "$end" ]; do sleep 0.02; done`,
     `if [ -s ${k}.pid ]; then`,
     `  sid=$(cat ${k}.pid)`,
-    '  pkill -KILL -s "$sid" 2>/dev/null',
-    '  n=0; while [ -n "$(left "$sid")" ] && [ "$n" -lt 250 ]; do sleep 0.02; n=$((n + 1)); done',
-    '  if [ -n "$(left "$sid")" ]; then echo "processes of session $sid survive kill -9:$(left "$sid")" >&2; exit 1; fi',
+    '  end=$(( $(date +%s) + 5 ))',
+    '  while pkill -KILL -s "$sid" 2>/dev/null; sleep 0.02; [ -n "$(left "$sid")" ]; do',
+    '    [ "$(date +%s)" -lt "$end" ] || { echo "processes of session $sid survive kill -9:$(left "$sid")" >&2; exit 1; }',
+    '  done',
     'fi',
     `[ -f ${k}.rc ] || { echo "canceled" >> ${k}.out; put ${k}.why canceled; put ${k}.rc ${WRAPPER_EXIT.canceled}; }`,
     'exit 0',

@@ -1,7 +1,9 @@
 /**
  * Steps over SSH with node-ssh: one connection per host, reused across steps
- * and reopened when cut; host keys checked against known_hosts (unknown or
- * changed keys refused); steps, cancels and status reads all go to one
+ * and reopened when cut; a host behind a bastion (`jump`, as ProxyJump) is
+ * reached over a channel that the bastion forwards, one bastion connection
+ * carrying every host behind it; host keys, the bastions' too, checked against
+ * known_hosts (unknown or changed keys refused); steps, cancels and status reads all go to one
  * long-lived shell on that connection (host-shell.ts) rather than a new
  * session each, so the login shell's start-up (~/.bashrc) runs once per
  * connection; each step launched detached on the host and waited for there
@@ -10,6 +12,8 @@
 import { readFileSync } from 'node:fs';
 import { NodeSSH } from 'node-ssh';
 import type { Logger } from 'pino';
+import type { ClientChannel } from 'ssh2';
+import type { JumpHost } from '../config.js';
 import { shellQuote } from '../core/runbooks/runbook.js';
 import {
   KILL_AFTER_SECONDS,
@@ -62,42 +66,62 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
   }
 
   const connKey = (t: StepTarget) => `${t.username}@${t.address}:${t.port}`;
-  /** One connection per (user, address, port, key): two hosts' keys never share one. */
-  const poolKey = (t: StepTarget) => `${connKey(t)} ${t.privateKeyPath ?? 'agent'}`;
+  const jumpName = (j: JumpHost) => `${j.username}@${j.address}:${j.port}`;
+  /** The key a bastion is logged in with: its own, else its host's; none: the agent. */
+  const jumpKeyPath = (t: StepTarget & { jump: JumpHost }) => t.jump.privateKeyPath ?? t.privateKeyPath;
+  /** One bastion connection per (login, address, port, key): the hosts behind it share it. */
+  const bastionKey = (t: StepTarget & { jump: JumpHost }) => `${jumpName(t.jump)} ${jumpKeyPath(t) ?? 'agent'}`;
+  /** One connection per (user, address, port, key, bastion): two hosts' keys never share one. */
+  const poolKey = (t: StepTarget) =>
+    `${connKey(t)} ${t.privateKeyPath ?? 'agent'}${t.jump ? ` via ${bastionKey({ ...t, jump: t.jump })}` : ''}`;
+  const bastions = new Map<string, Promise<NodeSSH>>();
 
-  /** How the target logs in: its key (read now, so a replaced key is taken), else the agent. */
-  function credentials(t: StepTarget): { privateKey: string; passphrase?: string } | { agent: string } {
-    if (t.privateKeyPath === undefined) {
+  /** How `hostId` logs in with `keyPath`: the key (read now, so a replaced key is taken), else the agent. */
+  function credentials(
+    hostId: number,
+    keyPath: string | undefined,
+  ): { privateKey: string; passphrase?: string } | { agent: string } {
+    if (keyPath === undefined) {
       if (opts.agentSocket !== undefined) return { agent: opts.agentSocket };
       throw new StepError(
         'credentials',
-        `no key for host ${t.hostId}: set privateKeyPath (host, group or ssh:) or SSH_AUTH_SOCK to an ssh-agent`,
+        `no key for host ${hostId}: set privateKeyPath (host, group or ssh:) or SSH_AUTH_SOCK to an ssh-agent`,
       );
     }
     let privateKey: string;
     try {
-      privateKey = readFileSync(t.privateKeyPath, 'utf8');
+      privateKey = readFileSync(keyPath, 'utf8');
     } catch (err) {
-      throw new StepError('credentials', `cannot read the key of host ${t.hostId}: ${(err as Error).message}`);
+      throw new StepError('credentials', `cannot read the key of host ${hostId}: ${(err as Error).message}`);
     }
     return opts.passphrase === undefined ? { privateKey } : { privateKey, passphrase: opts.passphrase };
   }
 
-  async function open(t: StepTarget): Promise<NodeSSH> {
+  /**
+   * An SSH connection to `address:port`, its host key checked against
+   * known_hosts, over `sock` when given (a channel forwarded by a bastion).
+   * `what` names it in errors ("host 101", "bastion … for host 101").
+   */
+  async function connect(
+    c: { address: string; port: number; username: string; sock?: ClientChannel },
+    login: ReturnType<typeof credentials>,
+    what: string,
+    hostId: number,
+  ): Promise<NodeSSH> {
     let refusal: string | undefined;
-    const login = credentials(t);
     const ssh = new NodeSSH();
     try {
       await ssh.connect({
-        host: t.address,
-        port: t.port,
-        username: t.username,
+        host: c.address,
+        port: c.port,
+        username: c.username,
+        ...(c.sock === undefined ? {} : { sock: c.sock }),
         ...login,
         readyTimeout: opts.connectTimeoutSeconds * 1000,
         keepaliveInterval: 5000,
         keepaliveCountMax: 3,
         hostVerifier: (key: Buffer) => {
-          const verdict = checkHostKey(knownHostEntries(), t.address, t.port, key);
+          const verdict = checkHostKey(knownHostEntries(), c.address, c.port, key);
           if (!verdict.ok) refusal = verdict.message;
           return verdict.ok;
         },
@@ -105,23 +129,82 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
     } catch (err) {
       ssh.dispose();
       const message = (err as Error).message;
-      if (refusal) throw new StepError('hostKey', refusal);
+      if (refusal) throw new StepError('hostKey', what === `host ${hostId}` ? refusal : `${what}: ${refusal}`);
       // ssh2's words for an encrypted key without (or with a wrong) passphrase.
       if (/passphrase|encrypted/i.test(message))
         throw new StepError(
           'credentials',
-          `the key of host ${t.hostId} is encrypted: set SSH_KEY_PASSPHRASE to its passphrase (${message})`,
+          `the key of ${what} is encrypted: set SSH_KEY_PASSPHRASE to its passphrase (${message})`,
         );
-      throw new StepError('unreachable', `cannot connect to ${connKey(t)}: ${message}`);
+      throw new StepError(
+        'unreachable',
+        `cannot connect to ${what} (${c.username}@${c.address}:${c.port}): ${message}`,
+      );
     }
-    ssh.connection?.on('close', () => connections.delete(poolKey(t)));
     // node-ssh listens for errors only while connecting: a reset later (a cut
     // connection, an sshd killed) must not become an unhandled 'error' that
     // ends the process. The steps on it see their shell close and attach again.
     ssh.connection?.on('error', (err: Error) => {
-      opts.logger.warn({ hostId: t.hostId, err: err.message }, 'SSH connection failed');
+      opts.logger.warn({ hostId, via: what, err: err.message }, 'SSH connection failed');
       ssh.dispose(); // its 'close' forgets it; its shell fails its steps, which attach again
     });
+    return ssh;
+  }
+
+  /** The bastion's connection for `t`, opened on first need and shared by every host behind it. */
+  function bastion(t: StepTarget & { jump: JumpHost }): Promise<NodeSSH> {
+    const k = bastionKey(t);
+    let b = bastions.get(k);
+    if (!b) {
+      const { address, port, username } = t.jump;
+      b = connect(
+        { address, port, username },
+        credentials(t.hostId, jumpKeyPath(t)),
+        `bastion ${jumpName(t.jump)} for host ${t.hostId}`,
+        t.hostId,
+      );
+      const mine = b;
+      bastions.set(k, mine);
+      mine.then(
+        (ssh) => ssh.connection?.on('close', () => bastions.get(k) === mine && bastions.delete(k)),
+        () => bastions.get(k) === mine && bastions.delete(k),
+      );
+    }
+    return b;
+  }
+
+  /** A channel from the bastion to the host, as `ssh -J` opens (direct-tcpip). */
+  async function forwarded(t: StepTarget & { jump: JumpHost }): Promise<ClientChannel> {
+    const b = await bastion(t);
+    const client = b.connection;
+    if (!client) throw new StepError('unreachable', `the bastion ${jumpName(t.jump)} for host ${t.hostId} closed`);
+    return new Promise((resolve, reject) =>
+      client.forwardOut('127.0.0.1', 0, t.address, t.port, (err, channel) =>
+        err
+          ? reject(
+              new StepError(
+                'unreachable',
+                `the bastion ${jumpName(t.jump)} could not reach host ${t.hostId} at ${t.address}:${t.port}: ${err.message}`,
+              ),
+            )
+          : resolve(channel),
+      ),
+    );
+  }
+
+  async function open(t: StepTarget): Promise<NodeSSH> {
+    const login = credentials(t.hostId, t.privateKeyPath);
+    const sock = t.jump === undefined ? undefined : await forwarded({ ...t, jump: t.jump });
+    const ssh = await connect(
+      { ...t, ...(sock === undefined ? {} : { sock }) },
+      login,
+      `host ${t.hostId}`,
+      t.hostId,
+    ).catch((err: unknown) => {
+      sock?.close(); // the bastion's channel for a login that failed
+      throw err;
+    });
+    ssh.connection?.on('close', () => connections.delete(poolKey(t)));
     return ssh;
   }
 
@@ -301,8 +384,9 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
     },
 
     async close() {
-      const all = [...connections.values()];
+      const all = [...connections.values(), ...bastions.values()];
       connections.clear();
+      bastions.clear();
       for (const c of all) {
         try {
           const ssh = await c;

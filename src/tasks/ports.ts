@@ -134,18 +134,35 @@ export class StoreOutcomeUnknown extends Error {
 /** A task without its subtasks, as listings show it. */
 export type TaskSummary = Omit<OcpTask, 'subtasks'>;
 
+/** What a listing filters on: every field given must match. */
+export interface TaskFilter {
+  status?: OcpTask['status'];
+  /** The task's host, or one of its batch's. */
+  hostId?: number;
+  /** The task's name, exactly. */
+  name?: string;
+}
+
+/**
+ * Which tasks there are, by what listings filter and order on (not their
+ * content: a listing reads its page's summaries from the store). Every call
+ * that answers from the index first waits (briefly) until it has seen the
+ * store's writes made before the call, so a caller reads its own writes.
+ */
 export interface TaskIndex {
   /**
-   * Every stored task this index keeps, in no particular order. It first
-   * waits (briefly) until it has seen the store's writes made before the
-   * call, so a caller reads its own writes.
+   * The ids of the tasks matching `filter`, newest first (ids grow): `limit`
+   * of them from `offset`, and how many match in all.
    */
-  all(): Promise<TaskSummary[]>;
+  list(filter: TaskFilter, offset: number, limit: number): Promise<{ ids: number[]; total: number }>;
+  /** The ids of the running tasks. */
+  running(): Promise<number[]>;
   /**
-   * One pass over every stored task, whatever this index keeps, holding one at
-   * a time (the retention sweep of a process that keeps only running tasks).
+   * The ids of the tasks that ended before `cutoffMs` (epoch ms), whatever
+   * this index keeps (a process that keeps only running tasks looks through
+   * the store): retention.tasks.
    */
-  scan(visit: (task: TaskSummary) => void): Promise<void>;
+  endedBefore(cutoffMs: number): Promise<number[]>;
   close(): void;
 }
 

@@ -11,7 +11,7 @@ import { CodedError, ErrorCode } from '../errors.js';
 import { targetOf } from '../executor/ports.js';
 import type { OperationDeps, TaskDeps } from './deps.js';
 import { hostOrThrow, recordOrThrow, subtaskOrThrow } from './find-or-throw.js';
-import type { SubtaskLog } from './ports.js';
+import type { SubtaskLog, TaskFilter, TaskSummary } from './ports.js';
 
 /**
  * A task in OCP's shape, a batch assembled from its parts; `subtasks: false`
@@ -34,41 +34,41 @@ export async function getSubtaskLog(deps: TaskDeps, taskId: number, subtaskId: n
   return log ?? { log: '', truncated: false };
 }
 
-export interface TaskQuery {
-  status?: OcpTask['status'];
-  hostId?: number;
-  name?: string;
+export interface TaskQuery extends TaskFilter {
   page: number;
   size: number;
 }
 
 export interface TaskPage {
-  contents: Array<Omit<OcpTask, 'subtasks'>>;
+  contents: TaskSummary[];
   page: { number: number; size: number; totalElements: number; totalPages: number };
 }
 
-/** Tasks matching the filters, newest first (ids grow), without subtasks. */
+/**
+ * Tasks matching the filters, newest first (ids grow), without subtasks: the
+ * index says which, the store gives only the page's summaries. A task removed
+ * between the two (retention) is left out of its page.
+ */
 export async function listTasks(deps: TaskDeps, q: TaskQuery): Promise<TaskPage> {
-  const matching = (await deps.index.all())
-    .sort((a, b) => b.id - a.id)
-    .filter((t) => q.status === undefined || t.status === q.status)
-    .filter((t) => q.name === undefined || t.name === q.name)
-    .filter(
-      (t) =>
-        q.hostId === undefined ||
-        t.hostId === q.hostId ||
-        (t.context.listMap.host_ids ?? []).includes(String(q.hostId)),
-    );
-  const start = (q.page - 1) * q.size;
-  return {
-    contents: matching.slice(start, start + q.size),
-    page: {
-      number: q.page,
-      size: q.size,
-      totalElements: matching.length,
-      totalPages: Math.ceil(matching.length / q.size),
-    },
+  const filter: TaskFilter = {
+    ...(q.status === undefined ? {} : { status: q.status }),
+    ...(q.hostId === undefined ? {} : { hostId: q.hostId }),
+    ...(q.name === undefined ? {} : { name: q.name }),
   };
+  const { ids, total } = await deps.index.list(filter, (q.page - 1) * q.size, q.size);
+  const summaries = await Promise.all(ids.map((id) => summaryOf(deps, id)));
+  return {
+    contents: summaries.filter((s): s is TaskSummary => s !== undefined),
+    page: { number: q.page, size: q.size, totalElements: total, totalPages: Math.ceil(total / q.size) },
+  };
+}
+
+/** A task's summary as stored: the task without its subtasks; undefined when there is none. */
+async function summaryOf(deps: TaskDeps, taskId: number): Promise<TaskSummary | undefined> {
+  const stored = await deps.store.get(taskId);
+  if (!stored) return undefined;
+  const { subtasks: _subtasks, ...summary } = stored.record.task;
+  return summary;
 }
 
 export interface AgentStatus {

@@ -12,13 +12,8 @@ export async function removeExpiredTasks(
   deps: Pick<TaskDeps, 'index' | 'store' | 'logger' | 'now'>,
   keptMs: number,
 ): Promise<number> {
-  const cutoff = deps.now().getTime() - keptMs;
-  const expired: number[] = [];
-  await deps.index.scan((t) => {
-    if (t.status === 'RUNNING') return;
-    const ended = Date.parse(t.finishTime ?? t.createTime ?? t.startTime);
-    if (Number.isFinite(ended) && ended < cutoff) expired.push(t.id);
-  });
+  const expired = await deps.index.endedBefore(deps.now().getTime() - keptMs);
+  // The store removes a task only if it has not run again since (a Retry).
   for (const id of expired) await deps.store.remove(id);
   if (expired.length > 0) {
     deps.logger.info({ removed: expired.length, keptMs }, 'finished tasks past retention.tasks removed');

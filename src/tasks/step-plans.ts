@@ -51,12 +51,13 @@ function digestOf(value: unknown): string {
 
 /**
  * The host settings a step depends on: where and as whom it runs, where its
- * run files live, what its script quotes in, which key logs in and the group
- * that gave them (SPEC §9). (A bastion and `sudo -u` belong here too when hosts gain them.)
+ * run files live, what its script quotes in, which key logs in, the bastion it is
+ * reached through, the user it becomes and the group that gave them (SPEC §9).
+ * An unset field adds nothing, so adding a setting kept older digests.
  */
 export function hostDigest(host: HostConfig): string {
-  const { address, port, username, agentHome, stateDir, privateKeyPath, group, become } = host;
-  return digestOf({ address, port, username, agentHome, stateDir, privateKeyPath, group, become: become?.user });
+  const { address, port, username, agentHome, stateDir, privateKeyPath, group, become, jump } = host;
+  return digestOf({ address, port, username, agentHome, stateDir, privateKeyPath, group, become: become?.user, jump });
 }
 
 /** A task's parameters: none, or its operation's, as the task holds them. */

@@ -157,17 +157,28 @@ export function memoryLogs(): SubtaskLogs {
 }
 
 export function memoryIndex(store: { tasks: Map<number, StoredTask> }): TaskIndex {
-  const summaries = () =>
-    [...store.tasks.values()].map(({ record }) => {
-      const { subtasks: _subtasks, ...summary } = record.task;
-      return summary;
-    });
+  const newestFirst = () => [...store.tasks.values()].map(({ record }) => record.task).sort((a, b) => b.id - a.id);
   return {
-    async all() {
-      return summaries();
+    async list(filter, offset, limit) {
+      const matching = newestFirst().filter(
+        (t) =>
+          (filter.status === undefined || t.status === filter.status) &&
+          (filter.name === undefined || t.name === filter.name) &&
+          (filter.hostId === undefined ||
+            t.hostId === filter.hostId ||
+            (t.context.listMap.host_ids ?? []).includes(String(filter.hostId))),
+      );
+      return { ids: matching.slice(offset, offset + limit).map((t) => t.id), total: matching.length };
     },
-    async scan(visit) {
-      for (const s of summaries()) visit(s);
+    async running() {
+      return newestFirst()
+        .filter((t) => t.status === 'RUNNING')
+        .map((t) => t.id);
+    },
+    async endedBefore(cutoffMs) {
+      return newestFirst()
+        .filter((t) => t.status !== 'RUNNING' && Date.parse(t.finishTime ?? t.createTime ?? t.startTime) < cutoffMs)
+        .map((t) => t.id);
     },
     close() {},
   };

@@ -35,6 +35,8 @@ export interface SshdHandle {
   hostPublicKey: string;
   /** Every run of the simulated ~/.bashrc so far, oldest first ([] without `bashrc`). */
   bashrcRuns(): BashrcRun[];
+  /** The listening sshd processes (each connection is served by a child of one). */
+  serverPids(): number[];
   stop(): Promise<void>;
 }
 
@@ -50,6 +52,19 @@ export interface SshdOptions {
   firstId?: number;
   /** Give the hosts' user a slow, chatty, counted ~/.bashrc (the user's login shell must be bash). */
   bashrc?: BashrcOptions;
+  /** The hosts live in a network of their own (see netns.ts) rather than on loopback. */
+  network?: SshdNetwork;
+  /** Let this existing client key log in rather than a new one (hosts and their bastion share it). */
+  clientKeyPath?: string;
+}
+
+/** Where hosts live when not on loopback: a network namespace reached only as its test set it up. */
+export interface SshdNetwork {
+  /** One per host, in order. */
+  addresses: string[];
+  port: number;
+  /** Runs a command inside the namespace: `ip netns exec <name>`. */
+  exec: string[];
 }
 
 /** One run of the simulated ~/.bashrc. */
@@ -84,9 +99,9 @@ function keygen(path: string): string {
   return readFileSync(`${path}.pub`, 'utf8').trim().split(' ').slice(0, 2).join(' ');
 }
 
-function sshdConfig(dir: string, index: number, addresses: string[], port: number): string {
+function sshdConfig(dir: string, index: number, listen: string[]): string {
   return [
-    ...addresses.map((a) => `ListenAddress ${a}:${port}`),
+    ...listen.map((a) => `ListenAddress ${a}`),
     `HostKey ${join(dir, 'host_ed25519')}`,
     `PidFile ${join(dir, `sshd-${index}.pid`)}`,
     `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
@@ -151,9 +166,23 @@ function readBashrcRuns(path: string): BashrcRun[] {
     });
 }
 
+/** Until an sshd in a namespace listens on `port` there (the test cannot connect to it from outside). */
+async function waitListening(net: SshdNetwork, port: number, child: ChildProcess, stderr: () => string): Promise<void> {
+  const [cmd, ...args] = [...net.exec, 'ss', '-Hltn', `sport = :${port}`];
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; ) {
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`sshd in ${net.exec.join(' ')} exited before listening\nstderr:\n${stderr()}`);
+    if (execFileSync(cmd as string, args, { encoding: 'utf8' }).trim() !== '') return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`sshd in ${net.exec.join(' ')} did not listen on port ${port} within 10 s\nstderr:\n${stderr()}`);
+}
+
 export async function startSshd(opts: SshdOptions): Promise<SshdHandle> {
   const firstId = opts.firstId ?? 101;
-  if (opts.hosts < 1 || opts.hosts > 255 - FIRST_OCTET) throw new Error(`unsupported host count ${opts.hosts}`);
+  const net = opts.network;
+  if (opts.hosts < 1 || opts.hosts > (net ? net.addresses.length : 255 - FIRST_OCTET))
+    throw new Error(`unsupported host count ${opts.hosts}`);
 
   const dir = await mkdtemp(join(tmpdir(), 'ocp-sshd-'));
   const children: ChildProcess[] = [];
@@ -179,14 +208,21 @@ export async function startSshd(opts: SshdOptions): Promise<SshdHandle> {
     const hostKey = join(dir, 'host_ed25519');
     const clientKey = join(dir, 'client_ed25519');
     const hostPublicKey = keygen(hostKey);
-    writeFileSync(join(dir, 'authorized_keys'), `${keygen(clientKey)}\n`);
+    const clientPublicKey = opts.clientKeyPath
+      ? readFileSync(`${opts.clientKeyPath}.pub`, 'utf8').trim()
+      : keygen(clientKey);
+    writeFileSync(join(dir, 'authorized_keys'), `${clientPublicKey}\n`);
 
-    const addresses = Array.from({ length: opts.hosts }, (_, i) => `127.0.0.${FIRST_OCTET + i}`);
-    const port = await freePort(addresses);
+    const addresses = net
+      ? net.addresses.slice(0, opts.hosts)
+      : Array.from({ length: opts.hosts }, (_, i) => `127.0.0.${FIRST_OCTET + i}`);
+    const port = net ? net.port : await freePort(addresses);
     const username = userInfo().username;
 
     const knownHostsPath = join(dir, 'known_hosts');
-    writeFileSync(knownHostsPath, addresses.map((a) => `[${a}]:${port} ${hostPublicKey}\n`).join(''));
+    // As OpenSSH writes them: the bare address for port 22.
+    const name = (a: string) => (port === 22 ? a : `[${a}]:${port}`);
+    writeFileSync(knownHostsPath, addresses.map((a) => `${name(a)} ${hostPublicKey}\n`).join(''));
 
     addresses.forEach((address, i) => {
       const id = firstId + i;
@@ -210,10 +246,26 @@ export async function startSshd(opts: SshdOptions): Promise<SshdHandle> {
     mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
 
     const waits: Array<Promise<void>> = [];
-    for (let i = 0; i * MAX_LISTEN_PER_SSHD < addresses.length; i++) {
+    if (net) {
+      // One sshd for the whole namespace, on every address of it; ready when it listens there.
+      const config = join(dir, 'sshd_config-0');
+      writeFileSync(config, sshdConfig(dir, 0, [`0.0.0.0:${port}`]));
+      const [cmd, ...args] = [...net.exec, SSHD, '-D', '-e', '-f', config];
+      const child = spawn(cmd as string, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+      children.push(child);
+      waits.push(waitListening(net, port, child, captureTail(child.stderr)));
+    }
+    for (let i = 0; !net && i * MAX_LISTEN_PER_SSHD < addresses.length; i++) {
       const group = addresses.slice(i * MAX_LISTEN_PER_SSHD, (i + 1) * MAX_LISTEN_PER_SSHD);
       const config = join(dir, `sshd_config-${i}`);
-      writeFileSync(config, sshdConfig(dir, i, group, port));
+      writeFileSync(
+        config,
+        sshdConfig(
+          dir,
+          i,
+          group.map((a) => `${a}:${port}`),
+        ),
+      );
       // Absolute path: sshd re-execs itself and refuses a relative argv[0].
       const child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
       children.push(child);
@@ -225,10 +277,11 @@ export async function startSshd(opts: SshdOptions): Promise<SshdHandle> {
     return {
       hosts,
       dir,
-      privateKeyPath: clientKey,
+      privateKeyPath: opts.clientKeyPath ?? clientKey,
       knownHostsPath,
       hostPublicKey,
       bashrcRuns: () => readBashrcRuns(runsLog),
+      serverPids: () => children.map((c) => c.pid).filter((pid): pid is number => pid !== undefined),
       stop: cleanup,
     };
   } catch (err) {

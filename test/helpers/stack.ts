@@ -19,12 +19,16 @@ import { createLogger } from '../../src/logger.js';
 import { createTaskStore } from '../../src/nats/task-store.js';
 import { type Service, startService } from '../../src/service.js';
 import { captureTail, killOnExit, type NatsServerHandle, startNatsServer, waitForExit } from './nats-server.js';
-import { type BashrcOptions, type SshdHandle, startSshd } from './sshd.js';
+import { type BashrcOptions, type SshdHandle, type SshdOptions, startSshd } from './sshd.js';
 
 export interface StackOptions {
   hosts?: number;
   /** The hosts' user gets a slow, chatty, counted ~/.bashrc (see sshd.ts). */
   bashrc?: BashrcOptions;
+  /** Where the hosts live and which client key logs in (see sshd.ts; default: loopback, a new key). */
+  sshd?: Pick<SshdOptions, 'network' | 'clientKeyPath'>;
+  /** Lines added to the hosts' known_hosts (a bastion's, say). */
+  moreKnownHosts?: string;
   /** Seconds per runbook step (all steps), default 20. */
   stepTimeout?: number;
   /** Per step name, seconds. */
@@ -129,7 +133,11 @@ function outsideNats(url: string): NatsServerHandle {
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const nats = opts.natsUrl ? outsideNats(opts.natsUrl) : await startNatsServer();
-  const sshd = await startSshd({ hosts: opts.hosts ?? 2, ...(opts.bashrc ? { bashrc: opts.bashrc } : {}) });
+  const sshd = await startSshd({
+    hosts: opts.hosts ?? 2,
+    ...opts.sshd,
+    ...(opts.bashrc ? { bashrc: opts.bashrc } : {}),
+  });
   const dir = mkdtempSync(join(tmpdir(), 'ocp-stack-'));
   const runbookDir = join(dir, 'runbooks');
   mkdirSync(runbookDir);
@@ -138,7 +146,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     writeFileSync(join(runbookDir, `${rb.name.replaceAll(' ', '-')}.yml`), stringify({ name: rb.name, steps }));
   }
   const knownHostsPath = join(dir, 'known_hosts');
-  writeFileSync(knownHostsPath, opts.knownHosts ?? readFileSync(sshd.knownHostsPath, 'utf8'));
+  writeFileSync(
+    knownHostsPath,
+    (opts.knownHosts ?? readFileSync(sshd.knownHostsPath, 'utf8')) + (opts.moreKnownHosts ?? ''),
+  );
   const configPath = join(dir, 'ocp-chatops.yml');
   const file: Record<string, unknown> = {
     hosts: sshd.hosts.map((h) => ({

@@ -4,7 +4,10 @@
  * for the test (and removed after): one login user that may become the agent
  * user without a password, one that needs a password. The agent's files
  * belong to the agent user, so a step run as the login user could not stop
- * or start it: only a step really run as the agent user succeeds.
+ * or start it: only a step really run as the agent user succeeds. A step
+ * run so is taken over after its executor's SIGKILL (attached to, never
+ * started twice) and cancelled (its processes, the agent user's, all gone)
+ * like any other, its run's files the agent user's.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -15,7 +18,7 @@ import type { OcpTask } from '../../src/contracts/ocp-task.js';
 import { apiClient } from '../helpers/http.js';
 import { setFault, stopSimAgent } from '../helpers/sim-agent.js';
 import { BASHRC_CHATTER } from '../helpers/sshd.js';
-import { type Stack, startStack, waitFor, waitForTask } from '../helpers/stack.js';
+import { type ChildService, type Stack, startStack, waitFor, waitForTask } from '../helpers/stack.js';
 
 const TAG = `ocpb${Math.random().toString(36).slice(2, 7)}`;
 const USERS = { ops: `${TAG}o`, withPassword: `${TAG}p`, agent: `${TAG}a` } as const;
@@ -25,27 +28,48 @@ function run(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8' });
 }
 
+before(() => {
+  // '*': no password to log in with, yet not locked (sshd refuses a locked account's key).
+  for (const u of Object.values(USERS)) run('useradd', ['-m', '-p', '*', '-s', '/bin/bash', u]);
+  writeFileSync(
+    SUDOERS,
+    `${USERS.ops} ALL=(${USERS.agent}) NOPASSWD: ALL\n${USERS.withPassword} ALL=(${USERS.agent}) ALL\n`,
+    { mode: 0o440 },
+  );
+  run('visudo', ['-cf', SUDOERS]);
+  // The agent user's shell starts up slowly and chattily and counts its runs (a pyenv or conda
+  // init); the login user's does too (the stack's simulated ~/.bashrc).
+  writeFileSync(
+    `/home/${USERS.agent}/.bashrc`,
+    `sleep 0.15\necho "chatter from ${USERS.agent}'s ~/.bashrc"\necho run >> "$HOME/bashrc-runs"\n`,
+  );
+  run('chown', [`${USERS.agent}:${USERS.agent}`, `/home/${USERS.agent}/.bashrc`]);
+});
+after(() => {
+  for (const u of Object.values(USERS)) {
+    try {
+      run('pkill', ['-KILL', '-u', u]);
+    } catch {
+      // nothing of it ran
+    }
+    run('userdel', ['-r', u]);
+  }
+  rmSync(SUDOERS, { force: true });
+});
+
+/** The simulated agent of a host, stopped and handed to the agent user: its files, and (once started by a task) its processes. */
+function giveToAgentUser(agentHome: string): void {
+  stopSimAgent(agentHome);
+  run('chown', ['-R', `${USERS.agent}:${USERS.agent}`, agentHome]);
+  for (let d = dirname(agentHome); d !== '/'; d = dirname(d)) chmodSync(d, statSync(d).mode | 0o711);
+}
+
 describe('become: steps as the agent user, by sudo', () => {
   let stack: Stack;
   let api: ReturnType<typeof apiClient>;
   const host = (i: number) => stack.sshd.hosts[i]!;
 
   before(async () => {
-    // '*': no password to log in with, yet not locked (sshd refuses a locked account's key).
-    for (const u of Object.values(USERS)) run('useradd', ['-m', '-p', '*', '-s', '/bin/bash', u]);
-    writeFileSync(
-      SUDOERS,
-      `${USERS.ops} ALL=(${USERS.agent}) NOPASSWD: ALL\n${USERS.withPassword} ALL=(${USERS.agent}) ALL\n`,
-      { mode: 0o440 },
-    );
-    run('visudo', ['-cf', SUDOERS]);
-    // The agent user's shell starts up slowly and chattily and counts its runs (a pyenv or conda
-    // init); the login user's does too (the stack's simulated ~/.bashrc, below).
-    writeFileSync(
-      `/home/${USERS.agent}/.bashrc`,
-      `sleep 0.15\necho "chatter from ${USERS.agent}'s ~/.bashrc"\necho run >> "$HOME/bashrc-runs"\n`,
-    );
-    run('chown', [`${USERS.agent}:${USERS.agent}`, `/home/${USERS.agent}/.bashrc`]);
     stack = await startStack({
       hosts: 3,
       bashrc: {},
@@ -59,29 +83,13 @@ describe('become: steps as the agent user, by sudo', () => {
         return file;
       },
     });
-    // The agent is the agent user's: its files, and (once started by a task) its processes.
-    for (let i = 0; i < 3; i++) {
-      stopSimAgent(host(i).agentHome);
-      run('chown', ['-R', `${USERS.agent}:${USERS.agent}`, host(i).agentHome]);
-      for (let d = dirname(host(i).agentHome); d !== '/'; d = dirname(d)) chmodSync(d, statSync(d).mode | 0o711);
-    }
+    for (let i = 0; i < 3; i++) giveToAgentUser(host(i).agentHome);
     // The login users may count their runs in the stack's log too.
     writeFileSync(join(stack.sshd.dir, 'bashrc-runs.log'), '');
     chmodSync(join(stack.sshd.dir, 'bashrc-runs.log'), 0o666);
     api = apiClient((await stack.startService()).httpPort as number);
   });
-  after(async () => {
-    await stack?.stop();
-    for (const u of Object.values(USERS)) {
-      try {
-        run('pkill', ['-KILL', '-u', u]);
-      } catch {
-        // nothing of it ran
-      }
-      run('userdel', ['-r', u]);
-    }
-    rmSync(SUDOERS, { force: true });
-  });
+  after(async () => stack?.stop());
 
   async function task(path: string): Promise<OcpTask> {
     const a = await api<OcpTask>('POST', path);
@@ -166,5 +174,169 @@ describe('become: steps as the agent user, by sudo', () => {
     assert.equal(nobody.status, 'FAILED');
     assert.match(await errorOf(nobody), /was refused \(.*unknown user.*\).* to exist/);
     assert.ok(Date.now() - started < 20_000, 'a refusal is final: no attaching again for minutes');
+  });
+});
+
+/**
+ * An operation of one's own whose step marks each run (as whom it ran) and
+ * sleeps, twice at once in its session: a step slow enough to take over or
+ * cancel, whose processes are found by their command line.
+ */
+const SLOW_MARK = {
+  name: 'slow-mark',
+  title: 'Mark a run, then sleep',
+  role: 'HOST_MANAGER',
+  params: { seconds: { pattern: '[1-9][0-9]?' } },
+  steps: [
+    {
+      name: 'Mark and sleep',
+      timeout: 60,
+      command:
+        'id -un >> {agentHome}/marks\nsleep {seconds} & sleep {seconds}\nwait\necho slept {seconds} s as "$(id -un)"',
+    },
+  ],
+};
+
+/**
+ * A step that never stops starting processes: each round a new `sleep 31`,
+ * the one before ended. Whatever moment a cancel kills it, some process of it
+ * is being born. Its `sleep 32` lives on, to be seen.
+ */
+const FORKING = {
+  name: 'forking',
+  title: 'Keep starting processes',
+  role: 'HOST_MANAGER',
+  steps: [
+    {
+      name: 'Start processes',
+      timeout: 60,
+      command: 'sleep 32 &\nsleep 31 & prev=$!\nwhile :; do sleep 31 & kill $prev; wait $prev; prev=$!; done',
+    },
+  ],
+};
+
+describe('become: takeover and cancel of a step run as the agent user', () => {
+  const LEASE_SECONDS = 4;
+  let stack: Stack;
+  let api: ReturnType<typeof apiClient>;
+  let agentUid: number;
+  const host = () => stack.sshd.hosts[0]!;
+  const marks = () => readFileSync(join(host().agentHome, 'marks'), 'utf8').split('\n').filter(Boolean);
+  /** The agent user's processes running `sleep <seconds>` (the step's), by pid. */
+  const sleeps = (seconds: number): string[] => {
+    try {
+      return run('pgrep', ['-u', USERS.agent, '-x', '-f', `sleep ${seconds}`])
+        .split('\n')
+        .filter(Boolean);
+    } catch {
+      return []; // pgrep exits 1 when nothing matches
+    }
+  };
+  /** The run's files on the host (`<epoch>-<task>-<subtask>-<runTime>.*`). */
+  const runFiles = (taskId: number, subtaskId: number): string[] => {
+    const dir = join(host().agentHome, '.ocp-chatops', 'runs');
+    return readdirSync(dir)
+      .filter((f) => f.includes(`-${taskId}-${subtaskId}-1.`))
+      .map((f) => join(dir, f));
+  };
+  async function operation(name: string, params: Record<string, string> = {}): Promise<OcpTask> {
+    const a = await api<OcpTask>('POST', `/api/v2/ocp-chatops/operations/${name}`, {
+      body: { hostId: host().id, params },
+    });
+    assert.equal(a.status, 200, JSON.stringify(a.body));
+    return a.body.data;
+  }
+  const slowMark = (seconds: number) => operation(SLOW_MARK.name, { seconds: String(seconds) });
+  async function logOf(taskId: number, subtaskId: number): Promise<string> {
+    const log = await api<{ log: string }>('GET', `/api/v2/tasks/instances/${taskId}/subtasks/${subtaskId}/log`);
+    return log.body.data.log;
+  }
+  async function executor(): Promise<ChildService> {
+    const e = stack.spawnService('executor');
+    await waitFor('an executor', () => e.output().includes('executor started'), 20_000);
+    return e;
+  }
+
+  before(async () => {
+    agentUid = Number(run('id', ['-u', USERS.agent]).trim());
+    stack = await startStack({
+      hosts: 1,
+      leaseSeconds: LEASE_SECONDS,
+      operations: [SLOW_MARK, FORKING],
+      editConfig: (file) => {
+        Object.assign((file.hosts as Array<Record<string, unknown>>)[0]!, {
+          username: USERS.ops,
+          become: { user: USERS.agent },
+        });
+        return file;
+      },
+    });
+    giveToAgentUser(host().agentHome);
+    // This process answers HTTP only: the steps run in executors of their own, to be killed.
+    api = apiClient((await stack.startService('api')).httpPort as number);
+  });
+  after(async () => stack?.stop());
+
+  it('hands a step left running by a SIGKILLed executor to another, which waits for that run instead of starting one', async () => {
+    const a = await executor();
+    const created = await slowMark(8);
+    // A, started and pulling, takes the step; B starts meanwhile and takes it over once A is gone.
+    const b = stack.spawnService('executor');
+    const step = created.subtasks[0]!;
+    await waitFor('the step to start on the host', () => sleeps(8).length === 2 || undefined, 20_000);
+    await a.kill('SIGKILL');
+    assert.equal(sleeps(8).length, 2, 'the step runs on, detached, after its executor died');
+
+    const ended = await waitForTask(stack.nc, created.id, undefined, 30_000);
+    assert.equal(ended.status, 'SUCCESSFUL', await logOf(created.id, step.id));
+    assert.ok(
+      b.output().includes('taking over a subtask left running'),
+      `the second executor took the step over:\n${b.output().slice(-2000)}`,
+    );
+    assert.deepEqual(marks(), [USERS.agent], 'the step ran once, as the agent user');
+    assert.match(await logOf(created.id, step.id), new RegExp(`slept 8 s as ${USERS.agent}`));
+    const files = runFiles(created.id, step.id);
+    assert.ok(files.some((f) => f.endsWith('.claim')) && files.some((f) => f.endsWith('.rc')), files.join(', '));
+    for (const f of files) assert.equal(statSync(f).uid, agentUid, `${f} is the agent user's`);
+    await b.kill('SIGTERM');
+  });
+
+  it("cancels a step run as the agent user: every process of it is gone when the cancel answers, the task FAILED, 'canceled'", async () => {
+    const e = await executor();
+    const created = await slowMark(25);
+    const step = created.subtasks[0]!;
+    await waitFor('the step to start on the host', () => sleeps(25).length === 2 || undefined, 20_000);
+    const cancel = await api('POST', `/api/v2/tasks/instances/${created.id}/subtasks/${step.id}/cancel`);
+    assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
+    assert.deepEqual(sleeps(25), [], 'nothing of the step runs once the cancel answered');
+
+    const ended = await waitForTask(stack.nc, created.id, undefined, 20_000);
+    assert.equal(ended.status, 'FAILED');
+    assert.equal(ended.subtasks[0]!.status, 'FAILED');
+    assert.match(await logOf(created.id, step.id), /canceled/);
+    const files = runFiles(created.id, step.id);
+    assert.ok(
+      files.some((f) => f.endsWith('.cancel')),
+      `the cancel marked the run: ${files.join(', ')}`,
+    );
+    for (const f of files) assert.equal(statSync(f).uid, agentUid, `${f} is the agent user's`);
+    // The host is free again: the next task runs.
+    const next = await slowMark(1);
+    assert.equal((await waitForTask(stack.nc, next.id, undefined, 20_000)).status, 'SUCCESSFUL');
+    await e.kill('SIGTERM');
+  });
+
+  it('cancels a step that keeps starting processes: none born while the cancel kills it survives', async () => {
+    const e = await executor();
+    const created = await operation(FORKING.name);
+    const step = created.subtasks[0]!;
+    await waitFor('the step to start on the host', () => sleeps(32).length > 0 || undefined, 20_000);
+    const cancel = await api('POST', `/api/v2/tasks/instances/${created.id}/subtasks/${step.id}/cancel`);
+    assert.equal(cancel.status, 200, JSON.stringify(cancel.body));
+    assert.deepEqual([...sleeps(31), ...sleeps(32)], [], 'nothing of the step runs once the cancel answered');
+    const ended = await waitForTask(stack.nc, created.id, undefined, 20_000);
+    assert.equal(ended.status, 'FAILED');
+    assert.match(await logOf(created.id, step.id), /canceled/);
+    await e.kill('SIGTERM');
   });
 });

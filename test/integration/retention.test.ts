@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { nanos } from 'nats';
+import { DiscardPolicy, nanos } from 'nats';
 import { parse, stringify } from 'yaml';
 import type { OcpTask } from '../../src/contracts/ocp-task.js';
 import type { Service } from '../../src/service.js';
@@ -30,10 +30,11 @@ describe('retention', () => {
   });
   after(async () => stack?.stop());
 
-  it('gives every stream and bucket its configured max age, and none where nothing may age out', async () => {
+  it('gives every stream and bucket its configured max age, none where nothing may age out, and no dropping when full', async () => {
     const jsm = await stack.nc.jetstreamManager();
     const maxAge = async (stream: string) => (await jsm.streams.info(stream)).config.max_age;
     assert.equal(await maxAge('OCP_CMD'), nanos(30 * DAY_MS));
+    assert.equal(await maxAge('OCP_DOOR'), nanos(30 * DAY_MS));
     assert.equal(await maxAge('OCP_EVENTS'), nanos(30 * DAY_MS));
     assert.equal(await maxAge('OCP_WORK'), 0, 'a work item leaves when done, never by age');
     for (const bucket of ['ocp_logs', 'ocp_requests', 'ocp_slack']) {
@@ -41,6 +42,12 @@ describe('retention', () => {
     }
     for (const bucket of ['ocp_tasks', 'ocp_ids', 'ocp_host_locks']) {
       assert.equal(await maxAge(`KV_${bucket}`), 0, `${bucket} never ages out by itself`);
+    }
+    // Given a byte limit, each refuses what is new rather than drop what is old (SPEC §10).
+    const streams = ['OCP_CMD', 'OCP_DOOR', 'OCP_EVENTS', 'OCP_WORK'];
+    const buckets = ['ocp_tasks', 'ocp_requests', 'ocp_host_locks', 'ocp_logs', 'ocp_ids', 'ocp_slack'];
+    for (const name of [...streams, ...buckets.map((b) => `KV_${b}`)]) {
+      assert.equal((await jsm.streams.info(name)).config.discard, DiscardPolicy.New, name);
     }
   });
 
@@ -53,11 +60,9 @@ describe('retention', () => {
 
     // A process that only runs steps keeps the running tasks in memory, not the finished ones...
     const executor = await stack.startService('executor');
-    const held = await executor.deps.index.all();
-    assert.deepEqual(
-      held.map((t) => t.id),
-      [running.body.data.id],
-    );
+    const held = await executor.deps.index.list({}, 0, 100);
+    assert.deepEqual(held, { ids: [running.body.data.id], total: 1 });
+    assert.deepEqual(await executor.deps.index.running(), [running.body.data.id]);
     // ...and its retention pass still finds them. Three days on, with two kept:
     const later = { ...executor.deps, now: () => new Date(Date.now() + 3 * DAY_MS) };
     assert.equal(await removeExpiredTasks(later, 2 * DAY_MS), 1);
@@ -74,5 +79,11 @@ describe('retention', () => {
     await executor.stop();
     clearFaults(slow.agentHome);
     assert.equal(end.status, 'SUCCESSFUL');
+    // Ended now, it goes three days on too, found by the index of a process that lists (every task).
+    assert.equal(await removeExpiredTasks({ ...svc.deps, now: later.now }, 2 * DAY_MS), 1);
+    const none = await api<{ contents: OcpTask[]; page: { totalElements: number } }>('GET', '/api/v2/tasks/instances', {
+      user: 'viewer',
+    });
+    assert.deepEqual([none.body.data.contents, none.body.data.page.totalElements], [[], 0]);
   });
 });

@@ -105,6 +105,46 @@ describe('groups', () => {
     assert.equal(hostDigest(plain), hostDigest({ ...plain, become: undefined }));
   });
 
+  test('a bastion comes from the host or its group, logging in as the host does unless it says otherwise', () => {
+    const behind = { ...groups, 'hz-prod': { ...groups['hz-prod'], jump: { address: '127.0.0.5' } } };
+    const c = parse({
+      groups: behind,
+      hosts: [
+        host({ group: 'hz-prod' }),
+        host({
+          id: 2,
+          name: 'h2',
+          group: 'hz-prod',
+          jump: { address: '127.0.0.6', port: 2200, username: 'jumper', privateKeyPath: 'keys/jump' },
+        }),
+        host({ id: 3, name: 'h3' }),
+      ],
+    });
+    assert.deepEqual(
+      c.hosts.map((h) => h.jump),
+      [
+        { address: '127.0.0.5', port: 22, username: 'ops' },
+        { address: '127.0.0.6', port: 2200, username: 'jumper', privateKeyPath: '/etc/ocp/keys/jump' },
+        undefined,
+      ],
+    );
+  });
+
+  test('a changed bastion changes the host digest; none leaves it as it was', () => {
+    const plain = parse({ hosts: [host()] }).hosts[0]!;
+    const behind = parse({ hosts: [host({ jump: { address: '127.0.0.5' } })] }).hosts[0]!;
+    const other = parse({ hosts: [host({ jump: { address: '127.0.0.6' } })] }).hosts[0]!;
+    assert.notEqual(hostDigest(behind), hostDigest(plain));
+    assert.notEqual(hostDigest(behind), hostDigest(other));
+    assert.equal(hostDigest(plain), hostDigest({ ...plain, jump: undefined }));
+  });
+
+  test('a bastion needs an address; a bad field is named', () => {
+    throwsNaming({ hosts: [host({ jump: { port: 22 } })] }, 'hosts.0.jump.address', /./);
+    throwsNaming({ hosts: [host({ jump: { address: '127.0.0.5', port: 0 } })] }, 'hosts.0.jump.port', /./);
+    throwsNaming({ hosts: [host({ jump: { address: '127.0.0.5', user: 'x' } })] }, 'hosts.0.jump', /user/);
+  });
+
   test('a become user must be a POSIX user name', () => {
     assert.throws(
       () => parse({ hosts: [host({ become: { user: 'root; id' } })] }),
