@@ -1,13 +1,13 @@
 /**
  * How a request names its hosts (SPEC §8): one host (`hostId`) or several
- * (`hostIds`, a batch), never both; a list holds 1 to 2,000 hosts, each once.
+ * (`hostIds`, a batch), never both; a list holds 1 to 10,000 hosts, each once.
  * One definition for the NATS payloads and the API's inputs, whose id types
  * differ.
  */
 import { z } from 'zod';
 
 /** Hosts one request may name: the largest batch Slack and the API take. */
-export const MAX_HOSTS = 2000;
+export const MAX_HOSTS = 10_000;
 
 /** A list of host ids (of the door's id type), each named once. */
 export function hostIdList<T extends z.ZodType<number>>(id: T) {

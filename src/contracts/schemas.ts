@@ -4,7 +4,16 @@
  * PAYLOAD_SCHEMAS; test/unit/schemas.test.ts fails when docs/schemas/ is stale.
  */
 import { z } from 'zod';
-import { AgentInput, BatchInput, BuiltinOperationInput, HostInput, ListInput, SubtaskInput, TaskInput } from './api.js';
+import {
+  AgentInput,
+  BatchInput,
+  BuiltinOperationInput,
+  HostInput,
+  ListInput,
+  SubtaskInput,
+  TaskGetInput,
+  TaskInput,
+} from './api.js';
 import { AgentCommand, RequestEvent, TaskEvent, WorkItem } from './events.js';
 import { OcpTask } from './ocp-task.js';
 
@@ -24,6 +33,7 @@ export const PAYLOAD_SCHEMAS: Record<string, z.ZodType> = {
   'api-host-input': HostInput,
   'api-task-list-input': ListInput,
   'api-task-input': TaskInput,
+  'api-task-get-input': TaskGetInput,
   'api-subtask-input': SubtaskInput,
   'api-operation-input': BuiltinOperationInput,
 };
