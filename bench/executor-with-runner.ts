@@ -6,12 +6,14 @@
  *   BENCH_RUNNER=instant        every step ends at once, exit 0, no output
  *   BENCH_RUNNER=sleep:<ms>     every step ends after <ms>, exit 0, no output
  *   BENCH_REPORT_AT=<n>         print a report line when <n> steps run at once
+ *   BENCH_RUN_LOG=<file>        append each run's key to <file>, a line each (tests: what ran)
  *
  * Report lines on stdout are JSON with a "bench" key, beside pino's log lines:
  *   {"bench":"first-run","at":<epoch ms>}          the first step began
  *   {"bench":"in-flight","n":<n>,"at":…,"rss":…}   BENCH_REPORT_AT steps run at once
  * CONFIG_FILE, NATS_URL, ROLES, LOG_LEVEL as for src/main.ts (NATS_URL required).
  */
+import { appendFileSync } from 'node:fs';
 import { loadConfig } from '../src/config.js';
 import type { StepResult, StepRunner } from '../src/executor/ports.js';
 import { createLogger } from '../src/logger.js';
@@ -23,7 +25,7 @@ function report(fields: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(fields)}\n`);
 }
 
-function benchRunner(spec: string, reportAt: number): StepRunner {
+function benchRunner(spec: string, reportAt: number, runLog?: string): StepRunner {
   const sleepMs = spec === 'instant' ? 0 : Number(/^sleep:(\d+)$/.exec(spec)?.[1] ?? Number.NaN);
   if (!Number.isFinite(sleepMs)) throw new Error(`BENCH_RUNNER must be instant or sleep:<ms>, not ${spec}`);
   const timers = new Set<NodeJS.Timeout>();
@@ -31,7 +33,8 @@ function benchRunner(spec: string, reportAt: number): StepRunner {
   let first = true;
   let reported = false;
   return {
-    async run() {
+    async run(run) {
+      if (runLog) appendFileSync(runLog, `${run.runKey}\n`);
       if (first) {
         first = false;
         report({ bench: 'first-run', at: Date.now() });
@@ -70,7 +73,11 @@ async function main(): Promise<void> {
   const logger = createLogger(config.env.LOG_LEVEL);
   const natsUrl = config.env.NATS_URL;
   if (!natsUrl) throw new Error('NATS_URL must be set');
-  const runner = benchRunner(process.env.BENCH_RUNNER ?? 'instant', Number(process.env.BENCH_REPORT_AT ?? 0));
+  const runner = benchRunner(
+    process.env.BENCH_RUNNER ?? 'instant',
+    Number(process.env.BENCH_REPORT_AT ?? 0),
+    process.env.BENCH_RUN_LOG,
+  );
   const service = await startService({ config, logger, natsUrl, runner });
   logger.info({ httpPort: service.httpPort, runner: process.env.BENCH_RUNNER }, 'ready');
   let stopping = false;

@@ -5,6 +5,7 @@
  * part states when it was measured.
  */
 
+import { type ChainsResult, renderChains } from './chains.js';
 import type { MemoryResult, ThroughputResult } from './executor-load.js';
 import type { FleetResult, ToolRun } from './fleet.js';
 import type { HistoryResult } from './history.js';
@@ -45,6 +46,7 @@ export interface Results {
   /** the fleet of 50 behind one bastion (part `bastion`) */
   bastion?: Measured<FleetResult>;
   history?: Measured<HistoryResult>;
+  chains?: Measured<ChainsResult>;
   /** wall time of each part in the last run that ran it, s */
   partDurations: Record<string, number>;
 }
@@ -337,6 +339,7 @@ function comparison(results: Results, baselines: Array<Partial<Results> & { labe
 
 export function renderMarkdown(results: Results, baselines: Array<Partial<Results> & { label: string }> = []): string {
   const m = results.machine;
+  const chains = results.chains ? renderChains(results.chains.result) : [];
   const fleets = Object.values(results.fleet).sort((a, b) => a.result.hosts - b.result.hosts);
   const lines: string[] = [];
   const when = (x: Measured<unknown>) =>
@@ -661,6 +664,9 @@ export function renderMarkdown(results: Results, baselines: Array<Partial<Result
     );
   } else lines.push('Not measured yet.', '');
 
+  if (chains.length > 0 && results.chains) {
+    lines.push(...chains, `Measured ${when(results.chains)}.`, '');
+  }
   // ---- durations ----
   lines.push('## Duration of each part (last run of it)', '', '| part | s |', '|---|---|');
   const order = (k: string) => {

@@ -11,6 +11,8 @@
  *   5. Slack slash-command ack latency at 20 commands/s;
  *   6. listings and `history <host>` with 100,000 tasks stored, and the
  *      index's RSS (bench/history.ts).
+ *   7. batches of any size (bench/chains.ts): a 5,000-host batch and single-host
+ *      throughput, this code against main's, measured in the same run.
  *
  * Writes docs/BENCHMARKS.md, docs/benchmarks/fleet.svg and
  * docs/benchmarks/results.json; parts run on their own are merged into the
@@ -18,7 +20,7 @@
  *
  *   npm run bench
  *   npm run bench -- --fleet 50                 (repeatable; default 50 and 200)
- *   npm run bench -- --only fleet,throughput    (fleet|bastion|overhead|throughput|memory|ack|history)
+ *   npm run bench -- --only fleet,throughput    (fleet|bastion|overhead|throughput|memory|ack|history|chains)
  *   npm run bench -- --only history --history-tasks 10000
  *   npm run bench -- --runs 3 --tasks 1000 --no-ansible
  *   npm run bench -- --report-only             (rewrite the docs from results.json)
@@ -27,6 +29,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchChains } from './chains.js';
 import { benchMemory, benchThroughput } from './executor-load.js';
 import { benchFleet } from './fleet.js';
 import { benchHistory } from './history.js';
@@ -36,7 +39,7 @@ import { type AckResult, type Measured, type Results, renderMarkdown, renderSvg 
 const REPO = new URL('..', import.meta.url).pathname;
 const DOCS = join(REPO, 'docs');
 const RESULTS = join(DOCS, 'benchmarks', 'results.json');
-const PARTS = ['fleet', 'bastion', 'overhead', 'throughput', 'memory', 'ack', 'history'] as const;
+const PARTS = ['fleet', 'bastion', 'overhead', 'throughput', 'memory', 'ack', 'history', 'chains'] as const;
 type Part = (typeof PARTS)[number];
 
 function args(): {
@@ -153,6 +156,7 @@ async function main(): Promise<void> {
     throughput: previous.throughput ?? {},
     ...(previous.memory ? { memory: previous.memory } : {}),
     ...(previous.ack ? { ack: previous.ack } : {}),
+    ...(previous.chains ? { chains: previous.chains } : {}),
     ...(previous.bastion ? { bastion: previous.bastion } : {}),
     ...(previous.history ? { history: previous.history } : {}),
     partDurations: previous.partDurations ?? {},
@@ -235,6 +239,14 @@ async function main(): Promise<void> {
       const t0 = Date.now();
       const r = await benchAck();
       results.ack = measured(r, at, l, (Date.now() - t0) / 1000);
+    });
+  }
+  if (opts.only.has('chains')) {
+    await part('chains', async () => {
+      const at = new Date();
+      const l = load();
+      const r = await benchChains({ hosts: 5000, tasks: opts.tasks, runs: opts.runs, baseline: 'main' });
+      results.chains = measured(r, at, l, r.durationS);
     });
   }
   if (opts.only.has('history')) {

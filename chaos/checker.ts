@@ -82,8 +82,10 @@ export interface TaskEvidence {
   channel?: string;
   /** Subtask id -> why it failed (ocp_logs error), for FAILED subtasks. */
   errors: Record<string, string | undefined>;
-  /** The record's eventSeq: how many events the task has produced. */
+  /** The record's eventSeq: how many events the task has produced (a batch: its head's own). */
   eventSeq: number;
+  /** A batch stored per host chain: each chain's eventSeq, by chain (its events are numbered on their own). */
+  chainEventSeqs?: Record<string, number>;
 }
 
 export interface EventRecord {
@@ -91,6 +93,8 @@ export interface EventRecord {
   type: string;
   status: string;
   subtaskId?: number;
+  /** A batch's chain event: numbered in that chain's own sequence. */
+  chain?: number;
   /** The event's `at` (ms). */
   at?: number;
 }
@@ -791,7 +795,20 @@ function checkBusyRefused(e: ChaosEvidence, breaches: Breach[]): void {
 function checkEvents(e: ChaosEvidence, breaches: Breach[]): void {
   for (const t of e.tasks) {
     const task = t.task;
-    const events = e.events[String(task.id)] ?? [];
+    const all = e.events[String(task.id)] ?? [];
+    // A batch numbers each chain's events on their own: each sequence is checked alone.
+    for (const [chain, n] of Object.entries(t.chainEventSeqs ?? {})) {
+      const seqs = all.filter((ev) => ev.chain === Number(chain)).map((ev) => ev.seq);
+      const expected = Array.from({ length: n }, (_, i) => i + 1);
+      if (seqs.join(',') !== expected.join(',')) {
+        breaches.push({
+          promise: 'events',
+          taskId: task.id,
+          message: `task ${task.id} chain ${chain}: stream holds events ${compact(seqs)} of ${n}`,
+        });
+      }
+    }
+    const events = all.filter((ev) => ev.chain === undefined);
     const seqs = events.map((ev) => ev.seq);
     const expectedSeqs = Array.from({ length: t.eventSeq }, (_, i) => i + 1);
     if (seqs.join(',') !== expectedSeqs.join(',')) {

@@ -74,7 +74,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { KV, NatsConnection } from 'nats';
 import type { OcpTask } from '../src/contracts/ocp-task.js';
-import type { TaskRecord } from '../src/core/task-record.js';
+import { createTaskStore } from '../src/nats/task-store.js';
 import { requestIdOf } from '../src/slack/slack-app.js';
 import { type FakeSlack, startFakeSlack } from '../test/helpers/fake-slack.js';
 import { readEventStream } from '../test/helpers/requests.js';
@@ -405,7 +405,9 @@ async function main(): Promise<number> {
     const e = await bucket.get(key);
     return e && e.operation === 'PUT' ? (JSON.parse(dec.decode(e.value)) as T) : undefined;
   };
-  const readTaskRecord = async (id: number) => readJson<TaskRecord>((await kv()).tasks, `task.${id}`);
+  // As the store reads them: a batch's head and chains assembled.
+  const readTaskRecord = async (id: number) =>
+    (await createTaskStore({ kv: (await kv()).tasks, js: nc.jetstream() }).get(id))?.record;
 
   // ---------------------------------------------------------------- phases
   // The chaos runs for --seconds from here, once the stack is up.
@@ -1169,7 +1171,7 @@ async function main(): Promise<number> {
     try {
       const t = (await kv()).tasks;
       for (const id of await taskIds(nc)) {
-        const rec = await readJson<TaskRecord>(t, `task.${id}`);
+        const rec = await readJson<{ task: { id: number; status: string } }>(t, `task.${id}`);
         if (rec?.task.status === 'RUNNING') running.push(rec.task.id);
       }
       if (running.length === 0) break;
@@ -1543,13 +1545,21 @@ async function gatherEvidence(s: Stack, f: FakeSlack, nc: NatsConnection): Promi
   const js = nc.jetstream();
   const dec = new TextDecoder();
   const tasksKv = await js.views.kv('ocp_tasks');
+  const store = createTaskStore({ kv: tasksKv, js });
   const logsKv = await js.views.kv('ocp_logs');
 
   const tasks: TaskEvidence[] = [];
   for (const id of await taskIds(nc)) {
-    const e = await tasksKv.get(`task.${id}`);
-    if (e?.operation !== 'PUT') continue;
-    const rec = JSON.parse(dec.decode(e.value)) as TaskRecord;
+    const rec = (await store.get(id))?.record;
+    if (!rec) continue;
+    // A batch's chains, raw: each numbers its events on its own.
+    const chainEventSeqs: Record<string, number> = {};
+    if (rec.layout === 'chains') {
+      for (const chain of new Set(rec.task.subtasks.map((st) => st.parallelIdx))) {
+        const c = await tasksKv.get(`task.${id}.c.${chain}`);
+        if (c?.operation === 'PUT') chainEventSeqs[String(chain)] = (c.json() as { eventSeq: number }).eventSeq;
+      }
+    }
     const errors: Record<string, string | undefined> = {};
     for (const st of rec.task.subtasks) {
       if (st.status !== 'FAILED') continue;
@@ -1567,6 +1577,7 @@ async function gatherEvidence(s: Stack, f: FakeSlack, nc: NatsConnection): Promi
       channel: rec.origin?.channel ?? DEFAULT_CHANNEL,
       errors,
       eventSeq: rec.eventSeq,
+      ...(rec.layout === 'chains' ? { chainEventSeqs } : {}),
     });
   }
   tasks.sort((a, b) => a.task.id - b.task.id);
@@ -1582,6 +1593,7 @@ async function gatherEvidence(s: Stack, f: FakeSlack, nc: NatsConnection): Promi
         type: string;
         status: string;
         subtaskId?: number;
+        chain?: number;
         at?: string;
       }>();
       const list = events[String(ev.taskId)] ?? [];
@@ -1591,6 +1603,7 @@ async function gatherEvidence(s: Stack, f: FakeSlack, nc: NatsConnection): Promi
         type: ev.type,
         status: ev.status,
         ...(ev.subtaskId !== undefined ? { subtaskId: ev.subtaskId } : {}),
+        ...(ev.chain !== undefined ? { chain: ev.chain } : {}),
         ...(Number.isFinite(at) ? { at } : {}),
       });
       events[String(ev.taskId)] = list;

@@ -16,6 +16,7 @@ import {
   ListInput,
   operationInput,
   SubtaskInput,
+  TaskGetInput,
   TaskInput,
 } from '../contracts/api.js';
 import { type RequestHosts, requestHosts } from '../contracts/host-list.js';
@@ -147,7 +148,12 @@ const TASK_API: readonly Operation[] = [
     input: ListInput,
     run: (deps, input) => listTasks(deps, input),
   }),
-  op({ name: 'task.get', permission: 'TASK_VIEWER', input: TaskInput, run: (deps, i) => getTask(deps, i.taskId) }),
+  op({
+    name: 'task.get',
+    permission: 'TASK_VIEWER',
+    input: TaskGetInput,
+    run: (deps, i) => getTask(deps, i.taskId, { subtasks: i.subtasks ?? true }),
+  }),
   op({ name: 'task.retry', permission: 'TASK_MANAGER', input: TaskInput, run: (deps, i) => retry(deps, i.taskId) }),
   op({
     name: 'task.rollback',

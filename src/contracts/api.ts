@@ -50,6 +50,17 @@ export const BatchInput = z
   .superRefine(oneWayToNameHosts(BATCH_HOSTS))
   .meta(oneOfHosts(BATCH_HOSTS));
 export const TaskInput = z.object({ taskId: IdParam }).strict();
+/** GET of a task: `subtasks=false` leaves its `subtasks` key out (a batch's head only, as listings show it). */
+export const TaskGetInput = z
+  .object({
+    taskId: IdParam,
+    subtasks: z
+      .union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')], {
+        error: 'must be true or false',
+      })
+      .optional(),
+  })
+  .strict();
 export const SubtaskInput = z.object({ taskId: IdParam, subtaskId: IdParam }).strict();
 const PageNumber = z.coerce.number().int().min(1).max(1_000_000);
 export const ListInput = z

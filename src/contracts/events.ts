@@ -121,17 +121,34 @@ export const TaskEvent = z.object({
   type: taskEventType,
   taskId: Id,
   subtaskId: Id.optional(),
+  /**
+   * A batch's subtask event: its host chain (the subtask's parallelIdx). A
+   * batch numbers the events of each chain on their own (and the task's own
+   * events on theirs): `seq` orders the events of one chain.
+   */
+  chain: z.number().int().nonnegative().optional(),
   status: z.union([TaskStatus, SubtaskStatus]),
   /** OCP timestamp of the change. */
   at: z.string(),
   traceId: z.string(),
-  /** Position of this event in the task's history, from 1; consumers can check order. */
+  /**
+   * Position of this event in the task's history, from 1; consumers can check
+   * order. A batch: in its chain's history (`chain`), or the task's own.
+   */
   seq: z.number().int().positive(),
   /** The task at the change; a batch's (context.parallel) holds only this event's subtask, if any. */
   task: OcpTask,
 });
 export type TaskEvent = z.infer<typeof TaskEvent>;
 
-/** "Run this subtask": one message per subtask run, on the work queue. */
-export const WorkItem = z.object({ taskId: Id, subtaskId: Id, runTime: z.number().int().positive() });
+/**
+ * "Run this subtask's host chain, from this run of it": one message per chain
+ * run, on the work queue. `chain`: a batch's chain (stored on its own).
+ */
+export const WorkItem = z.object({
+  taskId: Id,
+  subtaskId: Id,
+  runTime: z.number().int().positive(),
+  chain: z.number().int().nonnegative().optional(),
+});
 export type WorkItem = z.infer<typeof WorkItem>;

@@ -1,7 +1,7 @@
 /**
  * How a request names its hosts (SPEC §8, §10): one host (`hostId`), several
  * (`hostIds`, a batch), or a `selector` over labels — exactly one of them; a
- * list holds 1 to 2,000 hosts, each once. One definition for the NATS
+ * list holds 1 to 10,000 hosts, each once. One definition for the NATS
  * payloads and the API's inputs, whose id types differ. A selector is
  * resolved against the inventory when the request is handled (createTask).
  */
@@ -9,7 +9,7 @@ import { z } from 'zod';
 import type { Selector } from './selector.js';
 
 /** Hosts one request may name in a list: the largest batch Slack and the API take that way. */
-export const MAX_HOSTS = 2000;
+export const MAX_HOSTS = 10_000;
 
 /** A list of host ids (of the door's id type), each named once. */
 export function hostIdList<T extends z.ZodType<number>>(id: T) {

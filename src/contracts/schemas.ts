@@ -12,6 +12,7 @@ import {
   HostListInput,
   ListInput,
   SubtaskInput,
+  TaskGetInput,
   TaskInput,
 } from './api.js';
 import { AgentCommand, RequestEvent, TaskEvent, WorkItem } from './events.js';
@@ -34,6 +35,7 @@ export const PAYLOAD_SCHEMAS: Record<string, z.ZodType> = {
   'api-host-list-input': HostListInput,
   'api-task-list-input': ListInput,
   'api-task-input': TaskInput,
+  'api-task-get-input': TaskGetInput,
   'api-subtask-input': SubtaskInput,
   'api-operation-input': BuiltinOperationInput,
 };

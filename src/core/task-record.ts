@@ -84,6 +84,13 @@ export interface TaskRecord {
   outbox: OutboxEvent[];
   /** Tokens of the latest writes, newest last: a writer whose answer was lost looks for its own. */
   writes?: string[];
+  /**
+   * Set when read: a batch stored as a head and one record per host chain
+   * (core/task-layout.ts), assembled into this record; never stored.
+   */
+  layout?: 'chains';
+  /** Set when read: this record is only that chain of a batch (its `task.subtasks` are the chain's). */
+  chain?: number;
 }
 
 /** A record as a change proposes it: what the store derives (event seq, outbox) left out. */

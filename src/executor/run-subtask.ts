@@ -1,21 +1,26 @@
 /**
- * The executor's handler for one "run this subtask" message.
+ * The executor's handler for one work item: "run this host chain, from this
+ * run of this subtask" (docs/ARCHITECTURE.md, "One work item per host chain").
  *
- * 1. Load the task (`loadRun`). A redelivered message means its previous
- *    holder may have died between storing a change and announcing it:
- *    announce it again (deduplicated) before anything else.
- * 2. A subtask that has already ended only needs its follow-up: queue what is
- *    READY, free the host when the task has ended.
- * 3. Otherwise hold the host lock (`holdHost`), mark the subtask RUNNING
- *    (`markRunning`, compare-and-set), render the step's script from the
- *    configured runbook (never from the record: see tasks/step-plans.ts), and
- *    run it on the host — or attach to the copy a dead executor started —
- *    heartbeating the message and the lock while it runs (`runStep`). A step
- *    whose configuration changed since the task was planned does not start:
- *    it fails "configuration changed". A host that could not be reached is
- *    attached to again later (`mayStillRun`), until the step must have ended.
- * 4. Store the log, mark the subtask SUCCESSFUL or FAILED, follow up, ack
- *    (`finish`).
+ * 1. Load the chain (`loadChain`): a batch's chain record, or the whole task
+ *    when it is one record. A redelivered message means its previous holder
+ *    may have died between storing a change and announcing it: announce it
+ *    again (deduplicated) before anything else.
+ * 2. Pick the chain's subtask to run: one left RUNNING (a takeover: attach to
+ *    its run), else one READY (or a batch's chain not started yet, whose work
+ *    item is its READY). None: the chain has come to rest — follow up (free the
+ *    host; a batch's progress opens the next chains and ends the task) and ack.
+ * 3. Hold the host lock (`holdHost`, once per item), mark the subtask RUNNING
+ *    (compare-and-set), render the step's script from the configured runbook
+ *    (never from the record: see tasks/step-plans.ts), and run it on the host —
+ *    or attach to the copy a dead executor started — heartbeating the message
+ *    while it runs (`runStep`). A step whose configuration changed since the
+ *    task was planned does not start: it fails "configuration changed". A host
+ *    that could not be reached is attached to again later (`mayStillRun`),
+ *    until the step must have ended.
+ * 4. Store the log (when there is one), end the subtask SUCCESSFUL or FAILED
+ *    and start the chain's next in the same compare-and-set (`complete`), and
+ *    go on with it (back to 3) until the chain rests.
  *
  * Every decision on a failure reads its kind (step-failure.ts), never its text.
  */
@@ -23,7 +28,8 @@ import type { Logger } from 'pino';
 import { WorkItem } from '../contracts/events.js';
 import type { OcpSubtask } from '../contracts/ocp-task.js';
 import { completeSubtask, findSubtask, readySubtasks, startSubtask } from '../core/task.js';
-import { hostsAtRest, type StoredStep, type TaskRecord } from '../core/task-record.js';
+import { chainAtRest, chainFailed } from '../core/task-layout.js';
+import { hostsAtRest, type TaskRecord } from '../core/task-record.js';
 import type { Metrics } from '../metrics.js';
 import type { TaskDeps } from '../tasks/deps.js';
 import { holderIsGone, releaseHosts, releaseIfAtRest } from '../tasks/host-claims.js';
@@ -35,6 +41,8 @@ import { asStepError, failureOfResult, finalMessage, type StepFailure, stepFailu
 
 /** What a handler keeps while its step runs. */
 interface Prepared {
+  /** The run: which subtask, which run of it. */
+  run: { taskId: number; subtaskId: number; runTime: number };
   subtask: { name: string; timeout: number };
   hostId: number;
   /** The script to run, rendered from the configuration now; or why the step may not run. */
@@ -76,6 +84,30 @@ function workItemOf(msg: DeliveredMessage, logger: Logger): WorkItem | undefined
   return undefined;
 }
 
+/** The subtasks of `record` on the same host chain as `subtaskId`, in order; empty when it has none. */
+function chainOfSubtask(record: TaskRecord, subtaskId: number): OcpSubtask[] {
+  const s = findSubtask(record.task, subtaskId);
+  if (!s) return [];
+  return record.task.subtasks.filter((x) => x.parallelIdx === s.parallelIdx);
+}
+
+/**
+ * The subtask of a chain to run now: one left RUNNING or CANCELING (taken
+ * over), else one READY, else — a batch's chain never started, which only its
+ * work item opens — its first, still PENDING.
+ */
+function nextOfChain(record: TaskRecord, chain: readonly OcpSubtask[]): OcpSubtask | undefined {
+  if (record.task.status !== 'RUNNING') return undefined;
+  const active = chain.find((s) => s.status === 'RUNNING' || s.status === 'CANCELING');
+  if (active) return active;
+  const ready = chain.find((s) => s.status === 'READY');
+  if (ready) return ready;
+  if (record.layout === 'chains' && chain.every((s) => s.status === 'PENDING')) {
+    return chain.find((s) => s.upstreams.length === 0);
+  }
+  return undefined;
+}
+
 export function createSubtaskHandler(deps: ExecutorDeps) {
   // No `config` kept: the inventory is read from deps.config when a step starts (SPEC §9);
   // executor.leaseSeconds is fixed for the process's life.
@@ -86,19 +118,33 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
   const beatMs = Math.max(200, Math.floor(leaseMs / 6));
 
   /**
-   * Queue what is READY and free the hosts whose chain has come to rest (a
-   * batch frees each host when its chain ends, not when the slowest one does).
-   * After a change of its own, a handler passes what that change touched:
-   * what it made READY and its host, so a batch's follow-ups stay O(1) each;
-   * without it (a redelivery, a recovery) everything is looked at.
+   * A chain has come to rest (or its task ended): free its host, and queue
+   * what became READY elsewhere. A batch stored in parts reports the chain to
+   * its progress, which opens the next chains and ends the task after the
+   * last. A whole record (a single host, or a batch of an older version) was
+   * settled whole by the change that rested the chain: queue what it opened
+   * (`opened`; undefined: look at everything) and free the hosts at rest.
    */
-  async function followUp(record: TaskRecord, own?: { opened: ReadonlySet<number>; hostId: number }): Promise<void> {
-    await queueReady(deps, record, own?.opened);
+  async function followUp(record: TaskRecord, hostId: number, opened?: ReadonlySet<number>): Promise<void> {
+    if (record.layout === 'chains' && record.chain !== undefined) {
+      const chain = record.task.subtasks;
+      if (!chainAtRest(chain)) return;
+      const rested = await store.chainRested(
+        record.task.id,
+        record.chain,
+        chainFailed(chain, record.task.operation === 'ROLLBACK'),
+      );
+      await Promise.all(rested.open.map((o) => deps.enqueue({ taskId: record.task.id, ...o }, record.traceId)));
+      if (rested.ended) deps.metrics?.tasksFinished.inc({ runbook: rested.ended.name, status: rested.ended.status });
+      if (!record.shared) await releaseHosts(deps, [hostId], record.task.id);
+      return;
+    }
+    await queueReady(deps, record, opened);
     const atRest = hostsAtRest(record);
-    if (own && record.task.status === 'RUNNING') {
+    if (opened && record.task.status === 'RUNNING') {
       await releaseHosts(
         deps,
-        atRest.filter((h) => h === own.hostId),
+        atRest.filter((h) => h === hostId),
         record.task.id,
       );
     } else {
@@ -106,44 +152,6 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
       // have set it running again since, its hosts taken anew — keep those.
       await releaseIfAtRest(deps, record.task.id, atRest);
     }
-  }
-
-  /**
-   * Steps 1-2: the task, and the subtask still to run (READY, or RUNNING for a
-   * takeover); undefined when the message has been answered (acked, termed).
-   */
-  async function loadRun(
-    msg: DeliveredMessage,
-    item: WorkItem,
-  ): Promise<{ record: TaskRecord; subtask: OcpSubtask; step: StoredStep; log: Logger } | undefined> {
-    // The usual case, a READY subtask to start, may be judged on this process's
-    // own last write (the compare-and-set that starts it confirms it); anything
-    // else is judged on the stored task.
-    const mayStart = (r: TaskRecord) =>
-      r.task.status === 'RUNNING' &&
-      findSubtask(r.task, item.subtaskId)?.status === 'READY' &&
-      findSubtask(r.task, item.subtaskId)?.runTime === item.runTime;
-    let stored = msg.redelivered ? undefined : await store.peek(item.taskId);
-    if (!stored || !mayStart(stored.record)) stored = await store.get(item.taskId);
-    if (!stored) {
-      msg.term();
-      return undefined;
-    }
-    if (msg.redelivered) await store.publishOutbox(stored.record);
-    const record = stored.record;
-    const log = logger.child({ taskId: item.taskId, subtaskId: item.subtaskId, traceId: record.traceId });
-    const subtask = findSubtask(record.task, item.subtaskId);
-    const step = record.steps[String(item.subtaskId)];
-    if (!subtask || !step || subtask.runTime !== item.runTime || subtask.status === 'PENDING') {
-      msg.ack(); // a stale run (retried since) or an unknown subtask
-      return undefined;
-    }
-    if (subtask.status === 'SUCCESSFUL' || subtask.status === 'FAILED' || record.task.status !== 'RUNNING') {
-      await followUp(record);
-      msg.ack();
-      return undefined;
-    }
-    return { record, subtask, step, log };
   }
 
   /**
@@ -166,68 +174,48 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     return true;
   }
 
-  /** Step 3: a READY subtask marked RUNNING; undefined when it may not start (the message answered). */
-  async function markRunning(msg: DeliveredMessage, item: WorkItem): Promise<TaskRecord | undefined> {
-    const started = await store.update(item.taskId, (r) => {
-      const s = findSubtask(r.task, item.subtaskId);
-      if (r.task.status !== 'RUNNING' || s?.status !== 'READY' || s.runTime !== item.runTime) return undefined;
-      return { ...r, task: startSubtask(r.task, item.subtaskId, deps.address, deps.now()) };
-    });
-    if (!started) {
-      msg.term();
-      return undefined;
+  /** A subtask of the chain marked RUNNING by this change (from READY, or PENDING for a batch chain's first). */
+  function starting(r: TaskRecord, subtaskId: number): TaskRecord['task'] | undefined {
+    const s = findSubtask(r.task, subtaskId);
+    if (r.task.status !== 'RUNNING' || !s) return undefined;
+    if (s.status === 'READY') return startSubtask(r.task, subtaskId, deps.address, deps.now());
+    if (s.status === 'PENDING' && r.layout === 'chains' && s.upstreams.length === 0) {
+      const ready = {
+        ...r.task,
+        subtasks: r.task.subtasks.map((x) => (x.id === subtaskId ? { ...x, status: 'READY' as const } : x)),
+      };
+      return startSubtask(ready, subtaskId, deps.address, deps.now());
     }
-    if (findSubtask(started.task, item.subtaskId)?.status !== 'RUNNING') {
-      msg.ack(); // someone else moved it on (cancel, skip) meanwhile
-      return undefined;
-    }
-    return started;
+    return undefined;
   }
 
-  /**
-   * Steps 1-3 up to the run: the subtask marked RUNNING and the host ours, or
-   * undefined when the message has been answered (acked, naked, termed). The
-   * task record stays in here: a step may run for minutes, and a thousand of
-   * them in flight should not each hold a copy of their task.
-   */
-  async function prepare(msg: DeliveredMessage, item: WorkItem): Promise<Prepared | undefined> {
-    const found = await loadRun(msg, item);
-    if (!found) return undefined;
-    const { subtask, step, log } = found;
-    // A task of an operation that is not exclusive holds no host.
-    if (!found.record.shared && !(await holdHost(msg, step.hostId, item.taskId, log))) return undefined;
-    let record = found.record;
-    if (subtask.status === 'READY') {
-      const started = await markRunning(msg, item);
-      if (!started) return undefined;
-      record = started;
-    } else {
-      log.info({ hostId: step.hostId, status: subtask.status }, 'taking over a subtask left running');
-    }
-
-    const began = Date.parse(findSubtask(record.task, item.subtaskId)?.startTime ?? '') || Date.now();
+  /** What to run for a subtask RUNNING in `record` (rendered from the configuration now). */
+  function prepareRun(record: TaskRecord, subtask: OcpSubtask, takeover: boolean, log: Logger): Prepared {
+    const hostId = record.steps[String(subtask.id)]?.hostId as number;
+    const began = Date.parse(subtask.startTime ?? '') || Date.now();
     // Rendered from the configuration of this moment (SPEC §9); what runs keeps what it began with.
-    const toRun = stepToRun(deps.config, record, item.subtaskId) ?? {
+    const toRun = stepToRun(deps.config, record, subtask.id) ?? {
       ok: false,
-      reason: `task ${item.taskId} has no step for subtask ${item.subtaskId}`,
+      reason: `task ${record.task.id} has no step for subtask ${subtask.id}`,
     };
     // A configured step runs with its configured timeout, whatever the record says.
     const timeout = toRun.ok ? toRun.timeout : subtask.timeout;
     return {
+      run: { taskId: record.task.id, subtaskId: subtask.id, runTime: subtask.runTime },
       subtask: { name: subtask.name, timeout },
-      hostId: step.hostId,
+      hostId,
       toRun,
-      takeover: subtask.status !== 'READY',
+      takeover,
       began,
-      log,
+      log: log.child({ subtaskId: subtask.id }),
     };
   }
 
   /** What to run where; or, the configuration having changed, why nothing starts. */
-  function stepSpecOf(item: WorkItem, p: Prepared): StepSpec | StepFailure {
+  function stepSpecOf(p: Prepared): StepSpec | StepFailure {
     const { toRun } = p;
     const run = {
-      runKey: runKeyOf(deps.epoch, item),
+      runKey: runKeyOf(deps.epoch, p.run),
       timeoutSeconds: p.subtask.timeout,
       launchBy: Math.floor(p.began / 1000) + launchWindowSeconds,
     };
@@ -239,8 +227,8 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
   }
 
   /** Step 3: the step run (or attached to) on the host, the work item kept as its lease meanwhile. */
-  async function runStep(msg: DeliveredMessage, item: WorkItem, p: Prepared): Promise<Ran> {
-    const spec = stepSpecOf(item, p);
+  async function runStep(msg: DeliveredMessage, p: Prepared): Promise<Ran> {
+    const spec = stepSpecOf(p);
     if ('kind' in spec) return { failure: spec };
     const beat = setInterval(() => msg.working(), beatMs);
     deps.metrics?.subtasksInFlight.inc();
@@ -279,10 +267,15 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
     });
   }
 
-  /** The step's output, ended by the reason of its failure, so whoever reads only the log sees it too. */
-  async function storeLog(item: WorkItem, ran: Ran, error: string | undefined): Promise<void> {
+  /**
+   * The step's output, ended by the reason of its failure, so whoever reads
+   * only the log sees it too. A step that succeeded without a word stores none:
+   * its log reads empty all the same.
+   */
+  async function storeLog(p: Prepared, ran: Ran, error: string | undefined): Promise<void> {
     const output = 'result' in ran ? ran.result.output : '';
-    await deps.logs.put(item.taskId, item.subtaskId, {
+    if (!error && output === '') return;
+    await deps.logs.put(p.run.taskId, p.run.subtaskId, {
       log: error ? `${output}${output === '' || output.endsWith('\n') ? '' : '\n'}[ocp-chatops] ${error}\n` : output,
       truncated: 'result' in ran ? ran.result.truncated : false,
       ...('result' in ran ? { exitCode: ran.result.exitCode } : {}),
@@ -291,70 +284,183 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
   }
 
   /**
-   * The subtask marked SUCCESSFUL or FAILED: the task as stored after, whether
-   * that ended it, and which subtasks it made READY — `opened` undefined when
-   * the subtask had moved on meanwhile (a skip, a retry) and nothing was
-   * changed here, so the follow-up looks at everything.
+   * Step 4: the subtask ended SUCCESSFUL or FAILED and, in the same
+   * compare-and-set, the chain's next subtask started (RUNNING) when it may
+   * start at once. `next`: that subtask; `opened`: what else the change made
+   * READY (a whole record settled whole); undefined record: the task is gone.
    */
   async function complete(
-    item: WorkItem,
+    p: Prepared,
     ok: boolean,
-  ): Promise<{ record: TaskRecord; endedTask: boolean; opened: Set<number> | undefined } | undefined> {
-    let endedTask = false;
+    record: TaskRecord,
+  ): Promise<{ record: TaskRecord; next?: number; opened?: Set<number>; moved: boolean } | undefined> {
+    let next: number | undefined;
     let opened: Set<number> | undefined;
-    const record = await store.update(item.taskId, (r) => {
-      const s = findSubtask(r.task, item.subtaskId);
-      endedTask = false;
+    let moved = false;
+    const { subtaskId, runTime } = p.run;
+    const chainIdx = record.layout === 'chains' ? record.chain : undefined;
+    const updated = await store.updateChain(p.run.taskId, chainIdx, (r) => {
+      const s = findSubtask(r.task, subtaskId);
+      next = undefined;
       opened = undefined;
-      if (!s || s.runTime !== item.runTime || (s.status !== 'RUNNING' && s.status !== 'CANCELING')) return undefined;
+      moved = false;
+      if (!s || s.runTime !== runTime || (s.status !== 'RUNNING' && s.status !== 'CANCELING')) return undefined;
+      moved = true;
       // A subtask being canceled ends FAILED even if its step got to finish.
       const outcome = ok && s.status === 'RUNNING' ? 'SUCCESSFUL' : 'FAILED';
-      const task = completeSubtask(r.task, item.subtaskId, outcome, deps.now(), r.maxParallel);
-      endedTask = task.status !== 'RUNNING';
+      const maxParallel = r.layout === 'chains' ? undefined : r.maxParallel;
+      let task = completeSubtask(r.task, subtaskId, outcome, deps.now(), maxParallel);
       const wasReady = new Set(readySubtasks(r.task).map((x) => x.id));
+      const successor = task.subtasks.find(
+        (x) => x.status === 'READY' && x.parallelIdx === s.parallelIdx && x.upstreams.includes(subtaskId),
+      );
+      if (successor) {
+        task = startSubtask(task, successor.id, deps.address, deps.now());
+        next = successor.id;
+      }
       opened = new Set(readySubtasks(task).flatMap((x) => (wasReady.has(x.id) ? [] : [x.id])));
       return { ...r, task };
     });
-    return record && { record, endedTask, opened };
+    return (
+      updated && { record: updated, ...(next === undefined ? {} : { next }), ...(opened ? { opened } : {}), moved }
+    );
   }
 
-  /** Step 4: log stored, subtask ended, what it opened queued, the message acked. */
-  async function finish(
+  /**
+   * Steps 1-2: the chain as stored, and its subtask to run now; undefined
+   * when the message has been answered (acked, termed).
+   */
+  async function loadChain(
     msg: DeliveredMessage,
     item: WorkItem,
-    p: Prepared,
-    ran: Ran,
-    startedAt: number,
-  ): Promise<void> {
-    const failure = failureOf(ran, p);
-    const error = failure && finalMessage(failure);
-    await storeLog(item, ran, error);
-    const done = await complete(item, failure === undefined);
-    const status = failure ? 'FAILED' : 'SUCCESSFUL';
-    deps.metrics?.subtaskSeconds.observe({ name: p.subtask.name, status }, (performance.now() - startedAt) / 1000);
-    if (done?.endedTask) {
-      deps.metrics?.tasksFinished.inc({ runbook: done.record.task.name, status: done.record.task.status });
+  ): Promise<{ record: TaskRecord; subtask: OcpSubtask; log: Logger } | undefined> {
+    // The usual case may be judged on this process's own last write (the
+    // compare-and-set that starts it confirms it); a redelivery reads the store.
+    let stored = await store.chain(item.taskId, item.chain, !msg.redelivered);
+    let chain = stored ? chainOfSubtask(stored.record, item.subtaskId) : [];
+    let subtask = stored && nextOfChain(stored.record, chain);
+    if (stored && !msg.redelivered && subtask?.status !== 'READY' && subtask?.status !== 'PENDING') {
+      stored = await store.chain(item.taskId, item.chain, false);
+      chain = stored ? chainOfSubtask(stored.record, item.subtaskId) : [];
+      subtask = stored && nextOfChain(stored.record, chain);
     }
-    if (failure) p.log.warn({ hostId: p.hostId, kind: failure.kind, error }, 'subtask failed');
-    else p.log.info({ hostId: p.hostId }, 'subtask succeeded');
-    // Only what this change opened: whatever else is READY was queued by whoever opened it.
-    if (done) await followUp(done.record, done.opened && { opened: done.opened, hostId: p.hostId });
+    if (!stored) {
+      msg.term();
+      return undefined;
+    }
+    const record = stored.record;
+    if (msg.redelivered) await store.publishOutbox(record);
+    const log = logger.child({ taskId: item.taskId, chain: item.chain, traceId: record.traceId });
+    const asked = findSubtask(record.task, item.subtaskId);
+    if (!asked || asked.runTime < item.runTime) {
+      msg.ack(); // an unknown subtask, or a run not stored (a store reset)
+      return undefined;
+    }
+    if (!subtask) {
+      // Nothing left to run here: what a dead holder left to follow up.
+      await followUp(record, record.steps[String(item.subtaskId)]?.hostId as number);
+      msg.ack();
+      return undefined;
+    }
+    return { record, subtask, log };
+  }
+
+  /** Start `subtask` (READY, or a batch chain's first PENDING); what stands after, or undefined when answered. */
+  async function start(
+    msg: DeliveredMessage,
+    item: WorkItem,
+    subtask: OcpSubtask,
+    hostId: number,
+  ): Promise<{ record: TaskRecord; subtask: OcpSubtask; takeover: boolean } | undefined> {
+    const id = subtask.id;
+    let ours = false;
+    const started = await store.updateChain(item.taskId, item.chain, (r) => {
+      const task = starting(r, id);
+      ours = task !== undefined;
+      return task && { ...r, task };
+    });
+    if (!started) {
+      msg.term();
+      return undefined;
+    }
+    const s = findSubtask(started.task, id);
+    if (ours && s?.status === 'RUNNING') return { record: started, subtask: s, takeover: false };
+    // Someone else moved it on (cancel, skip, another executor) meanwhile: look again.
+    const again = nextOfChain(started, chainOfSubtask(started, id));
+    if (again && (again.status === 'RUNNING' || again.status === 'CANCELING')) {
+      return { record: started, subtask: again, takeover: true };
+    }
+    if (!again) await followUp(started, hostId);
     msg.ack();
+    return undefined;
   }
 
   return async function handle(msg: DeliveredMessage): Promise<void> {
     const item = workItemOf(msg, logger);
     if (!item) return;
-    const prepared = await prepare(msg, item);
-    if (!prepared) return;
-    const startedAt = performance.now();
-    const ran = await runStep(msg, item, prepared);
-    if (mayStillRun(ran, prepared)) {
-      const err = ran.failure.message;
-      prepared.log.warn({ hostId: prepared.hostId, err }, 'host unreachable; will attach to the step again');
-      msg.nak(UNREACHABLE_RETRY_MS);
-      return;
+    const found = await loadChain(msg, item);
+    if (!found) return;
+    let { record, subtask } = found;
+    const { log } = found;
+    const hostId = record.steps[String(subtask.id)]?.hostId as number;
+    // A task of an operation that is not exclusive holds no host.
+    if (!record.shared && !(await holdHost(msg, hostId, item.taskId, log))) return;
+    /** Started by this handler's own write (else left RUNNING by someone: a takeover). */
+    let mine = false;
+    for (;;) {
+      let takeover = false;
+      if (subtask.status === 'READY' || subtask.status === 'PENDING') {
+        const s = await start(msg, item, subtask, hostId);
+        if (!s) return;
+        ({ record, subtask, takeover } = s);
+      } else if (!mine) {
+        takeover = true;
+        log.info({ hostId, subtaskId: subtask.id, status: subtask.status }, 'taking over a subtask left running');
+      }
+      const p = prepareRun(record, subtask, takeover, log);
+      const startedAt = performance.now();
+      const ran = await runStep(msg, p);
+      if (mayStillRun(ran, p)) {
+        p.log.warn({ hostId, err: ran.failure.message }, 'host unreachable; will attach to the step again');
+        msg.nak(UNREACHABLE_RETRY_MS);
+        return;
+      }
+      const failure = failureOf(ran, p);
+      const error = failure && finalMessage(failure);
+      await storeLog(p, ran, error);
+      const done = await complete(p, failure === undefined, record);
+      deps.metrics?.subtaskSeconds.observe(
+        { name: p.subtask.name, status: failure ? 'FAILED' : 'SUCCESSFUL' },
+        (performance.now() - startedAt) / 1000,
+      );
+      if (failure) p.log.warn({ hostId, kind: failure.kind, error }, 'subtask failed');
+      else p.log.debug({ hostId }, 'subtask succeeded');
+      if (!done) {
+        msg.term();
+        return;
+      }
+      if (done.moved && done.record.layout !== 'chains' && done.record.task.status !== 'RUNNING') {
+        deps.metrics?.tasksFinished.inc({ runbook: done.record.task.name, status: done.record.task.status });
+      }
+      // A whole record settled whole: what this change opened on other chains is queued now.
+      if (done.opened && done.opened.size > 0) await queueReady(deps, done.record, done.opened);
+      const next = done.next === undefined ? undefined : findSubtask(done.record.task, done.next);
+      record = done.record;
+      if (next?.status === 'RUNNING') {
+        // The chain's next subtask, started by the same write: run it now.
+        subtask = next;
+        mine = true;
+        continue;
+      }
+      const left = nextOfChain(record, chainOfSubtask(record, subtask.id));
+      if (!left) {
+        await followUp(record, hostId, done.moved ? new Set() : undefined);
+        msg.ack();
+        return;
+      }
+      // Something of the chain is to run still (moved on by someone meanwhile): go on with it.
+      subtask = left;
+      mine = false;
     }
-    await finish(msg, item, prepared, ran, startedAt);
   };
 }

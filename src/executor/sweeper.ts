@@ -9,6 +9,7 @@
  * ago than retention.tasks.
  */
 import type { Logger } from 'pino';
+import { hostsStillToRun } from '../core/task-record.js';
 import type { TaskDeps } from '../tasks/deps.js';
 import { queueReady } from '../tasks/queue-ready.js';
 import { removeExpiredTasks } from '../tasks/retention.js';
@@ -37,8 +38,11 @@ export function startSweeper(
       for (const id of await deps.index.running()) {
         const stored = await deps.store.get(id);
         if (stored?.record.task.status !== 'RUNNING') continue;
-        if (stored.record.outbox.length > 0) await deps.store.publishOutbox(stored.record);
-        queued += await queueReady(deps, stored.record);
+        const { record } = stored;
+        if (record.layout === 'chains' || record.outbox.length > 0) await deps.store.publishOutbox(record);
+        queued += await queueReady(deps, record);
+        // A batch whose last chain's executor died between its progress and its end.
+        if (record.layout === 'chains' && hostsStillToRun(record).length === 0) await deps.store.endBatch(id);
       }
       // A pass over the whole bucket: not every sweep.
       if (Date.now() - lastRetention >= RETENTION_EVERY_MS) {

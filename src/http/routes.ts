@@ -25,7 +25,7 @@ export const ROUTES: readonly Route[] = [
   ...compute,
   ...compute.map((r) => ({ ...r, path: `/api/v2${r.path}` })),
   { method: 'GET', path: tasks, operation: 'task.list', from: 'query' },
-  { method: 'GET', path: `${tasks}/:taskId`, operation: 'task.get', from: 'none' },
+  { method: 'GET', path: `${tasks}/:taskId`, operation: 'task.get', from: 'query' },
   { method: 'POST', path: `${tasks}/:taskId/retry`, operation: 'task.retry', from: 'none' },
   { method: 'POST', path: `${tasks}/:taskId/rollback`, operation: 'task.rollback', from: 'none' },
   { method: 'POST', path: `${tasks}/:taskId/subtasks/:subtaskId/retry`, operation: 'subtask.retry', from: 'none' },

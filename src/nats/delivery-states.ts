@@ -1,7 +1,7 @@
 /**
  * Where ordered delivery records its place, per task, in a KV bucket of the
- * notifier's own (the Slack notifier: ocp_slack, key task.<id>), by
- * compare-and-set.
+ * notifier's own (the Slack notifier: ocp_slack, key task.<id>, and a batch's
+ * chains at task.<id>.c.<idx>), by compare-and-set.
  */
 import type { KV } from 'nats';
 import type { DeliveryState, DeliveryStates } from '../notify/ports.js';
@@ -9,6 +9,8 @@ import { decodeJson, encodeJson, getLive, isCasConflict } from './kv-json.js';
 
 export function createDeliveryStates<T extends object>(kv: KV): DeliveryStates<T> {
   const key = (taskId: number) => `task.${taskId}`;
+  /** A batch's chain: its events have a sequence of their own. */
+  const chainKey = (taskId: number, chain: number) => `task.${taskId}.c.${chain}`;
   return {
     async get(taskId) {
       const entry = await getLive(kv, key(taskId));
@@ -18,6 +20,20 @@ export function createDeliveryStates<T extends object>(kv: KV): DeliveryStates<T
       try {
         if (revision === undefined) return await kv.create(key(taskId), encodeJson(state));
         return await kv.update(key(taskId), encodeJson(state), revision);
+      } catch (err) {
+        if (isCasConflict(err)) return undefined;
+        throw err;
+      }
+    },
+    async getChain(taskId, chain) {
+      const entry = await getLive(kv, chainKey(taskId, chain));
+      return entry ? { lastSeq: decodeJson<{ lastSeq: number }>(entry).lastSeq, revision: entry.revision } : undefined;
+    },
+    async saveChain(taskId, chain, lastSeq, revision) {
+      try {
+        const value = encodeJson({ lastSeq });
+        if (revision === undefined) return await kv.create(chainKey(taskId, chain), value);
+        return await kv.update(chainKey(taskId, chain), value, revision);
       } catch (err) {
         if (isCasConflict(err)) return undefined;
         throw err;

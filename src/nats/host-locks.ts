@@ -63,6 +63,13 @@ export function createHostLocks(kv: KV): HostLocks {
       if (mine && mine.taskId === taskId && Date.now() - mine.at < freshMs) {
         return { ok: true, revision: mine.revision, fresh: false };
       }
+      // Held by the task already (its creator took it): one read says so. Its
+      // age matters only for a holder not stored yet, and this one runs.
+      const entry = await getLive(kv, key(hostId));
+      if (entry && decodeJson<LockValue>(entry).taskId === taskId) {
+        taken.set(hostId, { taskId, at: Date.now(), revision: entry.revision });
+        return { ok: true, revision: entry.revision, fresh: false };
+      }
       return acquire(hostId, taskId);
     },
     async replace(hostId, taskId, staleRevision, intent) {
@@ -77,7 +84,17 @@ export function createHostLocks(kv: KV): HostLocks {
       }
     },
     async release(hostId, taskId, revision) {
-      if (taken.get(hostId)?.taskId === taskId) taken.delete(hostId);
+      const mine = taken.get(hostId);
+      if (mine?.taskId === taskId) taken.delete(hostId);
+      // The lock as this process last saw it, still that revision: one delete frees it.
+      if (mine?.taskId === taskId && (revision === undefined || revision === mine.revision)) {
+        try {
+          await kv.delete(key(hostId), { previousSeq: mine.revision });
+          return;
+        } catch (err) {
+          if (!isCasConflict(err)) throw err;
+        }
+      }
       const entry = await getLive(kv, key(hostId));
       if (!entry || decodeJson<LockValue>(entry).taskId !== taskId) return;
       if (revision !== undefined && entry.revision !== revision) return;

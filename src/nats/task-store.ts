@@ -1,69 +1,102 @@
 /**
- * Task records in KV, changed only by compare-and-set. Every change publishes
- * its events on ocp.events.task.<id> (deduplicated by event seq), in order.
+ * Tasks in KV, changed only by compare-and-set. Every change publishes its
+ * events on ocp.events.task.<id> (deduplicated by message id), in order.
+ *
+ * Two layouts, read by one code path (docs/ARCHITECTURE.md, "Batches of any
+ * size"): a single-host task (and every record of an older version) is one
+ * record at `task.<id>`; a batch is a head at `task.<id>`, its progress at
+ * `task.<id>.p` and one record per host chain at `task.<id>.c.<idx>`, so that a
+ * change on one host writes only that host's part. `get` assembles a batch
+ * into the same TaskRecord a single record is.
  */
-import { randomBytes } from 'node:crypto';
-import type { JetStreamClient, JetStreamManager, KV } from 'nats';
+import type { JetStreamClient, JetStreamManager, KV, KvEntry } from 'nats';
 import { headers as natsHeaders } from 'nats';
+import type { TaskEvent } from '../contracts/events.js';
+import type { OcpTask } from '../contracts/ocp-task.js';
 import { withCurrentOrigin } from '../contracts/origin.js';
-import { outboxEvents, recordChange, type TaskRecord } from '../core/task-record.js';
+import { settle } from '../core/task.js';
 import {
+  assemble,
+  type ChainDraft,
+  type ChainRecord,
+  chainAtRest,
+  chainChange,
+  chainEvents,
+  chainFailed,
+  chainPartOf,
+  chainScoped,
+  countBits,
+  emptyBits,
+  eventMsgId,
+  headChange,
+  headEvents,
+  isHead,
+  type Progress,
+  splitDraft,
+  type TaskHead,
+  withBits,
+} from '../core/task-layout.js';
+import { type Draft, outboxEvents, recordChange, type TaskRecord } from '../core/task-record.js';
+import {
+  type ChainRested,
+  type NewTaskRecord,
   StoredNotAnnounced,
   type StoredTask,
-  StoreOutcomeUnknown,
   type TaskChange,
   TaskIdTaken,
   type TaskStore,
+  type TaskSummary,
 } from '../tasks/ports.js';
+import { type CasKeys, createCasKeys, type Versioned } from './cas-keys.js';
 import { JS_ERR, jetStreamErrCode } from './jetstream-errors.js';
-import { decodeJson, encodeJson, encodeJsonCompact, getLive, isCasConflict } from './kv-json.js';
+import { decodeJson, encodeJson, encodeJsonCompact, isCasConflict } from './kv-json.js';
 import { STREAMS, SUBJECTS } from './streams.js';
 
-const key = (taskId: number) => `task.${taskId}`;
+const headKey = (taskId: number) => `task.${taskId}`;
+const progressKey = (taskId: number) => `task.${taskId}.p`;
+const chainKey = (taskId: number, idx: number) => `task.${taskId}.c.${idx}`;
+const taskIdOf = (key: string) => Number(key.split('.')[1]);
 
-/** How long a write whose answer was lost is looked for (and sent again) before its outcome is called unknown (ms). */
-const WRITE_RESOLVE_MS = 10_000;
+/** Running tasks (and chains) whose last write a process remembers (the oldest are forgotten first). */
+const REMEMBERED = 1024;
+/** Parts of a batch written or read side by side. */
+const PARTS_AT_ONCE = 256;
 /**
- * Whether a failed write may have landed: no answer came (a timeout, a
- * connection lost). An answer that refused it (a JetStream API error: the
- * stream full, a limit) says it did not.
+ * An outbox event of a batch older than this is taken as published: its
+ * writer's work item was acknowledged only after publishing it, and a repeat
+ * past the stream's duplicate window (10 min) would be stored twice.
  */
-function answerLost(err: unknown): boolean {
-  return !isCasConflict(err) && !(err as { api_error?: unknown }).api_error;
+const PUBLISHED_AFTER_MS = 8 * 60_000;
+
+/** The head (or single record) as stored: either layout. */
+type Top = TaskRecord | TaskHead;
+
+/** A batch's parts as read together. */
+interface Parts {
+  head: Versioned<TaskHead>;
+  progress: Versioned<Progress> | undefined;
+  chains: Map<number, Versioned<ChainRecord>>;
 }
 
-/** Pause before asking NATS again about a write whose answer was lost (ms): 200, 400, … up to 2 s. */
-const retryPause = (attempt: number) => new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** attempt)));
-/** Tokens of the latest writes a record keeps (see resolveLostWrite). */
-const WRITES_KEPT = 8;
-
-interface Waiter {
-  change: TaskChange;
-  resolve(record: TaskRecord | undefined): void;
-  reject(err: unknown): void;
+function ocpTimeMs(at: string): number {
+  const ms = Date.parse(at.replace(' ', 'T'));
+  return Number.isFinite(ms) ? ms : Date.now();
 }
 
-type Outcome = { record: TaskRecord } | { error: unknown };
-
-/** Running tasks whose last write a process remembers (the oldest are forgotten first). */
-const REMEMBERED_TASKS = 256;
+async function inGroups<T>(items: readonly T[], fn: (item: T) => Promise<void>): Promise<void> {
+  for (let i = 0; i < items.length; i += PARTS_AT_ONCE) await Promise.all(items.slice(i, i + PARTS_AT_ONCE).map(fn));
+}
 
 export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () => Date }): TaskStore {
   const { kv, js } = deps;
   const now = deps.now ?? (() => new Date());
 
-  /** Highest event seq this process saw the stream accept, per running task. */
-  const published = new Map<number, number>();
+  /** Highest event seq this process saw the stream accept, per running task (`<id>`) or chain (`<id>.c<idx>`). */
+  const published = new Map<string, number>();
+  const streamOf = (taskId: number, chain?: number) => (chain === undefined ? `${taskId}` : `${taskId}.c${chain}`);
 
   let jsm: JetStreamManager | undefined;
-  /**
-   * seq of the task's last event on the stream; 0 when it has none. Only an
-   * event this service published counts (its message id says its seq): where
-   * publishers share the service's NATS account, one can put a message of its
-   * choosing on the subject (a JetStream ack sent to the reply subject it
-   * chose), and a seq read from that would keep the real events off the audit
-   * trail. Then the outbox is published again, its repeats dropped by id.
-   */
+  /** seq of a single-record task's last event on the stream (only one this service published counts). */
   async function lastOnStream(taskId: number): Promise<number> {
     jsm ??= await js.jetstreamManager();
     try {
@@ -77,228 +110,522 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
     }
   }
 
-  async function publishEvents(record: TaskRecord): Promise<void> {
-    const id = record.task.id;
-    let events = outboxEvents(record).filter((e) => e.seq > (published.get(id) ?? 0));
-    // An outbox this process never saw published may be old — past the stream's
-    // duplicate window a repeat would be stored twice — so ask the stream.
-    if (events.length > 0 && !published.has(id)) {
-      const last = await lastOnStream(id);
-      events = events.filter((e) => e.seq > last);
-    }
-    // One at a time: sent back to back, an event lost with a dropped
-    // connection could be overtaken by the next, sent after the reconnect.
+  /**
+   * Publish events of one sequence, oldest first, one at a time (sent back to
+   * back, an event lost with a dropped connection could be overtaken by the next).
+   */
+  async function publishSequence(stream: string, events: TaskEvent[], ended: boolean): Promise<void> {
     for (const event of events) {
       const h = natsHeaders();
       h.set('X-Trace-Id', event.traceId);
-      await js.publish(SUBJECTS.taskEvent(event.taskId), encodeJson(event), {
-        msgID: `task-${event.taskId}-event-${event.seq}`,
-        headers: h,
-      });
-      published.set(id, Math.max(published.get(id) ?? 0, event.seq));
+      await js.publish(SUBJECTS.taskEvent(event.taskId), encodeJson(event), { msgID: eventMsgId(event), headers: h });
+      published.set(stream, Math.max(published.get(stream) ?? 0, event.seq));
     }
-    if (record.task.status !== 'RUNNING') published.delete(record.task.id);
+    if (ended) published.delete(stream);
+  }
+
+  async function publishRecord(record: TaskRecord): Promise<void> {
+    const id = record.task.id;
+    const stream = streamOf(id);
+    let events = outboxEvents(record).filter((e) => e.seq > (published.get(stream) ?? 0));
+    // An outbox this process never saw published may be old — past the stream's
+    // duplicate window a repeat would be stored twice — so ask the stream.
+    if (events.length > 0 && !published.has(stream)) {
+      const last = await lastOnStream(id);
+      events = events.filter((e) => e.seq > last);
+    }
+    await publishSequence(stream, events, record.task.status !== 'RUNNING');
+  }
+
+  /** Events of a batch's part not known to be published (see PUBLISHED_AFTER_MS). */
+  function unpublished(stream: string, events: TaskEvent[]): TaskEvent[] {
+    const known = published.get(stream);
+    if (known !== undefined) return events.filter((e) => e.seq > known);
+    const cutoff = Date.now() - PUBLISHED_AFTER_MS;
+    return events.filter((e) => ocpTimeMs(e.at) >= cutoff);
+  }
+
+  async function publishHead(head: TaskHead): Promise<void> {
+    const stream = streamOf(head.task.id);
+    await publishSequence(stream, unpublished(stream, headEvents(head)), head.task.status !== 'RUNNING');
+  }
+
+  async function publishChain(head: Pick<TaskHead, 'task'>, chain: ChainRecord): Promise<void> {
+    const stream = streamOf(chain.taskId, chain.idx);
+    await publishSequence(stream, unpublished(stream, chainEvents(head, chain)), chainAtRest(chain.subtasks));
+  }
+
+  // ---- the keys ------------------------------------------------------------
+
+  /** Heads of batches, as last read or written here (their plans and summary rarely change). */
+  const heads = new Map<number, Versioned<TaskHead>>();
+  function knowHead(v: Versioned<TaskHead>): void {
+    heads.delete(v.value.task.id);
+    heads.set(v.value.task.id, v);
+    if (heads.size > REMEMBERED) heads.delete(heads.keys().next().value as number);
+  }
+
+  const tops: CasKeys<Top> = createCasKeys<Top>({
+    kv,
+    decode: (e) => {
+      const v = decodeJson<Top>(e);
+      return isHead(v) ? v : withCurrentOrigin(v);
+    },
+    keep: (v) => v.task.status === 'RUNNING',
+    async after(_key, v) {
+      try {
+        if (isHead(v)) await publishHead(v);
+        else await publishRecord(v);
+      } catch (err) {
+        const record = isHead(v) ? assemble(v, []) : v;
+        throw new StoredNotAnnounced(record, err as Error);
+      }
+    },
+    idOf: taskIdOf,
+    remembered: REMEMBERED,
+  });
+
+  const chains: CasKeys<ChainRecord> = createCasKeys<ChainRecord>({
+    kv,
+    decode: (e) => decodeJson<ChainRecord>(e),
+    keep: (c) => !chainAtRest(c.subtasks),
+    async after(_key, c) {
+      const head = heads.get(c.taskId)?.value ?? (await headOf(c.taskId))?.value;
+      if (!head) return;
+      try {
+        await publishChain(head, c);
+      } catch (err) {
+        throw new StoredNotAnnounced(chainScoped(head, c), err as Error);
+      }
+    },
+    idOf: taskIdOf,
+    remembered: REMEMBERED,
+  });
+
+  const progresses: CasKeys<Progress & { writes?: string[] }> = createCasKeys<Progress & { writes?: string[] }>({
+    kv,
+    decode: (e: KvEntry) => decodeJson<Progress & { writes?: string[] }>(e),
+    keep: () => false,
+    after: async () => {},
+    idOf: taskIdOf,
+    remembered: 0,
+  });
+
+  async function headOf(taskId: number): Promise<Versioned<TaskHead> | undefined> {
+    const top = await tops.get(headKey(taskId));
+    if (!top || !isHead(top.value)) return undefined;
+    const v = { value: top.value, revision: top.revision };
+    knowHead(v);
+    return v;
+  }
+
+  /** A head's latest, from this process's memory when it holds the plan asked for. */
+  async function headFor(taskId: number, planIndex = -1): Promise<TaskHead | undefined> {
+    const known = heads.get(taskId);
+    if (known && planIndex < known.value.plans.length) return known.value;
+    return (await headOf(taskId))?.value;
+  }
+
+  /** Every chain of a batch, read by one ordered consumer. */
+  async function readChains(taskId: number): Promise<Map<number, Versioned<ChainRecord>>> {
+    const found = new Map<number, Versioned<ChainRecord>>();
+    const iter = await kv.watch({
+      key: `task.${taskId}.c.*`,
+      ignoreDeletes: true,
+      initializedFn: () => iter.stop(),
+    });
+    for await (const e of iter) {
+      if (e.operation !== 'PUT') continue;
+      const c = decodeJson<ChainRecord>(e);
+      found.set(c.idx, { value: c, revision: e.revision });
+    }
+    return found;
+  }
+
+  async function readParts(taskId: number, head?: Versioned<TaskHead>): Promise<Parts | undefined> {
+    const h = head ?? (await headOf(taskId));
+    if (!h) return undefined;
+    const [progress, chainMap] = await Promise.all([progresses.get(progressKey(taskId)), readChains(taskId)]);
+    return { head: h, progress, chains: chainMap };
+  }
+
+  function assembled(p: Parts): TaskRecord {
+    const record = assemble(
+      p.head.value,
+      [...p.chains.values()].map((c) => c.value),
+      p.progress?.value,
+    );
+    return { ...record, layout: 'chains' };
   }
 
   async function get(taskId: number): Promise<StoredTask | undefined> {
-    const entry = await getLive(kv, key(taskId));
-    return entry ? { record: withCurrentOrigin(decodeJson<TaskRecord>(entry)), revision: entry.revision } : undefined;
+    const top = await tops.get(headKey(taskId));
+    if (!top) return undefined;
+    if (!isHead(top.value)) return { record: top.value, revision: top.revision };
+    const head = { value: top.value, revision: top.revision };
+    knowHead(head);
+    const parts = await readParts(taskId, head);
+    return parts && { record: assembled(parts), revision: top.revision };
   }
 
-  /**
-   * Group commit: changes to one task made while its previous write is under
-   * way wait in a queue, then go in together as one compare-and-set. A batch's
-   * chains would otherwise race each other for the same key, each conflict a
-   * re-read of the whole task.
-   */
-  const queued = new Map<number, Waiter[]>();
-  const draining = new Set<number>();
-  /** What this process last wrote of each running task: the next write starts from it. */
-  const lastWritten = new Map<number, StoredTask>();
+  // ---- creating --------------------------------------------------------------
 
-  function remember(stored: StoredTask): void {
-    const id = stored.record.task.id;
-    lastWritten.delete(id); // re-inserted last: the Map's order is the recency order
-    if (stored.record.task.status !== 'RUNNING') return;
-    lastWritten.set(id, stored);
-    // Bounded: with 1,000 tasks in flight the copies were most of the executor's memory.
-    if (lastWritten.size > REMEMBERED_TASKS) lastWritten.delete(lastWritten.keys().next().value as number);
+  function onTopTaken(draft: NewTaskRecord) {
+    return (stored: Versioned<Top> | undefined, err: unknown): Top => {
+      // Ours: an earlier attempt of this very request (a redelivery, or a write whose answer was lost).
+      if (stored?.value.requestId === draft.requestId) return stored.value;
+      if (stored) throw new TaskIdTaken(draft.task.id, stored.value.requestId);
+      throw err;
+    };
   }
 
-  async function drain(taskId: number): Promise<void> {
-    draining.add(taskId);
-    try {
-      for (let batch = queued.get(taskId); batch; batch = queued.get(taskId)) {
-        queued.delete(taskId);
-        await commit(taskId, batch);
-      }
-    } finally {
-      draining.delete(taskId);
+  async function createBatch(draft: NewTaskRecord): Promise<TaskRecord> {
+    const taskId = draft.task.id;
+    const maxParallel = draft.maxParallel;
+    const split = splitDraft(draft, maxParallel === undefined ? {} : { maxParallel });
+    const existing = await tops.get(headKey(taskId));
+    if (existing) {
+      const standing = onTopTaken(draft)(existing, new Error('taken'));
+      return (await get(taskId))?.record ?? (standing as TaskRecord);
     }
-  }
-
-  /** Apply each waiter's change in turn; each learns the record its own change made. */
-  function applyAll(start: TaskRecord, batch: Waiter[]): { record: TaskRecord; outcomes: Outcome[]; sure: boolean } {
-    let record = start;
-    let sure = true;
-    const outcomes = batch.map((w): Outcome => {
-      try {
-        const draft = w.change(record);
-        if (!draft) {
-          sure = false;
-          return { record };
-        }
-        record = recordChange(record, draft, now(), published.get(start.task.id));
-        return { record };
-      } catch (error) {
-        sure = false;
-        return { error };
-      }
+    const meta = { now: now(), traceId: draft.traceId };
+    const first = split.chains[0]?.subtasks[0]?.id ?? taskId + 1;
+    const stride = (split.chains[1]?.subtasks[0]?.id ?? first) - first;
+    const head = headChange(undefined, { ...split.head, chainStart: first, chainStride: stride }, meta.now);
+    const written: ChainRecord[] = [];
+    // The chains first, the head last: a head names a batch whose parts are all there.
+    await inGroups(split.chains, async (c) => {
+      const value = chainChange(undefined, c, meta);
+      const v = await chains.create(chainKey(taskId, c.idx), value, (stored, err) => {
+        // An earlier attempt of this request wrote it (its head was not written yet): it stands.
+        if (stored) return stored.value;
+        throw err;
+      });
+      written.push(v.value);
+      published.set(streamOf(taskId, c.idx), 0);
     });
-    return { record, outcomes, sure };
+    const opened = Math.min(split.chains.length, maxParallel ?? split.chains.length);
+    const progress: Progress = { opened, rested: emptyBits(split.chains.length), failed: emptyBits(0) };
+    await progresses.create(progressKey(taskId), progress, (stored) => stored?.value ?? progress);
+    const top = await tops.create(headKey(taskId), head, onTopTaken(draft));
+    if (!isHead(top.value)) return top.value;
+    published.set(streamOf(taskId), 0);
+    knowHead({ value: top.value, revision: top.revision });
+    const record: TaskRecord = {
+      ...assemble(top.value, written, progress),
+      layout: 'chains',
+    };
+    fresh.set(record, { head: top.value, chains: written });
+    return record;
+  }
+
+  /** Parts of a record this process just created, so that announcing it reads nothing again. */
+  const fresh = new WeakMap<TaskRecord, { head: TaskHead; chains: ChainRecord[] }>();
+
+  // ---- changing a whole batch (an operator's operation) --------------------------
+
+  /** Whether two chains differ in what a change may touch. */
+  function chainDiffers(a: ChainDraft, b: ChainDraft): boolean {
+    return (
+      JSON.stringify(a.subtasks) !== JSON.stringify(b.subtasks) ||
+      JSON.stringify(a.plans) !== JSON.stringify(b.plans) ||
+      a.hostDigest !== b.hostDigest
+    );
   }
 
   /**
-   * After an update whose answer never came: the revision it made if it
-   * landed (now, or by being sent again), undefined if the task moved on
-   * without it (it never will land: it expected an older revision). Throws
-   * StoreOutcomeUnknown if NATS does not say within WRITE_RESOLVE_MS.
+   * Apply a change of the whole task to a batch: read its parts, apply, and
+   * write what changed — the progress first (a chain reopened is no longer at
+   * rest), then the chains, then the head — each by compare-and-set, the whole
+   * judged again after a conflict.
    */
-  async function resolveLostWrite(
-    taskId: number,
-    bytes: Uint8Array,
-    expected: number,
-    token: string,
-    cause: unknown,
-  ): Promise<number | undefined> {
-    const deadline = Date.now() + WRITE_RESOLVE_MS;
-    for (let attempt = 1; ; attempt++) {
+  async function updateBatch(taskId: number, change: TaskChange): Promise<TaskRecord | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const parts = await readParts(taskId);
+      if (!parts) return undefined;
+      const before = assembled(parts);
+      const draft = change(before);
+      if (!draft) return before;
+      const head = parts.head.value;
+      const split = splitDraft({ ...draft, task: draft.task }, head.options);
+      const shown = new Map(splitDraft(before, head.options).chains.map((c) => [c.idx, c] as const));
+      const rollingBack = draft.task.operation === 'ROLLBACK';
+      const changed = split.chains.filter((c) => {
+        const old = shown.get(c.idx);
+        return !old || chainDiffers(old, c);
+      });
       try {
-        const stored = await get(taskId);
-        if (!stored) return undefined;
-        if (stored.record.writes?.includes(token)) return stored.revision;
-        if (stored.revision !== expected) return undefined;
-        return await kv.update(key(taskId), bytes, expected);
+        if (changed.length > 0 && parts.progress) {
+          const bits = new Map(changed.map((c) => [c.idx, chainAtRest(c.subtasks)] as const));
+          const fails = new Map(
+            changed.map((c) => [c.idx, chainAtRest(c.subtasks) && chainFailed(c.subtasks, rollingBack)] as const),
+          );
+          const p = parts.progress.value;
+          const started = Math.max(
+            p.opened,
+            ...changed.filter((c) => c.subtasks.some((s) => s.status !== 'PENDING')).map((c) => c.idx + 1),
+          );
+          const next = { ...p, opened: started, rested: withBits(p.rested, bits), failed: withBits(p.failed, fails) };
+          await kv.update(progressKey(taskId), encodeJsonCompact(next), parts.progress.revision);
+        }
+        const meta = { now: now(), traceId: draft.traceId };
+        const after = new Map([...parts.chains].map(([i, c]) => [i, c.value] as const));
+        for (const c of changed) {
+          const old = parts.chains.get(c.idx);
+          const value = chainChange(
+            old?.value,
+            { ...c, taskId },
+            {
+              ...meta,
+              knownPublished: published.get(streamOf(taskId, c.idx)) ?? 0,
+            },
+          );
+          const bytes = encodeJsonCompact(value);
+          const revision = old
+            ? await kv.update(chainKey(taskId, c.idx), bytes, old.revision)
+            : await kv.create(chainKey(taskId, c.idx), bytes);
+          chains.remember(chainKey(taskId, c.idx), { value, revision });
+          after.set(c.idx, value);
+        }
+        let newHead = head;
+        const headDraft = {
+          ...split.head,
+          chainStart: head.chainStart,
+          chainStride: head.chainStride,
+          chains: Math.max(head.chains, split.head.chains),
+        };
+        if (
+          JSON.stringify(headDraft.task) !== JSON.stringify(head.task) ||
+          JSON.stringify(headDraft.plans) !== JSON.stringify(head.plans)
+        ) {
+          newHead = headChange(
+            head,
+            { ...headDraft, writes: head.writes },
+            meta.now,
+            published.get(streamOf(taskId)) ?? 0,
+          );
+          const revision = await kv.update(headKey(taskId), encodeJsonCompact(newHead), parts.head.revision);
+          knowHead({ value: newHead, revision });
+          tops.remember(headKey(taskId), { value: newHead, revision });
+        }
+        const record: TaskRecord = { ...assemble(newHead, [...after.values()]), layout: 'chains' };
+        try {
+          for (const c of changed) await publishChain(newHead, after.get(c.idx) as ChainRecord);
+          if (newHead !== head) await publishHead(newHead);
+        } catch (err) {
+          throw new StoredNotAnnounced(record, err as Error);
+        }
+        return record;
       } catch (err) {
-        if (!isCasConflict(err)) cause = err; // else: someone wrote meanwhile; read again
+        if (isCasConflict(err) && attempt < 20) continue;
+        throw err;
       }
-      if (Date.now() >= deadline) throw new StoreOutcomeUnknown(taskId, cause as Error);
-      await retryPause(attempt);
     }
   }
 
-  async function commit(taskId: number, batch: Waiter[]): Promise<void> {
-    try {
-      let stored = lastWritten.get(taskId);
-      let fresh = false;
-      if (!stored) {
-        stored = await get(taskId);
-        fresh = true;
-      }
-      for (;;) {
-        if (!stored) {
-          for (const w of batch) w.resolve(undefined);
-          return;
-        }
-        const { record, outcomes, sure } = applyAll(stored.record, batch);
-        // A change declined or refused on a remembered copy may have judged old
-        // news: judge it again on the stored task.
-        if (!sure && !fresh) {
-          stored = await get(taskId);
-          fresh = true;
-          continue;
-        }
-        let written = record;
-        if (record !== stored.record) {
-          // A token of this write, kept in the record for the next few writes: if
-          // NATS's answer is lost, reading the task tells whether the write landed.
-          const token = randomBytes(6).toString('base64url');
-          written = { ...record, writes: [...(record.writes ?? []).slice(1 - WRITES_KEPT), token] };
-          const bytes = encodeJsonCompact(written);
-          let revision: number | undefined;
-          try {
-            revision = await kv.update(key(taskId), bytes, stored.revision);
-          } catch (err) {
-            if (answerLost(err)) revision = await resolveLostWrite(taskId, bytes, stored.revision, token, err);
-            else if (!isCasConflict(err)) throw err; // refused: the write did not land
-          }
-          if (revision === undefined) {
-            lastWritten.delete(taskId);
-            stored = await get(taskId);
-            fresh = true;
-            continue;
-          }
-          remember({ record: written, revision });
-          try {
-            await publishEvents(written);
-          } catch (err) {
-            throw new StoredNotAnnounced(written, err as Error);
-          }
-        }
-        batch.forEach((w, i) => {
-          const o = outcomes[i] as Outcome;
-          if ('error' in o) w.reject(o.error);
-          else w.resolve(o.record);
+  // ---- one chain (the executor) ------------------------------------------------
+
+  async function chainOf(taskId: number, idx: number, fromMemory: boolean): Promise<StoredTask | undefined> {
+    const c = fromMemory ? await chains.peek(chainKey(taskId, idx)) : await chains.get(chainKey(taskId, idx));
+    if (!c) return undefined;
+    const head = await headFor(taskId, Math.max(-1, ...c.value.plans));
+    if (!head) return undefined;
+    return { record: { ...chainScoped(head, c.value), layout: 'chains', chain: idx }, revision: c.revision };
+  }
+
+  async function updateChain(taskId: number, idx: number, change: TaskChange): Promise<TaskRecord | undefined> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const h = attempt === 0 ? await headFor(taskId) : (await headOf(taskId))?.value;
+      if (!h) return undefined;
+      try {
+        const result = await chains.update(chainKey(taskId, idx), (current) => {
+          // A plan this head does not hold yet (a rollback added it): read the head again.
+          if (Math.max(-1, ...current.plans) >= h.plans.length) throw new HeadUnknown();
+          const draft = change({ ...chainScoped(h, current), layout: 'chains', chain: idx });
+          if (!draft) return undefined;
+          const part = chainPartOf(draft, taskId, idx, draft.task.subtasks);
+          return chainChange(
+            current,
+            { ...part, ...(current.writes ? { writes: current.writes } : {}) },
+            { now: now(), traceId: h.traceId, knownPublished: published.get(streamOf(taskId, idx)) ?? 0 },
+          );
         });
-        return;
+        return result && { ...chainScoped(h, result.value), layout: 'chains', chain: idx };
+      } catch (err) {
+        if (!(err instanceof HeadUnknown) || attempt > 0) throw err;
       }
-    } catch (err) {
-      lastWritten.delete(taskId);
-      for (const w of batch) w.reject(err);
     }
+    return undefined;
+  }
+
+  /**
+   * The end of a batch whose chains are all at rest (read now, every one): the
+   * head SUCCESSFUL or FAILED. Undefined when it has not ended (a chain runs
+   * again) or had ended already.
+   */
+  async function endBatch(taskId: number): Promise<TaskSummary | undefined> {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const parts = await readParts(taskId);
+      if (parts?.head.value.task.status !== 'RUNNING') return undefined;
+      const whole = assembled(parts);
+      if (parts.chains.size < parts.head.value.chains) return undefined;
+      const restless = [...parts.chains.values()].filter((c) => !chainAtRest(c.value.subtasks));
+      if (restless.length > 0) {
+        if (parts.progress) {
+          const bits = new Map(restless.map((c) => [c.value.idx, false] as const));
+          const p = parts.progress.value;
+          await kv
+            .update(
+              progressKey(taskId),
+              encodeJsonCompact({ ...p, rested: withBits(p.rested, bits) }),
+              parts.progress.revision,
+            )
+            .catch(() => undefined);
+        }
+        return undefined;
+      }
+      const ended = settle(whole.task, now());
+      if (ended.status === 'RUNNING') return undefined;
+      const { subtasks: _s, ...summary } = ended;
+      const head = parts.head.value;
+      const next = headChange(head, { ...head, task: summary }, now(), published.get(streamOf(taskId)) ?? 0);
+      try {
+        const revision = await kv.update(headKey(taskId), encodeJsonCompact(next), parts.head.revision);
+        knowHead({ value: next, revision });
+        tops.forget(headKey(taskId));
+      } catch (err) {
+        if (isCasConflict(err)) continue;
+        throw err;
+      }
+      try {
+        await publishHead(next);
+      } catch (err) {
+        throw new StoredNotAnnounced(assemble(next, []), err as Error);
+      }
+      return summary;
+    }
+    return undefined;
+  }
+
+  async function chainRested(taskId: number, idx: number, failed: boolean): Promise<ChainRested> {
+    const head = await headFor(taskId);
+    if (!head) return { open: [] };
+    const n = head.chains;
+    const maxParallel = head.options.maxParallel ?? n;
+    let opened: [number, number] = [0, 0];
+    let full = false;
+    await progresses.update(progressKey(taskId), (p) => {
+      const rested = withBits(p.rested, new Map([[idx, true]]));
+      const fails = withBits(p.failed, new Map([[idx, failed]]));
+      const active = p.opened - countBits(rested);
+      const upTo = Math.min(n, p.opened + Math.max(0, maxParallel - active));
+      opened = [p.opened, upTo];
+      full = countBits(rested) >= n;
+      if (rested === p.rested && fails === p.failed && upTo === p.opened) return undefined;
+      return { ...p, opened: upTo, rested, failed: fails };
+    });
+    const open: ChainRested['open'] = [];
+    for (let j = opened[0]; j < opened[1]; j++) {
+      open.push({ chain: j, subtaskId: (head.chainStart ?? 0) + j * (head.chainStride ?? 0), runTime: 1 });
+    }
+    const ended = full ? await endBatch(taskId) : undefined;
+    return { open, ...(ended ? { ended } : {}) };
   }
 
   return {
     get,
     async peek(taskId) {
-      return lastWritten.get(taskId) ?? get(taskId);
+      const top = await tops.peek(headKey(taskId));
+      if (top && !isHead(top.value)) return { record: top.value, revision: top.revision };
+      return get(taskId);
+    },
+    async summary(taskId) {
+      const top = await tops.get(headKey(taskId));
+      if (!top) return undefined;
+      const { subtasks: _subtasks, ...summary } = top.value.task as OcpTask;
+      return summary;
     },
     async create(draft) {
+      if (draft.task.context.parallel) return createBatch(draft);
       const record = recordChange(undefined, draft, now());
-      const bytes = encodeJsonCompact(record);
-      const deadline = Date.now() + WRITE_RESOLVE_MS;
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const revision = await kv.create(key(draft.task.id), bytes);
-          published.set(draft.task.id, 0); // we just created it: nothing of it is on the stream yet
-          remember({ record, revision });
-          return record;
-        } catch (err) {
-          if (!answerLost(err) && !isCasConflict(err)) throw err; // refused: nothing was stored
-          if (isCasConflict(err)) {
-            const stored = await get(draft.task.id);
-            // Ours: an earlier attempt of this very request (a redelivery, or a write whose answer was lost).
-            if (stored?.record.requestId === draft.requestId) return stored.record;
-            if (stored) throw new TaskIdTaken(draft.task.id, stored.record.requestId);
-            throw err;
-          }
-          // No answer: the write may or may not have landed. The same create again
-          // tells which (it lands now, or finds the first one) once NATS answers.
-          if (Date.now() >= deadline) throw new StoreOutcomeUnknown(draft.task.id, err as Error);
-          await retryPause(attempt);
+      const v = await tops.create(headKey(draft.task.id), record, onTopTaken(draft));
+      if (v.value === record) published.set(streamOf(draft.task.id), 0); // nothing of it is on the stream yet
+      return isHead(v.value) ? ((await get(draft.task.id))?.record as TaskRecord) : v.value;
+    },
+    async update(taskId, change) {
+      const top = await tops.peek(headKey(taskId));
+      if (top && isHead(top.value)) return updateBatch(taskId, change);
+      let batch = false;
+      const result = await tops.update(headKey(taskId), (current) => {
+        if (isHead(current)) {
+          batch = true;
+          return undefined;
         }
+        const draft: Draft | undefined = change(current);
+        return draft && recordChange(current, draft, now(), published.get(streamOf(taskId)));
+      });
+      if (batch) return updateBatch(taskId, change);
+      return result && (result.value as TaskRecord);
+    },
+    chain(taskId, chain, fromMemory = false) {
+      if (chain === undefined) return fromMemory ? this.peek(taskId) : get(taskId);
+      return chainOf(taskId, chain, fromMemory);
+    },
+    updateChain(taskId, chain, change) {
+      if (chain === undefined) return this.update(taskId, change);
+      return updateChain(taskId, chain, change);
+    },
+    chainRested,
+    endBatch,
+    async publishOutbox(record) {
+      if (record.layout !== 'chains') return publishRecord(record);
+      const parts = fresh.get(record);
+      if (parts) {
+        await publishHead(parts.head);
+        for (const c of parts.chains) if (c.outbox.length > 0) await publishChain(parts.head, c);
+        return;
+      }
+      const head = await headFor(record.task.id);
+      if (!head) return;
+      if (record.chain !== undefined) {
+        const c = await chains.get(chainKey(record.task.id, record.chain));
+        if (c) await publishChain(head, c.value);
+        return;
+      }
+      await publishHead(head);
+      // A chain at rest had its events published before its work item was
+      // acknowledged (or its redelivery publishes them): only the active ones
+      // may hold what a dead writer left.
+      const all = await readChains(record.task.id);
+      for (const c of all.values()) {
+        if (c.value.outbox.length > 0 && !chainAtRest(c.value.subtasks)) await publishChain(head, c.value);
       }
     },
-    update(taskId, change) {
-      return new Promise((resolve, reject) => {
-        const waiter = { change, resolve, reject };
-        const q = queued.get(taskId);
-        if (q) q.push(waiter);
-        else queued.set(taskId, [waiter]);
-        if (!draining.has(taskId)) void drain(taskId);
-      });
-    },
-    publishOutbox: publishEvents,
     async remove(taskId) {
-      const stored = await get(taskId);
-      if (!stored || stored.record.task.status === 'RUNNING') return; // retried meanwhile: it stays
+      const top = await tops.get(headKey(taskId));
+      if (!top || top.value.task.status === 'RUNNING') return; // retried meanwhile: it stays
       try {
-        await kv.delete(key(taskId), { previousSeq: stored.revision });
+        await kv.delete(headKey(taskId), { previousSeq: top.revision });
       } catch (err) {
         if (!isCasConflict(err)) throw err;
+        return;
       }
-      lastWritten.delete(taskId);
-      published.delete(taskId);
+      if (isHead(top.value)) {
+        const n = top.value.chains;
+        await inGroups(
+          Array.from({ length: n }, (_, i) => i),
+          async (i) => {
+            await kv.purge(chainKey(taskId, i));
+          },
+        );
+        await kv.purge(progressKey(taskId));
+        heads.delete(taskId);
+      }
+      tops.forget(headKey(taskId));
+      published.delete(streamOf(taskId));
     },
   };
 }
+
+/** A chain's head is not in this process's memory yet. */
+class HeadUnknown extends Error {}

@@ -141,7 +141,58 @@ export function createOrderedDelivery<T extends object>(deps: OrderedDeliveryDep
     }
   }
 
+  /**
+   * A batch's chain event: in order within its chain (the chain's own place,
+   * `task.<id>.c.<idx>`), once the task's summary is out; chains are not
+   * ordered among themselves (they run side by side).
+   */
+  async function handleChainEvent(msg: EventMessage, event: TaskEvent, chain: number): Promise<void> {
+    const record = (await deps.tasks.get(event.taskId))?.record;
+    const target = record && notifier.target(record);
+    const entry = record && target ? await states.get(event.taskId) : undefined;
+    if (!record || !target || entry?.state.disabled) {
+      msg.ack(); // nowhere to write
+      return;
+    }
+    if (!entry || !notifier.started(entry.state)) {
+      msg.nak(GATE_RETRY_MS); // the summary is not out yet
+      return;
+    }
+    const place = await states.getChain(event.taskId, chain);
+    const lastSeq = place?.lastSeq ?? 0;
+    if (event.seq <= lastSeq) {
+      msg.ack();
+      return;
+    }
+    if (event.seq > lastSeq + 1 && (place || !(await deps.firstEventPassed(event.taskId)))) {
+      msg.nak(GATE_RETRY_MS); // an earlier event of this chain is not handled yet
+      return;
+    }
+    try {
+      await notifier.deliver(event, record, entry.state);
+    } catch (err) {
+      const refused = refusalOf(msg, err, event);
+      if (!refused) return;
+      logger.warn({ taskId: event.taskId, chain, seq: event.seq, reason: refused.reason }, 'delivery refused; skipped');
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await states.saveChain(event.taskId, chain, event.seq, place?.revision);
+        break;
+      } catch (err) {
+        if (attempt >= RECORD_TRIES) throw err;
+        await new Promise((r) => setTimeout(r, RECORD_RETRY_MS));
+      }
+    }
+    notifier.keepCurrent(event.taskId);
+    msg.ack();
+  }
+
   async function handleTaskEventInHand(msg: EventMessage, event: TaskEvent): Promise<void> {
+    if (event.chain !== undefined) {
+      await handleChainEvent(msg, event, event.chain);
+      return;
+    }
     const record = (await deps.tasks.get(event.taskId))?.record;
     const target = record && notifier.target(record);
     if (!record || !target) {

@@ -68,6 +68,10 @@ export type DeliveryState<T extends object> = T & {
 /** Where delivery records its place, by compare-and-set (Slack: ocp_slack). */
 export interface DeliveryStates<T extends object> {
   get(taskId: number): Promise<{ state: DeliveryState<T>; revision: number } | undefined>;
+  /** A batch's chain: how far delivery got in that chain's events (its own sequence). */
+  getChain(taskId: number, chain: number): Promise<{ lastSeq: number; revision: number } | undefined>;
+  /** As `save`, for a chain's place. */
+  saveChain(taskId: number, chain: number, lastSeq: number, revision: number | undefined): Promise<number | undefined>;
   /**
    * Create (`revision` undefined) or update the task's state. Resolves with the
    * new revision, or undefined when another writer got there first (its state

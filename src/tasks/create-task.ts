@@ -120,20 +120,6 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
   });
   // Which configured step each subtask runs, and digests of what they render now: never the scripts.
   const steps = stepsOfPlan(deps.config, runbook.name, plan.steps, params);
-  // A task is one KV value and rides on every event: it must fit in a NATS message.
-  const bytes = Buffer.byteLength(JSON.stringify({ task: plan.task, ...steps }));
-  if (bytes > deps.maxPayload * 0.8) {
-    const perHost = bytes / hosts.length;
-    const fits = Math.floor((deps.maxPayload * 0.8) / perHost);
-    const err = new CodedError(
-      ErrorCode.badRequest,
-      `hostIds: ${hosts.length} hosts make a task of ${Math.round(bytes / 1024)} KiB, more than NATS carries ` +
-        `(max_payload ${Math.round(deps.maxPayload / 1024)} KiB); restart at most ${fits} hosts at a time`,
-      'hostIds',
-    );
-    await deps.requests.settle(input.requestId, { state: 'rejected', error: errorBody(err) });
-    throw err;
-  }
   let claims: Claim[] = [];
   try {
     // An operation that is not exclusive (reading logs, say) runs beside whatever holds the host.

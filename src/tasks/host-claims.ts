@@ -45,20 +45,30 @@ async function claimHost(
   for (;;) {
     const got = await deps.locks.acquire(host.id, taskId, intent);
     if (got.ok) return got.fresh ? { hostId: host.id, revision: got.revision } : undefined;
-    if (!(await holderIsGone(deps, got))) {
-      throw new CodedError(
-        ErrorCode.hostBusy,
-        `an agent operation already runs on host ${host.id} (${host.name}): task ${got.holder}`,
-        'hostId',
-      );
-    }
+    if (!(await holderIsGone(deps, got))) throw new HostBusy(host, got.holder);
     const revision = await deps.locks.replace(host.id, taskId, got.revision, intent);
     if (revision !== false) return { hostId: host.id, revision };
   }
 }
 
 /** Lock round trips in flight at once for one task (a fleet's hosts are claimed side by side). */
-const CLAIMS_AT_ONCE = 32;
+const CLAIMS_AT_ONCE = 256;
+/** Busy hosts a refusal names at most. */
+const BUSY_NAMED = 20;
+
+/** A host another task holds: the refusal names it and its task. */
+class HostBusy extends CodedError {
+  constructor(
+    readonly host: HostConfig,
+    readonly holder: number,
+  ) {
+    super(
+      ErrorCode.hostBusy,
+      `an agent operation already runs on host ${host.id} (${host.name}): task ${holder}`,
+      'hostId',
+    );
+  }
+}
 
 async function eachHost<T, R>(items: readonly T[], fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
   const results: PromiseSettledResult<R>[] = [];
@@ -81,10 +91,23 @@ export async function claimHosts(
 ): Promise<Claim[]> {
   const results = await eachHost(hosts, (host) => claimHost(deps, host, taskId, intent));
   const claims = results.flatMap((r) => (r.status === 'fulfilled' && r.value ? [r.value] : []));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (!failed) return claims;
+  const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed.length === 0) return claims;
   await releaseClaims(deps, claims, taskId);
-  throw failed.reason;
+  const busy = failed.flatMap((r) => (r.reason instanceof HostBusy ? [r.reason] : []));
+  if (busy.length < failed.length || busy.length === 1)
+    throw (failed.find((r) => !(r.reason instanceof HostBusy)) ?? failed[0])?.reason;
+  // A batch: every busy host is named (the first 20), with the task that holds it.
+  const named = busy
+    .slice(0, BUSY_NAMED)
+    .map((b) => `${b.host.id} (${b.host.name}): task ${b.holder}`)
+    .join(', ');
+  const more = busy.length > BUSY_NAMED ? ` and ${busy.length - BUSY_NAMED} more` : '';
+  throw new CodedError(
+    ErrorCode.hostBusy,
+    `an agent operation already runs on ${busy.length} of the hosts: ${named}${more}`,
+    'hostIds',
+  );
 }
 
 /** Free what a call took, each lock only if nobody touched it since. */

@@ -62,6 +62,40 @@ export interface TaskStore {
   publishOutbox(record: TaskRecord): Promise<void>;
   /** Remove a task that ended, if it still has not changed since (see tasks/retention.ts). */
   remove(taskId: number): Promise<void>;
+  /**
+   * The task without its subtasks, as listings show it: one read of its head,
+   * whatever the task's size. Undefined when there is none.
+   */
+  summary(taskId: number): Promise<TaskSummary | undefined>;
+  /**
+   * One host chain of a task, as a record of its own: a batch's chain `chain`
+   * (its `task.subtasks` only that chain's), or — `chain` undefined — the
+   * whole task when it is one record. `fromMemory`: as `peek`.
+   */
+  chain(taskId: number, chain: number | undefined, fromMemory?: boolean): Promise<StoredTask | undefined>;
+  /**
+   * Change one chain by compare-and-set (as `update`, writing only that
+   * chain's record of a batch; the change sees the chain as `chain` gives it).
+   * Task-level changes it makes to a batch's chain (its end) are not stored:
+   * see `chainRested`.
+   */
+  updateChain(taskId: number, chain: number | undefined, change: TaskChange): Promise<TaskRecord | undefined>;
+  /**
+   * A batch's chain came to rest: recorded in its progress, which opens the
+   * next chains (maxParallel) — their work items are the caller's to queue —
+   * and, the last chain at rest, ends the task.
+   */
+  chainRested(taskId: number, chain: number, failed: boolean): Promise<ChainRested>;
+  /** End a batch whose chains are all at rest (the sweeper's safety net); its summary if this ended it. */
+  endBatch(taskId: number): Promise<TaskSummary | undefined>;
+}
+
+/** What a chain coming to rest leads to. */
+export interface ChainRested {
+  /** Chains opened by it: queue a work item for each. */
+  open: Array<{ chain: number; subtaskId: number; runTime: number }>;
+  /** The task, if this ended it. */
+  ended?: TaskSummary;
 }
 
 /** The change is stored, but announcing its events failed: they wait in the outbox for the next writer or the sweeper. */

@@ -4,6 +4,7 @@
  * runner. Errors are coded as SPEC §3 says: 20000 not found, 10002 host not in
  * the inventory.
  */
+import { idText } from '../contracts/api.js';
 import type { OcpTask } from '../contracts/ocp-task.js';
 import { shellQuote } from '../core/runbooks/runbook.js';
 import { CodedError, ErrorCode } from '../errors.js';
@@ -12,8 +13,19 @@ import type { OperationDeps, TaskDeps } from './deps.js';
 import { hostOrThrow, recordOrThrow, subtaskOrThrow } from './find-or-throw.js';
 import type { SubtaskLog, TaskFilter, TaskSummary } from './ports.js';
 
-export async function getTask(deps: TaskDeps, taskId: number): Promise<OcpTask> {
-  return (await recordOrThrow(deps, taskId)).task;
+/**
+ * A task in OCP's shape, a batch assembled from its parts; `subtasks: false`
+ * leaves the `subtasks` key out and reads only the task's head.
+ */
+export async function getTask(
+  deps: TaskDeps,
+  taskId: number,
+  opts: { subtasks: boolean } = { subtasks: true },
+): Promise<OcpTask | Omit<OcpTask, 'subtasks'>> {
+  if (opts.subtasks) return (await recordOrThrow(deps, taskId)).task;
+  const summary = await deps.store.summary(taskId);
+  if (!summary) throw new CodedError(ErrorCode.taskNotFound, `task ${idText(taskId)} not found`, 'taskId');
+  return summary;
 }
 
 export async function getSubtaskLog(deps: TaskDeps, taskId: number, subtaskId: number): Promise<SubtaskLog> {

@@ -53,6 +53,25 @@ export function memoryTaskStore(now: () => Date = () => new Date()): TaskStore &
     async remove(taskId) {
       if (tasks.get(taskId)?.record.task.status !== 'RUNNING') tasks.delete(taskId);
     },
+    // One record per task here, whatever its size: a chain is the whole task.
+    async summary(taskId) {
+      const stored = tasks.get(taskId);
+      if (!stored) return undefined;
+      const { subtasks: _subtasks, ...summary } = stored.record.task;
+      return summary;
+    },
+    async chain(taskId) {
+      return tasks.get(taskId);
+    },
+    updateChain(taskId, _chain, change) {
+      return this.update(taskId, change);
+    },
+    async chainRested() {
+      return { open: [] };
+    },
+    async endBatch() {
+      return undefined;
+    },
   };
 }
 

@@ -13,6 +13,8 @@ import { delimiter, join } from 'node:path';
 export interface NatsServerHandle {
   url: string;
   port: number;
+  /** nats-server's HTTP monitoring port, when asked for (`monitor`). */
+  monitorPort?: number;
   storeDir: string;
   /** SIGTERM, wait for exit, remove the store dir. */
   stop(): Promise<void>;
@@ -162,11 +164,15 @@ export interface NatsServerOptions {
    * reads (`$NAME`), e.g. passwords.
    */
   config?: { file: string; env?: Record<string, string> };
+  /** Serve nats-server's HTTP monitoring (varz, connz) on a free loopback port: the handle's `monitorPort`. */
+  monitor?: boolean;
 }
 
 export async function startNatsServer(opts: NatsServerOptions = {}): Promise<NatsServerHandle> {
   const binary = findExecutable('nats-server');
   const port = await freePort();
+  const monitorPort = opts.monitor ? await freePort() : undefined;
+  const monitorArgs = monitorPort === undefined ? [] : ['-m', String(monitorPort)];
   const storeDir = await mkdtemp(join(tmpdir(), 'ocp-nats-'));
   let child: ChildProcess | undefined;
   // One exit hook for the handle's lifetime: kill whichever instance is current
@@ -190,8 +196,8 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   const launch = async (): Promise<void> => {
     const auth = opts.auth ? ['--user', opts.auth.user, '--pass', opts.auth.password] : [];
     const args = configPath
-      ? ['-c', configPath, '-a', LOOPBACK, '-p', String(port)]
-      : ['-a', LOOPBACK, '-p', String(port), '-js', '-sd', storeDir, ...auth];
+      ? ['-c', configPath, '-a', LOOPBACK, '-p', String(port), ...monitorArgs]
+      : ['-a', LOOPBACK, '-p', String(port), '-js', '-sd', storeDir, ...auth, ...monitorArgs];
     const proc = spawn(binary, args, {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, ...opts.config?.env },
@@ -222,6 +228,7 @@ export async function startNatsServer(opts: NatsServerOptions = {}): Promise<Nat
   return {
     url: `nats://${LOOPBACK}:${port}`,
     port,
+    ...(monitorPort === undefined ? {} : { monitorPort }),
     storeDir,
     async stop() {
       unregister();

@@ -16,7 +16,7 @@ import type { TaskRecord } from '../../src/core/task-record.js';
 import type { StepRunner } from '../../src/executor/ports.js';
 import { hashPassword } from '../../src/http/auth.js';
 import { createLogger } from '../../src/logger.js';
-import { decodeJsonBytes } from '../../src/nats/kv-json.js';
+import { createTaskStore } from '../../src/nats/task-store.js';
 import { type Service, startService } from '../../src/service.js';
 import { captureTail, killOnExit, type NatsServerHandle, startNatsServer, waitForExit } from './nats-server.js';
 import { type BashrcOptions, type SshdHandle, type SshdOptions, startSshd } from './sshd.js';
@@ -274,11 +274,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   return stack;
 }
 
-/** Read a task record straight from the KV bucket. */
+/** Read a task record from the KV bucket, as the store reads it (a batch's parts assembled). */
 export async function readTask(nc: NatsConnection, taskId: number): Promise<TaskRecord | undefined> {
-  const kv = await nc.jetstream().views.kv('ocp_tasks');
-  const e = await kv.get(`task.${taskId}`);
-  return e && e.operation === 'PUT' ? decodeJsonBytes<TaskRecord>(e.value) : undefined;
+  const js = nc.jetstream();
+  const kv = await js.views.kv('ocp_tasks');
+  return (await createTaskStore({ kv, js }).get(taskId))?.record;
 }
 
 /** Poll the store until the task satisfies `done`; fails with the last state seen. */

@@ -60,7 +60,7 @@ import { type AgentCommand, clearFaults, type FaultKind, setFault, setStepDurati
 import { blockActionPayload, interactionBody, postToSlackEndpoint } from '../helpers/slack-sign.js';
 import { SLACK_CHANNEL, SLACK_USERS, startFakeSlackAndStack } from '../helpers/slack-stack.js';
 import { SIGNING_SECRET, slackUser } from '../helpers/slack-user.js';
-import type { Stack } from '../helpers/stack.js';
+import { readTask, type Stack } from '../helpers/stack.js';
 
 // ---------------------------------------------------------------- settings
 
@@ -309,12 +309,8 @@ class Driver {
       const id = Number(k.slice('task.'.length));
       if (!this.earlier.has(id)) ids.push(id);
     }
-    const records = await Promise.all(
-      ids.map(async (id) => {
-        const e = await kv.get(`task.${id}`);
-        return e?.operation === 'PUT' ? (e.json() as TaskRecord) : undefined;
-      }),
-    );
+    // As the store reads them: a batch's head and chains assembled.
+    const records = await Promise.all(ids.map((id) => readTask(this.w.stack.nc, id)));
     return records.filter((r): r is TaskRecord => r !== undefined).sort((a, b) => a.task.id - b.task.id);
   }
 

@@ -4,9 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { CodedError } from '../../src/errors.js';
-import type { Service } from '../../src/service.js';
-import { createTask } from '../../src/tasks/create-task.js';
 import { accepted, newRequestId, request, taskEvents } from '../helpers/requests.js';
 import {
   agentProcessPids,
@@ -29,10 +26,9 @@ const RESTART_STEPS = [
 
 describe('restart flow', () => {
   let stack: Stack;
-  let svc: Service;
   before(async () => {
     stack = await startStack({ hosts: 3, stepTimeouts: { 'Stop all OCP agent processes': 3 } });
-    svc = await stack.startService();
+    await stack.startService();
   });
   after(async () => stack?.stop());
 
@@ -284,17 +280,5 @@ describe('restart flow', () => {
     );
     assert.equal((await waitForTask(stack.nc, start.taskId)).status, 'SUCCESSFUL');
     assert.equal(agentProcessPids(h.agentHome).length, 4);
-  });
-
-  it('refuses a batch too large for one NATS message, naming how many hosts fit, and locks nothing', async () => {
-    const hostIds = [0, 1, 2].map((i) => host(i).id);
-    await assert.rejects(
-      createTask(
-        { ...svc.deps, maxPayload: 6_000 },
-        { operation: 'restart', hostIds, creator: 'ops', requestId: newRequestId(), traceId: '0123456789abcdef' },
-      ),
-      (err: CodedError) => err.code === 10001 && /restart at most \d+ hosts at a time/.test(err.message),
-    );
-    for (const id of hostIds) assert.equal(await svc.deps.locks.holder(id), undefined);
   });
 });

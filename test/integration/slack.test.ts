@@ -262,10 +262,14 @@ describe('Slack', () => {
     await user.command(`restart ${host(2).id}`);
     const parent = await newParent(before + 1);
     const taskId = taskIdOf(parent);
-    await waitForTask(stack.nc, taskId, (t) => t.subtasks[2]!.status === 'RUNNING');
-    const withCancel = await waitFor('Cancel on the parent', () => {
+    const running = await waitForTask(stack.nc, taskId, (t) => t.subtasks[2]!.status === 'RUNNING');
+    const stopStep = running.subtasks[2]!.id;
+    // The parent's Cancel must be the stop step's: an update still showing the step before it
+    // (done by now) would cancel nothing.
+    const withCancel = await waitFor("the stop step's Cancel on the parent", () => {
       const p = parents().find((m) => m.ts === parent.ts);
-      return p && /Stop all/.test(buttonValue(p, 'subtask_cancel') ? textOf(p) : '') ? p : undefined;
+      const value = p && buttonValue(p, 'subtask_cancel');
+      return value && (JSON.parse(value) as { subtaskId?: number }).subtaskId === stopStep ? p : undefined;
     });
     await user.click(withCancel, 'subtask_cancel');
     const done = await waitForTask(stack.nc, taskId);

@@ -101,8 +101,12 @@ describe('createTask', () => {
       assert.equal(record.task.name, 'Batch restart OCP agent');
       assert.deepEqual(record.task.context.listMap.host_ids, ['101', '104']);
       assert.equal(record.task.context.stringMap.selector, 'cluster=ob1,zone=z1');
-      const all = await createTask(deps, bySelector('req-all', 'all')).catch((e: Error) => e);
-      assert.ok(all instanceof Error && /host 101 \(h101\): task/.test(all.message), 'the hosts it holds are busy');
+      await assert.rejects(
+        createTask(deps, bySelector('req-all', 'all')),
+        (err: { code?: number; message: string }) =>
+          err.code === ErrorCode.hostBusy && /101 \(h101\): task \d+, 104 \(h104\): task \d+/.test(err.message),
+        'all takes in the hosts the first holds: busy',
+      );
     });
 
     test('one matching host makes a task of the runbook, the selector recorded', async () => {

@@ -85,6 +85,7 @@ function setup(opts: { firstEventPassed?: boolean; origin?: Origin } = {}) {
     stop: () => undefined,
   };
   const states = new Map<number, { state: DeliveryState<Page>; revision: number }>();
+  const chains = new Map<string, { lastSeq: number; revision: number }>();
   const delivery = createOrderedDelivery<Page>({
     notifier,
     states: {
@@ -92,6 +93,12 @@ function setup(opts: { firstEventPassed?: boolean; origin?: Origin } = {}) {
       async save(id, state, revision) {
         if (states.get(id)?.revision !== revision) return undefined;
         states.set(id, { state, revision: (revision ?? 0) + 1 });
+        return (revision ?? 0) + 1;
+      },
+      getChain: async (id, chain) => chains.get(`${id}.${chain}`),
+      async saveChain(id, chain, lastSeq, revision) {
+        if (chains.get(`${id}.${chain}`)?.revision !== revision) return undefined;
+        chains.set(`${id}.${chain}`, { lastSeq, revision: (revision ?? 0) + 1 });
         return (revision ?? 0) + 1;
       },
     },

@@ -197,7 +197,7 @@ const bad: Array<[text: string, problem: RegExp, toType: RegExp]> = [
   ],
   [
     `restart ${Array.from({ length: MAX_BATCH_HOSTS + 1 }, (_, i) => i + 1).join(',')}`,
-    /2001 hosts are too many for one batch: at most 2000/,
+    new RegExp(`${MAX_BATCH_HOSTS + 1} hosts are too many for one batch: at most ${MAX_BATCH_HOSTS}`),
     /`\/ocp-agent restart &lt;host&gt;,&lt;host&gt;,…`/,
   ],
 ];
