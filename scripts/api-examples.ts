@@ -33,7 +33,14 @@ function print(label: string, lines: string[], answer: unknown): void {
 }
 
 async function main(): Promise<void> {
-  const stack = await startStack({ hosts: 2 });
+  // Labels, for the selector examples (SPEC §10): one cluster, a zone per host.
+  const stack = await startStack({
+    hosts: 2,
+    editConfig: (file) => ({
+      ...file,
+      hosts: (file.hosts as object[]).map((h, i) => ({ ...h, labels: { cluster: 'obcluster1', zone: `z${i + 1}` } })),
+    }),
+  });
   const [h101, h102] = stack.sshd.hosts;
   if (!h101 || !h102) throw new Error('the stack has fewer than 2 hosts');
   try {
@@ -272,6 +279,35 @@ async function main(): Promise<void> {
     print('ocp.events.request.r-2 (rejected)', [], rejected);
     const invalid = await request(nc, stack.js, 'stop', { hostId: 101 }, { requestId: 'invalid' });
     print('ocp.events.request.invalid (no usable id)', [], invalid);
+
+    // --- selectors (SPEC §10): the preview, a batch by selector, its refusals, and over NATS
+    await http('hosts matching a selector', 'GET', '/api/v2/ocp-chatops/hosts?selector=cluster=obcluster1,zone=z1', {
+      user: 'viewer',
+    });
+    await http('every host', 'GET', '/api/v2/ocp-chatops/hosts', { user: 'viewer' });
+    const bySelector = taskOf(
+      await http('batch restart by selector', 'POST', '/compute/hosts/batchRestartAgents', {
+        body: { selector: { cluster: 'obcluster1' }, reason: 'cluster-wide agent upgrade' },
+      }),
+    );
+    await waitTask(bySelector.id);
+    await http('selector with hostIds (400)', 'POST', '/api/v2/ocp-chatops/operations/restart', {
+      body: { selector: 'all', hostIds: [101] },
+    });
+    await http('selector matching no host (404)', 'POST', '/api/v2/ocp-chatops/operations/restart', {
+      body: { selector: { cluster: 'obcluster9' } },
+    });
+    await http('malformed selector (400)', 'GET', '/api/v2/ocp-chatops/hosts?selector=cluster=obcluster1,cluster=ob2', {
+      user: 'viewer',
+    });
+    await natsCall('ocp.api.host.list', { selector: { zone: 'z2' } });
+    const evSel = await request(nc, stack.js, 'op.stop', {
+      selector: { zone: 'z2' },
+      creator: 'alice',
+      requestId: 'r-3',
+    });
+    print('ocp.events.request.r-3 (a selector, accepted)', [], evSel);
+    await waitTask(accepted(evSel).task.id);
 
     // --- the agent's status when agentctl is missing
     renameSync(agentctlPath(h101.agentHome), `${agentctlPath(h101.agentHome)}.away`);

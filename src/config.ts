@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ROLES } from './contracts/roles.js';
+import { LABEL_PART, LABEL_RULE } from './contracts/selector.js';
 import { builtinRunbooks } from './core/runbooks/builtin.js';
 import { Runbook } from './core/runbooks/runbook.js';
 import {
@@ -51,14 +52,14 @@ const SlackGrant = z
   .strict();
 
 /** A label's key or value (SPEC §9); a YAML number (`zone: 1`) is read as its string. */
-const LabelPart = z.string().regex(/^[A-Za-z0-9._-]+$/, 'must be letters, digits, . _ - (at least one)');
+const LabelPart = z.string().regex(LABEL_PART, `must be ${LABEL_RULE}`);
 const Labels = z
   .record(z.string(), z.union([z.string(), z.number().transform(String)]).pipe(LabelPart))
   .superRefine((labels, ctx) => {
     // Checked here rather than as the record's key schema, whose error names no rule.
     for (const key of Object.keys(labels)) {
       if (!LabelPart.safeParse(key).success)
-        ctx.addIssue({ code: 'custom', path: [key], message: 'a label key must be letters, digits, . _ -' });
+        ctx.addIssue({ code: 'custom', path: [key], message: `a label key must be ${LABEL_RULE}` });
     }
   });
 const GroupName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be letters, digits, . _ - (max 63)');

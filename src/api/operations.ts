@@ -12,18 +12,21 @@ import {
   AgentInput,
   BatchInput,
   HostInput,
+  HostListInput,
   ListInput,
   operationInput,
   SubtaskInput,
   TaskGetInput,
   TaskInput,
 } from '../contracts/api.js';
+import { type RequestHosts, requestHosts } from '../contracts/host-list.js';
 import type { Permission } from '../contracts/roles.js';
 import { CodedError, describeZodError, ErrorCode } from '../errors.js';
 import type { OperationDef } from '../operations/registry.js';
 import { cancel, retry, retryOne, rollback, skip } from '../tasks/act-on-task.js';
 import { createTask } from '../tasks/create-task.js';
 import type { OperationDeps } from '../tasks/deps.js';
+import { listHosts } from '../tasks/list-hosts.js';
 import { agentStatus, getSubtaskLog, getTask, listTasks } from '../tasks/read-tasks.js';
 import { describeOperation } from './describe-operation.js';
 
@@ -50,16 +53,16 @@ function op<S extends z.ZodType>(o: Operation<S>): Operation {
   return o as unknown as Operation;
 }
 
-/** A task of `def` on `hostIds` for the caller; the API's answer is the task. */
+/** A task of `def` on the request's hosts (ids, or a selector) for the caller; the API's answer is the task. */
 async function runOperation(
   deps: OperationDeps,
   def: OperationDef,
-  request: { hostIds: readonly number[]; params?: Record<string, string>; reason?: string | undefined },
+  request: { hosts: RequestHosts; params?: Record<string, string>; reason?: string | undefined },
   caller: Caller,
 ) {
   const { record } = await createTask(deps, {
     operation: def.name,
-    hostIds: request.hostIds,
+    ...request.hosts,
     ...(request.params ? { params: request.params } : {}),
     creator: caller.name,
     requestId: `api-${randomUUID()}`,
@@ -83,7 +86,7 @@ function taskOperations(config: Config): Operation[] {
             deps,
             def,
             {
-              hostIds: input.hostIds ?? [input.hostId as number],
+              hosts: requestHosts(input),
               ...(input.params ? { params: input.params } : {}),
               reason: input.reason,
             },
@@ -99,7 +102,7 @@ function taskOperations(config: Config): Operation[] {
           input: AgentInput,
           creates: true,
           run: (deps, input, caller) =>
-            runOperation(deps, def, { hostIds: [input.hostId], reason: input.reason }, caller),
+            runOperation(deps, def, { hosts: { hostIds: [input.hostId] }, reason: input.reason }, caller),
         }),
       );
     }
@@ -111,7 +114,7 @@ function taskOperations(config: Config): Operation[] {
           input: BatchInput,
           creates: true,
           run: (deps, input, caller) =>
-            runOperation(deps, def, { hostIds: input.hostIds, reason: input.reason }, caller),
+            runOperation(deps, def, { hosts: requestHosts(input), reason: input.reason }, caller),
         }),
       );
     }
@@ -126,6 +129,12 @@ const TASK_API: readonly Operation[] = [
     permission: undefined,
     input: z.strictObject({}),
     run: async (deps) => deps.config.operations.map(describeOperation),
+  }),
+  op({
+    name: 'host.list',
+    permission: 'HOST_VIEWER',
+    input: HostListInput,
+    run: async (deps, input) => listHosts(deps, input.selector),
   }),
   op({
     name: 'agent.status',

@@ -3,9 +3,10 @@
  * ocp.api.<name> payloads on NATS), as zod schemas.
  */
 import { z } from 'zod';
-import { eitherHosts, hostIdList, ONE_OF_HOSTS } from './host-list.js';
+import { hostIdList, oneOfHosts, oneWayToNameHosts } from './host-list.js';
 import { TaskStatus } from './ocp-task.js';
 import { type ParamSpec, paramsSchema } from './params.js';
+import { SelectorAny, SelectorJson } from './selector.js';
 
 /** Ids beyond 2^53 − 1 are valid Longs but never issued: they stand for "no such id". */
 export const NEVER_ISSUED = -1;
@@ -37,9 +38,17 @@ const Reason = z.string().max(500);
 export const AgentInput = z
   .object({ hostId: IdParam, reason: Reason.optional(), creator: Creator.optional() })
   .strict();
+/** OCP's batch restart: `hostIds`, or (ours, SPEC §10) a `selector`; never both. */
+const BATCH_HOSTS = ['hostIds', 'selector'] as const;
 export const BatchInput = z
-  .object({ hostIds: hostIdList(IdParam), reason: Reason.optional(), creator: Creator.optional() })
-  .strict();
+  .strictObject({
+    hostIds: hostIdList(IdParam).optional(),
+    selector: SelectorJson.optional(),
+    reason: Reason.optional(),
+    creator: Creator.optional(),
+  })
+  .superRefine(oneWayToNameHosts(BATCH_HOSTS))
+  .meta(oneOfHosts(BATCH_HOSTS));
 export const TaskInput = z.object({ taskId: IdParam }).strict();
 /** GET of a task: `subtasks=false` leaves its `subtasks` key out (a batch's head only, as listings show it). */
 export const TaskGetInput = z
@@ -67,8 +76,14 @@ export const ListInput = z
 export const HostInput = z.object({ hostId: IdParam }).strict();
 
 /**
- * What `op.<name>` takes (SPEC §8): one host or several (a batch), the
- * operation's parameters, a reason. Parameters are checked here, with the
+ * The hosts a selector matches (SPEC §10's preview): as text in a query string
+ * (`selector=cluster=obcluster1,zone=z1`) or JSON over NATS; none: every host.
+ */
+export const HostListInput = z.strictObject({ selector: SelectorAny.optional() });
+
+/**
+ * What `op.<name>` takes (SPEC §8): one host, several (a batch) or a selector
+ * (SPEC §10), the operation's parameters, a reason. Parameters are checked here, with the
  * rest of the input, before the caller's permission (SPEC §3's order).
  */
 export function operationInput(params: Readonly<Record<string, ParamSpec>>) {
@@ -76,12 +91,13 @@ export function operationInput(params: Readonly<Record<string, ParamSpec>>) {
     .strictObject({
       hostId: IdParam.optional(),
       hostIds: hostIdList(IdParam).optional(),
+      selector: SelectorJson.optional(),
       params: Object.keys(params).length === 0 ? paramsSchema(params).optional() : paramsSchema(params),
       reason: Reason.optional(),
       creator: Creator.optional(),
     })
-    .superRefine(eitherHosts)
-    .meta(ONE_OF_HOSTS);
+    .superRefine(oneWayToNameHosts())
+    .meta(oneOfHosts());
 }
 
 /** The input of a built-in operation (no parameters), as published in docs/schemas/. */

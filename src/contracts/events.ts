@@ -2,8 +2,9 @@
  * Every NATS payload, as zod schemas (SPEC §5). Types come from z.infer.
  */
 import { z } from 'zod';
-import { eitherHosts, hostIdList, ONE_OF_HOSTS } from './host-list.js';
+import { hostIdList, oneOfHosts, oneWayToNameHosts } from './host-list.js';
 import { Id, OcpTask, SubtaskStatus, TaskStatus } from './ocp-task.js';
+import { SelectorJson } from './selector.js';
 
 /** `[A-Za-z0-9_-]{1,64}` (SPEC §5). */
 export const RequestId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must match [A-Za-z0-9_-]{1,64}');
@@ -49,7 +50,7 @@ export const PublisherRequestId = z
     `must match [A-Za-z0-9_-]{1,64} and not begin with ${RESERVED_REQUEST_ID_PREFIXES.join(', ')} (the service makes those ids itself)`,
   );
 
-/** The hosts of a request: one host, or several (a batch), never both (SPEC §8). */
+/** The hosts of a request: one host, several (a batch), or a selector; one way only (SPEC §8, §10). */
 const HostIdsInput = hostIdList(HostIdInput);
 
 /** An operation's parameters as sent; each is checked against the operation's declaration on intake. */
@@ -63,6 +64,7 @@ export const AgentCommand = z
   .object({
     hostId: HostIdInput.optional(),
     hostIds: HostIdsInput.optional(),
+    selector: SelectorJson.optional(),
     params: ParamsInput.optional(),
     creator: z.string().trim().min(1).max(128),
     requestId: PublisherRequestId.optional(),
@@ -79,8 +81,8 @@ export const AgentCommand = z
       .describe('not accepted: a request over NATS is recorded as nats:<creator> (10001 naming origin)')
       .optional(),
   })
-  .superRefine(eitherHosts)
-  .meta(ONE_OF_HOSTS);
+  .superRefine(oneWayToNameHosts())
+  .meta(oneOfHosts());
 export type AgentCommand = z.infer<typeof AgentCommand>;
 
 /**
@@ -92,13 +94,14 @@ export const SlackDoorCommand = z
   .object({
     hostId: HostIdInput.optional(),
     hostIds: HostIdsInput.optional(),
+    selector: SelectorJson.optional(),
     params: ParamsInput.optional(),
     requestId: RequestId,
     reason: z.string().max(500).optional(),
     origin: SlackOrigin,
   })
-  .superRefine(eitherHosts)
-  .meta(ONE_OF_HOSTS);
+  .superRefine(oneWayToNameHosts())
+  .meta(oneOfHosts());
 export type SlackDoorCommand = z.infer<typeof SlackDoorCommand>;
 
 export const ErrorPayload = z.object({ code: z.number().int(), message: z.string() });

@@ -35,6 +35,8 @@ export const ROUTES: readonly Route[] = [
   // Every operation of the registry, built in or configured (SPEC §8).
   { method: 'GET', path: '/api/v2/ocp-chatops/operations', operation: 'operation.list', from: 'none' },
   { method: 'POST', path: '/api/v2/ocp-chatops/operations/:name', operation: 'op.{name}', from: 'body' },
+  // The inventory, or the hosts a selector matches (SPEC §10): the preview.
+  { method: 'GET', path: '/api/v2/ocp-chatops/hosts', operation: 'host.list', from: 'query' },
 ];
 
 /**

@@ -9,6 +9,7 @@
  */
 import { type JetStreamClient, type JsMsg, headers as natsHeaders } from 'nats';
 import { AgentCommand, PublisherRequestId, RequestEvent, RequestId, SlackDoorCommand } from '../contracts/events.js';
+import { requestHosts } from '../contracts/host-list.js';
 import { originFromSlack } from '../contracts/origin.js';
 import { asCodedError, CodedError, describeZodError, ErrorCode } from '../errors.js';
 import { findOperation } from '../operations/registry.js';
@@ -94,7 +95,7 @@ export function createCommandIntake(deps: TaskDeps & { js: JetStreamClient }) {
     try {
       const { record, repeated } = await createTask(deps, {
         operation: op.name,
-        hostIds: cmd.hostIds ?? [cmd.hostId as number],
+        ...requestHosts(cmd),
         ...(cmd.params ? { params: cmd.params } : {}),
         ...('creator' in cmd
           ? { creator: `nats:${cmd.creator}` }

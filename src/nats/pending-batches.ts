@@ -5,13 +5,16 @@
  */
 import type { KV } from 'nats';
 import { z } from 'zod';
+import { SelectorJson } from '../contracts/selector.js';
 import type { PendingBatch, PendingBatches } from '../slack/ports.js';
 import { decodeJson, encodeJson, getLive, isCasConflict } from './kv-json.js';
 
 const Stored = z.object({
   /** The registry's operation (confirmations stored before it were batch restarts). */
   operation: z.string().default('restart'),
-  hostIds: z.array(z.number().int().positive()).min(1),
+  /** The hosts: ids, or a selector (SPEC §10), one of the two. */
+  hostIds: z.array(z.number().int().positive()).min(1).optional(),
+  selector: SelectorJson.optional(),
   params: z.record(z.string(), z.string()).default({}),
   reason: z.string().max(500).optional(),
   /** A confirmation stored before it had an end: taken as expired. */
@@ -22,10 +25,13 @@ const Stored = z.object({
 
 const key = (batchId: string) => `batch.${batchId}`;
 
-function batchOf(v: z.output<typeof Stored>): PendingBatch {
+/** The stored confirmation; undefined when it names no hosts (nothing written by this door). */
+function batchOf(v: z.output<typeof Stored>): PendingBatch | undefined {
+  const hosts = v.selector !== undefined ? { selector: v.selector } : v.hostIds ? { hostIds: v.hostIds } : undefined;
+  if (!hosts) return undefined;
   const batch: PendingBatch = {
+    ...hosts,
     operation: v.operation,
-    hostIds: v.hostIds,
     params: v.params,
     expiresAt: v.expiresAt ?? new Date(0).toISOString(),
   };
@@ -35,7 +41,8 @@ function batchOf(v: z.output<typeof Stored>): PendingBatch {
 export function createPendingBatches(kv: KV): PendingBatches {
   return {
     async put(batchId, batch) {
-      const stored: z.input<typeof Stored> = batch;
+      const { hostIds, selector, ...rest } = batch;
+      const stored: z.input<typeof Stored> = { ...rest, ...(hostIds ? { hostIds: [...hostIds] } : { selector }) };
       await kv.put(key(batchId), encodeJson(stored));
     },
     async read(batchId) {

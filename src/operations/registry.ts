@@ -227,9 +227,10 @@ export function conflictsOf(configured: readonly OperationConfig[]): Array<[numb
 
 /**
  * How the operation is typed after the slash command (and in the CLI):
- * `restart-process <host>[,<host>…] process=<a|b> [reason…]`.
+ * `restart-process <host>[,<host>…]|<selector> process=<a|b> [reason…]`, a
+ * selector being `key=value[,key=value…]` over labels or `all` (SPEC §10).
  */
 export function usageOf(op: OperationDef): string {
   const params = Object.entries(op.params).map(([n, s]) => paramUsage(n, s));
-  return [op.name, '<host>[,<host>…]', ...params, '[reason…]'].join(' ');
+  return [op.name, '<host>[,<host>…]|<selector>', ...params, '[reason…]'].join(' ');
 }

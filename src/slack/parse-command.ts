@@ -14,6 +14,7 @@
 import { MAX_HOSTS } from '../contracts/host-list.js';
 import { paramAccepts, paramUsage } from '../contracts/params.js';
 import type { Permission } from '../contracts/roles.js';
+import { isSelectorToken, parseSelector, SELECTOR_EXAMPLE, type Selector } from '../contracts/selector.js';
 import { BUILTIN_OPERATIONS, findOperation, type OperationDef, usageOf } from '../operations/registry.js';
 
 export type Role = Permission;
@@ -22,10 +23,17 @@ export type SlackCommand =
   | { kind: 'help' }
   /**
    * An operation of the registry (SPEC §8): `hosts` as typed, one or several
-   * (a batch); its parameters as typed `name=value`, each checked against its
-   * declaration.
+   * (a batch), or a `selector` over labels (SPEC §10; `hosts` is empty then);
+   * its parameters as typed `name=value`, each checked against its declaration.
    */
-  | { kind: 'run'; operation: string; hosts: string[]; params: Record<string, string>; reason?: string }
+  | {
+      kind: 'run';
+      operation: string;
+      hosts: string[];
+      selector?: Selector;
+      params: Record<string, string>;
+      reason?: string;
+    }
   | { kind: 'agent'; host: string }
   | { kind: 'status'; taskId: number }
   | { kind: 'list' }
@@ -106,6 +114,9 @@ export function helpText(
   const notes = ['A host is its id or its name.'];
   if (operations.some((op) => allowed.has(op.role))) {
     notes.push('Several hosts (`101,102`) make a batch, which asks for a confirmation first.');
+    notes.push(
+      `Or name hosts by their labels: \`${SELECTOR_EXAMPLE}\` (every label must match) or \`all\`; the confirmation shows what it matches.`,
+    );
   }
   if (lines.length === 1) notes.push('You hold no role that runs the other commands; ask an admin for one.');
   return [...lines, ...notes].join('\n');
@@ -204,8 +215,14 @@ function checkHosts(
     return { ok: false, error: `\`${verb}\` needs a host: \`${cmd} ${mrkdwn(usage.args)}\`, e.g. \`${example}\`` };
   }
   const parts = list.split(',');
-  if (parts.length > 1 && !several) {
+  if ((parts.length > 1 || isSelectorToken(list)) && !several) {
     return { ok: false, error: `\`${verb}\` takes one host at a time. Type \`${example}\`` };
+  }
+  if (parts.includes('all')) {
+    return {
+      ok: false,
+      error: `\`all\` names every host and stands alone; it does not go in a list of hosts: \`${cmd} ${verb} all [reason…]\``,
+    };
   }
   if (parts.some((p) => p === '')) {
     return {
@@ -297,10 +314,28 @@ function noMore(verb: OtherVerb, rest: string, cmd: string): ParseResult | undef
   );
 }
 
-/** An operation's command: its hosts, its parameters, then the reason. */
+/**
+ * The token naming an operation's hosts (SPEC §10): a selector when it holds
+ * `=` or is `all`, else a host or a comma list of hosts.
+ */
+function checkTarget(
+  token: string,
+  op: OperationDef,
+  cmd: string,
+): { ok: true; hosts: string[]; selector?: Selector } | { ok: false; error: string } {
+  if (!isSelectorToken(token)) return checkHosts(token, op.name, usageOfOperation(op), true, cmd);
+  const parsed = parseSelector(token);
+  if (parsed.ok) return { ok: true, hosts: [], selector: parsed.selector };
+  return {
+    ok: false,
+    error: `\`${shown(token)}\` is not a selector: it ${mrkdwn(parsed.error.replaceAll('`', "'"))}. Type labels that must all match, e.g. \`${cmd} ${op.name} ${SELECTOR_EXAMPLE} [reason…]\`, or \`${cmd} ${op.name} all\``,
+  };
+}
+
+/** An operation's command: its hosts (or a selector), its parameters, then the reason. */
 function parseOperation(op: OperationDef, arg: string, rest: string, cmd: string): ParseResult {
   const usage = usageOfOperation(op);
-  const checked = checkHosts(arg, op.name, usage, true, cmd);
+  const checked = checkTarget(arg, op, cmd);
   if (!checked.ok) return fail(checked.error);
   const read = readParams(op, rest, cmd);
   if (!read.ok) return fail(read.error);
@@ -315,6 +350,7 @@ function parseOperation(op: OperationDef, arg: string, rest: string, cmd: string
     kind: 'run',
     operation: op.name,
     hosts: checked.hosts,
+    ...(checked.selector === undefined ? {} : { selector: checked.selector }),
     params: read.params,
     ...(reason !== '' ? { reason } : {}),
   });

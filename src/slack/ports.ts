@@ -3,20 +3,22 @@
  * declared beside it; nats/ implements them and service.ts passes them in.
  */
 import type { SlackDoorCommand } from '../contracts/events.js';
+import type { RequestHosts } from '../contracts/host-list.js';
 
 /**
- * A request waiting for its confirmation click — a batch, or an operation
- * that asks first (a button value holds at most 2,000 characters).
+ * A request waiting for its confirmation click — a batch, a selector (SPEC
+ * §10: resolved again when confirmed, against the inventory of that moment),
+ * or an operation that asks first (a button value holds at most 2,000
+ * characters, so it is kept here).
  */
-export interface PendingBatch {
+export type PendingBatch = RequestHosts & {
   /** The registry's operation. */
   operation: string;
-  hostIds: number[];
   params: Record<string, string>;
   reason?: string;
   /** After this a Confirm is refused (ISO 8601). */
   expiresAt: string;
-}
+};
 
 export interface PendingBatches {
   /** Keep a batch until it is confirmed, cancelled or expires. */

@@ -420,6 +420,12 @@ function mrkdwnClipped(text: string, max: number) {
 
 // ------------------------------------------------------------------ renderers
 
+/** The selector a task's hosts were named by (SPEC §10), as a fact of its header; none when named by ids. */
+function selectorFact(task: OcpTask): string[] {
+  const selector = task.context.stringMap.selector;
+  return selector ? [`selector: \`${escapeMrkdwn(clip(selector, 300))}\``] : [];
+}
+
 /** The parent message in the channel, kept current with chat.update. */
 export function renderParent(
   task: OcpTask,
@@ -438,6 +444,7 @@ export function renderParent(
   const facts = [`Task *${task.id}*`, `asked by ${who(ctx.requester ?? task.creator)}`];
   const reason = ctx.reason ?? task.context.stringMap.reason;
   if (reason) facts.push(`reason: ${escapeMrkdwn(reason)}`);
+  facts.push(...selectorFact(task));
   facts.push(`started ${slackDate(task.startTime)}`);
   if (task.context.parallel) facts.push(tally(chainsOf(task).map((c) => chainState(c.subtasks))));
   head.push(context(facts));
@@ -557,6 +564,7 @@ export function renderTaskStatus(
   const facts = [`by ${who(task.creator)}`];
   const reason = task.context.stringMap.reason;
   if (reason) facts.push(`reason: ${escapeMrkdwn(reason)}`);
+  facts.push(...selectorFact(task));
   facts.push(`started ${slackDate(task.startTime)}`);
   const ms = elapsedOf(task, ctx.now);
   if (ms !== undefined) facts.push(`${task.status === 'RUNNING' ? 'running for' : 'took'} ${formatDuration(ms)}`);
@@ -632,28 +640,54 @@ export function renderAgentStatus(s: {
   return { text: title, blocks: [...head, ...body] };
 }
 
+/** A count with thousands separators: 1,234. */
+const count = (n: number) => n.toLocaleString('en-US');
+
 /**
- * The confirmation asked before a batch (or an operation that always asks):
- * what will run, on which hosts, with which parameters and why; Confirm and
- * Cancel carry `value`.
+ * How many hosts, and over how many distinct clusters and zones (their
+ * `cluster` and `zone` labels, when they have them): "1,234 hosts in 3
+ * clusters, 9 zones".
+ */
+export function selectionSummary(hosts: ReadonlyArray<{ labels: Readonly<Record<string, string>> }>): string {
+  const n = hosts.length;
+  const spread = (['cluster', 'zone'] as const).flatMap((key) => {
+    const values = new Set(hosts.flatMap((h) => (Object.hasOwn(h.labels, key) ? [h.labels[key]] : [])));
+    return values.size === 0 ? [] : [`${count(values.size)} ${key}${values.size === 1 ? '' : 's'}`];
+  });
+  return `${count(n)} ${n === 1 ? 'host' : 'hosts'}${spread.length > 0 ? ` in ${spread.join(', ')}` : ''}`;
+}
+
+/** Hosts a selector's confirmation names; the rest are counted. */
+export const SELECTION_SHOWN = 10;
+
+/**
+ * The confirmation asked before a batch, a selector (SPEC §10) or an
+ * operation that always asks: what will run, on which hosts, with which
+ * parameters and why; Confirm and Cancel carry `value`. For a selector, the
+ * preview of what it matches: how many hosts over how many clusters and
+ * zones, and the first few.
  */
 export function renderConfirm(
   op: { summary: string; title: string },
-  hosts: Array<{ id: number; name: string }>,
-  request: { params?: Readonly<Record<string, string>>; reason?: string | undefined },
+  hosts: Array<{ id: number; name: string; labels?: Readonly<Record<string, string>> }>,
+  request: { params?: Readonly<Record<string, string>>; reason?: string | undefined; selector?: string },
   value: string,
 ): Rendered {
   const n = hosts.length;
   const does = op.summary.charAt(0).toUpperCase() + op.summary.slice(1);
-  const question = `${does} on ${n} ${n === 1 ? 'host' : 'hosts'}?`;
+  const selected = request.selector !== undefined;
+  const question = selected
+    ? `${does} on ${selectionSummary(hosts.map((h) => ({ labels: h.labels ?? {} })))}?`
+    : `${does} on ${n} ${n === 1 ? 'host' : 'hosts'}?`;
   const how =
     n === 1
       ? `The host runs the steps of ${escapeMrkdwn(op.title)}.`
       : `Each host runs the steps of ${escapeMrkdwn(op.title)}; hosts run in parallel, a few at a time, and a failing host does not stop the others.`;
   const params = Object.entries(request.params ?? {}).map(([k, v]) => `${escapeMrkdwn(k)}=${escapeMrkdwn(v)}`);
+  const matched = selected ? [`selector \`${escapeMrkdwn(clip(request.selector ?? '', 300))}\` matches them now`] : [];
   const head: KnownBlock[] = [
     section(`:warning: *${escapeMrkdwn(question)}* ${how}`),
-    context([...params, request.reason ? `reason: ${escapeMrkdwn(request.reason)}` : 'no reason given']),
+    context([...matched, ...params, request.reason ? `reason: ${escapeMrkdwn(request.reason)}` : 'no reason given']),
   ];
   const actions: ActionsBlock = {
     type: 'actions',
@@ -662,7 +696,12 @@ export function renderConfirm(
       button('Cancel', ACTIONS.cancelBatch, value),
     ],
   };
-  const list = hosts.map((h) => `\`${h.id}\` ${escapeMrkdwn(h.name)}`);
-  const body = packLines(list, roomBeside(...head, actions), 'hosts', undefined, ', ');
+  const line = (h: { id: number; name: string }) => `\`${h.id}\` ${escapeMrkdwn(h.name)}`;
+  if (selected && n > SELECTION_SHOWN) {
+    const more = context([`… and ${count(n - SELECTION_SHOWN)} more hosts`]);
+    const first = packLines(hosts.slice(0, SELECTION_SHOWN).map(line), roomBeside(...head, more, actions), 'hosts');
+    return { text: question, blocks: [...head, ...first, more, actions] };
+  }
+  const body = packLines(hosts.map(line), roomBeside(...head, actions), 'hosts', undefined, ', ');
   return { text: question, blocks: [...head, ...body, actions] };
 }

@@ -31,6 +31,7 @@ import { z } from 'zod';
 import type { FrontDoor } from '../api/ports.js';
 import { findHost, type HostConfig } from '../config.js';
 import type { SlackDoorCommand, SlackOrigin } from '../contracts/events.js';
+import { type Selector, selectHosts, selectorText } from '../contracts/selector.js';
 import { asCodedError } from '../errors.js';
 import { findOperation } from '../operations/registry.js';
 import { cancel, retry, rollback, skip } from '../tasks/act-on-task.js';
@@ -117,17 +118,25 @@ export function createCommandHandler(d: SlackAppDeps) {
     switch (cmd.kind) {
       case 'run': {
         const op = operationOrThrow(ops, cmd.operation);
-        // Several hosts (a batch), or an operation that asks for it: a confirmation click first.
-        if (hosts.length > 1 || op.confirm) {
+        // Several hosts (a batch), a selector (whatever it matches: the preview), or an
+        // operation that asks for it: a confirmation click first. A selector is kept as
+        // typed and resolved again on the click, against the inventory of that moment.
+        const { selector } = cmd;
+        if (hosts.length > 1 || selector !== undefined || op.confirm) {
           const batchId = randomUUID();
           await d.pending.put(batchId, {
             operation: op.name,
-            hostIds: hosts.map((h) => h.id),
+            ...(selector === undefined ? { hostIds: hosts.map((h) => h.id) } : { selector }),
             params: cmd.params,
             ...(cmd.reason ? { reason: cmd.reason } : {}),
             expiresAt: new Date(now.getTime() + CONFIRM_LIFETIME_MS).toISOString(),
           });
-          const r = renderConfirm(op, hosts, cmd, JSON.stringify({ batchId }));
+          const request = {
+            params: cmd.params,
+            reason: cmd.reason,
+            ...(selector === undefined ? {} : { selector: selectorText(selector) }),
+          };
+          const r = renderConfirm(op, hosts, request, JSON.stringify({ batchId }));
           return respond({ response_type: 'ephemeral', replace_original: false, text: r.text, blocks: r.blocks });
         }
         const host = hosts[0] as HostConfig;
@@ -184,6 +193,16 @@ export function createCommandHandler(d: SlackAppDeps) {
       return;
     }
     const cmd = parsed.command;
+    if (cmd.kind === 'run' && cmd.selector !== undefined) {
+      // The preview is made now; the click resolves the selector again.
+      const hosts = selectHosts(ops.config.hosts, cmd.selector);
+      if (hosts.length === 0) {
+        await ack(ephemeral(noMatch(ops.config.hosts, cmd.selector, slash, cmd.operation)));
+        return;
+      }
+      await ack();
+      return runAnswering(cmd, hosts, command, respond);
+    }
     const named = 'hosts' in cmd ? cmd.hosts : 'host' in cmd ? [cmd.host] : [];
     const { hosts, unknown } = resolveHosts(ops, named);
     if (unknown.length > 0) {
@@ -199,14 +218,49 @@ export function createCommandHandler(d: SlackAppDeps) {
       return;
     }
     await ack();
+    await runAnswering(cmd, hosts, command, respond);
+  };
+
+  /** Run an acknowledged command; a failure is told to the requester. */
+  async function runAnswering(
+    cmd: SlackCommand,
+    hosts: HostConfig[],
+    c: SlackCommandMiddlewareArgs['command'],
+    respond: RespondFn,
+  ): Promise<void> {
     try {
-      await run(cmd, hosts, command, respond);
+      await run(cmd, hosts, c, respond);
     } catch (err) {
       const coded = asCodedError(err);
-      logger.warn({ err: coded.message, user: command.user_id }, 'Slack command failed');
+      logger.warn({ err: coded.message, user: c.user_id }, 'Slack command failed');
       await respond(ephemeral(`:warning: ${coded.message}`));
     }
-  };
+  }
+}
+
+/** Values a refusal shows per label key of a selector that matched nothing. */
+const LABEL_VALUES_SHOWN = 10;
+
+/**
+ * A selector that matches no host: what the inventory has under each of its
+ * keys, so the requester sees what to type. Labels are of the label grammar:
+ * nothing in them needs escaping in mrkdwn.
+ */
+function noMatch(hosts: readonly HostConfig[], selector: Selector, slash: string, verb: string): string {
+  if (selector === 'all') return ':question: The inventory has no hosts: there is nothing to run on.';
+  const seen = Object.keys(selector).map((key) => ({
+    key,
+    values: [...new Set(hosts.flatMap((h) => (Object.hasOwn(h.labels, key) ? [h.labels[key] as string] : [])))],
+  }));
+  const lines = seen.map(({ key, values }) => {
+    if (values.length === 0) return `no host has a \`${key}\` label`;
+    const shown = values.slice(0, LABEL_VALUES_SHOWN).map((v) => `\`${key}=${v}\``);
+    const more = values.length > LABEL_VALUES_SHOWN ? ` and ${values.length - LABEL_VALUES_SHOWN} more` : '';
+    return `hosts have ${shown.join(', ')}${more}`;
+  });
+  const known = seen.find((k) => k.values.length > 0);
+  const example = known ? `${known.key}=${known.values[0]}` : 'all';
+  return `:question: No host matches \`${selectorText(selector)}\` (every label must match, exactly and case-sensitively): ${lines.join('; ')}. E.g. \`${slash} ${verb} ${example}\`.`;
 }
 
 const ButtonValue = z.object({
@@ -274,7 +328,7 @@ export function createActionHandler(d: SlackAppDeps) {
         const channelId = body.channel?.id ?? body.container?.channel_id;
         const { record } = await createTask(ops, {
           operation: v.operation,
-          hostIds: v.hostIds,
+          ...(v.selector === undefined ? { hostIds: v.hostIds } : { selector: v.selector }),
           params: v.params,
           creator: `slack:${userId}`,
           requestId: requestIdOf(body.trigger_id),

@@ -6,24 +6,28 @@
  */
 
 import { findRunbook } from '../config.js';
+import type { RequestHosts } from '../contracts/host-list.js';
 import type { Origin } from '../contracts/origin.js';
 import { paramsSchema } from '../contracts/params.js';
+import { selectorText } from '../contracts/selector.js';
 import { idsNeeded, planTask } from '../core/task.js';
 import type { TaskRecord } from '../core/task-record.js';
 import { CodedError, describeZodError, ErrorCode, errorBody } from '../errors.js';
 import { batchTitle, findOperation, type OperationDef } from '../operations/registry.js';
 import type { TaskDeps } from './deps.js';
-import { hostOrThrow } from './find-or-throw.js';
+import { hostOrThrow, hostsMatchingOrThrow } from './find-or-throw.js';
 import { type Claim, claimHosts, releaseClaims } from './host-claims.js';
 import { type RequestEntry, StoreOutcomeUnknown, TaskIdTaken } from './ports.js';
 import { queueReady } from './queue-ready.js';
 import { stepsOfPlan } from './step-plans.js';
 
-export interface CreateTaskInput {
+/**
+ * `hostIds`, or a `selector` resolved here against the inventory of the moment
+ * (SPEC §10). One host makes a task of the operation's runbook; several make a batch.
+ */
+export type CreateTaskInput = RequestHosts & {
   /** The registry's name of the operation (SPEC §8): `restart`, or one of one's own. */
   operation: string;
-  /** One host makes a task of the operation's runbook; several make a batch. */
-  hostIds: readonly number[];
   /** The operation's parameters, checked against its declaration here. */
   params?: Readonly<Record<string, unknown>>;
   creator: string;
@@ -31,7 +35,7 @@ export interface CreateTaskInput {
   traceId: string;
   reason?: string;
   origin?: Origin;
-}
+};
 
 export interface Created {
   record: TaskRecord;
@@ -77,9 +81,13 @@ export function checkParams(
 export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt = 1): Promise<Created> {
   const op = operationOrThrow(deps, input.operation);
   const params = checkParams(op, input.params);
-  const hosts = input.hostIds.map((id) => hostOrThrow(deps, id));
+  const { selector } = input;
+  const named =
+    selector === undefined ? input.hostIds.map((id) => hostOrThrow(deps, id)) : hostsMatchingOrThrow(deps, selector);
   const runbook = findRunbook(deps.config, op.runbook);
-  const entry = await reserve(deps, input.requestId, idsNeeded(runbook, hosts.length));
+  // What a selector matched is kept with the ids counted for it: a redelivery runs on the same hosts.
+  const matched = selector === undefined ? undefined : named.map((h) => h.id);
+  const entry = await reserve(deps, input.requestId, idsNeeded(runbook, named.length), matched);
   if (entry.state === 'rejected') {
     throw new RepeatedRejection(entry.error.code, entry.error.message, entry.error.target);
   }
@@ -89,13 +97,17 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
     throw new RequestGone(entry.taskId, input.requestId);
   }
 
+  const hosts = entry.hostIds ? entry.hostIds.map((id) => hostOrThrow(deps, id)) : named;
   const taskId = entry.ids[0] as number;
   const batch = hosts.length > 1;
   const maxParallel = batch ? deps.config.batch.maxParallel : undefined;
   const plan = planTask({
     name: batch ? batchTitle(op.title) : op.title,
-    // An operation of one's own names itself and its parameters in the task (SPEC §8).
-    ...(op.builtin ? {} : { stringMap: { ...params, operation: op.name } }),
+    // An operation of one's own names itself and its parameters in the task (SPEC §8); a selector shows as typed.
+    stringMap: {
+      ...(op.builtin ? {} : { ...params, operation: op.name }),
+      ...(selector === undefined ? {} : { selector: selectorText(selector) }),
+    },
     prohibitRollback: !op.rollback,
     runbook,
     hosts: hosts.map((h) => ({ id: h.id, agentHome: h.agentHome })),
@@ -165,18 +177,32 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
     );
   }
   deps.logger.info(
-    { taskId, hostIds: input.hostIds, requestId: input.requestId, traceId: input.traceId },
+    {
+      taskId,
+      ...(selector === undefined ? { hostIds: input.hostIds } : { selector: selectorText(selector) }),
+      requestId: input.requestId,
+      traceId: input.traceId,
+    },
     'task created',
   );
   return { record, repeated: false };
 }
 
 /** The request's entry; a new request reserves its ids first, so a redelivery reuses them. */
-async function reserve(deps: TaskDeps, requestId: string, idCount: number): Promise<RequestEntry> {
+async function reserve(
+  deps: TaskDeps,
+  requestId: string,
+  idCount: number,
+  hostIds: number[] | undefined,
+): Promise<RequestEntry> {
   for (;;) {
     const existing = await deps.requests.get(requestId);
     if (existing) return existing;
-    const entry: RequestEntry = { state: 'pending', ids: await deps.ids.take(idCount) };
+    const entry: RequestEntry = {
+      state: 'pending',
+      ids: await deps.ids.take(idCount),
+      ...(hostIds ? { hostIds } : {}),
+    };
     if (await deps.requests.reserve(requestId, entry)) return entry;
     // else: a concurrent delivery won; read its entry
   }

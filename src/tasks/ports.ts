@@ -230,7 +230,11 @@ export interface IdAllocator {
 
 /** What the request log remembers of a request. */
 export type RequestEntry =
-  | { state: 'pending'; ids: number[] }
+  /**
+   * Ids reserved for the task; `hostIds`: the hosts a selector matched when the
+   * request was first handled, which a redelivery runs on (the ids were counted for them).
+   */
+  | { state: 'pending'; ids: number[]; hostIds?: number[] }
   | { state: 'accepted'; taskId: number }
   | { state: 'rejected'; error: ErrorBody; origin?: Origin };
 

@@ -282,7 +282,10 @@ describe('operations of one’s own, from the config file, on every door', () =>
     const helpText = String(
       (await waitFor('help', () => fake.responses.find((r) => r.url === help.responseUrl)?.body))?.text,
     );
-    assert.match(helpText, /agent-logs &lt;host&gt;\[,&lt;host&gt;…\] lines=&lt;\[1-9\]\[0-9\]\{0,3\}&gt;/);
+    assert.match(
+      helpText,
+      /agent-logs &lt;host&gt;\[,&lt;host&gt;…\]\|&lt;selector&gt; lines=&lt;\[1-9\]\[0-9\]\{0,3\}&gt;/,
+    );
     assert.doesNotMatch(helpText, /restart-process/, 'a viewer is not shown what needs HOST_MANAGER');
 
     const refused = await user.command(`restart-process ${host(1).id} process=sshd`);

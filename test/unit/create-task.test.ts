@@ -72,4 +72,82 @@ describe('createTask', () => {
         err instanceof RepeatedRejection && err.code === ErrorCode.hostBusy && refusal.test(err.message),
     );
   });
+
+  describe('by a selector (SPEC §10)', () => {
+    const host = (id: number, labels: Record<string, string>) => ({
+      id,
+      name: `h${id}`,
+      address: '127.0.0.1',
+      labels,
+    });
+    const inventory = (...hosts: ReturnType<typeof host>[]) => parseConfig({ hosts }, {}, 'test.yml', '/tmp');
+    const fleet = inventory(
+      host(103, { cluster: 'ob1', zone: 'z2' }),
+      host(101, { cluster: 'ob1', zone: 'z1' }),
+      host(102, { cluster: 'ob2', zone: 'z1' }),
+      host(104, { cluster: 'ob1', zone: 'z1' }),
+    );
+    const bySelector = (requestId: string, selector: CreateTaskInput['selector']): CreateTaskInput => ({
+      operation: 'restart',
+      selector: selector as never,
+      creator: 'nats:ops',
+      requestId,
+      traceId: '0123456789abcdef',
+    });
+
+    test('runs on the matching hosts, in inventory order, and records the selector', async () => {
+      const { deps } = memoryDeps(fleet);
+      const { record } = await createTask(deps, bySelector('req-s', { cluster: 'ob1', zone: 'z1' }));
+      assert.equal(record.task.name, 'Batch restart OCP agent');
+      assert.deepEqual(record.task.context.listMap.host_ids, ['101', '104']);
+      assert.equal(record.task.context.stringMap.selector, 'cluster=ob1,zone=z1');
+      await assert.rejects(
+        createTask(deps, bySelector('req-all', 'all')),
+        (err: { code?: number; message: string }) =>
+          err.code === ErrorCode.hostBusy && /101 \(h101\): task \d+, 104 \(h104\): task \d+/.test(err.message),
+        'all takes in the hosts the first holds: busy',
+      );
+    });
+
+    test('one matching host makes a task of the runbook, the selector recorded', async () => {
+      const { deps } = memoryDeps(fleet);
+      const { record } = await createTask(deps, bySelector('req-1', { cluster: 'ob2' }));
+      assert.equal(record.task.name, 'Restart OCP agent');
+      assert.equal(record.task.hostId, 102);
+      assert.equal(record.task.context.stringMap.selector, 'cluster=ob2');
+    });
+
+    test('no match: 404 / 10002 naming selector, and nothing reserved', async () => {
+      const { deps, requests } = memoryDeps(fleet);
+      await assert.rejects(
+        createTask(deps, bySelector('req-none', { cluster: 'ob9' })),
+        (err: { code?: number; target?: string; message: string }) =>
+          err.code === ErrorCode.notFound &&
+          err.target === 'selector' &&
+          err.message === 'selector cluster=ob9 matches no host: no host has the labels cluster=ob9',
+      );
+      assert.equal(await requests.get('req-none'), undefined);
+    });
+
+    test('resolved against the inventory of the moment; a request handled again runs on what it first matched', async () => {
+      const { deps } = memoryDeps(fleet);
+      const create = deps.store.create;
+      let failures = 1;
+      deps.store = {
+        ...deps.store,
+        create: (record) => (failures-- > 0 ? Promise.reject(new Error('refused')) : create(record)),
+      };
+      await assert.rejects(createTask(deps, bySelector('req-r', { zone: 'z1' })), /refused/);
+      // The inventory changes before the request comes again: one more host matches.
+      deps.config = inventory(
+        ...fleet.hosts.map((h) => host(h.id, { ...h.labels })),
+        host(105, { cluster: 'ob3', zone: 'z1' }),
+      );
+      const again = await createTask(deps, bySelector('req-r', { zone: 'z1' }));
+      assert.deepEqual(again.record.task.context.listMap.host_ids, ['101', '102', '104']);
+      // A new request matches the new inventory.
+      const fresh = await createTask(deps, bySelector('req-new', { cluster: 'ob3' }));
+      assert.equal(fresh.record.task.hostId, 105);
+    });
+  });
 });

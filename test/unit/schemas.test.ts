@@ -63,8 +63,18 @@ describe('renderJsonSchemas', () => {
     assert.deepEqual(AgentCommand.parse(example), example);
     const schema = parsed('agent-command');
     const required = schema.required ?? [];
-    // One host or several: exactly one of hostId and hostIds (SPEC §8).
-    assert.deepEqual((schema as { oneOf?: unknown }).oneOf, [{ required: ['hostId'] }, { required: ['hostIds'] }]);
+    // One host, several or a selector: exactly one of hostId, hostIds and selector (SPEC §8, §10).
+    assert.deepEqual((schema as { oneOf?: unknown }).oneOf, [
+      { required: ['hostId'] },
+      { required: ['hostIds'] },
+      { required: ['selector'] },
+    ]);
+    // A selector: "all", or a non-empty object of label values (SPEC §10).
+    const selector = schema.properties?.selector as { anyOf?: Array<{ const?: string; minProperties?: number }> };
+    assert.deepEqual(
+      selector.anyOf?.map((s) => s.const ?? s.minProperties),
+      ['all', 1],
+    );
     assert.ok(required.includes('creator'), 'creator is required');
     assert.ok(!required.includes('requestId'), 'requestId is optional');
     for (const key of required) assert.ok(Object.hasOwn(example, key), `example lacks required ${key}`);

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { parseConfig } from '../../src/config.js';
 import {
   helpText,
   MAX_BATCH_HOSTS,
@@ -81,6 +82,26 @@ const good: Array<[text: string, command: SlackCommand]> = [
     { kind: 'run', operation: 'stop', params: {}, hosts: ['101', '102'], reason: 'rack move' },
   ],
   ['start 101,102', { kind: 'run', operation: 'start', params: {}, hosts: ['101', '102'] }],
+  // A token with `=` in the hosts' place, or `all`, is a selector (SPEC §10).
+  [
+    'restart cluster=obcluster1,zone=z1 rolling upgrade',
+    {
+      kind: 'run',
+      operation: 'restart',
+      params: {},
+      hosts: [],
+      selector: { cluster: 'obcluster1', zone: 'z1' },
+      reason: 'rolling upgrade',
+    },
+  ],
+  ['stop all', { kind: 'run', operation: 'stop', params: {}, hosts: [], selector: 'all' }],
+  [
+    'restart all every one of them',
+    { kind: 'run', operation: 'restart', params: {}, hosts: [], selector: 'all', reason: 'every one of them' },
+  ],
+  ['start env=prod', { kind: 'run', operation: 'start', params: {}, hosts: [], selector: { env: 'prod' } }],
+  // Case-sensitive: `ALL` is no selector but a host name like any other.
+  ['restart ALL', { kind: 'run', operation: 'restart', params: {}, hosts: ['ALL'] }],
 ];
 
 describe('parseCommandText: accepted', () => {
@@ -148,6 +169,21 @@ const bad: Array<[text: string, problem: RegExp, toType: RegExp]> = [
     /restart &lt;host&gt;/,
   ],
   ['agent 101,102', /`agent` takes one host at a time/, /`\/ocp-agent agent 101`/],
+  ['agent cluster=obcluster1', /`agent` takes one host at a time/, /`\/ocp-agent agent 101`/],
+  ['history all', /`history` takes one host at a time/, /`\/ocp-agent history 101`/],
+  // Selectors: every problem named, and what to type.
+  ['restart cluster=', /`cluster=` is not a selector: it cluster has no value/, /restart cluster=obcluster1,zone=z1/],
+  ['restart =obcluster1', /has no label key/, /restart cluster=obcluster1,zone=z1 \[reason…\]`/],
+  ['restart cluster=a,cluster=b', /cluster is given twice/, /restart cluster=obcluster1,zone=z1/],
+  ['restart cluster=a,,zone=b', /has an empty pair/, /restart cluster=obcluster1,zone=z1/],
+  ['restart cluster=a,', /has an empty pair/, /restart all`/],
+  ['restart cluster=a,101', /"101" is not key=value: a selector is labels only, never host ids/, /cluster=obcluster1/],
+  ['restart all,cluster=a', /mixes all with labels: all names every host and stands alone/, /restart all`/],
+  ['restart 101,all', /`all` names every host and stands alone/, /`\/ocp-agent restart all \[reason…\]`/],
+  ['restart all,101', /`all` names every host and stands alone/, /restart all/],
+  ['restart cluster=a=b', /the value of cluster \("a=b"\) must be letters, digits/, /cluster=obcluster1/],
+  ['restart clu$ter=a', /label key "clu\$ter" must be letters, digits/, /cluster=obcluster1/],
+  ['restart zone=<@U1>', /the value of zone \("&lt;@U1&gt;"\)/, /cluster=obcluster1/],
   ['history 101,102', /`history` takes one host at a time/, /`\/ocp-agent history 101`/],
   [
     `restart 101 ${'r'.repeat(501)}`,
@@ -157,7 +193,7 @@ const bad: Array<[text: string, problem: RegExp, toType: RegExp]> = [
   [
     `stop 101 ${'&amp;'.repeat(501)}`,
     /reason is 501 characters long/,
-    /`\/ocp-agent stop &lt;host&gt;\[,&lt;host&gt;…\] \[reason…\]`/,
+    /`\/ocp-agent stop &lt;host&gt;\[,&lt;host&gt;…\]\|&lt;selector&gt; \[reason…\]`/,
   ],
   [
     `restart ${Array.from({ length: MAX_BATCH_HOSTS + 1 }, (_, i) => i + 1).join(',')}`,
@@ -165,6 +201,48 @@ const bad: Array<[text: string, problem: RegExp, toType: RegExp]> = [
     /`\/ocp-agent restart &lt;host&gt;,&lt;host&gt;,…`/,
   ],
 ];
+
+describe('parseCommandText: an operation with parameters', () => {
+  const [restartProcess] = parseConfig(
+    {
+      operations: [
+        {
+          name: 'restart-process',
+          title: 'Restart one OCP agent process',
+          params: { process: { enum: ['ocp_agentd', 'ocp_monagent'] } },
+          steps: [{ name: 'Restart the process', timeout: 60, command: '{agentctl} restart {process}' }],
+        },
+      ],
+    },
+    {},
+    'test.yml',
+    '/tmp',
+  ).operations.filter((o) => !o.builtin);
+  const ops = [restartProcess!];
+
+  test('after a selector, leading name=value tokens are parameters, then the reason', () => {
+    assert.deepEqual(
+      parseCommandText('restart-process cluster=obcluster1,zone=z1 process=ocp_monagent a b', undefined, ops),
+      {
+        ok: true,
+        command: {
+          kind: 'run',
+          operation: 'restart-process',
+          hosts: [],
+          selector: { cluster: 'obcluster1', zone: 'z1' },
+          params: { process: 'ocp_monagent' },
+          reason: 'a b',
+        },
+      },
+    );
+  });
+
+  test('a second selector-like token is a parameter, refused by name when the operation has none of it', () => {
+    const r = parseCommandText('restart-process cluster=obcluster1 zone=z1 process=ocp_monagent', undefined, ops);
+    assert.equal(r.ok, false);
+    if (!r.ok) assert.match(r.error, /`zone` is not a parameter of `restart-process`, which takes `process`/);
+  });
+});
 
 describe('parseCommandText: refused, saying why and what to type', () => {
   for (const [text, problem, toType] of bad) {
@@ -234,9 +312,16 @@ describe('helpText shows only what the caller may run', () => {
 
   test('usage lines, written for mrkdwn', () => {
     const text = helpText(new Set<Role>(['HOST_MANAGER']));
-    assert.match(text, /^`\/ocp-agent restart &lt;host&gt;\[,&lt;host&gt;…\] \[reason…\]` restart the OCP agent$/m);
-    assert.match(text, /^`\/ocp-agent stop &lt;host&gt;\[,&lt;host&gt;…\] \[reason…\]` stop the OCP agent$/m);
+    assert.match(
+      text,
+      /^`\/ocp-agent restart &lt;host&gt;\[,&lt;host&gt;…\]\|&lt;selector&gt; \[reason…\]` restart the OCP agent$/m,
+    );
+    assert.match(
+      text,
+      /^`\/ocp-agent stop &lt;host&gt;\[,&lt;host&gt;…\]\|&lt;selector&gt; \[reason…\]` stop the OCP agent$/m,
+    );
     assert.match(text, /Several hosts \(`101,102`\) make a batch, which asks for a confirmation first/);
+    assert.match(text, /name hosts by their labels: `cluster=obcluster1,zone=z1` \(every label must match\) or `all`/);
     assert.match(text, /A host is its id or its name/);
     assert.doesNotMatch(text, /<host>/, 'a bare <host> would be read by Slack as a link');
   });

@@ -26,6 +26,8 @@ import {
   renderSubtaskReply,
   renderTaskList,
   renderTaskStatus,
+  SELECTION_SHOWN,
+  selectionSummary,
   textLength,
 } from '../../src/slack/render-blocks.js';
 
@@ -640,6 +642,21 @@ describe('renderAgentStatus', () => {
   });
 });
 
+test('a task whose hosts a selector named shows the selector, in its parent and its status', () => {
+  const p = plan(3);
+  const task = {
+    ...p.task,
+    context: { ...p.task.context, stringMap: { ...p.task.context.stringMap, selector: 'zone=z1' } },
+  };
+  const parent = renderParent(task, { ...p, now: after(1000) });
+  const status = renderTaskStatus(task, { ...p, now: after(1000) });
+  for (const r of [parent, status]) {
+    assertValid(r);
+    assert.match(allText(r), /selector: `zone=z1`/);
+  }
+  assert.doesNotMatch(allText(renderParent(p.task, { ...p, now: after(1000) })), /selector/);
+});
+
 describe('renderConfirm', () => {
   const restart = { summary: 'restart the OCP agent', title: 'Restart OCP agent' };
   const hosts = (n: number) => Array.from({ length: n }, (_, i) => ({ id: 101 + i, name: `sim-host-${101 + i}` }));
@@ -672,6 +689,44 @@ describe('renderConfirm', () => {
 
   test('no reason', () => {
     assert.match(allText(renderConfirm(restart, hosts(2), {}, 'k')), /no reason given/);
+  });
+
+  describe('a selector: the preview of what it matches (SPEC §10)', () => {
+    const labelled = (n: number, clusters: number, zones: number) =>
+      hosts(n).map((h, i) => ({ ...h, labels: { cluster: `ob${i % clusters}`, zone: `z${i % zones}`, env: 'prod' } }));
+
+    test('how many hosts in how many clusters and zones, thousands separated', () => {
+      assert.equal(selectionSummary(labelled(1234, 3, 9)), '1,234 hosts in 3 clusters, 9 zones');
+      assert.equal(selectionSummary(labelled(1, 1, 1)), '1 host in 1 cluster, 1 zone');
+      assert.equal(selectionSummary([{ labels: {} }, { labels: { zone: 'z1' } }]), '2 hosts in 1 zone');
+      assert.equal(selectionSummary([{ labels: { env: 'prod' } }]), '1 host');
+    });
+
+    test('the question counts them, the selector is shown, the first few hosts are listed and the rest counted', () => {
+      const r = renderConfirm(
+        restart,
+        labelled(1234, 3, 9),
+        { reason: 'upgrade', selector: 'env=prod' },
+        JSON.stringify({ batchId: 'b' }),
+      );
+      assertValid(r);
+      assert.equal(r.text, 'Restart the OCP agent on 1,234 hosts in 3 clusters, 9 zones?');
+      assert.match(allText(r), /selector `env=prod` matches them now/);
+      assert.match(allText(r), /reason: upgrade/);
+      const listed = allText(r).match(/`\d+` sim-host-\d+/g) ?? [];
+      assert.equal(listed.length, SELECTION_SHOWN);
+      assert.equal(listed[0], '`101` sim-host-101');
+      assert.match(allText(r), /… and 1,224 more hosts/);
+      assert.equal(r.blocks.at(-1)?.type, 'actions');
+    });
+
+    test('a few hosts: all of them listed', () => {
+      const r = renderConfirm(restart, labelled(2, 1, 2), { selector: 'cluster=ob0' }, 'k');
+      assertValid(r);
+      assert.equal(r.text, 'Restart the OCP agent on 2 hosts in 1 cluster, 2 zones?');
+      assert.equal(sections(r)[1], '`101` sim-host-101, `102` sim-host-102');
+      assert.doesNotMatch(allText(r), /more hosts/);
+    });
   });
 
   test('2000 hosts: ≤ 50 blocks, buttons last', () => {
