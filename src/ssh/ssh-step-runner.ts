@@ -100,14 +100,15 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
   /**
    * An SSH connection to `address:port`, its host key checked against
    * known_hosts, over `sock` when given (a channel forwarded by a bastion).
-   * `what` names it in errors ("host 101", "bastion … for host 101").
+   * Errors name the host, or the bastion `via` and the host behind it.
    */
   async function connect(
     c: { address: string; port: number; username: string; sock?: ClientChannel },
     login: ReturnType<typeof credentials>,
-    what: string,
     hostId: number,
+    via?: JumpHost,
   ): Promise<NodeSSH> {
+    const what = via ? `bastion ${jumpName(via)} for host ${hostId}` : `host ${hostId}`;
     let refusal: string | undefined;
     const ssh = new NodeSSH();
     try {
@@ -129,7 +130,7 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
     } catch (err) {
       ssh.dispose();
       const message = (err as Error).message;
-      if (refusal) throw new StepError('hostKey', what === `host ${hostId}` ? refusal : `${what}: ${refusal}`);
+      if (refusal) throw new StepError('hostKey', via ? `${what}: ${refusal}` : refusal);
       // ssh2's words for an encrypted key without (or with a wrong) passphrase.
       if (/passphrase|encrypted/i.test(message))
         throw new StepError(
@@ -156,13 +157,7 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
     const k = bastionKey(t);
     let b = bastions.get(k);
     if (!b) {
-      const { address, port, username } = t.jump;
-      b = connect(
-        { address, port, username },
-        credentials(t.hostId, jumpKeyPath(t)),
-        `bastion ${jumpName(t.jump)} for host ${t.hostId}`,
-        t.hostId,
-      );
+      b = connect(t.jump, credentials(t.hostId, jumpKeyPath(t)), t.hostId, t.jump);
       const mine = b;
       bastions.set(k, mine);
       mine.then(
@@ -195,15 +190,12 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
   async function open(t: StepTarget): Promise<NodeSSH> {
     const login = credentials(t.hostId, t.privateKeyPath);
     const sock = t.jump === undefined ? undefined : await forwarded({ ...t, jump: t.jump });
-    const ssh = await connect(
-      { ...t, ...(sock === undefined ? {} : { sock }) },
-      login,
-      `host ${t.hostId}`,
-      t.hostId,
-    ).catch((err: unknown) => {
-      sock?.close(); // the bastion's channel for a login that failed
-      throw err;
-    });
+    const ssh = await connect({ ...t, ...(sock === undefined ? {} : { sock }) }, login, t.hostId).catch(
+      (err: unknown) => {
+        sock?.close(); // the bastion's channel for a login that failed
+        throw err;
+      },
+    );
     ssh.connection?.on('close', () => connections.delete(poolKey(t)));
     return ssh;
   }

@@ -56,19 +56,12 @@ export async function listTasks(deps: TaskDeps, q: TaskQuery): Promise<TaskPage>
     ...(q.name === undefined ? {} : { name: q.name }),
   };
   const { ids, total } = await deps.index.list(filter, (q.page - 1) * q.size, q.size);
-  const summaries = await Promise.all(ids.map((id) => summaryOf(deps, id)));
+  // The head only: a batch's page entry needs none of its chains.
+  const summaries = await Promise.all(ids.map((id) => deps.store.summary(id)));
   return {
     contents: summaries.filter((s): s is TaskSummary => s !== undefined),
     page: { number: q.page, size: q.size, totalElements: total, totalPages: Math.ceil(total / q.size) },
   };
-}
-
-/** A task's summary as stored: the task without its subtasks; undefined when there is none. */
-async function summaryOf(deps: TaskDeps, taskId: number): Promise<TaskSummary | undefined> {
-  const stored = await deps.store.get(taskId);
-  if (!stored) return undefined;
-  const { subtasks: _subtasks, ...summary } = stored.record.task;
-  return summary;
 }
 
 export interface AgentStatus {
