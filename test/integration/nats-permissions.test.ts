@@ -24,8 +24,9 @@ const encode = (v: unknown) => new TextEncoder().encode(JSON.stringify(v));
 
 describe('nats-server with config/nats-server.example.conf', () => {
   const passwords = {
-    service: randomBytes(18).toString('base64url'),
-    publisher: randomBytes(18).toString('base64url'),
+    // A letter first: nats-server reads a leading digit or '-' of a variable's value as a number.
+    service: `p${randomBytes(18).toString('base64url')}`,
+    publisher: `p${randomBytes(18).toString('base64url')}`,
   };
   let nats: NatsServerHandle;
   let stack: Stack;
