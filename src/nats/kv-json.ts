@@ -43,3 +43,40 @@ export async function getLive(kv: KV, key: string): Promise<KvEntry | null> {
 export function isCasConflict(err: unknown): boolean {
   return jetStreamErrCode(err) === JS_ERR.wrongLastSequence;
 }
+
+/**
+ * The latest entry of every key matching `filter`, read once by one ordered
+ * consumer: deletes and purges are yielded too (a caller drops them), and a
+ * key written while the read runs may come twice. nats.js may call a watch's
+ * `initializedFn` before `watch()` returns (nothing, or everything, already
+ * delivered), and with `ignoreDeletes` never when the last entry is a delete,
+ * so deletes are read here and the early call is remembered.
+ */
+export async function* latestOnce(
+  kv: KV,
+  filter: string,
+  opts: { headersOnly?: boolean } = {},
+): AsyncGenerator<KvEntry> {
+  let iter: Awaited<ReturnType<KV['watch']>> | undefined;
+  let caughtUp = false;
+  iter = await kv.watch({
+    key: filter,
+    headers_only: opts.headersOnly === true,
+    initializedFn: () => {
+      caughtUp = true;
+      iter?.stop();
+    },
+  });
+  if (caughtUp) iter.stop();
+  yield* iter;
+}
+
+/** Every live entry (not deleted or purged) whose key matches `filter`, each key once. */
+export async function readLive(kv: KV, filter: string): Promise<KvEntry[]> {
+  const latest = new Map<string, KvEntry>();
+  for await (const e of latestOnce(kv, filter)) {
+    if (e.operation === 'PUT') latest.set(e.key, e);
+    else latest.delete(e.key);
+  }
+  return [...latest.values()];
+}

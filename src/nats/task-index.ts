@@ -14,7 +14,7 @@
 import type { KV, KvEntry } from 'nats';
 import type { TaskRecord } from '../core/task-record.js';
 import type { TaskIndex } from '../tasks/ports.js';
-import { decodeJsonBytes } from './kv-json.js';
+import { decodeJsonBytes, latestOnce } from './kv-json.js';
 import { type TaskRow, TaskTable } from './task-table.js';
 
 /** Longest a call waits for the index to catch up with the bucket (ms). */
@@ -140,16 +140,10 @@ export function createTaskIndex(deps: { kv: KV; keep?: 'all' | 'running' }): Tas
    * cannot have ended before), read one at a time.
    */
   async function scanEndedBefore(cutoffMs: number): Promise<number[]> {
-    const old: number[] = [];
-    const iter = await deps.kv.watch({
-      key: `${KEY_PREFIX}*`,
-      headers_only: true,
-      ignoreDeletes: true,
-      initializedFn: () => iter.stop(),
-    });
-    for await (const e of iter) {
+    const old = new Set<number>();
+    for await (const e of latestOnce(deps.kv, `${KEY_PREFIX}*`, { headersOnly: true })) {
       const id = idOf(e.key);
-      if (id !== undefined && e.operation === 'PUT' && e.created.getTime() < cutoffMs) old.push(id);
+      if (id !== undefined && e.operation === 'PUT' && e.created.getTime() < cutoffMs) old.add(id);
     }
     const out: number[] = [];
     for (const id of old) {

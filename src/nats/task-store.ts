@@ -49,7 +49,7 @@ import {
 } from '../tasks/ports.js';
 import { type CasKeys, createCasKeys, type Versioned } from './cas-keys.js';
 import { JS_ERR, jetStreamErrCode } from './jetstream-errors.js';
-import { decodeJson, encodeJson, encodeJsonCompact, isCasConflict } from './kv-json.js';
+import { decodeJson, encodeJson, encodeJsonCompact, isCasConflict, readLive } from './kv-json.js';
 import { STREAMS, SUBJECTS } from './streams.js';
 
 const headKey = (taskId: number) => `task.${taskId}`;
@@ -229,13 +229,7 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
   /** Every chain of a batch, read by one ordered consumer. */
   async function readChains(taskId: number): Promise<Map<number, Versioned<ChainRecord>>> {
     const found = new Map<number, Versioned<ChainRecord>>();
-    const iter = await kv.watch({
-      key: `task.${taskId}.c.*`,
-      ignoreDeletes: true,
-      initializedFn: () => iter.stop(),
-    });
-    for await (const e of iter) {
-      if (e.operation !== 'PUT') continue;
+    for (const e of await readLive(kv, `task.${taskId}.c.*`)) {
       const c = decodeJson<ChainRecord>(e);
       found.set(c.idx, { value: c, revision: e.revision });
     }
