@@ -102,7 +102,7 @@ function setup(opts: { firstEventPassed?: boolean; origin?: Origin } = {}) {
         return (revision ?? 0) + 1;
       },
     },
-    tasks: { get: async () => ({ record: rec, revision: 1 }) },
+    tasks: { top: async () => ({ record: rec, revision: 1 }) },
     firstEventPassed: async () => opts.firstEventPassed ?? false,
     rejectedOrigin: async () => opts.origin,
     logger: pino({ level: 'silent' }),
