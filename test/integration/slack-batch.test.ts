@@ -4,7 +4,8 @@
  * failing with one of two errors, gets one parent kept current with counts,
  * replies for the canary, for failed hosts grouped by error and for the end —
  * none per host — in fewer Slack calls than seconds it ran (plus a few); a
- * notifier restarted in the middle of a batch posts none of its replies twice.
+ * notifier restarted in the middle of a batch posts none of its replies twice,
+ * and Slack's rate limits lose none of them.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -185,7 +186,7 @@ describe('Slack for a batch: one live parent, replies for the canary, failures a
     );
   });
 
-  it('a notifier restarted in the middle of a batch posts no reply twice', async () => {
+  it('a notifier restarted in the middle of a batch posts no reply twice, and a rate limit loses none', async () => {
     // The last host holds the batch open while the notifier is away.
     runner.held.add(FIRST_ID + HOSTS - 1);
     const { taskId, parent } = await startBatch();
@@ -194,6 +195,10 @@ describe('Slack for a batch: one live parent, replies for the canary, failures a
     const during = thread(parent).length;
     await sleep(500);
     notifier = await stack.startService('notifier');
+    // Slack's rate limit on the new notifier's first post and update: taken up again after Retry-After.
+    const limitedFrom = fake.calls.length;
+    fake.rateLimit('chat.postMessage', { calls: 1, retryAfter: 1 });
+    fake.rateLimit('chat.update', { calls: 1, retryAfter: 1 });
     runner.release();
     const task = await ended(taskId);
     assert.equal(task.status, 'FAILED');
@@ -208,5 +213,6 @@ describe('Slack for a batch: one live parent, replies for the canary, failures a
     const named = replies.flatMap(namedHosts);
     assert.deepEqual([...named].sort(), [...FAILING].sort(), 'each failed host named once');
     assert.match(end.text ?? '', /190 of 200 hosts succeeded, 10 failed/);
+    assert.equal(fake.calls.slice(limitedFrom).filter((c) => c.status === 429).length, 2, 'both were rate limited');
   });
 });
