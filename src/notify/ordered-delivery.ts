@@ -54,6 +54,10 @@ export interface OrderedDelivery {
   stop(): void | Promise<void>;
 }
 
+/** How long a batch's head and delivery state, as its chain events read them, are used again (ms). */
+const MOVED_FRESH_MS = 1000;
+/** Batches whose head and state are kept so. */
+const MOVED_KEPT = 256;
 /** Wait before retrying an event whose predecessor is not handled yet (ms). */
 const GATE_RETRY_MS = 200;
 /**
@@ -135,9 +139,9 @@ export function createOrderedDelivery<T extends object>(deps: OrderedDeliveryDep
     if (event.chain !== undefined) {
       // A chain event that only says the batch moved records nothing, so it
       // takes no turn: a batch's thousands of them would hold up its own events.
-      const record = (await deps.tasks.top(event.taskId))?.record;
-      if (record && notifier.eachChainEvent?.(record) === false) {
-        await handleMoved(msg, event, record);
+      const seen = await batchAsSeen(event.taskId);
+      if (seen.record && notifier.eachChainEvent?.(seen.record) === false) {
+        await handleMoved(msg, event, seen.record, seen.entry);
         return;
       }
     }
@@ -201,12 +205,35 @@ export function createOrderedDelivery<T extends object>(deps: OrderedDeliveryDep
   }
 
   /**
+   * Batches as their chain events last read them: the head (tens of KiB for
+   * thousands of hosts) and the delivery state, read again after
+   * MOVED_FRESH_MS, not for each of the thousands of events a second.
+   */
+  const moved = new Map<number, { at: number; record?: TaskRecord; entry?: { state: State } }>();
+
+  async function batchAsSeen(taskId: number): Promise<{ record?: TaskRecord; entry?: { state: State } }> {
+    const known = moved.get(taskId);
+    if (known && Date.now() - known.at < MOVED_FRESH_MS) return known;
+    const record = (await deps.tasks.top(taskId))?.record;
+    const entry = record && notifier.target(record) ? await states.get(taskId) : undefined;
+    const seen = { at: Date.now(), ...(record ? { record } : {}), ...(entry ? { entry } : {}) };
+    moved.delete(taskId);
+    moved.set(taskId, seen);
+    if (moved.size > MOVED_KEPT) moved.delete(moved.keys().next().value as number);
+    return seen;
+  }
+
+  /**
    * A chain event that only says the batch moved (TaskNotifier.eachChainEvent):
    * delivered as it comes, nothing recorded. Before the summary is out it is
    * dropped: the summary shows the batch as it stands when it goes out.
    */
-  async function handleMoved(msg: EventMessage, event: TaskEvent, record: TaskRecord): Promise<void> {
-    const entry = notifier.target(record) ? await states.get(event.taskId) : undefined;
+  async function handleMoved(
+    msg: EventMessage,
+    event: TaskEvent,
+    record: TaskRecord,
+    entry: { state: State } | undefined,
+  ): Promise<void> {
     if (!entry || entry.state.disabled || !notifier.started(entry.state)) {
       msg.ack();
       return;
