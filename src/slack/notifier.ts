@@ -345,6 +345,18 @@ export function createSlackNotifier(deps: SlackNotifierDeps): TaskNotifier<Slack
       return;
     }
     const inThread = { channel: b.channel, thread_ts: b.ts };
+    /** A reply of the batch's own; one Slack refuses for good is taken as done, not asked again every update. */
+    const reply = async (r: Rendered) => {
+      try {
+        await deps.client.chat.postMessage({ ...inThread, text: r.text, blocks: r.blocks });
+      } catch (err) {
+        if (classifySlackError(err).kind !== 'refused') throw err;
+        logger.warn(
+          { taskId, code: slackError(err).code, text: r.text },
+          'Slack refused a reply of the batch; skipped',
+        );
+      }
+    };
     const done = async (step: DuePosts, ending: boolean) => {
       const next = afterPosts(posts, progress, step, Date.now(), ending);
       if (!postsChanged(posts, next)) return;
@@ -353,16 +365,14 @@ export function createSlackNotifier(deps: SlackNotifierDeps): TaskNotifier<Slack
     };
     if (due.canary) {
       const failed = await failedHosts(taskId, b, due.canary.failed);
-      const r = renderCanaryReply({ canary: due.canary.canary, failed, rest: g.hosts - due.canary.canary });
-      await deps.client.chat.postMessage({ ...inThread, text: r.text, blocks: r.blocks });
+      await reply(renderCanaryReply({ canary: due.canary.canary, failed, rest: g.hosts - due.canary.canary }));
       await done({ canary: due.canary, name: [], more: 0 }, false);
     }
     if (end) {
       await postEnd(taskId, b, g, end.status, due.name, due.more);
       await done({ name: due.name, more: due.more }, true);
     } else if (due.name.length > 0) {
-      const r = renderFailureReply(await failedHosts(taskId, b, due.name));
-      await deps.client.chat.postMessage({ ...inThread, text: r.text, blocks: r.blocks });
+      await reply(renderFailureReply(await failedHosts(taskId, b, due.name)));
       await done({ name: due.name, more: 0 }, false);
     }
   }
