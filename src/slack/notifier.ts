@@ -217,6 +217,9 @@ export function createSlackNotifier(deps: SlackNotifierDeps): TaskNotifier<Slack
     failed: Map<number, FailedHost>;
   }
   const batches = new Map<number, LiveBatch>();
+  /** Batches whose end this process showed on the parent (the latest, at most FINISHED_KEPT). */
+  const finished = new Set<number>();
+  const FINISHED_KEPT = 1024;
 
   const isBatch = (record: TaskRecord) => record.layout === 'chains';
 
@@ -411,7 +414,8 @@ export function createSlackNotifier(deps: SlackNotifierDeps): TaskNotifier<Slack
         scheduleBatch(taskId, 2000);
         return;
       }
-      if (!g) {
+      // Gone, or its end is on the parent already (a late event of it came here).
+      if (!g || (g.record.task.status !== 'RUNNING' && finished.has(taskId))) {
         forgetBatch(taskId);
         return;
       }
@@ -496,6 +500,9 @@ export function createSlackNotifier(deps: SlackNotifierDeps): TaskNotifier<Slack
       const g = (await deps.store.glance(record.task.id)) ?? { record, hosts: 0, options: {}, progress: undefined };
       const r = await batchParent(record.task.id, b, g);
       await deps.client.chat.update({ channel: b.channel, ts: b.ts, text: r.text, blocks: r.blocks });
+      finished.delete(record.task.id);
+      finished.add(record.task.id);
+      if (finished.size > FINISHED_KEPT) finished.delete(finished.values().next().value as number);
     });
   }
 
