@@ -16,47 +16,26 @@
  * 5. Slack's 429 beyond the Web API client's own retries asks for the event
  *    to be put back for Retry-After seconds; nothing is dropped.
  * 6. A refused request from Slack is answered ephemerally on its response_url.
- * 7. A batch (stored as parts: SPEC §10 "Slack, for a batch") is written
- *    from its head and progress, never its every chain, at the notifier's own
- *    pace: one parent with counts (updated at most every 2 s however many
- *    events came), replies for the canary's outcome, for failed hosts grouped
- *    by error (at most one every 10 s) and for the end — none per host. Its
- *    chain events only say it moved; what it posted on its own is recorded
- *    (task.<id>.posts) so a restarted notifier posts it once. The decisions
- *    are pure, in batch-thread.ts.
+ * 7. A batch stored as parts (SPEC §10 "Slack, for a batch") has a thread
+ *    of its own kind, written from its head and progress at the notifier's
+ *    own pace — one live parent, replies for the canary, grouped failures and
+ *    the end only: batch-threads.ts. Its chain events only say it moved.
  */
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
 import type { Config } from '../config.js';
 import type { TaskEvent } from '../contracts/events.js';
 import type { Origin } from '../contracts/origin.js';
-import { bitOf } from '../core/task-layout.js';
 import type { TaskRecord } from '../core/task-record.js';
-import type { DeliveryFailure, TaskNotifier } from '../notify/ports.js';
-import type { BatchGlance, SubtaskLogs, TaskStore } from '../tasks/ports.js';
-import {
-  afterPosts,
-  BATCH_UPDATE_MS,
-  type BatchPosts,
-  batchView,
-  type DuePosts,
-  duePosts,
-  NO_POSTS,
-  PARENT_FAILED,
-  postsChanged,
-  setBits,
-  updateDelay,
-} from './batch-thread.js';
+import type { TaskNotifier } from '../notify/ports.js';
+import type { SubtaskLogs, TaskStore } from '../tasks/ports.js';
+import { createBatchThreads } from './batch-threads.js';
 import { hostContext } from './host-context.js';
 import type { BatchPostsStore } from './ports.js';
-import {
-  type FailedHost,
-  renderBatchEnd,
-  renderBatchParent,
-  renderCanaryReply,
-  renderFailureReply,
-} from './render-batch.js';
 import { type Rendered, renderFinalReply, renderParent, renderSubtaskReply } from './render-blocks.js';
+import { CANNOT_POST, classifySlackError, PERMANENT, slackError } from './slack-errors.js';
+
+export { classifySlackError } from './slack-errors.js';
 
 /** The part of Slack's Web API the notifier uses. */
 export interface ChatApi {
@@ -93,34 +72,6 @@ const UPDATE_MIN_MS = 1000;
 const REFRESH_MS = 30_000;
 /** Tries of a parent update that fails for a reason other than a rate limit. */
 const PARENT_UPDATE_TRIES = 5;
-
-const CANNOT_POST = new Set(['not_in_channel', 'channel_not_found', 'is_archived', 'restricted_action']);
-/** Errors that asking again will not change. */
-const PERMANENT = new Set([
-  ...CANNOT_POST,
-  'invalid_blocks',
-  'invalid_auth',
-  'account_inactive',
-  'token_revoked',
-  'msg_too_long',
-  'msg_blocks_too_long',
-  'no_text',
-  'invalid_arguments',
-]);
-
-function slackError(err: unknown): { code?: string; retryAfter?: number } {
-  const e = err as { code?: string; retryAfter?: number; data?: { error?: string } };
-  if (e?.code === 'slack_webapi_rate_limited_error') return { code: 'ratelimited', retryAfter: e.retryAfter ?? 1 };
-  return { code: e?.data?.error ?? e?.code };
-}
-
-/** What a failed Web API call means for the event it was for. */
-export function classifySlackError(err: unknown): DeliveryFailure {
-  const { code, retryAfter = 1 } = slackError(err);
-  if (code === 'ratelimited') return { kind: 'retryLater', afterMs: retryAfter * 1000 };
-  if (code && PERMANENT.has(code)) return { kind: 'refused', closed: CANNOT_POST.has(code), reason: code };
-  return { kind: 'transient' };
-}
 
 /** The Slack origin of a request, if it came through the Slack door. */
 const slackOrigin = (origin: Origin | undefined) => (origin?.door === 'slack' ? origin : undefined);
@@ -202,313 +153,22 @@ export function createSlackNotifier(deps: SlackNotifierDeps): TaskNotifier<Slack
     live.delete(taskId);
   }
 
-  // ---- batches (SPEC §10): written from head and progress, at our own pace ----
-
-  /** Batches whose parent this process keeps current. */
-  interface LiveBatch {
-    channel: string;
-    ts: string;
-    lastUpdate: number;
-    timer?: NodeJS.Timeout;
-    failures?: number;
-    /** One write to the thread at a time: an update, the replies due, the end. */
-    turn: Promise<unknown>;
-    /** Failed hosts read, by chain, kept while the chain stays failed. */
-    failed: Map<number, FailedHost>;
-  }
-  const batches = new Map<number, LiveBatch>();
-  /** Batches whose end this process showed on the parent (the latest, at most FINISHED_KEPT). */
-  const finished = new Set<number>();
-  const FINISHED_KEPT = 1024;
-
+  const batchThreads = createBatchThreads({
+    get config() {
+      return deps.config;
+    },
+    store: deps.store,
+    batchPosts: deps.batchPosts,
+    logs: deps.logs,
+    client: deps.client,
+    logger,
+    now,
+  });
   const isBatch = (record: TaskRecord) => record.layout === 'chains';
-
-  function liveBatch(taskId: number, thread: SlackThread, lastUpdate = 0): LiveBatch {
-    let b = batches.get(taskId);
-    if (!b) {
-      b = {
-        channel: thread.channel,
-        ts: thread.parentTs as string,
-        lastUpdate,
-        turn: Promise.resolve(),
-        failed: new Map(),
-      };
-      batches.set(taskId, b);
-    }
-    return b;
-  }
-
-  /** Run `fn` once the batch's earlier writes are done. */
-  function inTurn<R>(b: LiveBatch, fn: () => Promise<R>): Promise<R> {
-    const run = b.turn.then(fn, fn);
-    b.turn = run.catch(() => undefined);
-    return run;
-  }
-
-  function requesterOf(record: TaskRecord): string {
-    const asker = slackOrigin(record.origin);
-    return asker ? `<@${asker.user}>` : record.task.creator;
-  }
-
-  /** Tries to record what was posted in a batch's thread (a second post is what a lost record costs). */
-  const RECORD_TRIES = 3;
-  /** Failed hosts read at once (a chain and a log each). */
-  const READS_AT_ONCE = 16;
-
-  /** The failed hosts of these chains: the step that failed and why, read once per chain while it stays failed. */
-  async function failedHosts(taskId: number, b: LiveBatch, chains: readonly number[]): Promise<FailedHost[]> {
-    const missing = chains.filter((i) => !b.failed.has(i));
-    const names = missing.length > 0 ? new Map(config.hosts.map((h) => [h.id, h.name])) : undefined;
-    for (let k = 0; k < missing.length; k += READS_AT_ONCE) {
-      await Promise.all(
-        missing.slice(k, k + READS_AT_ONCE).map(async (idx) => {
-          const chain = (await deps.store.chain(taskId, idx))?.record;
-          if (!chain) return;
-          const step = [...chain.task.subtasks].reverse().find((s) => s.status === 'FAILED');
-          const hostId = chain.steps[String(chain.task.subtasks[0]?.id)]?.hostId ?? chain.task.hostId;
-          const log = step ? await deps.logs.get(taskId, step.id) : undefined;
-          const name = names?.get(hostId);
-          b.failed.set(idx, {
-            hostId,
-            ...(name ? { name } : {}),
-            error: log?.error ?? (step ? `${step.name} failed` : 'failed'),
-            ...(step ? { subtaskId: step.id } : {}),
-          });
-        }),
-      );
-    }
-    return chains.flatMap((i) => b.failed.get(i) ?? []);
-  }
-
-  /** The batch's parent as it stands. */
-  async function batchParent(taskId: number, b: LiveBatch, g: BatchGlance): Promise<Rendered> {
-    const failedBits = g.progress?.failed ?? '';
-    // A host retried since it was read may fail otherwise: read again.
-    for (const idx of b.failed.keys()) if (!bitOf(failedBits, idx)) b.failed.delete(idx);
-    const shown = await failedHosts(taskId, b, setBits(failedBits, PARENT_FAILED));
-    const view = batchView(
-      { task: g.record.task, hosts: g.hosts, progress: g.progress },
-      shown,
-      requesterOf(g.record),
-      now().getTime(),
-    );
-    const prohibit = g.record.task.context.stringMap.prohibit_rollback === 'true';
-    return renderBatchParent(prohibit ? { ...view, prohibitRollback: true } : view, now().getTime());
-  }
-
-  /** Keep trying a record of what was posted: it stands between the thread and a second post. */
-  async function recordPosts(
-    taskId: number,
-    posts: BatchPosts,
-    revision: number | undefined,
-  ): Promise<number | undefined> {
-    for (let attempt = 1; attempt <= RECORD_TRIES; attempt++) {
-      try {
-        const saved = await deps.batchPosts.save(taskId, posts, revision);
-        if (saved !== undefined) return saved;
-        // Another notifier recorded this batch meanwhile: ours (what it had, and what we posted) goes on top.
-        revision = (await deps.batchPosts.get(taskId))?.revision;
-      } catch (err) {
-        logger.warn(
-          { taskId, attempt, err: (err as Error).message },
-          'cannot record what was posted in the batch thread',
-        );
-        await new Promise((r) => setTimeout(r, 500 * attempt));
-      }
-    }
-    return revision;
-  }
-
-  /**
-   * Post the replies due in the batch's thread — the canary's outcome, the
-   * failed hosts not named yet, and (`end`) the end — each recorded as soon
-   * as it is out. Rejects with Slack's error, having recorded what got out.
-   */
-  async function postDue(
-    taskId: number,
-    b: LiveBatch,
-    g: BatchGlance,
-    end?: { status: 'SUCCESSFUL' | 'FAILED' },
-  ): Promise<void> {
-    const stored = await deps.batchPosts.get(taskId);
-    let posts = stored?.posts ?? NO_POSTS;
-    let revision = stored?.revision;
-    const progress = g.progress;
-    const due = duePosts({
-      running: g.record.task.status === 'RUNNING',
-      ending: end !== undefined,
-      now: Date.now(),
-      hosts: g.hosts,
-      canary: g.options.canary,
-      progress,
-      posts,
-    });
-    if (!progress) {
-      if (end) await postEnd(taskId, b, g, end.status, [], 0);
-      return;
-    }
-    const inThread = { channel: b.channel, thread_ts: b.ts };
-    /** A reply of the batch's own; one Slack refuses for good is taken as done, not asked again every update. */
-    const reply = async (r: Rendered) => {
-      try {
-        await deps.client.chat.postMessage({ ...inThread, text: r.text, blocks: r.blocks });
-      } catch (err) {
-        if (classifySlackError(err).kind !== 'refused') throw err;
-        logger.warn(
-          { taskId, code: slackError(err).code, text: r.text },
-          'Slack refused a reply of the batch; skipped',
-        );
-      }
-    };
-    const done = async (step: DuePosts, ending: boolean) => {
-      const next = afterPosts(posts, progress, step, Date.now(), ending);
-      if (!postsChanged(posts, next)) return;
-      revision = await recordPosts(taskId, next, revision);
-      posts = next;
-    };
-    if (due.canary) {
-      const failed = await failedHosts(taskId, b, due.canary.failed);
-      await reply(renderCanaryReply({ canary: due.canary.canary, failed, rest: g.hosts - due.canary.canary }));
-      await done({ canary: due.canary, name: [], more: 0 }, false);
-    }
-    if (end) {
-      await postEnd(taskId, b, g, end.status, due.name, due.more);
-      await done({ name: due.name, more: due.more }, true);
-    } else if (due.name.length > 0) {
-      await reply(renderFailureReply(await failedHosts(taskId, b, due.name)));
-      await done({ name: due.name, more: 0 }, false);
-    }
-  }
-
-  /** The thread's last reply: counts, and the failed hosts no reply named yet; broadcast when FAILED. */
-  async function postEnd(
-    taskId: number,
-    b: LiveBatch,
-    g: BatchGlance,
-    status: 'SUCCESSFUL' | 'FAILED',
-    unnamed: readonly number[],
-    more: number,
-  ): Promise<void> {
-    const task = { ...g.record.task, status };
-    const view = batchView({ task, hosts: g.hosts, progress: g.progress }, [], requesterOf(g.record), now().getTime());
-    const r = renderBatchEnd(view, { unnamed: await failedHosts(taskId, b, unnamed), more });
-    await deps.client.chat.postMessage({
-      channel: b.channel,
-      thread_ts: b.ts,
-      text: r.text,
-      blocks: r.blocks,
-      reply_broadcast: status === 'FAILED',
-    });
-  }
-
-  /** Bring a batch's thread up to date: the replies due, then the parent (one chat.update for every event since the last). */
-  async function updateBatch(taskId: number): Promise<void> {
-    const b = batches.get(taskId);
-    if (!b) return;
-    await inTurn(b, async () => {
-      let g: BatchGlance | undefined;
-      try {
-        g = await deps.store.glance(taskId);
-      } catch (err) {
-        logger.warn({ taskId, err: (err as Error).message }, 'cannot read the batch for its parent; trying again');
-        scheduleBatch(taskId, 2000);
-        return;
-      }
-      // Gone, or its end is on the parent already (a late event of it came here).
-      if (!g || (g.record.task.status !== 'RUNNING' && finished.has(taskId))) {
-        forgetBatch(taskId);
-        return;
-      }
-      try {
-        if (g.record.task.status === 'RUNNING') await postDue(taskId, b, g);
-        const r = await batchParent(taskId, b, g);
-        await deps.client.chat.update({ channel: b.channel, ts: b.ts, text: r.text, blocks: r.blocks });
-        b.failures = 0;
-      } catch (err) {
-        const failure = classifySlackError(err);
-        if (failure.kind === 'retryLater') {
-          scheduleBatch(taskId, failure.afterMs); // nothing recorded that did not get out: nothing lost
-          return;
-        }
-        b.failures = (b.failures ?? 0) + 1;
-        if (failure.kind === 'transient' && b.failures <= PARENT_UPDATE_TRIES) {
-          scheduleBatch(taskId, 1000 * b.failures);
-          return;
-        }
-        logger.warn({ taskId, code: slackError(err).code }, 'cannot update the batch’s Slack thread');
-      }
-      if (g.record.task.status !== 'RUNNING') forgetBatch(taskId);
-    });
-  }
-
-  function scheduleBatch(taskId: number, delayMs?: number): void {
-    const b = batches.get(taskId);
-    if (!b || b.timer) return;
-    b.timer = setTimeout(
-      () => {
-        b.timer = undefined;
-        // Events from now on wait for the next update, BATCH_UPDATE_MS on.
-        b.lastUpdate = Date.now();
-        updateBatch(taskId).catch((err) => logger.warn({ taskId, err: err.message }, 'batch update failed'));
-      },
-      delayMs ?? updateDelay(b.lastUpdate, Date.now(), BATCH_UPDATE_MS),
-    );
-  }
-
-  function forgetBatch(taskId: number): void {
-    clearTimeout(batches.get(taskId)?.timer);
-    batches.delete(taskId);
-  }
-
-  /** A batch's parent, posted: counts from its head and progress. */
-  async function startBatch(record: TaskRecord, thread: SlackThread): Promise<string> {
-    const taskId = record.task.id;
-    const g = (await deps.store.glance(taskId)) ?? { record, hosts: 0, options: {}, progress: undefined };
-    const scratch: LiveBatch = {
-      channel: thread.channel,
-      ts: '',
-      lastUpdate: 0,
-      turn: Promise.resolve(),
-      failed: new Map(),
-    };
-    const r = await batchParent(taskId, scratch, g);
-    const res = await deps.client.chat.postMessage({ channel: thread.channel, text: r.text, blocks: r.blocks });
-    const ts = res.ts as string;
-    const b = liveBatch(taskId, { channel: thread.channel, parentTs: ts }, Date.now());
-    for (const [i, h] of scratch.failed) b.failed.set(i, h);
-    return ts;
-  }
-
-  /** A batch's event: its end gets the end reply; any other only says the batch moved. */
-  async function deliverToBatch(event: TaskEvent, record: TaskRecord, thread: SlackThread): Promise<void> {
-    const ended = event.subtaskId === undefined && (event.status === 'SUCCESSFUL' || event.status === 'FAILED');
-    // Events of an ended batch that come late: its finish shows it as it ended.
-    if (!ended && record.task.status !== 'RUNNING') return;
-    const b = liveBatch(record.task.id, thread);
-    if (!ended) return;
-    const status = event.status as 'SUCCESSFUL' | 'FAILED';
-    await inTurn(b, async () => {
-      const g = (await deps.store.glance(record.task.id)) ?? { record, hosts: 0, options: {}, progress: undefined };
-      await postDue(record.task.id, b, g, { status });
-    });
-  }
-
-  /** Show an ended batch's end on its parent. */
-  async function finishBatch(record: TaskRecord, thread: SlackThread): Promise<void> {
-    const b = liveBatch(record.task.id, thread);
-    await inTurn(b, async () => {
-      const g = (await deps.store.glance(record.task.id)) ?? { record, hosts: 0, options: {}, progress: undefined };
-      const r = await batchParent(record.task.id, b, g);
-      await deps.client.chat.update({ channel: b.channel, ts: b.ts, text: r.text, blocks: r.blocks });
-      finished.delete(record.task.id);
-      finished.add(record.task.id);
-      if (finished.size > FINISHED_KEPT) finished.delete(finished.values().next().value as number);
-    });
-  }
 
   const refresher = setInterval(() => {
     for (const taskId of live.keys()) scheduleUpdate(taskId);
-    for (const taskId of batches.keys()) scheduleBatch(taskId);
+    batchThreads.refresh();
   }, REFRESH_MS);
 
   /**
@@ -538,7 +198,7 @@ export function createSlackNotifier(deps: SlackNotifierDeps): TaskNotifier<Slack
     async start(record, thread) {
       const task = record.task;
       try {
-        if (isBatch(record)) return { channel: thread.channel, parentTs: await startBatch(record, thread) };
+        if (isBatch(record)) return { channel: thread.channel, parentTs: await batchThreads.start(record, thread) };
         const r = renderParentOf(record);
         const res = await deps.client.chat.postMessage({ channel: thread.channel, text: r.text, blocks: r.blocks });
         const ts = res.ts as string;
@@ -560,7 +220,7 @@ export function createSlackNotifier(deps: SlackNotifierDeps): TaskNotifier<Slack
 
     async deliver(event: TaskEvent, record, thread) {
       if (isBatch(record)) {
-        await deliverToBatch(event, record, thread);
+        await batchThreads.deliver(event, record, thread);
         return thread;
       }
       const task = record.task;
@@ -595,13 +255,7 @@ export function createSlackNotifier(deps: SlackNotifierDeps): TaskNotifier<Slack
 
     async finish(record, thread) {
       if (isBatch(record)) {
-        try {
-          await finishBatch(record, thread);
-        } catch (err) {
-          if (classifySlackError(err).kind === 'refused') forgetBatch(record.task.id);
-          throw err;
-        }
-        forgetBatch(record.task.id);
+        await batchThreads.finish(record, thread);
         return;
       }
       const r = renderParentOf(record);
@@ -620,7 +274,7 @@ export function createSlackNotifier(deps: SlackNotifierDeps): TaskNotifier<Slack
       forget(record.task.id);
     },
 
-    keepCurrent: (taskId) => (batches.has(taskId) ? scheduleBatch(taskId) : scheduleUpdate(taskId)),
+    keepCurrent: (taskId) => (batchThreads.has(taskId) ? batchThreads.keepCurrent(taskId) : scheduleUpdate(taskId)),
 
     async rejected(origin, message) {
       await answer(origin, `:no_entry: Not done: ${message}`);
@@ -631,9 +285,7 @@ export function createSlackNotifier(deps: SlackNotifierDeps): TaskNotifier<Slack
     async stop() {
       clearInterval(refresher);
       for (const e of live.values()) clearTimeout(e.timer);
-      for (const b of batches.values()) clearTimeout(b.timer);
-      // A post out and not yet recorded would be posted again by the next notifier.
-      await Promise.all([...batches.values()].map((b) => b.turn));
+      await batchThreads.stop();
     },
   };
 }
