@@ -12,6 +12,7 @@ import type { HistoryResult } from './history.js';
 import { f1, f2, type Machine } from './lib/common.js';
 import { hostFloorSeconds, STEP_DURATIONS } from './lib/host-work.js';
 import { PEER_FORKS } from './lib/peers.js';
+import { renderSlackBatch, type SlackBatchResult } from './slack-batch.js';
 
 export interface AckResult {
   ratePerS: number;
@@ -47,6 +48,8 @@ export interface Results {
   bastion?: Measured<FleetResult>;
   history?: Measured<HistoryResult>;
   chains?: Measured<ChainsResult>;
+  /** Slack calls for a 5,000-host batch (part `slack-batch`) */
+  slackBatch?: Measured<SlackBatchResult>;
   /** wall time of each part in the last run that ran it, s */
   partDurations: Record<string, number>;
 }
@@ -666,6 +669,9 @@ export function renderMarkdown(results: Results, baselines: Array<Partial<Result
 
   if (chains.length > 0 && results.chains) {
     lines.push(...chains, `Measured ${when(results.chains)}.`, '');
+  }
+  if (results.slackBatch) {
+    lines.push(...renderSlackBatch(results.slackBatch.result), `Measured ${when(results.slackBatch)}.`, '');
   }
   // ---- durations ----
   lines.push('## Duration of each part (last run of it)', '', '| part | s |', '|---|---|');

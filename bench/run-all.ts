@@ -13,6 +13,8 @@
  *      index's RSS (bench/history.ts).
  *   7. batches of any size (bench/chains.ts): a 5,000-host batch and single-host
  *      throughput, this code against main's, measured in the same run.
+ *   8. Slack for a batch (bench/slack-batch.ts): the Slack calls a 5,000-host
+ *      batch makes, per second of its run, this code against main's.
  *
  * Writes docs/BENCHMARKS.md, docs/benchmarks/fleet.svg and
  * docs/benchmarks/results.json; parts run on their own are merged into the
@@ -20,7 +22,7 @@
  *
  *   npm run bench
  *   npm run bench -- --fleet 50                 (repeatable; default 50 and 200)
- *   npm run bench -- --only fleet,throughput    (fleet|bastion|overhead|throughput|memory|ack|history|chains)
+ *   npm run bench -- --only fleet,throughput    (fleet|bastion|overhead|throughput|memory|ack|history|chains|slack-batch)
  *   npm run bench -- --only history --history-tasks 10000
  *   npm run bench -- --runs 3 --tasks 1000 --no-ansible
  *   npm run bench -- --report-only             (rewrite the docs from results.json)
@@ -35,11 +37,22 @@ import { benchFleet } from './fleet.js';
 import { benchHistory } from './history.js';
 import { machine, requireTools } from './lib/common.js';
 import { type AckResult, type Measured, type Results, renderMarkdown, renderSvg } from './report.js';
+import { benchSlackBatch } from './slack-batch.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
 const DOCS = join(REPO, 'docs');
 const RESULTS = join(DOCS, 'benchmarks', 'results.json');
-const PARTS = ['fleet', 'bastion', 'overhead', 'throughput', 'memory', 'ack', 'history', 'chains'] as const;
+const PARTS = [
+  'fleet',
+  'bastion',
+  'overhead',
+  'throughput',
+  'memory',
+  'ack',
+  'history',
+  'chains',
+  'slack-batch',
+] as const;
 type Part = (typeof PARTS)[number];
 
 function args(): {
@@ -157,6 +170,7 @@ async function main(): Promise<void> {
     ...(previous.memory ? { memory: previous.memory } : {}),
     ...(previous.ack ? { ack: previous.ack } : {}),
     ...(previous.chains ? { chains: previous.chains } : {}),
+    ...(previous.slackBatch ? { slackBatch: previous.slackBatch } : {}),
     ...(previous.bastion ? { bastion: previous.bastion } : {}),
     ...(previous.history ? { history: previous.history } : {}),
     partDurations: previous.partDurations ?? {},
@@ -247,6 +261,14 @@ async function main(): Promise<void> {
       const l = load();
       const r = await benchChains({ hosts: 5000, tasks: opts.tasks, runs: opts.runs, baseline: 'main' });
       results.chains = measured(r, at, l, r.durationS);
+    });
+  }
+  if (opts.only.has('slack-batch')) {
+    await part('slack-batch', async () => {
+      const at = new Date();
+      const l = load();
+      const r = await benchSlackBatch({ hosts: 5000, baseline: 'main' });
+      results.slackBatch = measured(r, at, l, r.durationS);
     });
   }
   if (opts.only.has('history')) {

@@ -19,7 +19,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { startApiService } from './nats/api-service.js';
 import { createCommandIntake } from './nats/command-intake.js';
 import { connectNats } from './nats/connect.js';
-import { createDeliveryStates } from './nats/delivery-states.js';
+import { createBatchPostsStore, createDeliveryStates } from './nats/delivery-states.js';
 import { createFirstEventCheck } from './nats/event-history.js';
 import { createHostLocks } from './nats/host-locks.js';
 import { createIdAllocator, storeEpoch } from './nats/id-allocator.js';
@@ -300,6 +300,8 @@ async function startSlackNotifier(w: Wiring, client: ChatApi): Promise<{ loops: 
         return w.source.current();
       },
       store: deps.store,
+      // ocp_slack/task.<id>.posts: what a batch's thread got besides its events' replies.
+      batchPosts: createBatchPostsStore(buckets.slack),
       logs: deps.logs,
       client,
       respond: postToResponseUrl,

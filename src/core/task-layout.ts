@@ -20,6 +20,8 @@ export type TaskSummaryOf = Omit<OcpTask, 'subtasks'>;
 export interface BatchOptions {
   /** Chains that may run at once. */
   maxParallel?: number;
+  /** The first that many hosts run first and alone (SPEC §10); Slack replies with their outcome. */
+  canary?: number;
 }
 
 /** A record with its own event sequence and outbox (see task-record.ts). */

@@ -533,6 +533,29 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
       if (top && !isHead(top.value)) return { record: top.value, revision: top.revision };
       return get(taskId);
     },
+    async top(taskId) {
+      const top = await tops.get(headKey(taskId));
+      if (!top) return undefined;
+      if (!isHead(top.value)) return { record: top.value, revision: top.revision };
+      knowHead({ value: top.value, revision: top.revision });
+      return { record: { ...assemble(top.value, []), layout: 'chains' }, revision: top.revision };
+    },
+    async glance(taskId) {
+      const [top, progress] = await Promise.all([tops.get(headKey(taskId)), progresses.get(progressKey(taskId))]);
+      if (!top || !isHead(top.value)) return undefined;
+      const head = top.value;
+      knowHead({ value: head, revision: top.revision });
+      return {
+        record: { ...assemble(head, []), layout: 'chains' },
+        hosts: head.chains,
+        options: head.options,
+        progress: progress && {
+          opened: progress.value.opened,
+          rested: progress.value.rested,
+          failed: progress.value.failed,
+        },
+      };
+    },
     async summary(taskId) {
       const top = await tops.get(headKey(taskId));
       if (!top) return undefined;

@@ -20,6 +20,9 @@
  * 5. An ended task's last event shows the end on the summary before it is
  *    acknowledged; a delivery again finishes what a dead notifier left.
  * 6. A rejected request is passed to the notifier to answer its requester.
+ * 7. A batch's chain event that the notifier takes only as "the batch moved"
+ *    (Slack: it writes a batch from the store at its own pace) is delivered as
+ *    it comes, unordered and unrecorded, one read of the batch's head each.
  */
 import type { Logger } from 'pino';
 import { RequestEvent, TaskEvent } from '../contracts/events.js';
@@ -48,9 +51,13 @@ export interface OrderedDeliveryDeps<T extends object> {
 export interface OrderedDelivery {
   /** Handle one message of ocp.events.>: acks, naks or terminates it, or throws to have it delivered again. */
   handle(msg: EventMessage): Promise<void>;
-  stop(): void;
+  stop(): void | Promise<void>;
 }
 
+/** How long a batch's head and delivery state, as its chain events read them, are used again (ms). */
+const MOVED_FRESH_MS = 1000;
+/** Batches whose head and state are kept so. */
+const MOVED_KEPT = 256;
 /** Wait before retrying an event whose predecessor is not handled yet (ms). */
 const GATE_RETRY_MS = 200;
 /**
@@ -129,6 +136,15 @@ export function createOrderedDelivery<T extends object>(deps: OrderedDeliveryDep
   const inHand = new Set<number>();
 
   async function handleTaskEvent(msg: EventMessage, event: TaskEvent): Promise<void> {
+    if (event.chain !== undefined) {
+      // A chain event that only says the batch moved records nothing, so it
+      // takes no turn: a batch's thousands of them would hold up its own events.
+      const seen = await batchAsSeen(event.taskId);
+      if (seen.record && notifier.eachChainEvent?.(seen.record) === false) {
+        await handleMoved(msg, event, seen.record, seen.entry);
+        return;
+      }
+    }
     if (inHand.has(event.taskId)) {
       msg.nak(GATE_RETRY_MS);
       return;
@@ -147,7 +163,7 @@ export function createOrderedDelivery<T extends object>(deps: OrderedDeliveryDep
    * ordered among themselves (they run side by side).
    */
   async function handleChainEvent(msg: EventMessage, event: TaskEvent, chain: number): Promise<void> {
-    const record = (await deps.tasks.get(event.taskId))?.record;
+    const record = (await deps.tasks.top(event.taskId))?.record;
     const target = record && notifier.target(record);
     const entry = record && target ? await states.get(event.taskId) : undefined;
     if (!record || !target || entry?.state.disabled) {
@@ -188,12 +204,56 @@ export function createOrderedDelivery<T extends object>(deps: OrderedDeliveryDep
     msg.ack();
   }
 
+  /**
+   * Batches as their chain events last read them: the head (tens of KiB for
+   * thousands of hosts) and the delivery state, read again after
+   * MOVED_FRESH_MS, not for each of the thousands of events a second.
+   */
+  const moved = new Map<number, { at: number; record?: TaskRecord; entry?: { state: State } }>();
+
+  async function batchAsSeen(taskId: number): Promise<{ record?: TaskRecord; entry?: { state: State } }> {
+    const known = moved.get(taskId);
+    if (known && Date.now() - known.at < MOVED_FRESH_MS) return known;
+    const record = (await deps.tasks.top(taskId))?.record;
+    const entry = record && notifier.target(record) ? await states.get(taskId) : undefined;
+    const seen = { at: Date.now(), ...(record ? { record } : {}), ...(entry ? { entry } : {}) };
+    moved.delete(taskId);
+    moved.set(taskId, seen);
+    if (moved.size > MOVED_KEPT) moved.delete(moved.keys().next().value as number);
+    return seen;
+  }
+
+  /**
+   * A chain event that only says the batch moved (TaskNotifier.eachChainEvent):
+   * delivered as it comes, nothing recorded. Before the summary is out it is
+   * dropped: the summary shows the batch as it stands when it goes out.
+   */
+  async function handleMoved(
+    msg: EventMessage,
+    event: TaskEvent,
+    record: TaskRecord,
+    entry: { state: State } | undefined,
+  ): Promise<void> {
+    if (!entry || entry.state.disabled || !notifier.started(entry.state)) {
+      msg.ack();
+      return;
+    }
+    try {
+      await notifier.deliver(event, record, entry.state);
+    } catch (err) {
+      const refused = refusalOf(msg, err, event);
+      if (!refused) return;
+    }
+    notifier.keepCurrent(event.taskId);
+    msg.ack();
+  }
+
   async function handleTaskEventInHand(msg: EventMessage, event: TaskEvent): Promise<void> {
     if (event.chain !== undefined) {
       await handleChainEvent(msg, event, event.chain);
       return;
     }
-    const record = (await deps.tasks.get(event.taskId))?.record;
+    const record = (await deps.tasks.top(event.taskId))?.record;
     const target = record && notifier.target(record);
     if (!record || !target) {
       msg.ack(); // nowhere to write
@@ -345,7 +405,7 @@ export function createOrderedDelivery<T extends object>(deps: OrderedDeliveryDep
       }
     },
     stop() {
-      notifier.stop();
+      return notifier.stop();
     },
   };
 }

@@ -40,6 +40,13 @@ export interface TaskNotifier<T extends object> {
   start(record: TaskRecord, thread: T): Promise<T>;
   /** Deliver one event of a task whose summary is out. */
   deliver(event: TaskEvent, record: TaskRecord, thread: T): Promise<T>;
+  /**
+   * Whether a batch's chain events are delivered one by one, each in its
+   * chain's order and recorded (default). False (Slack): the notifier writes
+   * the batch from the store at its own pace, so a chain event only says the
+   * batch moved — delivered as it comes, nothing recorded, never held back.
+   */
+  eachChainEvent?(record: TaskRecord): boolean;
   /** Show an ended task's end on its summary, and stop keeping it current. */
   finish(record: TaskRecord, thread: T): Promise<void>;
   /** The task's summary may be behind its events: bring it up to date, at the notifier's own pace. */
@@ -47,8 +54,8 @@ export interface TaskNotifier<T extends object> {
   /** A request that made no task was refused: tell its requester, if this notifier can reach them. */
   rejected(origin: Origin, message: string): Promise<void>;
   classify(err: unknown): DeliveryFailure;
-  /** Stop its timers. */
-  stop(): void;
+  /** Stop its timers, and let what it is writing now finish. */
+  stop(): void | Promise<void>;
 }
 
 /**
@@ -80,8 +87,8 @@ export interface DeliveryStates<T extends object> {
   save(taskId: number, state: DeliveryState<T>, revision: number | undefined): Promise<number | undefined>;
 }
 
-/** The part of the task store delivery reads. */
-export type TaskReader = Pick<TaskStore, 'get'>;
+/** The part of the task store delivery reads: one read per event (a batch's head, never its every chain). */
+export type TaskReader = Pick<TaskStore, 'top'>;
 
 /** Whether a task's first event has passed this consumer for good (see nats/event-history.ts). */
 export type FirstEventPassed = (taskId: number) => Promise<boolean>;

@@ -16,6 +16,10 @@
  * 5. Slack's 429 beyond the Web API client's own retries asks for the event
  *    to be put back for Retry-After seconds; nothing is dropped.
  * 6. A refused request from Slack is answered ephemerally on its response_url.
+ * 7. A batch stored as parts (SPEC §10 "Slack, for a batch") has a thread
+ *    of its own kind, written from its head and progress at the notifier's
+ *    own pace — one live parent, replies for the canary, grouped failures and
+ *    the end only: batch-threads.ts. Its chain events only say it moved.
  */
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from 'pino';
@@ -23,10 +27,15 @@ import type { Config } from '../config.js';
 import type { TaskEvent } from '../contracts/events.js';
 import type { Origin } from '../contracts/origin.js';
 import type { TaskRecord } from '../core/task-record.js';
-import type { DeliveryFailure, TaskNotifier, TaskReader } from '../notify/ports.js';
-import type { SubtaskLogs } from '../tasks/ports.js';
+import type { TaskNotifier } from '../notify/ports.js';
+import type { SubtaskLogs, TaskStore } from '../tasks/ports.js';
+import { createBatchThreads } from './batch-threads.js';
 import { hostContext } from './host-context.js';
+import type { BatchPostsStore } from './ports.js';
 import { type Rendered, renderFinalReply, renderParent, renderSubtaskReply } from './render-blocks.js';
+import { CANNOT_POST, classifySlackError, PERMANENT, slackError } from './slack-errors.js';
+
+export { classifySlackError } from './slack-errors.js';
 
 /** The part of Slack's Web API the notifier uses. */
 export interface ChatApi {
@@ -37,8 +46,14 @@ export type PostToResponseUrl = (url: string, body: Record<string, unknown>) => 
 
 export interface SlackNotifierDeps {
   config: Config;
-  /** Read again for each parent update: the parent shows the task as it is now. */
-  store: TaskReader;
+  /**
+   * Read again for each parent update: the parent shows the task as it is
+   * now. A batch: its head and progress (`glance`), and the chains of the
+   * failed hosts it names (`chain`).
+   */
+  store: Pick<TaskStore, 'get' | 'glance' | 'chain'>;
+  /** What was posted in a batch's thread on its own. */
+  batchPosts: BatchPostsStore;
   logs: Pick<SubtaskLogs, 'get'>;
   client: ChatApi;
   respond: PostToResponseUrl;
@@ -57,34 +72,6 @@ const UPDATE_MIN_MS = 1000;
 const REFRESH_MS = 30_000;
 /** Tries of a parent update that fails for a reason other than a rate limit. */
 const PARENT_UPDATE_TRIES = 5;
-
-const CANNOT_POST = new Set(['not_in_channel', 'channel_not_found', 'is_archived', 'restricted_action']);
-/** Errors that asking again will not change. */
-const PERMANENT = new Set([
-  ...CANNOT_POST,
-  'invalid_blocks',
-  'invalid_auth',
-  'account_inactive',
-  'token_revoked',
-  'msg_too_long',
-  'msg_blocks_too_long',
-  'no_text',
-  'invalid_arguments',
-]);
-
-function slackError(err: unknown): { code?: string; retryAfter?: number } {
-  const e = err as { code?: string; retryAfter?: number; data?: { error?: string } };
-  if (e?.code === 'slack_webapi_rate_limited_error') return { code: 'ratelimited', retryAfter: e.retryAfter ?? 1 };
-  return { code: e?.data?.error ?? e?.code };
-}
-
-/** What a failed Web API call means for the event it was for. */
-export function classifySlackError(err: unknown): DeliveryFailure {
-  const { code, retryAfter = 1 } = slackError(err);
-  if (code === 'ratelimited') return { kind: 'retryLater', afterMs: retryAfter * 1000 };
-  if (code && PERMANENT.has(code)) return { kind: 'refused', closed: CANNOT_POST.has(code), reason: code };
-  return { kind: 'transient' };
-}
 
 /** The Slack origin of a request, if it came through the Slack door. */
 const slackOrigin = (origin: Origin | undefined) => (origin?.door === 'slack' ? origin : undefined);
@@ -116,7 +103,7 @@ export function createSlackNotifier(deps: SlackNotifierDeps): TaskNotifier<Slack
   async function updateParent(taskId: number): Promise<void> {
     const entry = live.get(taskId);
     if (!entry) return;
-    let stored: Awaited<ReturnType<TaskReader['get']>>;
+    let stored: Awaited<ReturnType<TaskStore['get']>>;
     try {
       stored = await deps.store.get(taskId);
     } catch (err) {
@@ -166,8 +153,22 @@ export function createSlackNotifier(deps: SlackNotifierDeps): TaskNotifier<Slack
     live.delete(taskId);
   }
 
+  const batchThreads = createBatchThreads({
+    get config() {
+      return deps.config;
+    },
+    store: deps.store,
+    batchPosts: deps.batchPosts,
+    logs: deps.logs,
+    client: deps.client,
+    logger,
+    now,
+  });
+  const isBatch = (record: TaskRecord) => record.layout === 'chains';
+
   const refresher = setInterval(() => {
     for (const taskId of live.keys()) scheduleUpdate(taskId);
+    batchThreads.refresh();
   }, REFRESH_MS);
 
   /**
@@ -196,8 +197,9 @@ export function createSlackNotifier(deps: SlackNotifierDeps): TaskNotifier<Slack
 
     async start(record, thread) {
       const task = record.task;
-      const r = renderParentOf(record);
       try {
+        if (isBatch(record)) return { channel: thread.channel, parentTs: await batchThreads.start(record, thread) };
+        const r = renderParentOf(record);
         const res = await deps.client.chat.postMessage({ channel: thread.channel, text: r.text, blocks: r.blocks });
         const ts = res.ts as string;
         live.set(task.id, { channel: thread.channel, ts, lastUpdate: Date.now() });
@@ -214,7 +216,13 @@ export function createSlackNotifier(deps: SlackNotifierDeps): TaskNotifier<Slack
       }
     },
 
+    eachChainEvent: (record) => !isBatch(record),
+
     async deliver(event: TaskEvent, record, thread) {
+      if (isBatch(record)) {
+        await batchThreads.deliver(event, record, thread);
+        return thread;
+      }
       const task = record.task;
       const parentTs = thread.parentTs as string;
       if (!live.has(task.id) && task.status === 'RUNNING') {
@@ -246,6 +254,10 @@ export function createSlackNotifier(deps: SlackNotifierDeps): TaskNotifier<Slack
     },
 
     async finish(record, thread) {
+      if (isBatch(record)) {
+        await batchThreads.finish(record, thread);
+        return;
+      }
       const r = renderParentOf(record);
       try {
         await deps.client.chat.update({
@@ -262,7 +274,7 @@ export function createSlackNotifier(deps: SlackNotifierDeps): TaskNotifier<Slack
       forget(record.task.id);
     },
 
-    keepCurrent: (taskId) => scheduleUpdate(taskId),
+    keepCurrent: (taskId) => (batchThreads.has(taskId) ? batchThreads.keepCurrent(taskId) : scheduleUpdate(taskId)),
 
     async rejected(origin, message) {
       await answer(origin, `:no_entry: Not done: ${message}`);
@@ -270,9 +282,10 @@ export function createSlackNotifier(deps: SlackNotifierDeps): TaskNotifier<Slack
 
     classify: classifySlackError,
 
-    stop() {
+    async stop() {
       clearInterval(refresher);
       for (const e of live.values()) clearTimeout(e.timer);
+      await batchThreads.stop();
     },
   };
 }

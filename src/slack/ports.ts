@@ -4,6 +4,7 @@
  */
 import type { SlackDoorCommand } from '../contracts/events.js';
 import type { RequestHosts } from '../contracts/host-list.js';
+import type { BatchPosts } from './batch-thread.js';
 
 /**
  * A request waiting for its confirmation click — a batch, a selector (SPEC
@@ -47,3 +48,14 @@ export interface PendingBatches {
  * requestId (a repeat is dropped).
  */
 export type PublishDoorCommand = (operation: string, command: SlackDoorCommand) => Promise<void>;
+
+/** What the notifier posted in a batch's thread on its own (batch-thread.ts), kept so it is posted once. */
+export interface BatchPostsStore {
+  get(taskId: number): Promise<{ posts: BatchPosts; revision: number } | undefined>;
+  /**
+   * Create (`revision` undefined) or update by compare-and-set. Resolves with
+   * the new revision, or undefined when another writer got there first.
+   * Throws when storage cannot take it now.
+   */
+  save(taskId: number, posts: BatchPosts, revision: number | undefined): Promise<number | undefined>;
+}

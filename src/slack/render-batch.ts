@@ -6,9 +6,17 @@
  * host. Pure: the notifier gathers a BatchView and calls these. What a
  * message holds grows with the failures shown, never with the batch's size.
  */
-import type { KnownBlock } from '@slack/types';
+import type { ActionsBlock, Button, KnownBlock } from '@slack/types';
 import type { TaskStatus } from '../contracts/ocp-task.js';
-import { clip, escapeMrkdwn, formatDuration, type Rendered } from './render-blocks.js';
+import {
+  ACTIONS,
+  type ButtonValue,
+  clip,
+  escapeMrkdwn,
+  formatDuration,
+  LIMITS,
+  type Rendered,
+} from './render-blocks.js';
 
 /** Failed hosts named in the parent; the rest are counted. */
 export const FAILED_SHOWN = 20;
@@ -23,6 +31,8 @@ export interface FailedHost {
   name?: string;
   /** Why its chain failed, as its log ends ("exit code 1: …"). */
   error: string;
+  /** Its subtask that failed (the parent's Skip button skips the first failed host's). */
+  subtaskId?: number;
 }
 
 /** A batch as its parent shows it: counts of hosts, never its subtasks. */
@@ -45,6 +55,8 @@ export interface BatchView {
   paused?: boolean;
   /** The selector that named the hosts, when one did ("cluster=obcluster1"). */
   selector?: string;
+  /** context.stringMap.prohibit_rollback: a failed batch offers no Rollback. */
+  prohibitRollback?: boolean;
 }
 
 const number = (n: number) => n.toLocaleString('en-US');
@@ -84,7 +96,7 @@ export function renderBatchParent(v: BatchView, now: number): Rendered {
   const state = v.status === 'RUNNING' && v.paused ? 'PAUSED' : v.status;
   const title = `${escapeMrkdwn(v.name)} — ${number(v.hosts)} hosts — ${state}`;
   const facts = [`Task *${v.taskId}*`, `asked by ${v.requester}`];
-  if (v.selector) facts.push(`hosts: \`${escapeMrkdwn(clip(v.selector, 200))}\``);
+  if (v.selector) facts.push(`selector: \`${escapeMrkdwn(clip(v.selector, 200))}\``);
   if (v.reason) facts.push(`reason: ${escapeMrkdwn(clip(v.reason, 500))}`);
   const tallies = [
     `${number(counts.successful)} :white_check_mark: succeeded`,
@@ -115,7 +127,30 @@ export function renderBatchParent(v: BatchView, now: number): Rendered {
     if (more > 0) lines.push(`+${number(more)} more`);
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(`*Failed hosts*\n${lines.join('\n')}`, 3000) } });
   }
+  const actions = batchActions(v);
+  if (actions) blocks.push(actions);
   return { text: `${title} (${number(done)} of ${number(v.hosts)} done)`, blocks };
+}
+
+const button = (text: string, actionId: string, value: ButtonValue, style?: 'danger'): Button => ({
+  type: 'button',
+  text: { type: 'plain_text', text: clip(text, LIMITS.buttonText) },
+  action_id: actionId,
+  value: JSON.stringify(value),
+  ...(style ? { style } : {}),
+});
+
+/**
+ * A failed batch's buttons, as a single task's: Retry (which also starts the
+ * hosts never started), Skip (the first failed host's step), Rollback.
+ */
+function batchActions(v: BatchView): ActionsBlock | undefined {
+  if (v.status !== 'FAILED') return undefined;
+  const skip = v.failed.find((h) => h.subtaskId !== undefined)?.subtaskId;
+  const elements: Button[] = [button('Retry', ACTIONS.retry, { taskId: v.taskId })];
+  if (skip !== undefined) elements.push(button('Skip', ACTIONS.skip, { taskId: v.taskId, subtaskId: skip }));
+  if (!v.prohibitRollback) elements.push(button('Rollback', ACTIONS.rollback, { taskId: v.taskId }, 'danger'));
+  return { type: 'actions', elements };
 }
 
 /** Failures grouped by their error, biggest group first, each naming its first hosts. */
@@ -133,8 +168,8 @@ const HOSTS_PER_GROUP = 10;
 /** Groups shown per failure reply; the rest are counted. */
 const GROUPS_SHOWN = 10;
 
-/** A thread reply for hosts that failed since the last one, grouped by error. */
-export function renderFailureReply(failed: readonly FailedHost[]): Rendered {
+/** Lines of failures grouped by error: the biggest groups, each naming its first hosts. */
+function groupLines(failed: readonly FailedHost[]): string[] {
   const groups = groupFailures(failed);
   const lines = groups.slice(0, GROUPS_SHOWN).map(({ error, hosts }) => {
     const named = hosts.slice(0, HOSTS_PER_GROUP).map(hostName).join(', ');
@@ -143,10 +178,17 @@ export function renderFailureReply(failed: readonly FailedHost[]): Rendered {
   });
   const rest = groups.length - GROUPS_SHOWN;
   if (rest > 0) lines.push(`+${number(rest)} other errors`);
+  return lines;
+}
+
+/** A thread reply for hosts that failed since the last one, grouped by error. */
+export function renderFailureReply(failed: readonly FailedHost[]): Rendered {
   const text = `${number(failed.length)} host${failed.length === 1 ? '' : 's'} failed`;
   return {
     text,
-    blocks: [{ type: 'section', text: { type: 'mrkdwn', text: clip(`*${text}*\n${lines.join('\n')}`, 3000) } }],
+    blocks: [
+      { type: 'section', text: { type: 'mrkdwn', text: clip(`*${text}*\n${groupLines(failed).join('\n')}`, 3000) } },
+    ],
   };
 }
 
@@ -160,10 +202,23 @@ export function renderCanaryReply(c: { canary: number; failed: readonly FailedHo
   return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: clip(`${emoji} ${text}`, 3000) } }] };
 }
 
-/** The thread's last reply: how the batch ended, in counts. */
-export function renderBatchEnd(v: BatchView): Rendered {
+/**
+ * The thread's last reply: how the batch ended, in counts, with the failed
+ * hosts no earlier reply named (`unnamed`, grouped by error; `more` of them
+ * beyond those counted only).
+ */
+export function renderBatchEnd(v: BatchView, left: { unnamed?: readonly FailedHost[]; more?: number } = {}): Rendered {
   const took = v.finishedAt === undefined ? '' : ` in ${formatDuration(v.finishedAt - v.startedAt)}`;
   const never = v.counts.pending > 0 ? `; ${number(v.counts.pending)} never started (Retry resumes them)` : '';
   const text = `${STATUS_EMOJI[v.status]} ${escapeMrkdwn(v.name)} ${v.status}${took}: ${number(v.counts.successful)} of ${number(v.hosts)} hosts succeeded, ${number(v.counts.failed)} failed${never}`;
-  return { text, blocks: [{ type: 'section', text: { type: 'mrkdwn', text: clip(text, 3000) } }] };
+  const blocks: KnownBlock[] = [{ type: 'section', text: { type: 'mrkdwn', text: clip(text, 3000) } }];
+  const unnamed = left.unnamed ?? [];
+  const more = left.more ?? 0;
+  if (unnamed.length > 0) {
+    const lines = groupLines(unnamed);
+    if (more > 0) lines.push(`+${number(more)} more failed hosts (the parent counts them)`);
+    const head = `*${number(unnamed.length + more)} host${unnamed.length + more === 1 ? '' : 's'} failed since the last reply*`;
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(`${head}\n${lines.join('\n')}`, 3000) } });
+  }
+  return { text, blocks };
 }

@@ -7,6 +7,7 @@
 import type { WorkItem } from '../contracts/events.js';
 import type { OcpTask } from '../contracts/ocp-task.js';
 import type { Origin } from '../contracts/origin.js';
+import type { BatchOptions, Progress } from '../core/task-layout.js';
 import type { TaskRecord } from '../core/task-record.js';
 import type { ErrorBody } from '../errors.js';
 
@@ -68,6 +69,17 @@ export interface TaskStore {
    */
   summary(taskId: number): Promise<TaskSummary | undefined>;
   /**
+   * The task as one read of it gives it: a single-host task whole; a batch's
+   * head alone — its record without subtasks (`layout` 'chains'), the origin,
+   * event sequence and outbox of its head. Undefined when there is none.
+   */
+  top(taskId: number): Promise<StoredTask | undefined>;
+  /**
+   * A batch at a glance: its head and its progress, two reads whatever its
+   * size. Undefined when there is no such task or it is not a batch.
+   */
+  glance(taskId: number): Promise<BatchGlance | undefined>;
+  /**
    * One host chain of a task, as a record of its own: a batch's chain `chain`
    * (its `task.subtasks` only that chain's), or — `chain` undefined — the
    * whole task when it is one record. `fromMemory`: as `peek`.
@@ -88,6 +100,17 @@ export interface TaskStore {
   chainRested(taskId: number, chain: number, failed: boolean): Promise<ChainRested>;
   /** End a batch whose chains are all at rest (the sweeper's safety net); its summary if this ended it. */
   endBatch(taskId: number): Promise<TaskSummary | undefined>;
+}
+
+/** A batch as two reads show it (TaskStore.glance). */
+export interface BatchGlance {
+  /** The head's record, without subtasks (as `top` gives it). */
+  record: TaskRecord;
+  /** How many hosts (chains). */
+  hosts: number;
+  options: BatchOptions;
+  /** Which chains were opened, are at rest, failed; undefined in a batch written before progress records. */
+  progress: Progress | undefined;
 }
 
 /** What a chain coming to rest leads to. */

@@ -32,6 +32,13 @@ export function memoryTaskStore(now: () => Date = () => new Date()): TaskStore &
     async peek(taskId) {
       return tasks.get(taskId);
     },
+    async top(taskId) {
+      return tasks.get(taskId);
+    },
+    // One record per task here: no batch is stored as parts.
+    async glance() {
+      return undefined;
+    },
     async create(draft) {
       const stored = tasks.get(draft.task.id);
       if (stored?.record.requestId === draft.requestId) return stored.record;

@@ -46,7 +46,7 @@ class Refused extends Error {}
 class Closed extends Error {}
 class RateLimited extends Error {}
 
-function setup(opts: { firstEventPassed?: boolean; origin?: Origin } = {}) {
+function setup(opts: { firstEventPassed?: boolean; origin?: Origin; eachChainEvent?: boolean } = {}) {
   const rec = record();
   /** What the notifier was asked to do, in order. */
   const seen: string[] = [];
@@ -74,6 +74,7 @@ function setup(opts: { firstEventPassed?: boolean; origin?: Origin } = {}) {
       seen.push('finish');
     },
     keepCurrent: () => undefined,
+    ...(opts.eachChainEvent === undefined ? {} : { eachChainEvent: () => opts.eachChainEvent as boolean }),
     async rejected(origin, message) {
       seen.push(`rejected ${origin.user}: ${message}`);
     },
@@ -102,7 +103,7 @@ function setup(opts: { firstEventPassed?: boolean; origin?: Origin } = {}) {
         return (revision ?? 0) + 1;
       },
     },
-    tasks: { get: async () => ({ record: rec, revision: 1 }) },
+    tasks: { top: async () => ({ record: rec, revision: 1 }) },
     firstEventPassed: async () => opts.firstEventPassed ?? false,
     rejectedOrigin: async () => opts.origin,
     logger: pino({ level: 'silent' }),
@@ -132,7 +133,9 @@ function setup(opts: { firstEventPassed?: boolean; origin?: Origin } = {}) {
     return fate;
   }
   const deliver = (seq: number) => send(`ocp.events.task.${rec.task.id}`, event(seq));
-  return { delivery, seen, failures, states, deliver, send, taskId: rec.task.id };
+  const deliverInChain = (chain: number, seq: number) =>
+    send(`ocp.events.task.${rec.task.id}`, { ...event(seq), type: 'subtask.successful', subtaskId: 2, chain });
+  return { delivery, seen, failures, states, chains, deliver, deliverInChain, send, taskId: rec.task.id };
 }
 
 describe('ordered delivery', () => {
@@ -185,6 +188,35 @@ describe('ordered delivery', () => {
     assert.deepEqual(await d.deliver(5), ['nak 0'], 'taken again at once as the next event');
     assert.deepEqual(await d.deliver(5), ['ack']);
     assert.deepEqual(d.seen, ['start 1', 'deliver 5']);
+  });
+
+  test('a batch’s chain events wait for their predecessor in the chain, each delivered once', async () => {
+    const d = setup();
+    await d.deliver(1);
+    assert.deepEqual(await d.deliverInChain(3, 2), ['nak 200']);
+    assert.deepEqual(await d.deliverInChain(3, 1), ['ack']);
+    assert.deepEqual(await d.deliverInChain(3, 2), ['ack']);
+    assert.deepEqual(await d.deliverInChain(3, 2), ['ack']);
+    assert.deepEqual(d.seen, ['start 1', 'deliver 1', 'deliver 2']);
+    assert.equal(d.chains.get(`${d.taskId}.3`)?.lastSeq, 2);
+  });
+
+  test('a notifier that writes batches from the store gets their chain events as they come, nothing recorded', async () => {
+    const d = setup({ eachChainEvent: false });
+    await d.deliver(1);
+    assert.deepEqual(await d.deliverInChain(3, 2), ['ack'], 'not held back for its predecessor');
+    assert.deepEqual(await d.deliverInChain(3, 1), ['ack']);
+    assert.deepEqual(await d.deliverInChain(4, 1), ['ack']);
+    assert.deepEqual(d.seen, ['start 1', 'deliver 2', 'deliver 1', 'deliver 1']);
+    assert.equal(d.chains.size, 0, 'no place kept per chain');
+    d.failures.push(new RateLimited());
+    assert.deepEqual(await d.deliverInChain(4, 2), ['nak 3000'], 'a rate limit still puts it back');
+  });
+
+  test('a chain event that comes before its batch’s summary is out is dropped: the summary shows the batch as it stands', async () => {
+    const d = setup({ eachChainEvent: false });
+    assert.deepEqual(await d.deliverInChain(3, 1), ['ack']);
+    assert.deepEqual(d.seen, []);
   });
 
   test('a rejected request is passed on with its origin', async () => {

@@ -147,6 +147,43 @@ describe('thread replies of a batch', () => {
     );
   });
 
+  test('the end names, grouped, the failed hosts no earlier reply named, and counts those beyond', () => {
+    const r = renderBatchEnd(
+      view({ status: 'FAILED', finishedAt: T0 + 1000, counts: { successful: 0, failed: 5, running: 0, pending: 0 } }),
+      { unnamed: failedHosts(3), more: 2 },
+    );
+    assert.match(all(r), /5 hosts failed since the last reply/);
+    assert.match(all(r), /\*2 hosts\*: host unreachable: connect ETIMEDOUT/);
+    assert.match(all(r), /1001 \(ob-1001\), 1002 \(ob-1002\)/);
+    assert.match(all(r), /\+2 more failed hosts/);
+    assert.equal(renderBatchEnd(view({ status: 'SUCCESSFUL' })).blocks.length, 1, 'nothing left: counts only');
+  });
+
+  test('a failed batch’s parent offers Retry, Skip (the first failed host’s step) and Rollback; a running one none', () => {
+    const failed = [{ hostId: 7, error: 'exit code 3', subtaskId: 70 }];
+    const ended = renderBatchParent(
+      view({ status: 'FAILED', failed, counts: { successful: 1, failed: 1, running: 0, pending: 0 }, hosts: 2 }),
+      T0,
+    );
+    const actions = ended.blocks.find((b) => b.type === 'actions') as {
+      elements: Array<{ action_id: string; value: string }>;
+    };
+    assert.deepEqual(
+      actions.elements.map((e) => [e.action_id, JSON.parse(e.value)]),
+      [
+        ['task_retry', { taskId: 42 }],
+        ['subtask_skip', { taskId: 42, subtaskId: 70 }],
+        ['task_rollback', { taskId: 42 }],
+      ],
+    );
+    const noRollback = renderBatchParent(view({ status: 'FAILED', failed, prohibitRollback: true }), T0);
+    assert.doesNotMatch(all(noRollback), /task_rollback/);
+    assert.equal(
+      renderBatchParent(view(), T0).blocks.find((b) => b.type === 'actions'),
+      undefined,
+    );
+  });
+
   test('the end in counts, naming the hosts never started', () => {
     const r = renderBatchEnd(
       view({

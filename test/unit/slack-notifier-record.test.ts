@@ -16,7 +16,7 @@ import { builtinRunbooks, RESTART } from '../../src/core/runbooks/builtin.js';
 import type { Runbook } from '../../src/core/runbooks/runbook.js';
 import { planTask } from '../../src/core/task.js';
 import { addSteps, type TaskRecord } from '../../src/core/task-record.js';
-import { createDeliveryStates } from '../../src/nats/delivery-states.js';
+import { createBatchPostsStore, createDeliveryStates } from '../../src/nats/delivery-states.js';
 import { createOrderedDelivery } from '../../src/notify/ordered-delivery.js';
 import { type ChatApi, createSlackNotifier } from '../../src/slack/notifier.js';
 import type { TaskStore } from '../../src/tasks/ports.js';
@@ -117,15 +117,15 @@ function setup(opts: { threadFailures?: number; ended?: boolean; updateFailures?
   let updateFailures = opts.updateFailures ?? 0;
   const rec = opts.ended ? endedRecord() : record();
   const storeFailures = { left: 0 };
-  const store = {
-    get: async () => {
-      if (storeFailures.left > 0) {
-        storeFailures.left -= 1;
-        throw new Error('TIMEOUT');
-      }
-      return { record: rec, revision: 1 };
-    },
-  } as unknown as TaskStore;
+  const get = async () => {
+    if (storeFailures.left > 0) {
+      storeFailures.left -= 1;
+      throw new Error('TIMEOUT');
+    }
+    return { record: rec, revision: 1 };
+  };
+  // A single-host task: one record, whichever way it is read.
+  const store = { get, top: get } as unknown as TaskStore;
   const posts: Array<Record<string, unknown>> = [];
   const updates: Array<Record<string, unknown>> = [];
   const client: ChatApi = {
@@ -155,6 +155,7 @@ function setup(opts: { threadFailures?: number; ended?: boolean; updateFailures?
     notifier: createSlackNotifier({
       config,
       store,
+      batchPosts: createBatchPostsStore(threads.kv),
       logs: { get: async () => undefined },
       client,
       respond: async () => undefined,
