@@ -60,6 +60,8 @@ export interface FakeSlack {
   addChannel(id: string, opts?: { member?: boolean }): void;
   /** A user group and its members; `handle` (default the id in lower case) and `name` as `usergroups.list` shows them. */
   setUsergroup(id: string, users: string[], opts?: { handle?: string; name?: string }): void;
+  /** The token's scopes, sent as Slack does in `x-oauth-scopes` on each answer to the bot token; none: no header. */
+  scopes?: string[];
   /** Artificial latency of usergroups.users.list, in ms (default 0). */
   usergroupDelayMs: number;
   /** The next `calls` calls of `method` (or of any method, '*') answer HTTP 429, Retry-After: <retryAfter>. */
@@ -393,7 +395,10 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
     if (answer) return answer({ token: given, args });
     if (!KNOWN_METHODS.has(call.method)) return fail('unknown_method', { req_method: call.method });
     if (given !== fake.token) return fail('invalid_auth');
-    return runMethod(call.method, args);
+    const answered = await runMethod(call.method, args);
+    return fake.scopes
+      ? { ...answered, headers: { ...answered.headers, 'x-oauth-scopes': fake.scopes.join(',') } }
+      : answered;
   }
 
   async function handleResponseUrl(req: IncomingMessage, url: URL): Promise<Answer> {
