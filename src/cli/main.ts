@@ -49,8 +49,8 @@ async function hostsBody(api: Api, token: string): Promise<Record<string, unknow
   const named = parts.filter((p) => !/^[1-9][0-9]*$/.test(p));
   let ids = new Map<string, number>();
   if (named.length > 0) {
-    const hosts = await api<Array<{ id: number; name: string }>>('GET', '/api/v2/ocp-chatops/hosts');
-    ids = new Map(hosts.map((h) => [h.name, h.id]));
+    const hosts = await api<{ contents: Array<{ id: number; name: string }> }>('GET', '/api/v2/ocp-chatops/hosts');
+    ids = new Map(hosts.contents.map((h) => [h.name, h.id]));
     const unknown = named.filter((n) => !ids.has(n));
     if (unknown.length > 0) throw new ApiError(`unknown host ${unknown.join(', ')}: name hosts by id or name`, 404);
   }
