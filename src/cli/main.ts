@@ -67,7 +67,7 @@ async function follow(api: Api, io: CliIo, first: OcpTask): Promise<ExitCode> {
     if (isBatch(task)) {
       const bar = batchBar(task);
       if (bar !== lastBar) {
-        if (io.stderr.isTTY) io.stderr.write(`\r${bar}`);
+        if (io.stderr.isTTY) io.stderr.write(`\r${bar}\x1b[K`);
         else io.stderr.write(`${bar}\n`);
         lastBar = bar;
       }

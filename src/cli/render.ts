@@ -69,14 +69,17 @@ export function renderList(page: {
   return [...lines, `page ${number} of ${totalPages} (${totalElements} tasks)`].join('\n');
 }
 
-/** What changed between two sightings of a task, as lines: each subtask that changed status. */
+/** What changed between two sightings of a task, as lines: each subtask that began running or ended. */
 export function changes(before: OcpTask | undefined, now: OcpTask): string[] {
   const was = new Map(before?.subtasks.map((s) => [s.id, s.status]));
   const hosts = hostsOf(now);
   const batch = isBatch(now);
-  return now.subtasks
-    .filter((s) => was.get(s.id) !== s.status && !(before === undefined && s.status === 'PENDING'))
-    .map((s) => `${batch ? `host ${hosts[s.parallelIdx] ?? '?'}: ` : ''}${s.name}: ${s.status}${took(s)}`);
+  return (
+    now.subtasks
+      // PENDING and READY (queued for an executor) say nothing an operator waits for.
+      .filter((s) => was.get(s.id) !== s.status && s.status !== 'PENDING' && s.status !== 'READY')
+      .map((s) => `${batch ? `host ${hosts[s.parallelIdx] ?? '?'}: ` : ''}${s.name}: ${s.status}${took(s)}`)
+  );
 }
 
 /** Per host of a batch: done (its chain all SUCCESSFUL), failed (a FAILED subtask), or still going. */

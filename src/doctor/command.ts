@@ -97,8 +97,8 @@ export async function doctorCommand(args: readonly string[], io: CliIo): Promise
     ...(parts ? { parts: parts as DoctorPart[] } : {}),
     onHostDone(done, total, failing) {
       const line = progressLine(done, total, failing);
-      // On a terminal, one line redrawn; elsewhere (a log, a pipe) only the last.
-      if (io.stderr.isTTY) io.stderr.write(`\r${line}`);
+      // On a terminal, one line redrawn (\x1b[K clears what a longer one left); elsewhere (a log, a pipe) only the last.
+      if (io.stderr.isTTY) io.stderr.write(`\r${line}\x1b[K`);
       if (done === total && total > 0) io.stderr.write(io.stderr.isTTY ? '\n' : `${line}\n`);
     },
   });

@@ -67,7 +67,7 @@ export async function checkNats(config: Config, opts: { cwd: string; timeoutMs: 
     ];
   }
   try {
-    const found: Finding[] = [finding(T, 'reach', 'ok', `${shown} (server ${nc.info?.server_name ?? '?'})`)];
+    const found: Finding[] = [finding(T, 'reach', 'ok', `${shown} (nats-server ${nc.info?.version ?? '?'})`)];
     let jsm: Awaited<ReturnType<NatsConnection['jetstreamManager']>>;
     try {
       jsm = await nc.jetstreamManager({ timeout: opts.timeoutMs });
