@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { hashProblem } from '../../src/doctor/access-checks.js';
+import { clearFaults, setFault } from '../helpers/sim-agent.js';
 import { type Stack, startStack, TEST_USERS } from '../helpers/stack.js';
 
 const BIN = new URL('../../bin/ocp-chatops.mjs', import.meta.url).pathname;
@@ -88,6 +89,31 @@ describe('ocp-chatops CLI', () => {
     const status = await cli(as('viewer'), ['status', String(taskId)]);
     assert.equal(status.code, 0, status.stderr);
     assert.match(status.stdout, new RegExp(`host ${host(2).id}  Finish OCP agent operation\\s+SUCCESSFUL`));
+  });
+
+  it('a failed restart --wait exits 1 naming the failed step; retry, then status --wait, end SUCCESSFUL; history lists both runs', async () => {
+    setFault(host(1).agentHome, 'restart', 'fail');
+    const failed = await cli(as('operator'), ['restart', String(host(1).id), '--wait']);
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(failed.stdout, /^Restart pos proxy: FAILED/m);
+    assert.match(failed.stdout, /: FAILED, by operator\n$/);
+    const taskId = /^Task (\d+)/.exec(failed.stdout)?.[1] as string;
+    clearFaults(host(1).agentHome);
+
+    const retried = await cli(as('operator'), ['retry', taskId]);
+    assert.equal(retried.code, 0, retried.stderr);
+    assert.match(retried.stdout, new RegExp(`^Task ${taskId} Restart OCP agent on host ${host(1).id}: RUNNING`));
+    const followed = await cli(as('viewer'), ['status', taskId, '--wait']);
+    assert.equal(followed.code, 0, followed.stderr);
+    assert.match(followed.stdout, /: SUCCESSFUL, by operator\n$/);
+
+    const history = await cli(as('viewer'), ['history', host(1).name]);
+    assert.equal(history.code, 0, history.stderr);
+    assert.match(
+      history.stdout,
+      new RegExp(`^\\s*${taskId}  SUCCESSFUL\\s+Restart OCP agent  host ${host(1).id}`, 'm'),
+    );
+    assert.match(history.stdout, /Batch restart OCP agent {2}2 hosts/, 'the batch that included it');
   });
 
   it("a refused command prints the API's words and exits 1; bad use exits 2 with the usage", async () => {
