@@ -8,7 +8,7 @@ import type { CliIo, ExitCode } from '../cli/io.js';
 import { EXIT } from '../cli/io.js';
 import { type Config, ConfigError, loadConfig } from '../config.js';
 import { exitCodeOf, type Finding, finding, formatTable, progressLine, toJson } from './report.js';
-import { DOCTOR_PARTS, type DoctorPart, runDoctor } from './run-doctor.js';
+import { DEFAULT_PARALLEL, DOCTOR_PARTS, type DoctorPart, runDoctor } from './run-doctor.js';
 
 export const DOCTOR_HELP = `Usage: ocp-chatops doctor [--json] [--verbose] [--only <part>[,<part>…]] [--parallel <n>]
 
@@ -31,7 +31,7 @@ Options:
   --json            the findings as JSON: {ok, counts, findings:[{target, check, verdict, detail, remedy?}]}
   --verbose         every row, also those of hosts that are all well
   --only <parts>    some of: ${DOCTOR_PARTS.join(', ')}
-  --parallel <n>    hosts checked at once (default 50)
+  --parallel <n>    hosts checked at once (default ${DEFAULT_PARALLEL})
   -h, --help        this help
 `;
 
@@ -60,7 +60,7 @@ export async function doctorCommand(args: readonly string[], io: CliIo): Promise
   }
   const parts = values.only?.split(',').map((p) => p.trim());
   const unknown = parts?.filter((p) => !(DOCTOR_PARTS as readonly string[]).includes(p)) ?? [];
-  const parallel = values.parallel === undefined ? 50 : Number(values.parallel);
+  const parallel = values.parallel === undefined ? DEFAULT_PARALLEL : Number(values.parallel);
   if (unknown.length > 0 || !Number.isInteger(parallel) || parallel < 1) {
     const what = unknown.length > 0 ? `unknown part ${unknown.join(', ')}` : '--parallel takes a whole number ≥ 1';
     io.stderr.write(`ocp-chatops doctor: ${what}\n\n${DOCTOR_HELP}`);

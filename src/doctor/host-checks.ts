@@ -12,8 +12,14 @@ import { type Finding, finding } from './report.js';
 export interface HostCheckOptions {
   /** ssh.knownHostsPath, named in the remedies. */
   knownHostsPath: string;
-  /** Seconds the script may take on the host (agentctl status included). */
-  timeoutSeconds: number;
+  /**
+   * Seconds for the whole look, connection included (the handshake alone is held to
+   * ssh.connectTimeoutSeconds by the runner): generous, since many hosts checked at
+   * once queue on this machine's CPU, and a slow host is not a broken one.
+   */
+  deadlineSeconds: number;
+  /** Seconds `ocp_agentctl status` may take on the host. */
+  statusSeconds: number;
 }
 
 /** The checks of a host, in the order the connection meets them. */
@@ -144,7 +150,7 @@ export async function checkHost(
   };
   let res: Awaited<ReturnType<StepRunner['exec']>>;
   try {
-    res = await runner.exec(targetOf(h), probeScript(h.agentHome, opts.timeoutSeconds - 2), opts.timeoutSeconds);
+    res = await runner.exec(targetOf(h), probeScript(h.agentHome, opts.statusSeconds), opts.deadlineSeconds);
   } catch (e) {
     const err = asStepError(e);
     const stage = STAGE_OF[err.kind] ?? 'reach';

@@ -13,11 +13,18 @@ import { checkNats } from './nats-checks.js';
 import type { Finding } from './report.js';
 import { checkSlack } from './slack-checks.js';
 
+/** Seconds a host's look may take beyond its SSH handshake (ssh.connectTimeoutSeconds). */
+const HOST_DEADLINE_EXTRA_SECONDS = 45;
+/** Seconds `ocp_agentctl status` may take. */
+const STATUS_SECONDS = 15;
+/** Hosts checked at once by default: parallel-ssh's default. */
+export const DEFAULT_PARALLEL = 32;
+
 export type DoctorPart = 'hosts' | 'nats' | 'slack' | 'access';
 export const DOCTOR_PARTS: readonly DoctorPart[] = ['hosts', 'nats', 'slack', 'access'];
 
 export interface DoctorOptions {
-  /** Hosts checked at once (default 50). */
+  /** Hosts checked at once (default DEFAULT_PARALLEL). */
   parallel?: number;
   /** Which parts to check (default all). */
   parts?: readonly DoctorPart[];
@@ -57,10 +64,11 @@ export async function runDoctor(config: Config, opts: DoctorOptions = {}): Promi
     let failing = 0;
     opts.onHostDone?.(0, config.hosts.length, 0);
     try {
-      const perHost = await inParallel(config.hosts, opts.parallel ?? 50, async (h) => {
+      const perHost = await inParallel(config.hosts, opts.parallel ?? DEFAULT_PARALLEL, async (h) => {
         const found = await checkHost(runner, h, {
           knownHostsPath: config.ssh.knownHostsPath,
-          timeoutSeconds: config.ssh.connectTimeoutSeconds + 10,
+          deadlineSeconds: config.ssh.connectTimeoutSeconds + HOST_DEADLINE_EXTRA_SECONDS,
+          statusSeconds: STATUS_SECONDS,
         });
         done++;
         if (found.some((f) => f.verdict === 'fail')) failing++;
