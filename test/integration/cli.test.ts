@@ -131,6 +131,19 @@ describe('ocp-chatops CLI', () => {
     assert.match(noCreds.stderr, /no credentials: set OCP_CHATOPS_USER and OCP_CHATOPS_PASSWORD/);
   });
 
+  it("doctor runs the service's checks with its configuration: the stack's users are well", async () => {
+    const run = await cli({ ...env, CONFIG_FILE: stack.configPath, NATS_URL: stack.env.NATS_URL }, [
+      'doctor',
+      '--only',
+      'access,nats',
+      '--json',
+    ]);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const findings = (JSON.parse(run.stdout) as { findings: Array<{ target: string; verdict: string }> }).findings;
+    assert.ok(findings.some((f) => f.target === 'http user operator' && f.verdict === 'ok'));
+    assert.ok(findings.some((f) => f.target === 'nats' && f.verdict === 'ok'));
+  });
+
   it('hash-password reads the password from stdin and prints a hash the service takes', async () => {
     const run = await cli(env, ['hash-password'], 'correct horse\n');
     assert.equal(run.code, 0, run.stderr);

@@ -176,7 +176,7 @@ describe('doctor', () => {
     assert.match(table.stdout, /2 hosts all well/);
   });
 
-  it('a user group Slack does not know and a bad --only are named', async () => {
+  it('a user group Slack does not know, a token without a needed scope and a bad --only are named', async () => {
     const file = parse(readFileSync(stack.configPath, 'utf8')) as { access: Record<string, unknown> };
     file.access.slack = { TASK_MANAGER: { usergroups: ['S0GONE'] } };
     const path = join(stack.dir, 'gone-group.yml');
@@ -187,6 +187,18 @@ describe('doctor', () => {
     assert.equal(f?.verdict, 'fail');
     assert.match(f?.detail ?? '', /no_such_subteam/);
     assert.match(f?.remedy ?? '', /whoami/);
+
+    fake.scopes = ['commands', 'chat:write'];
+    try {
+      const scopes = findingsOf(await doctor(stack.env, stack.dir, '--json', '--only', 'slack')).find(
+        (x) => x.check === 'scopes',
+      );
+      assert.equal(scopes?.verdict, 'fail');
+      assert.match(scopes?.detail ?? '', /lacks usergroups:read/);
+      assert.match(scopes?.remedy ?? '', /manifest\.yml.*reinstall/);
+    } finally {
+      fake.scopes = SCOPES;
+    }
 
     const usage = await doctor(stack.env, stack.dir, '--only', 'dns');
     assert.equal(usage.code, 2);
