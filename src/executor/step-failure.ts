@@ -15,6 +15,10 @@ const RETRYABLE = {
   hostKey: false,
   /** No key to log in with: none readable, or encrypted without its passphrase, or no agent: never connected. */
   credentials: false,
+  /** The host (or its bastion) refused the login with the key or agent given: nothing launched. */
+  login: false,
+  /** `sudo -n -u <become>` was refused (a password wanted, no such user): nothing launched. */
+  become: false,
   /** The run's state folder cannot be made on the host: nothing launched. */
   noStateDir: false,
   /** The step's configuration changed since the task was planned: nothing of it launched. */
@@ -41,14 +45,29 @@ export interface StepFailure {
   message: string;
 }
 
+/**
+ * Facts of a failure beyond its kind, as data, for whoever advises on it (the
+ * doctor): which server refused, and for a host key, why.
+ */
+export interface StepErrorDetail {
+  /** A host key refused: unknown to known_hosts, changed, or revoked. */
+  hostKey?: 'unknown' | 'changed' | 'revoked';
+  /** The server that refused or could not be reached: `user@address:port`. */
+  server?: string;
+  /** It was the bastion in front of the host. */
+  bastion?: boolean;
+}
+
 export class StepError extends Error implements StepFailure {
   readonly kind: StepFailureKind;
   readonly retryable: boolean;
-  constructor(kind: StepFailureKind, message: string) {
+  readonly detail: StepErrorDetail;
+  constructor(kind: StepFailureKind, message: string, detail: StepErrorDetail = {}) {
     super(message);
     this.name = 'StepError';
     this.kind = kind;
     this.retryable = RETRYABLE[kind];
+    this.detail = detail;
   }
 }
 

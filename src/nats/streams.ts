@@ -33,6 +33,8 @@ import {
 import { JS_ERR, jetStreamErrCode } from './jetstream-errors.js';
 
 export const STREAMS = { cmd: 'OCP_CMD', door: 'OCP_DOOR', events: 'OCP_EVENTS', work: 'OCP_WORK' } as const;
+/** The KV buckets ensureTopology makes (each the stream `KV_<name>`). */
+export const BUCKETS = ['ocp_tasks', 'ocp_requests', 'ocp_host_locks', 'ocp_logs', 'ocp_ids', 'ocp_slack'] as const;
 export const CONSUMERS = {
   intake: 'intake',
   doorIntake: 'intake-door',

@@ -37,13 +37,15 @@ export type SlackCommand =
   | { kind: 'agent'; host: string }
   | { kind: 'status'; taskId: number }
   | { kind: 'list' }
-  | { kind: 'history'; host: string };
+  | { kind: 'history'; host: string }
+  /** Who the caller is to Slack and to us: what an admin needs to fill `access.slack`. */
+  | { kind: 'whoami' };
 
 export type ParseResult = { ok: true; command: SlackCommand } | { ok: false; error: string };
 
 /** The verbs that are not operations, in the order help shows them (after the operations). */
 type OtherVerb = Exclude<SlackCommand['kind'], 'run'>;
-const OTHER_VERBS: readonly OtherVerb[] = ['agent', 'status', 'list', 'history', 'help'];
+const OTHER_VERBS: readonly OtherVerb[] = ['agent', 'status', 'list', 'history', 'whoami', 'help'];
 
 /** Hosts one batch may name. */
 export const MAX_BATCH_HOSTS = MAX_HOSTS;
@@ -61,6 +63,7 @@ const ROLE_OF: Record<OtherVerb, Role | undefined> = {
   status: 'TASK_VIEWER',
   list: 'TASK_VIEWER',
   history: 'TASK_VIEWER',
+  whoami: undefined,
   help: undefined,
 };
 
@@ -90,6 +93,11 @@ const USAGE: Record<OtherVerb, Usage> = {
   status: { args: 'status <taskId>', does: "show a task's subtasks and their state", example: 'status 1234' },
   list: { args: 'list', does: 'running and recent tasks, who ran them and why', example: 'list' },
   history: { args: 'history <host>', does: 'recent tasks of one host', example: 'history 101' },
+  whoami: {
+    args: 'whoami',
+    does: 'your Slack user id, your user groups and the roles they give you',
+    example: 'whoami',
+  },
   help: { args: 'help', does: 'this help', example: 'help' },
 };
 
@@ -118,7 +126,12 @@ export function helpText(
       `Or name hosts by their labels: \`${SELECTOR_EXAMPLE}\` (every label must match) or \`all\`; the confirmation shows what it matches.`,
     );
   }
-  if (lines.length === 1) notes.push('You hold no role that runs the other commands; ask an admin for one.');
+  const anyRole = usages.length > OTHER_VERBS.filter((verb) => ROLE_OF[verb] === undefined).length;
+  if (!anyRole) {
+    notes.push(
+      `You hold no role that runs the other commands; ask an admin for one (\`${slashCommand} whoami\` shows what to give them).`,
+    );
+  }
   return [...lines, ...notes].join('\n');
 }
 
@@ -304,6 +317,7 @@ const TAKES: Partial<Record<OtherVerb, string>> = {
   history: 'one host',
   status: 'one task id',
   list: 'nothing',
+  whoami: 'nothing',
 };
 
 function noMore(verb: OtherVerb, rest: string, cmd: string): ParseResult | undefined {
@@ -391,10 +405,11 @@ export function parseCommandText(
       if (more) return more;
       return ok({ kind: 'status', taskId: Number(id) });
     }
-    case 'list': {
-      const more = noMore('list', [arg, rest].filter(Boolean).join(' '), cmd);
+    case 'list':
+    case 'whoami': {
+      const more = noMore(verb, [arg, rest].filter(Boolean).join(' '), cmd);
       if (more) return more;
-      return ok({ kind: 'list' });
+      return ok({ kind: verb });
     }
     default: {
       const verbs = [...operations.map((o) => o.name), ...OTHER_VERBS];

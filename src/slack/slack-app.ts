@@ -43,6 +43,7 @@ import { hostContext } from './host-context.js';
 import { helpText, parseCommandText, type Role, requiredRole, type SlackCommand } from './parse-command.js';
 import type { PendingBatches, PublishDoorCommand } from './ports.js';
 import { ACTIONS, renderAgentStatus, renderConfirm, renderTaskList, renderTaskStatus } from './render-blocks.js';
+import { renderWhoami } from './render-whoami.js';
 import type { SlackRoles } from './slack-roles.js';
 
 export interface SlackAppDeps {
@@ -182,6 +183,17 @@ export function createCommandHandler(d: SlackAppDeps) {
         const title = host ? `Recent tasks on ${host.name} (${host.id})` : 'Running and recent tasks';
         const r = renderTaskList(title, page.contents, { now, ...(host ? { labels: host.labels } : {}) });
         return respond({ response_type: 'ephemeral', replace_original: false, text: r.text, blocks: r.blocks });
+      }
+      case 'whoami': {
+        const groups = await d.roles.groupsOf(c.user_id).then(
+          (list) => ({ ok: true as const, groups: list }),
+          (err: Error & { data?: { error?: string } }) => ({
+            ok: false as const,
+            error: err.data?.error ?? err.message,
+          }),
+        );
+        const grants = ops.config.access.slack;
+        return respond(ephemeral(renderWhoami({ userId: c.user_id, groups, roles, grants })));
       }
     }
   }

@@ -9,12 +9,36 @@ import type { Config } from '../config.js';
 import { PERMISSIONS } from '../contracts/roles.js';
 import type { Role } from './parse-command.js';
 
+/** A Slack user group as `usergroups.list` gives it (with `include_users`). */
+export interface SlackUsergroup {
+  id?: string;
+  handle?: string;
+  name?: string;
+  users?: string[];
+}
+
 export interface UsergroupsApi {
-  usergroups: { users: { list(args: { usergroup: string }): Promise<{ users?: string[] }> } };
+  usergroups: {
+    users: { list(args: { usergroup: string }): Promise<{ users?: string[] }> };
+    list(args: { include_users: boolean }): Promise<{ usergroups?: SlackUsergroup[] }>;
+  };
+}
+
+/** A user group a user belongs to, as `whoami` shows it. */
+export interface UserGroupOf {
+  id: string;
+  handle: string;
+  name: string;
 }
 
 export interface SlackRoles {
   rolesOf(userId: string): Promise<Set<Role>>;
+  /**
+   * The user groups of the workspace that hold `userId` (`usergroups.list` with
+   * its members; the `usergroups:read` scope), asked afresh each time: only
+   * `whoami` needs it, and an admin who just added someone wants to see it.
+   */
+  groupsOf(userId: string): Promise<UserGroupOf[]>;
 }
 
 /** How long a group's member list is trusted (ms). */
@@ -67,6 +91,12 @@ export function createSlackRoles(deps: {
       if (await holds(grants.ADMIN, userId)) return new Set(ROLES);
       const held = await Promise.all(ROLES.map(async (r) => ((await holds(grants[r], userId)) ? r : undefined)));
       return new Set(held.filter((r): r is Role => r !== undefined));
+    },
+    async groupsOf(userId) {
+      const res = await deps.client.usergroups.list({ include_users: true });
+      return (res.usergroups ?? [])
+        .filter((g) => g.id !== undefined && (g.users ?? []).includes(userId))
+        .map((g) => ({ id: g.id as string, handle: g.handle ?? '', name: g.name ?? '' }));
     },
   };
 }

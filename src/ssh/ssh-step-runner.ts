@@ -109,7 +109,8 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
     via?: JumpHost,
   ): Promise<NodeSSH> {
     const what = via ? `bastion ${jumpName(via)} for host ${hostId}` : `host ${hostId}`;
-    let refusal: string | undefined;
+    const detail = { server: `${c.username}@${c.address}:${c.port}`, ...(via ? { bastion: true } : {}) };
+    let refusal: { message: string; reason: 'unknown' | 'changed' | 'revoked' } | undefined;
     const ssh = new NodeSSH();
     try {
       await ssh.connect({
@@ -123,14 +124,27 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
         keepaliveCountMax: 3,
         hostVerifier: (key: Buffer) => {
           const verdict = checkHostKey(knownHostEntries(), c.address, c.port, key);
-          if (!verdict.ok) refusal = verdict.message;
+          if (!verdict.ok) refusal = { message: verdict.message, reason: verdict.reason };
           return verdict.ok;
         },
       });
     } catch (err) {
       ssh.dispose();
       const message = (err as Error).message;
-      if (refusal) throw new StepError('hostKey', via ? `${what}: ${refusal}` : refusal);
+      if (refusal) {
+        throw new StepError('hostKey', via ? `${what}: ${refusal.message}` : refusal.message, {
+          ...detail,
+          hostKey: refusal.reason,
+        });
+      }
+      // ssh2 marks a refused login so: the key (or agent) is not one the server takes.
+      if ((err as { level?: string }).level === 'client-authentication') {
+        throw new StepError(
+          'login',
+          `${what} refused the login as ${c.username} (${c.address}:${c.port}): ${message}`,
+          detail,
+        );
+      }
       // ssh2's words for an encrypted key without (or with a wrong) passphrase.
       if (/passphrase|encrypted/i.test(message))
         throw new StepError(
@@ -140,6 +154,7 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
       throw new StepError(
         'unreachable',
         `cannot connect to ${what} (${c.username}@${c.address}:${c.port}): ${message}`,
+        detail,
       );
     }
     // node-ssh listens for errors only while connecting: a reset later (a cut
@@ -180,6 +195,7 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
               new StepError(
                 'unreachable',
                 `the bastion ${jumpName(t.jump)} could not reach host ${t.hostId} at ${t.address}:${t.port}: ${err.message}`,
+                { server: `${t.username}@${t.address}:${t.port}` },
               ),
             )
           : resolve(channel),
@@ -275,7 +291,7 @@ export function createSshStepRunner(opts: SshRunnerOptions): StepRunner {
         if (r.code === 0) return;
         const said = r.stderr.trim().split('\n').join('; ').slice(0, 300) || `exit code ${r.code}`;
         throw new StepError(
-          'credentials',
+          'become',
           `sudo -n -u ${user} as ${t.username} on host ${t.hostId} was refused (${said}): become needs a sudoers ` +
             `rule letting ${t.username} run commands as ${user} without a password (NOPASSWD), and the user ${user} to exist`,
         );

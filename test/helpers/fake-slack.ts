@@ -58,7 +58,10 @@ export interface FakeSlack {
   /** What was delivered to response_urls (rejected posts are not listed). */
   responses: Array<{ url: string; body: Record<string, unknown> }>;
   addChannel(id: string, opts?: { member?: boolean }): void;
-  setUsergroup(id: string, users: string[]): void;
+  /** A user group and its members; `handle` (default the id in lower case) and `name` as `usergroups.list` shows them. */
+  setUsergroup(id: string, users: string[], opts?: { handle?: string; name?: string }): void;
+  /** The token's scopes, sent as Slack does in `x-oauth-scopes` on each answer to the bot token; none: no header. */
+  scopes?: string[];
   /** Artificial latency of usergroups.users.list, in ms (default 0). */
   usergroupDelayMs: number;
   /** The next `calls` calls of `method` (or of any method, '*') answer HTTP 429, Retry-After: <retryAfter>. */
@@ -80,6 +83,7 @@ const KNOWN_METHODS = new Set([
   'chat.update',
   'chat.postEphemeral',
   'usergroups.users.list',
+  'usergroups.list',
 ]);
 /** Arguments Slack takes as JSON inside a form field. */
 const JSON_FIELDS = new Set(['blocks', 'attachments', 'metadata']);
@@ -206,6 +210,7 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
   const calls: SlackCall[] = [];
   const channels = new Map<string, { member: boolean; messages: FakeMessage[] }>();
   const usergroups = new Map<string, string[]>();
+  const usergroupNames = new Map<string, { handle: string; name: string }>();
   const limits = new Map<string, { calls: number; retryAfter: number }>();
   const served = new Map<string, Parameters<FakeSlack['serve']>[1]>();
   const ephemerals: FakeSlack['ephemerals'] = [];
@@ -256,8 +261,10 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
       if (existing) existing.member = member;
       else channels.set(id, { member, messages: [] });
     },
-    setUsergroup(id, users) {
+    setUsergroup(id, users, o = {}) {
       usergroups.set(id, [...users]);
+      const handle = o.handle ?? id.toLowerCase();
+      usergroupNames.set(id, { handle, name: o.name ?? handle });
     },
     usergroupDelayMs: 0,
     rateLimit(method, o) {
@@ -348,6 +355,21 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
         return ok({ users: [...users] });
       }
 
+      case 'usergroups.list': {
+        // Like Slack: members only with include_users (a form field arrives as the string "true").
+        const withUsers = args.include_users === true || args.include_users === 'true' || args.include_users === '1';
+        return ok({
+          usergroups: [...usergroups].map(([id, users]) => ({
+            id,
+            team_id: TEAM.team_id,
+            is_usergroup: true,
+            ...usergroupNames.get(id),
+            user_count: users.length,
+            ...(withUsers ? { users: [...users] } : {}),
+          })),
+        });
+      }
+
       default:
         return fail('unknown_method', { req_method: method });
     }
@@ -373,7 +395,10 @@ export async function startFakeSlack(opts: { token?: string } = {}): Promise<Fak
     if (answer) return answer({ token: given, args });
     if (!KNOWN_METHODS.has(call.method)) return fail('unknown_method', { req_method: call.method });
     if (given !== fake.token) return fail('invalid_auth');
-    return runMethod(call.method, args);
+    const answered = await runMethod(call.method, args);
+    return fake.scopes
+      ? { ...answered, headers: { ...answered.headers, 'x-oauth-scopes': fake.scopes.join(',') } }
+      : answered;
   }
 
   async function handleResponseUrl(req: IncomingMessage, url: URL): Promise<Answer> {

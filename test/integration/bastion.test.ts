@@ -9,7 +9,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../src/config.js';
 import type { OcpTask } from '../../src/contracts/ocp-task.js';
+import { runDoctor } from '../../src/doctor/run-doctor.js';
 import { apiClient } from '../helpers/http.js';
 import { type BastionNet, bastionNet, netnsWorks } from '../helpers/netns.js';
 import { clearCalls, readCalls, setFault } from '../helpers/sim-agent.js';
@@ -125,6 +127,29 @@ describe(`hosts behind a bastion (${KIND === 'netns' ? 'network namespaces: only
     assert.match(log, new RegExp(`bastion .*@${address.replaceAll('.', '\\.')}:${port} for host ${CHANGED_KEY}`));
     assert.match(log, /host key/i);
     assert.equal(connectionsTo(address, port), 0, 'nothing stays connected to a refused bastion');
+  });
+
+  it('doctor: reaches the hosts through their bastion, and names a bastion whose key changed with what to do', async () => {
+    const findings = await runDoctor(loadConfig(stack.env, stack.dir).config, { parts: ['hosts'] });
+    const of = (id: number) => findings.filter((f) => f.target.startsWith(`host ${id} `));
+    const b = jumpOf(bastion);
+    for (let i = 0; i < BEHIND; i++) {
+      assert.deepEqual(
+        of(host(i).id).filter((f) => f.verdict !== 'ok'),
+        [],
+        `host ${host(i).id}: ${JSON.stringify(of(host(i).id))}`,
+      );
+      assert.match(of(host(i).id)[0]?.detail ?? '', new RegExp(`via .*@${b.address}:${b.port}$`));
+    }
+    const refused = of(CHANGED_KEY).find((f) => f.verdict === 'fail');
+    const i = jumpOf(impostor);
+    const name = i.port === 22 ? i.address : `\\[${i.address}\\]:${i.port}`;
+    assert.equal(refused?.check, 'host key', JSON.stringify(of(CHANGED_KEY)));
+    assert.match(refused?.detail ?? '', /bastion .* for host 198/);
+    assert.match(refused?.remedy ?? '', new RegExp(`ssh-keygen -R '${name}'`));
+    const direct = of(DIRECT).find((f) => f.verdict === 'fail');
+    if (KIND === 'netns') assert.equal(direct?.check, 'reach', JSON.stringify(of(DIRECT)));
+    else assert.equal(direct, undefined);
   });
 
   it('reconnects a bastion that drops mid-step; the step is attached to again and runs once', async () => {

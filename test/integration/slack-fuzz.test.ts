@@ -337,7 +337,9 @@ describe('Slack command fuzzing: hostile text never stores anything for the wron
           ([v]) =>
             v.trim() !== '' &&
             !/^\s|\s/.test(v) &&
-            !['restart', 'stop', 'start', 'agent', 'status', 'list', 'history', 'help'].includes(v.toLowerCase()),
+            !['restart', 'stop', 'start', 'agent', 'status', 'list', 'history', 'whoami', 'help'].includes(
+              v.toLowerCase(),
+            ),
         )
         .map(([v, s, rest]) => ({ text: `${v}${s}${rest}`, kind: 'verb' })),
       // a host that is not in the inventory (or not a host at all), with any reason

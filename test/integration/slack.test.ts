@@ -24,8 +24,9 @@ describe('Slack', () => {
     fake = await startFakeSlack();
     for (const c of ['C0OPS', 'C0DEFAULT']) fake.addChannel(c);
     fake.addChannel('C0CLOSED', { member: false });
-    fake.setUsergroup('S0MANAGERS', ['U0ALICE', 'U0BOB']);
-    fake.setUsergroup('S0VIEWERS', ['U0VIEWER', 'U0ALICE', 'U0BOB']);
+    fake.setUsergroup('S0MANAGERS', ['U0ALICE', 'U0BOB'], { handle: 'ob-managers', name: 'OB managers' });
+    fake.setUsergroup('S0VIEWERS', ['U0VIEWER', 'U0ALICE', 'U0BOB'], { handle: 'ob-viewers' });
+    fake.setUsergroup('S0DBAS', ['U0BOB'], { handle: 'dbas' });
     stack = await startStack({
       hosts: 4,
       // The first host's labels, shown in `agent` and `history`.
@@ -128,6 +129,31 @@ describe('Slack', () => {
     const helpText = String((await waitFor('help', () => responsesTo(help.responseUrl)[0])).text);
     assert.match(helpText, /status/);
     assert.doesNotMatch(helpText, /restart/, 'help shows only what the caller may run');
+  });
+
+  it('whoami: a member of two groups sees their ids, handles and the roles each gives, only to them', async () => {
+    const a = await user.command('whoami', { user: 'U0ALICE' });
+    assert.equal(a.status, 200);
+    const answer = await waitFor('the whoami answer', () => responsesTo(a.responseUrl)[0]);
+    assert.equal(answer.response_type, 'ephemeral');
+    const text = String(answer.text);
+    assert.match(text, /Slack user id `U0ALICE`/);
+    assert.match(text, /`S0MANAGERS` @ob-managers \(OB managers\)/);
+    assert.match(text, /`S0VIEWERS` @ob-viewers/);
+    assert.doesNotMatch(text, /S0DBAS/, 'a group the user is not in');
+    assert.match(text, /HOST_MANAGER — from group `S0MANAGERS`/);
+    assert.match(text, /HOST_VIEWER — from group `S0VIEWERS`/);
+    assert.match(text, /TASK_MANAGER — from your user id/);
+    assert.match(text, /TASK_VIEWER — from group `S0VIEWERS`/);
+    const lists = fake.callsTo('usergroups.list');
+    assert.ok(lists.length > 0 && lists.every((c) => String(c.args.include_users) === 'true'), 'members asked for');
+
+    const nobody = await user.command('whoami', { user: 'U0NOBODY' });
+    const none = String((await waitFor('whoami of nobody', () => responsesTo(nobody.responseUrl)[0])).text);
+    assert.match(none, /Slack user id `U0NOBODY`/);
+    assert.match(none, /Your user groups:\* none/);
+    assert.match(none, /Your roles:\* none/);
+    assert.match(none, /access\.slack/);
   });
 
   it('refuses a forged signature and a ten-minute-old timestamp', async () => {

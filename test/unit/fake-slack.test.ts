@@ -245,6 +245,17 @@ describe('fake Slack Web API, through @slack/web-api WebClient', () => {
     fake.usergroupDelayMs = 0;
   });
 
+  test('usergroups.list: ids, handles and names; members only with include_users', async () => {
+    fake.setUsergroup('S0ONCALL', ['U1'], { handle: 'oncall', name: 'On-call' });
+    const bare = await web.usergroups.list({});
+    const oncall = bare.usergroups?.find((g) => g.id === 'S0ONCALL');
+    assert.equal(oncall?.handle, 'oncall');
+    assert.equal(oncall?.name, 'On-call');
+    assert.equal(oncall?.users, undefined);
+    const full = await web.usergroups.list({ include_users: true });
+    assert.deepEqual(full.usergroups?.find((g) => g.id === 'S0ONCALL')?.users, ['U1']);
+  });
+
   test('postEphemeral is recorded', async () => {
     const r = await web.chat.postEphemeral({ channel: 'C0OPS', user: 'U9', text: 'only you', blocks: [section('x')] });
     assert.equal(r.ok, true);

@@ -21,6 +21,8 @@ const good: Array<[text: string, command: SlackCommand]> = [
   ['   \n\t ', { kind: 'help' }],
   ['help', { kind: 'help' }],
   ['HELP me please', { kind: 'help' }],
+  ['whoami', { kind: 'whoami' }],
+  ['  WhoAmI ', { kind: 'whoami' }],
   ['restart 101', { kind: 'run', operation: 'restart', params: {}, hosts: ['101'] }],
   ['  Restart   101  ', { kind: 'run', operation: 'restart', params: {}, hosts: ['101'] }],
   ['restart sim-host-101', { kind: 'run', operation: 'restart', params: {}, hosts: ['sim-host-101'] }],
@@ -137,10 +139,11 @@ const bad: Array<[text: string, problem: RegExp, toType: RegExp]> = [
   ['list 101', /`list` takes no more words, not `101`/, /`\/ocp-agent history &lt;host&gt;`/],
   ['agent 101 now', /`agent` takes one host and nothing more, not `now`/, /`\/ocp-agent agent 101`/],
   ['history 101 102', /`history` takes one host and nothing more/, /`\/ocp-agent history 101`/],
+  ['whoami U0BOB', /`whoami` takes no more words, not `U0BOB`/, /`\/ocp-agent whoami`/],
   [
     'frobnicate 101',
     /Unknown command `frobnicate`/,
-    /`restart`, `stop`, `start`, `agent`, `status`, `list`, `history`, `help`.*`\/ocp-agent help`/,
+    /`restart`, `stop`, `start`, `agent`, `status`, `list`, `history`, `whoami`, `help`.*`\/ocp-agent help`/,
   ],
   ['reboot 101', /Unknown command `reboot`/, /`\/ocp-agent help`/],
   ['restart <@U123|bob>', /`&lt;@U123\|bob&gt;` is a Slack mention or link, not a host/, /`\/ocp-agent restart 101/],
@@ -279,6 +282,7 @@ describe('requiredRole', () => {
     ['list', 'TASK_VIEWER'],
     ['history 1', 'TASK_VIEWER'],
     ['help', undefined],
+    ['whoami', undefined],
     ['', undefined],
   ];
   for (const [text, role] of cases) {
@@ -294,14 +298,14 @@ describe('helpText shows only what the caller may run', () => {
   const verbsIn = (text: string) =>
     [...text.matchAll(/^`\/ocp-agent (\w+)/gm)].map((m) => m[1]).filter((v): v is string => v !== undefined);
   const cases: Array<[Role[], string[]]> = [
-    [[], ['help']],
-    [['HOST_MANAGER'], ['restart', 'stop', 'start', 'help']],
-    [['HOST_VIEWER'], ['agent', 'help']],
-    [['TASK_VIEWER'], ['status', 'list', 'history', 'help']],
-    [['TASK_MANAGER'], ['help']],
+    [[], ['whoami', 'help']],
+    [['HOST_MANAGER'], ['restart', 'stop', 'start', 'whoami', 'help']],
+    [['HOST_VIEWER'], ['agent', 'whoami', 'help']],
+    [['TASK_VIEWER'], ['status', 'list', 'history', 'whoami', 'help']],
+    [['TASK_MANAGER'], ['whoami', 'help']],
     [
       ['HOST_MANAGER', 'HOST_VIEWER', 'TASK_MANAGER', 'TASK_VIEWER'],
-      ['restart', 'stop', 'start', 'agent', 'status', 'list', 'history', 'help'],
+      ['restart', 'stop', 'start', 'agent', 'status', 'list', 'history', 'whoami', 'help'],
     ],
   ];
   for (const [roles, verbs] of cases) {
@@ -326,8 +330,9 @@ describe('helpText shows only what the caller may run', () => {
     assert.doesNotMatch(text, /<host>/, 'a bare <host> would be read by Slack as a link');
   });
 
-  test('no role: says so', () => {
-    assert.match(helpText(new Set()), /You hold no role that runs the other commands/);
+  test('no role: says so, and how to find what to give an admin', () => {
+    assert.match(helpText(new Set()), /You hold no role that runs the other commands.*`\/ocp-agent whoami`/);
+    assert.doesNotMatch(helpText(new Set<Role>(['TASK_VIEWER'])), /You hold no role/);
   });
 
   test('the configured slash command', () => {

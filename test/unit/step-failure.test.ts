@@ -37,11 +37,13 @@ describe('step failure kinds', () => {
     const retryable = STEP_FAILURE_KINDS.filter((k) => new StepError(k, 'x').retryable);
     assert.deepEqual(retryable, ['unreachable']);
     assert.deepEqual([...STEP_FAILURE_KINDS].sort(), [
+      'become',
       'canceled',
       'configChanged',
       'credentials',
       'exitCode',
       'hostKey',
+      'login',
       'noStateDir',
       'timeout',
       'unreachable',
