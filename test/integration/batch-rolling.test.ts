@@ -175,6 +175,12 @@ describe('rolling and safe batches', () => {
     // The hosts never started are free for other tasks.
     await freed(ids);
     ctl.failing.delete(ids[1] as number);
+    // Retry runs the failed canary again, then the rest.
+    const retried = await api<OcpTask>('POST', `/api/v2/tasks/instances/${t.id}/retry`);
+    assert.equal(retried.status, 200, JSON.stringify(retried.body));
+    const again = await ended(t.id);
+    assert.equal(again.status, 'SUCCESSFUL');
+    assert.ok(chainStates(again).every(succeeded));
   });
 
   it('stops past maxFailures (a count), and Retry resumes the hosts never started', async () => {
