@@ -10,6 +10,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { MaxFailures } from './contracts/batch-options.js';
+import { MAX_HOSTS } from './contracts/host-list.js';
 import { ROLES } from './contracts/roles.js';
 import { LABEL_PART, LABEL_RULE } from './contracts/selector.js';
 import { builtinRunbooks } from './core/runbooks/builtin.js';
@@ -163,8 +165,16 @@ const FileSchema = z
       })
       .strict()
       .prefault({}),
+    /** Defaults of every batch's rolling options (SPEC §10); a request's fields or Slack tokens override them. */
     batch: z
-      .object({ maxParallel: z.number().int().min(1).max(2000).default(20) })
+      .object({
+        /** Hosts of a batch that run at once. */
+        maxParallel: z.number().int().min(1).max(2000).default(20),
+        /** The first this many hosts run first and alone (0: no canary). */
+        canary: z.number().int().min(0).max(MAX_HOSTS).default(0),
+        /** Failed hosts tolerated, a count or a percentage ("5%"); absent: no limit. */
+        maxFailures: MaxFailures.optional(),
+      })
       .strict()
       .prefault({}),
     executor: z

@@ -19,11 +19,13 @@ import {
   TaskGetInput,
   TaskInput,
 } from '../contracts/api.js';
+import { type BatchOptionsInput, batchRequestOf } from '../contracts/batch-options.js';
 import { type RequestHosts, requestHosts } from '../contracts/host-list.js';
 import type { Permission } from '../contracts/roles.js';
 import { CodedError, describeZodError, ErrorCode } from '../errors.js';
 import type { OperationDef } from '../operations/registry.js';
 import { cancel, retry, retryOne, rollback, skip } from '../tasks/act-on-task.js';
+import { cancelBatch, pause, resume } from '../tasks/control-batch.js';
 import { createTask } from '../tasks/create-task.js';
 import type { OperationDeps } from '../tasks/deps.js';
 import { listHosts } from '../tasks/list-hosts.js';
@@ -57,12 +59,18 @@ function op<S extends z.ZodType>(o: Operation<S>): Operation {
 async function runOperation(
   deps: OperationDeps,
   def: OperationDef,
-  request: { hosts: RequestHosts; params?: Record<string, string>; reason?: string | undefined },
+  request: {
+    hosts: RequestHosts;
+    params?: Record<string, string>;
+    reason?: string | undefined;
+    batch?: BatchOptionsInput | undefined;
+  },
   caller: Caller,
 ) {
   const { record } = await createTask(deps, {
     operation: def.name,
     ...request.hosts,
+    ...(request.batch ? { batch: request.batch } : {}),
     ...(request.params ? { params: request.params } : {}),
     creator: caller.name,
     requestId: `api-${randomUUID()}`,
@@ -89,6 +97,7 @@ function taskOperations(config: Config): Operation[] {
               hosts: requestHosts(input),
               ...(input.params ? { params: input.params } : {}),
               reason: input.reason,
+              batch: batchRequestOf(input),
             },
             caller,
           ),
@@ -114,7 +123,12 @@ function taskOperations(config: Config): Operation[] {
           input: BatchInput,
           creates: true,
           run: (deps, input, caller) =>
-            runOperation(deps, def, { hosts: requestHosts(input), reason: input.reason }, caller),
+            runOperation(
+              deps,
+              def,
+              { hosts: requestHosts(input), reason: input.reason, batch: batchRequestOf(input) },
+              caller,
+            ),
         }),
       );
     }
@@ -160,6 +174,15 @@ const TASK_API: readonly Operation[] = [
     permission: 'TASK_MANAGER',
     input: TaskInput,
     run: (deps, i) => rollback(deps, i.taskId),
+  }),
+  // A batch held by an operator (SPEC §10): 409 / 20003 for a task that is not a running batch.
+  op({ name: 'task.pause', permission: 'TASK_MANAGER', input: TaskInput, run: (deps, i) => pause(deps, i.taskId) }),
+  op({ name: 'task.resume', permission: 'TASK_MANAGER', input: TaskInput, run: (deps, i) => resume(deps, i.taskId) }),
+  op({
+    name: 'task.cancel',
+    permission: 'TASK_MANAGER',
+    input: TaskInput,
+    run: (deps, i) => cancelBatch(deps, i.taskId),
   }),
   op({
     name: 'subtask.retry',

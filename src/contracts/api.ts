@@ -3,6 +3,7 @@
  * ocp.api.<name> payloads on NATS), as zod schemas.
  */
 import { z } from 'zod';
+import { BATCH_OPTION_FIELDS } from './batch-options.js';
 import { hostIdList, oneOfHosts, oneWayToNameHosts } from './host-list.js';
 import { TaskStatus } from './ocp-task.js';
 import { type ParamSpec, paramsSchema } from './params.js';
@@ -46,6 +47,7 @@ export const BatchInput = z
     selector: SelectorJson.optional(),
     reason: Reason.optional(),
     creator: Creator.optional(),
+    ...BATCH_OPTION_FIELDS,
   })
   .superRefine(oneWayToNameHosts(BATCH_HOSTS))
   .meta(oneOfHosts(BATCH_HOSTS));
@@ -95,6 +97,8 @@ export function operationInput(params: Readonly<Record<string, ParamSpec>>) {
       params: Object.keys(params).length === 0 ? paramsSchema(params).optional() : paramsSchema(params),
       reason: Reason.optional(),
       creator: Creator.optional(),
+      // A batch's rolling options (SPEC §10); a single host ignores them.
+      ...BATCH_OPTION_FIELDS,
     })
     .superRefine(oneWayToNameHosts())
     .meta(oneOfHosts());

@@ -2,6 +2,7 @@
  * Every NATS payload, as zod schemas (SPEC §5). Types come from z.infer.
  */
 import { z } from 'zod';
+import { BATCH_OPTION_FIELDS } from './batch-options.js';
 import { hostIdList, oneOfHosts, oneWayToNameHosts } from './host-list.js';
 import { Id, OcpTask, SubtaskStatus, TaskStatus } from './ocp-task.js';
 import { SelectorJson } from './selector.js';
@@ -66,6 +67,8 @@ export const AgentCommand = z
     hostIds: HostIdsInput.optional(),
     selector: SelectorJson.optional(),
     params: ParamsInput.optional(),
+    // A batch's rolling options (SPEC §10); a single host ignores them.
+    ...BATCH_OPTION_FIELDS,
     creator: z.string().trim().min(1).max(128),
     requestId: PublisherRequestId.optional(),
     reason: z.string().max(500).optional(),
@@ -96,6 +99,7 @@ export const SlackDoorCommand = z
     hostIds: HostIdsInput.optional(),
     selector: SelectorJson.optional(),
     params: ParamsInput.optional(),
+    ...BATCH_OPTION_FIELDS,
     requestId: RequestId,
     reason: z.string().max(500).optional(),
     origin: SlackOrigin,
@@ -113,6 +117,9 @@ export const RequestEvent = z.discriminatedUnion('type', [
 export type RequestEvent = z.infer<typeof RequestEvent>;
 
 const taskEventType = z.enum([
+  // A batch paused or resumed by an operator (SPEC §10): `status` is the task's, RUNNING.
+  'task.paused',
+  'task.resumed',
   ...TaskStatus.options.map((s) => `task.${s.toLowerCase()}` as const),
   ...SubtaskStatus.options.map((s) => `subtask.${s.toLowerCase()}` as const),
 ] as [string, ...string[]]);

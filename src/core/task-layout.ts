@@ -10,19 +10,14 @@ import type { OcpSubtask, OcpTask } from '../contracts/ocp-task.js';
 import type { Origin } from '../contracts/origin.js';
 import { isAtRest } from './dag.js';
 import { diffEvents } from './events.js';
+import type { BatchOptions, RollingState } from './rolling.js';
 import type { OutboxEvent, StepPlan, StoredStep, TaskRecord } from './task-record.js';
 import { formatOcpTime } from './time.js';
 
 /** The task as listings show it: without its subtasks. */
 export type TaskSummaryOf = Omit<OcpTask, 'subtasks'>;
 
-/** Per-batch options, fixed when the batch is created (rolling options join them here). */
-export interface BatchOptions {
-  /** Chains that may run at once. */
-  maxParallel?: number;
-  /** The first that many hosts run first and alone (SPEC §10); Slack replies with their outcome. */
-  canary?: number;
-}
+export type { BatchOptions } from './rolling.js';
 
 /** A record with its own event sequence and outbox (see task-record.ts). */
 export interface Sequenced {
@@ -48,6 +43,8 @@ export interface TaskHead extends Sequenced {
   /** Id of chain 0's first subtask, and the step between chains' first ids (chain j's is start + j × stride). */
   chainStart?: number;
   chainStride?: number;
+  /** The progress's `pauseRev` the head's `stringMap.paused` shows: a slower pause or resume never undoes a later one. */
+  pauseRev?: number;
 }
 
 /** `task.<id>.c.<idx>`: one host's chain. */
@@ -62,11 +59,23 @@ export interface ChainRecord extends Sequenced {
   plans: number[];
 }
 
-/** `task.<id>.p`: which chains may start, and which are at rest (bitmaps, base64). */
+/** `task.<id>.p`: which chains may start, and which are at rest (bitmaps, hex). */
 export interface Progress {
   opened: number;
   rested: string;
   failed: string;
+  /** Paused by an operator: no chain opens until Resume (core/rolling.ts). */
+  paused?: boolean;
+  /** Canceled by an operator: no chain opens again; the batch ends once what runs has stopped. */
+  canceled?: boolean;
+  /** Counts every pause and resume, so the head shows the latest of racing ones. */
+  pauseRev?: number;
+  /**
+   * The batch is being rolled back (set by the operation that reopened it):
+   * kept here, read by compare-and-set, rather than judged from a head a
+   * process may hold from before the rollback.
+   */
+  rollingBack?: boolean;
 }
 
 export function isHead(value: unknown): value is TaskHead {
@@ -99,6 +108,28 @@ export function countBits(bits: string): number {
   let n = 0;
   for (const c of bits) n += ONES[Number.parseInt(c, 16)] ?? 0;
   return n;
+}
+
+/** What the rolling rules (core/rolling.ts) read of a batch: its head's options and operation, its progress. */
+export function rollingStateOf(head: Pick<TaskHead, 'chains' | 'options' | 'task'>, p: Progress): RollingState {
+  const canary = Math.min(head.options.canary ?? 0, head.chains);
+  let canaryFailed = false;
+  let canaryRested = true;
+  for (let i = 0; i < canary; i++) {
+    if (!bitOf(p.rested, i)) canaryRested = false;
+    if (bitOf(p.failed, i)) canaryFailed = true;
+  }
+  return {
+    chains: head.chains,
+    opened: p.opened,
+    rested: countBits(p.rested),
+    failed: countBits(p.failed),
+    canaryFailed,
+    canaryRested,
+    paused: p.paused === true,
+    canceled: p.canceled === true,
+    rollingBack: p.rollingBack ?? head.task.operation === 'ROLLBACK',
+  };
 }
 
 // ---- from a whole record to parts, and back ---------------------------------
@@ -198,6 +229,7 @@ export function assemble(head: TaskHead, chains: readonly ChainRecord[], progres
     traceId: head.traceId,
     ...(head.origin ? { origin: head.origin } : {}),
     ...(head.options.maxParallel === undefined ? {} : { maxParallel: head.options.maxParallel }),
+    options: head.options,
     ...(head.shared ? { shared: true as const } : {}),
     eventSeq: head.eventSeq,
     publishedSeq: head.publishedSeq,
@@ -230,19 +262,29 @@ export function chainFailed(subtasks: readonly OcpSubtask[], rollingBack: boolea
 
 // ---- events ---------------------------------------------------------------
 
-/** The head after its task changed: task events join its outbox. */
+/** Events of a batch that no status change shows: an operator paused or resumed it (SPEC §10). */
+export type HeadNote = 'task.paused' | 'task.resumed';
+
+/** The head after its task changed: task events join its outbox (and `note`, after them). */
 export function headChange<H extends HeadDraft>(
   before: TaskHead | undefined,
   next: H,
   now: Date,
   knownPublished = 0,
+  note?: HeadNote,
 ): H & Sequenced {
   const asTask = (h: Pick<TaskHead, 'task'>): OcpTask => ({ ...h.task, subtasks: [] });
-  const events = diffEvents(before && asTask(before), asTask(next), {
-    at: formatOcpTime(now),
+  const at = formatOcpTime(now);
+  const lastSeq = before?.eventSeq ?? 0;
+  const events: OutboxEvent[] = diffEvents(before && asTask(before), asTask(next), {
+    at,
     traceId: next.traceId,
-    lastSeq: before?.eventSeq ?? 0,
+    lastSeq,
   }).map(({ task: _task, ...rest }) => rest);
+  if (note) {
+    const seq = lastSeq + events.length + 1;
+    events.push({ type: note, taskId: next.task.id, status: next.task.status, at, traceId: next.traceId, seq });
+  }
   return sequenced(before, next, events, knownPublished);
 }
 

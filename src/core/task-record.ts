@@ -16,6 +16,7 @@ import type { OcpSubtask, OcpTask } from '../contracts/ocp-task.js';
 import type { Origin } from '../contracts/origin.js';
 import { isAtRest } from './dag.js';
 import { diffEvents } from './events.js';
+import type { BatchOptions } from './rolling.js';
 import { formatOcpTime } from './time.js';
 
 export type OutboxEvent = Omit<TaskEvent, 'task'>;
@@ -74,6 +75,8 @@ export interface TaskRecord {
   origin?: Origin;
   /** Batch: chains that may run at once (config batch.maxParallel when created). */
   maxParallel?: number;
+  /** Batch: its rolling options (core/rolling.ts), fixed when created; a batch stored in parts keeps them in its head. */
+  options?: BatchOptions;
   /** Its operation is not exclusive: it takes no host lock and runs beside whoever holds one. */
   shared?: true;
   /** seq of the last event this task has produced. */

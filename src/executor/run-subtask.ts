@@ -31,6 +31,7 @@ import { completeSubtask, findSubtask, readySubtasks, startSubtask } from '../co
 import { chainAtRest, chainFailed } from '../core/task-layout.js';
 import { hostsAtRest, type TaskRecord } from '../core/task-record.js';
 import type { Metrics } from '../metrics.js';
+import { followBatch } from '../tasks/control-batch.js';
 import type { TaskDeps } from '../tasks/deps.js';
 import { holderIsGone, releaseHosts, releaseIfAtRest } from '../tasks/host-claims.js';
 import type { DeliveredMessage } from '../tasks/ports.js';
@@ -134,7 +135,7 @@ export function createSubtaskHandler(deps: ExecutorDeps) {
         record.chain,
         chainFailed(chain, record.task.operation === 'ROLLBACK'),
       );
-      await Promise.all(rested.open.map((o) => deps.enqueue({ taskId: record.task.id, ...o }, record.traceId)));
+      await followBatch(deps, record.task.id, record.traceId, rested);
       if (rested.ended) deps.metrics?.tasksFinished.inc({ runbook: rested.ended.name, status: rested.ended.status });
       if (!record.shared) await releaseHosts(deps, [hostId], record.task.id);
       return;

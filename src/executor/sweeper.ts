@@ -10,6 +10,7 @@
  */
 import type { Logger } from 'pino';
 import { hostsStillToRun } from '../core/task-record.js';
+import { followBatch } from '../tasks/control-batch.js';
 import type { TaskDeps } from '../tasks/deps.js';
 import { queueReady } from '../tasks/queue-ready.js';
 import { removeExpiredTasks } from '../tasks/retention.js';
@@ -43,6 +44,9 @@ export function startSweeper(
         queued += await queueReady(deps, record);
         // A batch whose last chain's executor died between its progress and its end.
         if (record.layout === 'chains' && hostsStillToRun(record).length === 0) await deps.store.endBatch(id);
+        // A batch stopped (canceled, a canary failed, too many failures) whose process died before it
+        // ended it, or one resumed whose chains were not opened: judged again. A paused one waits.
+        else if (record.layout === 'chains') await followBatch(deps, id, record.traceId, await deps.store.advance(id));
       }
       // A pass over the whole bucket: not every sweep.
       if (Date.now() - lastRetention >= RETENTION_EVERY_MS) {

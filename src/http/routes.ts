@@ -28,6 +28,10 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: `${tasks}/:taskId`, operation: 'task.get', from: 'query' },
   { method: 'POST', path: `${tasks}/:taskId/retry`, operation: 'task.retry', from: 'none' },
   { method: 'POST', path: `${tasks}/:taskId/rollback`, operation: 'task.rollback', from: 'none' },
+  // A running batch held and let go (SPEC §10).
+  { method: 'POST', path: `${tasks}/:taskId/pause`, operation: 'task.pause', from: 'none' },
+  { method: 'POST', path: `${tasks}/:taskId/resume`, operation: 'task.resume', from: 'none' },
+  { method: 'POST', path: `${tasks}/:taskId/cancel`, operation: 'task.cancel', from: 'none' },
   { method: 'POST', path: `${tasks}/:taskId/subtasks/:subtaskId/retry`, operation: 'subtask.retry', from: 'none' },
   { method: 'POST', path: `${tasks}/:taskId/subtasks/:subtaskId/skip`, operation: 'subtask.skip', from: 'none' },
   { method: 'POST', path: `${tasks}/:taskId/subtasks/:subtaskId/cancel`, operation: 'subtask.cancel', from: 'none' },

@@ -7,13 +7,19 @@
  * payload's: from NATS the creator is nats:<creator>, and only the Slack door
  * (a subject publishers are not given) sets a Slack user and channel.
  */
+
 import { type JetStreamClient, type JsMsg, headers as natsHeaders } from 'nats';
+import { batchRequestOf } from '../contracts/batch-options.js';
 import { AgentCommand, PublisherRequestId, RequestEvent, RequestId, SlackDoorCommand } from '../contracts/events.js';
 import { requestHosts } from '../contracts/host-list.js';
 import { originFromSlack } from '../contracts/origin.js';
 import { asCodedError, CodedError, describeZodError, ErrorCode } from '../errors.js';
 import { findOperation } from '../operations/registry.js';
 import { createTask, RepeatedRejection, RequestGone } from '../tasks/create-task.js';
+
+/** A request's batch options, when it gives any. */
+const withBatch = (batch: ReturnType<typeof batchRequestOf>) => (batch ? { batch } : {});
+
 import type { TaskDeps } from '../tasks/deps.js';
 import { traceIdFrom } from '../trace-id.js';
 import { encodeJson } from './kv-json.js';
@@ -97,6 +103,7 @@ export function createCommandIntake(deps: TaskDeps & { js: JetStreamClient }) {
         operation: op.name,
         ...requestHosts(cmd),
         ...(cmd.params ? { params: cmd.params } : {}),
+        ...withBatch(batchRequestOf(cmd)),
         ...('creator' in cmd
           ? { creator: `nats:${cmd.creator}` }
           : { creator: `slack:${cmd.origin.userId}`, origin: originFromSlack(cmd.origin) }),

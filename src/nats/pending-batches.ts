@@ -5,6 +5,7 @@
  */
 import type { KV } from 'nats';
 import { z } from 'zod';
+import { BatchOptionsInput } from '../contracts/batch-options.js';
 import { SelectorJson } from '../contracts/selector.js';
 import type { PendingBatch, PendingBatches } from '../slack/ports.js';
 import { decodeJson, encodeJson, getLive, isCasConflict } from './kv-json.js';
@@ -16,6 +17,8 @@ const Stored = z.object({
   hostIds: z.array(z.number().int().positive()).min(1).optional(),
   selector: SelectorJson.optional(),
   params: z.record(z.string(), z.string()).default({}),
+  /** A batch's rolling options as typed (absent in confirmations stored before them). */
+  batch: BatchOptionsInput.optional(),
   reason: z.string().max(500).optional(),
   /** A confirmation stored before it had an end: taken as expired. */
   expiresAt: z.iso.datetime().optional(),
@@ -33,6 +36,7 @@ function batchOf(v: z.output<typeof Stored>): PendingBatch | undefined {
     ...hosts,
     operation: v.operation,
     params: v.params,
+    ...(v.batch ? { batch: v.batch } : {}),
     expiresAt: v.expiresAt ?? new Date(0).toISOString(),
   };
   return v.reason ? { ...batch, reason: v.reason } : batch;

@@ -14,6 +14,7 @@ import { headers as natsHeaders } from 'nats';
 import type { TaskEvent } from '../contracts/events.js';
 import type { OcpTask } from '../contracts/ocp-task.js';
 import { withCurrentOrigin } from '../contracts/origin.js';
+import { batchOver, endStopped, firstOpening, openUpTo } from '../core/rolling.js';
 import { settle } from '../core/task.js';
 import {
   assemble,
@@ -25,13 +26,13 @@ import {
   chainFailed,
   chainPartOf,
   chainScoped,
-  countBits,
   emptyBits,
   eventMsgId,
   headChange,
   headEvents,
   isHead,
   type Progress,
+  rollingStateOf,
   splitDraft,
   type TaskHead,
   withBits,
@@ -276,7 +277,7 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
   async function createBatch(draft: NewTaskRecord): Promise<TaskRecord> {
     const taskId = draft.task.id;
     const maxParallel = draft.maxParallel;
-    const split = splitDraft(draft, maxParallel === undefined ? {} : { maxParallel });
+    const split = splitDraft(draft, draft.options ?? (maxParallel === undefined ? {} : { maxParallel }));
     const existing = await tops.get(headKey(taskId));
     if (existing) {
       const standing = onTopTaken(draft)(existing, new Error('taken'));
@@ -298,7 +299,7 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
       written.push(v.value);
       published.set(streamOf(taskId, c.idx), 0);
     });
-    const opened = Math.min(split.chains.length, maxParallel ?? split.chains.length);
+    const opened = firstOpening(split.head.options, split.chains.length);
     const progress: Progress = { opened, rested: emptyBits(split.chains.length), failed: emptyBits(0) };
     await progresses.create(progressKey(taskId), progress, (stored) => stored?.value ?? progress);
     const top = await tops.create(headKey(taskId), head, onTopTaken(draft));
@@ -359,7 +360,18 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
             p.opened,
             ...changed.filter((c) => c.subtasks.some((s) => s.status !== 'PENDING')).map((c) => c.idx + 1),
           );
-          const next = { ...p, opened: started, rested: withBits(p.rested, bits), failed: withBits(p.failed, fails) };
+          const next: Progress = {
+            ...p,
+            opened: started,
+            rested: withBits(p.rested, bits),
+            failed: withBits(p.failed, fails),
+            rollingBack,
+          };
+          // Set running again after it ended (Retry, Rollback): a pause or cancel of its last run is over.
+          if (before.task.status !== 'RUNNING' && draft.task.status === 'RUNNING') {
+            delete next.paused;
+            delete next.canceled;
+          }
           await kv.update(progressKey(taskId), encodeJsonCompact(next), parts.progress.revision);
         }
         const meta = { now: now(), traceId: draft.traceId };
@@ -387,6 +399,7 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
           chainStart: head.chainStart,
           chainStride: head.chainStride,
           chains: Math.max(head.chains, split.head.chains),
+          ...(head.pauseRev === undefined ? {} : { pauseRev: head.pauseRev }),
         };
         if (
           JSON.stringify(headDraft.task) !== JSON.stringify(head.task) ||
@@ -452,36 +465,52 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
     return undefined;
   }
 
+  /** Host ids of a batch's chains from `from` on (never started, when it ended stopped), in chain order. */
+  function hostsFrom(head: TaskHead, from: number): number[] {
+    return (head.task.context.listMap.host_ids ?? []).slice(from).map(Number);
+  }
+
   /**
-   * The end of a batch whose chains are all at rest (read now, every one): the
-   * head SUCCESSFUL or FAILED. Undefined when it has not ended (a chain runs
-   * again) or had ended already.
+   * The end of a batch (read now, every chain): every chain at rest, or —
+   * stopped (canceled, a canary failed, too many failures, a rollback) —
+   * every chain that opened at rest, those never started left PENDING
+   * (core/rolling.ts). The head SUCCESSFUL or FAILED. Undefined when it has
+   * not ended (a chain runs still) or had ended already.
    */
-  async function endBatch(taskId: number): Promise<TaskSummary | undefined> {
+  async function endOf(taskId: number): Promise<{ summary: TaskSummary; unstarted: number[] } | undefined> {
     for (let attempt = 0; attempt < 20; attempt++) {
       const parts = await readParts(taskId);
       if (parts?.head.value.task.status !== 'RUNNING') return undefined;
-      const whole = assembled(parts);
-      if (parts.chains.size < parts.head.value.chains) return undefined;
-      const restless = [...parts.chains.values()].filter((c) => !chainAtRest(c.value.subtasks));
-      if (restless.length > 0) {
-        if (parts.progress) {
-          const bits = new Map(restless.map((c) => [c.value.idx, false] as const));
-          const p = parts.progress.value;
+      const head = parts.head.value;
+      if (parts.chains.size < head.chains) return undefined;
+      // The chains' own state, whatever the progress (a dead writer's) says.
+      const p = parts.progress?.value ?? { opened: head.chains, rested: emptyBits(head.chains), failed: emptyBits(0) };
+      const rollingBack = head.task.operation === 'ROLLBACK';
+      const rests = new Map<number, boolean>();
+      const fails = new Map<number, boolean>();
+      for (const c of parts.chains.values()) {
+        const atRest = chainAtRest(c.value.subtasks);
+        rests.set(c.value.idx, atRest);
+        fails.set(c.value.idx, atRest && chainFailed(c.value.subtasks, rollingBack));
+      }
+      const truth: Progress = { ...p, rested: withBits(p.rested, rests), failed: withBits(p.failed, fails) };
+      const state = rollingStateOf(head, truth);
+      if (!batchOver(head.options, state)) {
+        if (parts.progress && (truth.rested !== p.rested || truth.failed !== p.failed)) {
           await kv
-            .update(
-              progressKey(taskId),
-              encodeJsonCompact({ ...p, rested: withBits(p.rested, bits) }),
-              parts.progress.revision,
-            )
+            .update(progressKey(taskId), encodeJsonCompact(truth), parts.progress.revision)
             .catch(() => undefined);
         }
         return undefined;
       }
-      const ended = settle(whole.task, now());
+      const whole = assembled(parts);
+      const stopped = state.rested < state.chains;
+      const ended = stopped ? endStopped(whole.task, now()) : settle(whole.task, now());
       if (ended.status === 'RUNNING') return undefined;
       const { subtasks: _s, ...summary } = ended;
-      const head = parts.head.value;
+      // An ended batch is not paused (its progress keeps the flag until a Retry).
+      const { paused: _p, ...stringMap } = summary.context.stringMap;
+      summary.context = { ...summary.context, stringMap };
       const next = headChange(head, { ...head, task: summary }, now(), published.get(streamOf(taskId)) ?? 0);
       try {
         const revision = await kv.update(headKey(taskId), encodeJsonCompact(next), parts.head.revision);
@@ -496,34 +525,109 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
       } catch (err) {
         throw new StoredNotAnnounced(assemble(next, []), err as Error);
       }
-      return summary;
+      return { summary, unstarted: stopped ? hostsFrom(head, p.opened) : [] };
     }
     return undefined;
   }
 
-  async function chainRested(taskId: number, idx: number, failed: boolean): Promise<ChainRested> {
+  async function endBatch(taskId: number): Promise<TaskSummary | undefined> {
+    return (await endOf(taskId))?.summary;
+  }
+
+  /**
+   * Apply the rolling rules to a batch's progress by compare-and-set (`mark`:
+   * a chain that came to rest first), and end it when they say it is over.
+   */
+  async function judge(taskId: number, mark?: { idx: number; failed: boolean }): Promise<ChainRested> {
     const head = await headFor(taskId);
     if (!head) return { open: [] };
-    const n = head.chains;
-    const maxParallel = head.options.maxParallel ?? n;
     let opened: [number, number] = [0, 0];
-    let full = false;
+    let over = false;
     await progresses.update(progressKey(taskId), (p) => {
-      const rested = withBits(p.rested, new Map([[idx, true]]));
-      const fails = withBits(p.failed, new Map([[idx, failed]]));
-      const active = p.opened - countBits(rested);
-      const upTo = Math.min(n, p.opened + Math.max(0, maxParallel - active));
+      const next = mark
+        ? {
+            ...p,
+            rested: withBits(p.rested, new Map([[mark.idx, true]])),
+            failed: withBits(p.failed, new Map([[mark.idx, mark.failed]])),
+          }
+        : p;
+      const state = rollingStateOf(head, next);
+      const upTo = openUpTo(head.options, state);
       opened = [p.opened, upTo];
-      full = countBits(rested) >= n;
-      if (rested === p.rested && fails === p.failed && upTo === p.opened) return undefined;
-      return { ...p, opened: upTo, rested, failed: fails };
+      over = batchOver(head.options, { ...state, opened: upTo });
+      if (next.rested === p.rested && next.failed === p.failed && upTo === p.opened) return undefined;
+      return { ...next, opened: upTo };
     });
     const open: ChainRested['open'] = [];
     for (let j = opened[0]; j < opened[1]; j++) {
       open.push({ chain: j, subtaskId: (head.chainStart ?? 0) + j * (head.chainStride ?? 0), runTime: 1 });
     }
-    const ended = full ? await endBatch(taskId) : undefined;
-    return { open, ...(ended ? { ended } : {}) };
+    const ended = over ? await endOf(taskId) : undefined;
+    return {
+      open,
+      ...(ended ? { ended: ended.summary } : {}),
+      ...(ended && ended.unstarted.length > 0 ? { unstarted: ended.unstarted } : {}),
+    };
+  }
+
+  function chainRested(taskId: number, idx: number, failed: boolean): Promise<ChainRested> {
+    return judge(taskId, { idx, failed });
+  }
+
+  /**
+   * Pause or resume: the progress first (from then on no chain opens, or
+   * they may again), then the head shows it — unless a later pause or resume
+   * (a higher `pauseRev`) has already written it, so racing operators leave
+   * progress and head agreeing with the last one recorded.
+   */
+  async function setPaused(taskId: number, paused: boolean): Promise<TaskRecord | undefined> {
+    let rev = 0;
+    const p = await progresses.update(progressKey(taskId), (current) => {
+      rev = (current.pauseRev ?? 0) + 1;
+      const next: Progress & { writes?: string[] } = { ...current, pauseRev: rev };
+      if (paused) next.paused = true;
+      else delete next.paused;
+      return next;
+    });
+    if (!p) return undefined;
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const h = await headOf(taskId);
+      if (!h) return undefined;
+      const head = h.value;
+      if (head.task.status !== 'RUNNING' || (head.pauseRev ?? 0) >= rev) break;
+      const { paused: was, ...rest } = head.task.context.stringMap;
+      const stringMap = paused ? { ...rest, paused: 'true' } : rest;
+      const note = (was === 'true') === paused ? undefined : paused ? 'task.paused' : 'task.resumed';
+      const next = headChange(
+        head,
+        { ...head, task: { ...head.task, context: { ...head.task.context, stringMap } }, pauseRev: rev },
+        now(),
+        published.get(streamOf(taskId)) ?? 0,
+        note,
+      );
+      try {
+        const revision = await kv.update(headKey(taskId), encodeJsonCompact(next), h.revision);
+        knowHead({ value: next, revision });
+        tops.remember(headKey(taskId), { value: next, revision });
+      } catch (err) {
+        if (isCasConflict(err)) continue;
+        throw err;
+      }
+      try {
+        await publishHead(next);
+      } catch (err) {
+        throw new StoredNotAnnounced(assemble(next, []), err as Error);
+      }
+      break;
+    }
+    return (await get(taskId))?.record;
+  }
+
+  async function stopBatch(taskId: number): Promise<boolean> {
+    const p = await progresses.update(progressKey(taskId), (current) =>
+      current.canceled ? undefined : { ...current, canceled: true },
+    );
+    return p !== undefined;
   }
 
   return {
@@ -594,6 +698,9 @@ export function createTaskStore(deps: { kv: KV; js: JetStreamClient; now?: () =>
     },
     chainRested,
     endBatch,
+    advance: (taskId) => judge(taskId),
+    setPaused,
+    stopBatch,
     async publishOutbox(record) {
       if (record.layout !== 'chains') return publishRecord(record);
       const parts = fresh.get(record);

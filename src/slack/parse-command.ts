@@ -11,6 +11,12 @@
  * `host.example.com` by itself) counts as that name.
  */
 
+import {
+  BATCH_OPTION_FIELDS,
+  BATCH_OPTION_NAMES,
+  type BatchOptionName,
+  type BatchOptionsInput,
+} from '../contracts/batch-options.js';
 import { MAX_HOSTS } from '../contracts/host-list.js';
 import { paramAccepts, paramUsage } from '../contracts/params.js';
 import type { Permission } from '../contracts/roles.js';
@@ -32,6 +38,8 @@ export type SlackCommand =
       hosts: string[];
       selector?: Selector;
       params: Record<string, string>;
+      /** A batch's rolling options typed as `canary=2`, `maxFailures=5%`, `maxParallel=10` (SPEC §10). */
+      batch?: BatchOptionsInput;
       reason?: string;
     }
   | { kind: 'agent'; host: string }
@@ -124,6 +132,9 @@ export function helpText(
     notes.push('Several hosts (`101,102`) make a batch, which asks for a confirmation first.');
     notes.push(
       `Or name hosts by their labels: \`${SELECTOR_EXAMPLE}\` (every label must match) or \`all\`; the confirmation shows what it matches.`,
+    );
+    notes.push(
+      `A batch rolls: after the hosts, ${BATCH_OPTIONS_USAGE} (e.g. \`restart cluster=obcluster1 canary=2 maxFailures=5% after upgrade\`): the canary's hosts run first and alone, past maxFailures no new host starts; its message has Pause and Resume buttons.`,
     );
   }
   const anyRole = usages.length > OTHER_VERBS.filter((verb) => ROLE_OF[verb] === undefined).length;
@@ -268,18 +279,40 @@ function checkHosts(
   return { ok: true, hosts };
 }
 
+/** How the batch options are typed, for help and errors. */
+export const BATCH_OPTIONS_USAGE = '`canary=<n>`, `maxFailures=<n|n%>`, `maxParallel=<n>`';
+
+/** One batch option token's value, checked as the API checks the field; an error names it. */
+function readBatchOption(
+  name: BatchOptionName,
+  value: string,
+  batch: BatchOptionsInput,
+  usage: string,
+): string | undefined {
+  if (Object.hasOwn(batch, name)) return `\`${name}\` is given twice: ${usage}`;
+  const parsed = BATCH_OPTION_FIELDS[name].safeParse(value);
+  if (!parsed.success || parsed.data === undefined) {
+    const why = parsed.success ? 'needs a value' : (parsed.error.issues[0]?.message ?? 'is not valid');
+    return `\`${shown(`${name}=${value}`)}\`: ${name} ${mrkdwn(why.replaceAll('`', "'"))}. Type ${usage}`;
+  }
+  (batch as Record<string, unknown>)[name] = parsed.data;
+  return undefined;
+}
+
 /**
  * After the hosts (SPEC §10): leading `name=value` tokens are the operation's
- * parameters, each declared and taking its value; the first other token
- * begins the reason. Every declared parameter must be given.
+ * parameters, each declared and taking its value, or a batch's options
+ * (`canary`, `maxFailures`, `maxParallel`); the first other token begins the
+ * reason. Every declared parameter must be given.
  */
 function readParams(
   op: OperationDef,
   text: string,
   cmd: string,
-): { ok: true; params: Record<string, string>; rest: string } | { ok: false; error: string } {
+): { ok: true; params: Record<string, string>; batch: BatchOptionsInput; rest: string } | { ok: false; error: string } {
   const usage = `\`${cmd} ${mrkdwn(usageOf(op))}\``;
   const params: Record<string, string> = {};
+  const batch: BatchOptionsInput = {};
   let rest = text;
   for (;;) {
     const { word: token, rest: after } = firstWord(rest);
@@ -287,6 +320,12 @@ function readParams(
     if (eq <= 0) break;
     const name = token.slice(0, eq);
     const value = token.slice(eq + 1);
+    if ((BATCH_OPTION_NAMES as readonly string[]).includes(name)) {
+      const error = readBatchOption(name as BatchOptionName, value, batch, usage);
+      if (error) return { ok: false, error };
+      rest = after;
+      continue;
+    }
     const spec = Object.hasOwn(op.params, name) ? op.params[name] : undefined;
     if (!spec) {
       const declared = Object.keys(op.params);
@@ -294,7 +333,7 @@ function readParams(
         declared.length === 0 ? 'takes no parameters' : `takes ${declared.map((n) => `\`${n}\``).join(', ')}`;
       return {
         ok: false,
-        error: `\`${shown(name)}\` is not a parameter of \`${op.name}\`, which ${takesWhat}: ${usage}`,
+        error: `\`${shown(name)}\` is not a parameter of \`${op.name}\`, which ${takesWhat} (a batch also takes ${BATCH_OPTIONS_USAGE}): ${usage}`,
       };
     }
     if (Object.hasOwn(params, name)) return { ok: false, error: `\`${shown(name)}\` is given twice: ${usage}` };
@@ -308,7 +347,7 @@ function readParams(
   if (missing.length > 0) {
     return { ok: false, error: `\`${op.name}\` needs ${missing.map((n) => `\`${n}=…\``).join(', ')}: ${usage}` };
   }
-  return { ok: true, params, rest };
+  return { ok: true, params, batch, rest };
 }
 
 /** What a verb that takes a fixed number of words says about the words beyond them. */
@@ -366,6 +405,7 @@ function parseOperation(op: OperationDef, arg: string, rest: string, cmd: string
     hosts: checked.hosts,
     ...(checked.selector === undefined ? {} : { selector: checked.selector }),
     params: read.params,
+    ...(Object.keys(read.batch).length > 0 ? { batch: read.batch } : {}),
     ...(reason !== '' ? { reason } : {}),
   });
 }

@@ -2,6 +2,7 @@
  * What the Slack front door needs of storage and of the request stream,
  * declared beside it; nats/ implements them and service.ts passes them in.
  */
+import type { BatchOptionsInput } from '../contracts/batch-options.js';
 import type { SlackDoorCommand } from '../contracts/events.js';
 import type { RequestHosts } from '../contracts/host-list.js';
 import type { BatchPosts } from './batch-thread.js';
@@ -16,6 +17,8 @@ export type PendingBatch = RequestHosts & {
   /** The registry's operation. */
   operation: string;
   params: Record<string, string>;
+  /** A batch's rolling options as typed (SPEC §10). */
+  batch?: BatchOptionsInput;
   reason?: string;
   /** After this a Confirm is refused (ISO 8601). */
   expiresAt: string;

@@ -27,6 +27,10 @@ export const ACTIONS = {
   cancel: 'subtask_cancel',
   confirmBatch: 'batch_confirm',
   cancelBatch: 'batch_cancel',
+  /** A running batch held, let go, or canceled as a whole (SPEC §10). */
+  pause: 'task_pause',
+  resume: 'task_resume',
+  cancelTask: 'task_cancel',
 } as const;
 
 /** What a task button carries, as JSON in its `value`. */
@@ -375,7 +379,10 @@ function firstWith(task: OcpTask, status: SubtaskStatus): OcpSubtask | undefined
 
 const buttonValue = (v: ButtonValue) => JSON.stringify(v);
 
-/** Buttons for the task's state: FAILED → Retry, Skip, Rollback; RUNNING with a RUNNING subtask → Cancel. */
+/**
+ * Buttons for the task's state: FAILED → Retry, Skip, Rollback; a RUNNING batch → Pause (or
+ * Resume) and Cancel of the batch; another RUNNING task with a RUNNING subtask → Cancel.
+ */
 function taskActions(
   task: OcpTask,
   hostNames: Record<number, string>,
@@ -390,6 +397,8 @@ function taskActions(
       task.context.stringMap.prohibit_rollback === 'true' || task.subtasks.some((s) => s.prohibitRollback);
     if (!prohibited)
       elements.push(button('Rollback', ACTIONS.rollback, buttonValue({ taskId: task.id }), { style: 'danger' }));
+  } else if (task.status === 'RUNNING' && task.context.parallel) {
+    elements.push(...batchControls(task));
   } else if (task.status === 'RUNNING') {
     const running = firstWith(task, 'RUNNING');
     if (running) {
@@ -412,6 +421,33 @@ function taskActions(
     }
   }
   return elements.length > 0 ? { type: 'actions', elements } : undefined;
+}
+
+/**
+ * A running batch's buttons (SPEC §10): Pause, or Resume when it is paused,
+ * and Cancel of the whole batch (with a confirmation dialog). Exported for
+ * whichever renderer draws a batch's parent.
+ */
+export function batchControls(task: Pick<OcpTask, 'id' | 'status' | 'context'>): Button[] {
+  if (task.status !== 'RUNNING') return [];
+  const value = buttonValue({ taskId: task.id });
+  const paused = task.context.stringMap.paused === 'true';
+  return [
+    paused ? button('Resume', ACTIONS.resume, value, { style: 'primary' }) : button('Pause', ACTIONS.pause, value),
+    button('Cancel', ACTIONS.cancelTask, value, {
+      style: 'danger',
+      confirm: {
+        title: plain('Cancel this batch?', 100),
+        text: mrkdwnClipped(
+          'No new host starts, the steps that run are stopped on their hosts and the batch fails; hosts not started stay waiting. Retry runs them later.',
+          300,
+        ),
+        confirm: plain('Cancel the batch', 30),
+        deny: plain('Keep running', 30),
+        style: 'danger',
+      },
+    }),
+  ];
 }
 
 function mrkdwnClipped(text: string, max: number) {
@@ -670,7 +706,13 @@ export const SELECTION_SHOWN = 10;
 export function renderConfirm(
   op: { summary: string; title: string },
   hosts: Array<{ id: number; name: string; labels?: Readonly<Record<string, string>> }>,
-  request: { params?: Readonly<Record<string, string>>; reason?: string | undefined; selector?: string },
+  request: {
+    params?: Readonly<Record<string, string>>;
+    /** A batch's rolling options (`canary`, `maxFailures`, `maxParallel`), shown as `name=value`. */
+    options?: Readonly<Record<string, string>>;
+    reason?: string | undefined;
+    selector?: string;
+  },
   value: string,
 ): Rendered {
   const n = hosts.length;
@@ -683,7 +725,9 @@ export function renderConfirm(
     n === 1
       ? `The host runs the steps of ${escapeMrkdwn(op.title)}.`
       : `Each host runs the steps of ${escapeMrkdwn(op.title)}; hosts run in parallel, a few at a time, and a failing host does not stop the others.`;
-  const params = Object.entries(request.params ?? {}).map(([k, v]) => `${escapeMrkdwn(k)}=${escapeMrkdwn(v)}`);
+  const params = Object.entries({ ...request.params, ...request.options }).map(
+    ([k, v]) => `${escapeMrkdwn(k)}=${escapeMrkdwn(v)}`,
+  );
   const matched = selected ? [`selector \`${escapeMrkdwn(clip(request.selector ?? '', 300))}\` matches them now`] : [];
   const head: KnownBlock[] = [
     section(`:warning: *${escapeMrkdwn(question)}* ${how}`),

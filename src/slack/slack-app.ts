@@ -8,6 +8,7 @@
  * The request path acknowledges before anything slow: text and hosts are
  * checked from memory, then `ack()`, then the role lookup and the work.
  */
+
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
@@ -32,9 +33,11 @@ import type { FrontDoor } from '../api/ports.js';
 import { findHost, type HostConfig } from '../config.js';
 import type { SlackDoorCommand, SlackOrigin } from '../contracts/events.js';
 import { type Selector, selectHosts, selectorText } from '../contracts/selector.js';
+import { optionsStringMap, resolveBatchOptions } from '../core/rolling.js';
 import { asCodedError } from '../errors.js';
 import { findOperation } from '../operations/registry.js';
 import { cancel, retry, rollback, skip } from '../tasks/act-on-task.js';
+import { cancelBatch, pause, resume } from '../tasks/control-batch.js';
 import { createTask, operationOrThrow } from '../tasks/create-task.js';
 import type { OperationDeps } from '../tasks/deps.js';
 import { agentStatus, getTask, listTasks } from '../tasks/read-tasks.js';
@@ -81,7 +84,7 @@ const ephemeral = (text: string) => ({ response_type: 'ephemeral' as const, repl
 const ROLE_HINT: Record<Role, string> = {
   HOST_MANAGER: 'restart, stop or start the agent',
   HOST_VIEWER: 'see the agent of a host',
-  TASK_MANAGER: 'retry, skip, roll back or cancel',
+  TASK_MANAGER: 'retry, skip, roll back, cancel, pause or resume',
   TASK_VIEWER: 'see tasks',
 };
 
@@ -123,17 +126,22 @@ export function createCommandHandler(d: SlackAppDeps) {
         // operation that asks for it: a confirmation click first. A selector is kept as
         // typed and resolved again on the click, against the inventory of that moment.
         const { selector } = cmd;
+        // Batch options are checked against what the hosts are now (a canary larger than the batch).
+        const options = resolveBatchOptions(ops.config.batch, cmd.batch, hosts.length);
+        if (!options.ok) return respond(ephemeral(`:warning: ${options.problem.message}`));
         if (hosts.length > 1 || selector !== undefined || op.confirm) {
           const batchId = randomUUID();
           await d.pending.put(batchId, {
             operation: op.name,
             ...(selector === undefined ? { hostIds: hosts.map((h) => h.id) } : { selector }),
             params: cmd.params,
+            ...(cmd.batch ? { batch: cmd.batch } : {}),
             ...(cmd.reason ? { reason: cmd.reason } : {}),
             expiresAt: new Date(now.getTime() + CONFIRM_LIFETIME_MS).toISOString(),
           });
           const request = {
             params: cmd.params,
+            ...(hosts.length > 1 ? { options: optionsStringMap(options.options) } : {}),
             reason: cmd.reason,
             ...(selector === undefined ? {} : { selector: selectorText(selector) }),
           };
@@ -155,6 +163,7 @@ export function createCommandHandler(d: SlackAppDeps) {
           requestId,
           origin,
           ...(Object.keys(cmd.params).length > 0 ? { params: cmd.params } : {}),
+          ...(cmd.batch ?? {}),
           ...(cmd.reason ? { reason: cmd.reason } : {}),
         };
         // On the Slack door's own way in: only it may say a request comes from a
@@ -303,6 +312,19 @@ async function roleToConfirm(d: SlackAppDeps, batchId: string | undefined): Prom
 const CONFIRM_LIFETIME_MS = 15 * 60_000;
 const CONFIRM_GONE = 'This confirmation has expired or was cancelled; type the command again.';
 
+/** What each task button does (a task button carries its task, and a subtask for the subtask's buttons). */
+const TASK_BUTTONS: Readonly<
+  Record<string, (ops: SlackAppDeps['ops'], v: { taskId: number; subtaskId: number }) => Promise<{ id: number }>>
+> = {
+  [ACTIONS.retry]: (ops, v) => retry(ops, v.taskId),
+  [ACTIONS.rollback]: (ops, v) => rollback(ops, v.taskId),
+  [ACTIONS.skip]: (ops, v) => skip(ops, v.taskId, v.subtaskId),
+  [ACTIONS.cancel]: (ops, v) => cancel(ops, v.taskId, v.subtaskId),
+  [ACTIONS.pause]: (ops, v) => pause(ops, v.taskId),
+  [ACTIONS.resume]: (ops, v) => resume(ops, v.taskId),
+  [ACTIONS.cancelTask]: (ops, v) => cancelBatch(ops, v.taskId),
+};
+
 export function createActionHandler(d: SlackAppDeps) {
   const { ops, logger } = d;
   return async function handleAction({
@@ -342,6 +364,7 @@ export function createActionHandler(d: SlackAppDeps) {
           operation: v.operation,
           ...(v.selector === undefined ? { hostIds: v.hostIds } : { selector: v.selector }),
           params: v.params,
+          ...(v.batch ? { batch: v.batch } : {}),
           creator: `slack:${userId}`,
           requestId: requestIdOf(body.trigger_id),
           traceId: newTraceId(),
@@ -365,16 +388,10 @@ export function createActionHandler(d: SlackAppDeps) {
       if (!roles.has('TASK_MANAGER')) return void (await respond(ephemeral(refusal('TASK_MANAGER'))));
       const v = ButtonValue.parse(JSON.parse(action.value ?? '{}'));
       const subtaskId = v.subtaskId ?? 0;
-      const task =
-        action.action_id === ACTIONS.retry
-          ? await retry(ops, v.taskId)
-          : action.action_id === ACTIONS.rollback
-            ? await rollback(ops, v.taskId)
-            : action.action_id === ACTIONS.skip
-              ? await skip(ops, v.taskId, subtaskId)
-              : action.action_id === ACTIONS.cancel
-                ? await cancel(ops, v.taskId, subtaskId)
-                : await getTask(ops, v.taskId);
+      const task = await (TASK_BUTTONS[action.action_id] ?? ((o, x) => getTask(o, x.taskId)))(ops, {
+        taskId: v.taskId,
+        subtaskId,
+      });
       logger.info({ taskId: task.id, action: action.action_id, user: userId }, 'Slack button handled');
     } catch (err) {
       const coded = asCodedError(err);

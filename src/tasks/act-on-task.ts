@@ -22,6 +22,7 @@ import { addSteps, type Draft, hostsAtRest, hostsStillToRun, type TaskRecord } f
 import { CodedError, ErrorCode } from '../errors.js';
 import { runKeyOf, targetOf } from '../executor/ports.js';
 import { operationOfTask } from '../operations/registry.js';
+import { followBatch } from './control-batch.js';
 import type { OperationDeps, TaskDeps } from './deps.js';
 import { hostOrThrow, recordOrThrow, subtaskOrThrow } from './find-or-throw.js';
 import { claimHosts, releaseClaims } from './host-claims.js';
@@ -72,6 +73,9 @@ async function reopen(deps: TaskDeps, taskId: number, operation: (r: TaskRecord)
   if (!updated) throw new CodedError(ErrorCode.taskNotFound, `task ${idText(taskId)} not found`, 'taskId');
   try {
     await queueReady(deps, updated);
+    // A batch's progress opens its chains (core/rolling.ts): a Retry resumes the hosts never
+    // started, once what it reopened lets the rules open them; a Skip may end a stopped batch.
+    if (updated.layout === 'chains') await followBatch(deps, taskId, updated.traceId, await deps.store.advance(taskId));
   } catch (err) {
     // Stored: the sweeper queues what is READY. An error answer now would be for a change that runs.
     deps.logger.warn({ taskId, err: (err as Error).message }, 'operation stored; queueing left to the sweeper');
@@ -101,7 +105,11 @@ export async function retryOne(deps: TaskDeps, taskId: number, subtaskId: number
 
 export async function skip(deps: TaskDeps, taskId: number, subtaskId: number): Promise<OcpTask> {
   subtaskOrThrow(await recordOrThrow(deps, taskId), subtaskId);
-  return reopen(deps, taskId, (r) => ({ ...r, task: skipSubtask(r.task, subtaskId, deps.now(), r.maxParallel) }));
+  // A batch stored in parts opens its chains by its progress, never by settle (maxParallel 0).
+  return reopen(deps, taskId, (r) => ({
+    ...r,
+    task: skipSubtask(r.task, subtaskId, deps.now(), r.layout === 'chains' ? 0 : r.maxParallel),
+  }));
 }
 
 /**

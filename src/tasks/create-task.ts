@@ -10,6 +10,13 @@ import type { RequestHosts } from '../contracts/host-list.js';
 import type { Origin } from '../contracts/origin.js';
 import { paramsSchema } from '../contracts/params.js';
 import { selectorText } from '../contracts/selector.js';
+import {
+  type BatchOptions,
+  type BatchRequest,
+  firstOpening,
+  optionsStringMap,
+  resolveBatchOptions,
+} from '../core/rolling.js';
 import { idsNeeded, planTask } from '../core/task.js';
 import type { TaskRecord } from '../core/task-record.js';
 import { CodedError, describeZodError, ErrorCode, errorBody } from '../errors.js';
@@ -35,6 +42,8 @@ export type CreateTaskInput = RequestHosts & {
   traceId: string;
   reason?: string;
   origin?: Origin;
+  /** A batch's rolling options as the request gives them, over config `batch:` (SPEC §10); one host ignores them. */
+  batch?: BatchRequest;
 };
 
 export interface Created {
@@ -85,6 +94,8 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
   const named =
     selector === undefined ? input.hostIds.map((id) => hostOrThrow(deps, id)) : hostsMatchingOrThrow(deps, selector);
   const runbook = findRunbook(deps.config, op.runbook);
+  // Checked before anything is reserved: a refused request leaves nothing behind.
+  optionsOrThrow(deps, input.batch, named.length);
   // What a selector matched is kept with the ids counted for it: a redelivery runs on the same hosts.
   const matched = selector === undefined ? undefined : named.map((h) => h.id);
   const entry = await reserve(deps, input.requestId, idsNeeded(runbook, named.length), matched);
@@ -100,13 +111,15 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
   const hosts = entry.hostIds ? entry.hostIds.map((id) => hostOrThrow(deps, id)) : named;
   const taskId = entry.ids[0] as number;
   const batch = hosts.length > 1;
-  const maxParallel = batch ? deps.config.batch.maxParallel : undefined;
+  const options = batch ? optionsOrThrow(deps, input.batch, hosts.length) : undefined;
+  const maxParallel = options?.maxParallel;
   const plan = planTask({
     name: batch ? batchTitle(op.title) : op.title,
     // An operation of one's own names itself and its parameters in the task (SPEC §8); a selector shows as typed.
     stringMap: {
       ...(op.builtin ? {} : { ...params, operation: op.name }),
       ...(selector === undefined ? {} : { selector: selectorText(selector) }),
+      ...(options ? optionsStringMap(options) : {}),
     },
     prohibitRollback: !op.rollback,
     runbook,
@@ -115,7 +128,8 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
     creator: input.creator,
     executor: deps.address,
     now: deps.now(),
-    ...(maxParallel === undefined ? {} : { maxParallel }),
+    // Only the chains that open first (the canary's, or maxParallel of them) are READY.
+    ...(options ? { maxParallel: firstOpening(options, hosts.length) } : {}),
     ...(input.reason ? { reason: input.reason } : {}),
   });
   // Which configured step each subtask runs, and digests of what they render now: never the scripts.
@@ -141,6 +155,7 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
       requestId: input.requestId,
       traceId: input.traceId,
       ...(maxParallel === undefined ? {} : { maxParallel }),
+      ...(options ? { options } : {}),
       ...(op.exclusive ? {} : { shared: true }),
       ...(input.origin ? { origin: input.origin } : {}),
     });
@@ -186,6 +201,20 @@ export async function createTask(deps: TaskDeps, input: CreateTaskInput, attempt
     'task created',
   );
   return { record, repeated: false };
+}
+
+/**
+ * A batch's rolling options: the request's over config `batch:`, checked
+ * against the batch's size; a bad one is 400 / 10001 naming its field.
+ */
+function optionsOrThrow(
+  deps: Pick<TaskDeps, 'config'>,
+  request: BatchRequest | undefined,
+  hosts: number,
+): BatchOptions {
+  const resolved = resolveBatchOptions(deps.config.batch, request, hosts);
+  if (!resolved.ok) throw new CodedError(ErrorCode.badRequest, resolved.problem.message, resolved.problem.field);
+  return resolved.options;
 }
 
 /** The request's entry; a new request reserves its ids first, so a redelivery reuses them. */

@@ -100,6 +100,23 @@ export interface TaskStore {
   chainRested(taskId: number, chain: number, failed: boolean): Promise<ChainRested>;
   /** End a batch whose chains are all at rest (the sweeper's safety net); its summary if this ended it. */
   endBatch(taskId: number): Promise<TaskSummary | undefined>;
+  /**
+   * Judge a batch's progress again (core/rolling.ts): open the chains that
+   * may start now — their work items are the caller's to queue — or end the
+   * batch when it will start no more chains and none runs. After Resume,
+   * Retry, Skip, Cancel, and by the sweeper.
+   */
+  advance(taskId: number): Promise<ChainRested>;
+  /**
+   * Pause or resume a batch: recorded in its progress (no chain opens while
+   * paused) and shown in its head (`context.stringMap.paused`, with a
+   * task.paused or task.resumed event). Of pauses and resumes racing, the
+   * last one recorded is what both show. Resolves with the batch as it then
+   * stands; undefined when it is not stored.
+   */
+  setPaused(taskId: number, paused: boolean): Promise<TaskRecord | undefined>;
+  /** Cancel a batch: no chain of it opens again (Retry lifts it). False when it is not stored. */
+  stopBatch(taskId: number): Promise<boolean>;
 }
 
 /** A batch as two reads show it (TaskStore.glance). */
@@ -113,12 +130,14 @@ export interface BatchGlance {
   progress: Progress | undefined;
 }
 
-/** What a chain coming to rest leads to. */
+/** What a chain coming to rest (or a batch judged again) leads to. */
 export interface ChainRested {
   /** Chains opened by it: queue a work item for each. */
   open: Array<{ chain: number; subtaskId: number; runTime: number }>;
   /** The task, if this ended it. */
   ended?: TaskSummary;
+  /** It ended with these hosts never started (canceled, a canary failed, too many failures): free them. */
+  unstarted?: number[];
 }
 
 /** The change is stored, but announcing its events failed: they wait in the outbox for the next writer or the sweeper. */

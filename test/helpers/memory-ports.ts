@@ -79,6 +79,15 @@ export function memoryTaskStore(now: () => Date = () => new Date()): TaskStore &
     async endBatch() {
       return undefined;
     },
+    async advance() {
+      return { open: [] };
+    },
+    async setPaused(taskId) {
+      return tasks.get(taskId)?.record;
+    },
+    async stopBatch(taskId) {
+      return tasks.has(taskId);
+    },
   };
 }
 

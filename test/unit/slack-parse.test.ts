@@ -349,3 +349,40 @@ describe('unescapeSlack', () => {
   ];
   for (const [input, out] of cases) test(input, () => assert.equal(unescapeSlack(input), out));
 });
+
+describe('parseCommandText: a batch’s rolling options (SPEC §10)', () => {
+  test('canary, maxFailures and maxParallel tokens after the hosts, before the reason', () => {
+    const r = parseCommandText('restart cluster=c1 canary=2 maxFailures=5% maxParallel=10 after the upgrade');
+    assert.ok(r.ok);
+    assert.deepEqual(r.command, {
+      kind: 'run',
+      operation: 'restart',
+      hosts: [],
+      selector: { cluster: 'c1' },
+      params: {},
+      batch: { canary: 2, maxFailures: '5%', maxParallel: 10 },
+      reason: 'after the upgrade',
+    });
+    const count = parseCommandText('restart 101,102 maxFailures=1');
+    assert.ok(count.ok && count.command.kind === 'run');
+    assert.deepEqual(count.command.batch, { maxFailures: 1 });
+  });
+
+  const refused: Array<[string, RegExp]> = [
+    [
+      'restart 101,102 maxFailures=120%',
+      /`maxFailures=120%`: maxFailures must be a whole number of hosts, or a percentage/,
+    ],
+    ['restart 101,102 canary=two', /`canary=two`: canary must be a whole number/],
+    ['restart 101,102 maxParallel=0', /`maxParallel=0`: maxParallel must be a whole number from 1 to 2000/],
+    ['restart 101,102 canary=1 canary=2', /`canary` is given twice/],
+    ['restart 101,102 canery=1', /`canery` is not a parameter of `restart`.*canary=/],
+  ];
+  for (const [text, error] of refused) {
+    test(`refuses ${text}`, () => {
+      const r = parseCommandText(text);
+      assert.equal(r.ok, false);
+      if (!r.ok) assert.match(r.error, error);
+    });
+  }
+});

@@ -310,11 +310,23 @@ describe('renderParent: a batch, one line per host', () => {
       allText(r),
       /1 :white_check_mark: · 1 :x: · 1 :hourglass_flowing_sand: · 1 :large_blue_circle: · 1 :white_circle:/,
     );
-    // Cancel names the host of the running step.
-    const [cancel] = buttons(r);
-    assert.ok(cancel && cancel.type === 'button');
-    assert.deepEqual(JSON.parse(cancel.value ?? ''), { taskId: 30_000, subtaskId: t.subtasks[13]?.id });
-    assert.match(cancel.confirm?.text.text ?? '', /on host 103 \(sim-host-103\)/);
+    // A running batch is paused, resumed or canceled as a whole (SPEC §10).
+    const [pause, cancel, ...more] = buttons(r);
+    assert.equal(more.length, 0);
+    assert.ok(pause && pause.type === 'button' && cancel && cancel.type === 'button');
+    assert.equal(pause.action_id, ACTIONS.pause);
+    assert.equal(pause.text.text, 'Pause');
+    assert.deepEqual(JSON.parse(pause.value ?? ''), { taskId: 30_000 });
+    assert.equal(cancel.action_id, ACTIONS.cancelTask);
+    assert.equal(cancel.style, 'danger');
+    assert.deepEqual(JSON.parse(cancel.value ?? ''), { taskId: 30_000 });
+    assert.equal(cancel.confirm?.title?.text, 'Cancel this batch?');
+    // Paused: Resume instead of Pause.
+    const paused = { ...t, context: { ...t.context, stringMap: { ...t.context.stringMap, paused: 'true' } } };
+    const [resume] = buttons(renderParent(paused, { now: after(13_300), ...ctx }));
+    assert.ok(resume && resume.type === 'button');
+    assert.equal(resume.action_id, ACTIONS.resume);
+    assert.equal(resume.text.text, 'Resume');
   });
 
   test('without hostOfSubtask, hosts come from listMap.host_ids', () => {
