@@ -11,6 +11,7 @@ import type { TaskStatus } from '../contracts/ocp-task.js';
 import {
   ACTIONS,
   type ButtonValue,
+  batchControls,
   clip,
   escapeMrkdwn,
   formatDuration,
@@ -141,10 +142,13 @@ const button = (text: string, actionId: string, value: ButtonValue, style?: 'dan
 });
 
 /**
- * A failed batch's buttons, as a single task's: Retry (which also starts the
- * hosts never started), Skip (the first failed host's step), Rollback.
+ * A running batch's buttons: Pause or Resume, and Cancel. A failed batch's, as
+ * a single task's: Retry (which also starts the hosts never started), Skip
+ * (the first failed host's step), Rollback.
  */
 function batchActions(v: BatchView): ActionsBlock | undefined {
+  if (v.status === 'RUNNING')
+    return { type: 'actions', elements: batchControls(v.taskId, v.status, v.paused === true) };
   if (v.status !== 'FAILED') return undefined;
   const skip = v.failed.find((h) => h.subtaskId !== undefined)?.subtaskId;
   const elements: Button[] = [button('Retry', ACTIONS.retry, { taskId: v.taskId })];

@@ -398,7 +398,7 @@ function taskActions(
     if (!prohibited)
       elements.push(button('Rollback', ACTIONS.rollback, buttonValue({ taskId: task.id }), { style: 'danger' }));
   } else if (task.status === 'RUNNING' && task.context.parallel) {
-    elements.push(...batchControls(task));
+    elements.push(...batchControls(task.id, task.status, task.context.stringMap.paused === 'true'));
   } else if (task.status === 'RUNNING') {
     const running = firstWith(task, 'RUNNING');
     if (running) {
@@ -428,10 +428,9 @@ function taskActions(
  * and Cancel of the whole batch (with a confirmation dialog). Exported for
  * whichever renderer draws a batch's parent.
  */
-export function batchControls(task: Pick<OcpTask, 'id' | 'status' | 'context'>): Button[] {
-  if (task.status !== 'RUNNING') return [];
-  const value = buttonValue({ taskId: task.id });
-  const paused = task.context.stringMap.paused === 'true';
+export function batchControls(taskId: number, status: OcpTask['status'], paused: boolean): Button[] {
+  if (status !== 'RUNNING') return [];
+  const value = buttonValue({ taskId });
   return [
     paused ? button('Resume', ACTIONS.resume, value, { style: 'primary' }) : button('Pause', ACTIONS.pause, value),
     button('Cancel', ACTIONS.cancelTask, value, {

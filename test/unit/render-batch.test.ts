@@ -159,7 +159,7 @@ describe('thread replies of a batch', () => {
     assert.equal(renderBatchEnd(view({ status: 'SUCCESSFUL' })).blocks.length, 1, 'nothing left: counts only');
   });
 
-  test('a failed batch’s parent offers Retry, Skip (the first failed host’s step) and Rollback; a running one none', () => {
+  test('a failed batch’s parent offers Retry, Skip (the first failed host’s step) and Rollback; a running one Pause (or Resume) and Cancel', () => {
     const failed = [{ hostId: 7, error: 'exit code 3', subtaskId: 70 }];
     const ended = renderBatchParent(
       view({ status: 'FAILED', failed, counts: { successful: 1, failed: 1, running: 0, pending: 0 }, hosts: 2 }),
@@ -178,10 +178,21 @@ describe('thread replies of a batch', () => {
     );
     const noRollback = renderBatchParent(view({ status: 'FAILED', failed, prohibitRollback: true }), T0);
     assert.doesNotMatch(all(noRollback), /task_rollback/);
-    assert.equal(
-      renderBatchParent(view(), T0).blocks.find((b) => b.type === 'actions'),
-      undefined,
-    );
+    const controls = (v: Parameters<typeof view>[0]) =>
+      (
+        renderBatchParent(view(v), T0).blocks.find((b) => b.type === 'actions') as {
+          elements: Array<{ action_id: string; value: string; confirm?: unknown }>;
+        }
+      ).elements.map((e) => [e.action_id, JSON.parse(e.value), 'confirm' in e]);
+    assert.deepEqual(controls({}), [
+      ['task_pause', { taskId: 42 }, false],
+      ['task_cancel', { taskId: 42 }, true],
+    ]);
+    assert.deepEqual(controls({ paused: true }), [
+      ['task_resume', { taskId: 42 }, false],
+      ['task_cancel', { taskId: 42 }, true],
+    ]);
+    assert.match(all(renderBatchParent(view({ paused: true }), T0)), /PAUSED/);
   });
 
   test('the end in counts, naming the hosts never started', () => {
