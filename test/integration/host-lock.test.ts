@@ -43,6 +43,19 @@ describe('host lock', () => {
     assert.equal((await waitForTask(stack.nc, third.body.data.id)).status, 'SUCCESSFUL');
   });
 
+});
+
+describe('host lock of an ended task', () => {
+  // A lease long enough that a loaded machine cannot outlast it between the
+  // lock's write and the request that finds it (a 2 s one did, in CI).
+  let stack: Stack;
+  before(async () => {
+    stack = await startStack({ hosts: 1, leaseSeconds: 30 });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
   it('a task that has ended gives its host up at once; one being set running again keeps it', async () => {
     const api = await stack.startService('api');
     const call = apiClient(api.httpPort as number);
