@@ -16,10 +16,46 @@ import type { OcpTask } from '../../src/contracts/ocp-task.js';
 import type { Service } from '../../src/service.js';
 import { launchBrowser, newContext, signInAt } from '../helpers/browser.js';
 import { apiClient } from '../helpers/http.js';
+import { taskEvents } from '../helpers/requests.js';
 import { clearFaults, setFault, setStepDurations } from '../helpers/sim-agent.js';
 import { type Stack, startStack, waitForTask } from '../helpers/stack.js';
 
 const SHOTS = process.env.UI_SCREENSHOTS;
+
+interface Frame {
+  id?: string;
+  event?: string;
+  data: string;
+}
+
+/** Server-sent events from `res` until `enough` says so (the stream is then closed). */
+async function readFrames(res: Response, enough: (frames: Frame[]) => boolean): Promise<Frame[]> {
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  const frames: Frame[] = [];
+  let buffer = '';
+  while (!enough(frames)) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let end = buffer.indexOf('\n\n');
+    while (end >= 0) {
+      const frame: Frame = { data: '' };
+      for (const line of buffer.slice(0, end).split('\n')) {
+        const [field, ...rest] = line.split(': ');
+        const value = rest.join(': ');
+        if (field === 'id') frame.id = value;
+        else if (field === 'event') frame.event = value;
+        else if (field === 'data') frame.data += value;
+      }
+      if (frame.event) frames.push(frame);
+      buffer = buffer.slice(end + 2);
+      end = buffer.indexOf('\n\n');
+    }
+  }
+  await reader.cancel();
+  return frames;
+}
 
 /** The DAG's nodes as the page shows them: name and state in words. */
 const nodesOf = (page: Page) =>
@@ -149,6 +185,45 @@ describe('the web page', () => {
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'ui-task.png'), fullPage: true });
     setStepDurations(host.agentHome, undefined);
     await context.close();
+  });
+
+  it('streams a task’s events after Last-Event-ID, so a dropped connection misses none; only to a session', async () => {
+    const done = (await api<{ contents: OcpTask[] }>('GET', '/api/v2/tasks/instances?status=SUCCESSFUL&size=1')).body
+      .data.contents[0];
+    assert.ok(done);
+    const events = `${base}/ui/api/tasks/${done.id}/events`;
+    assert.equal((await fetch(events)).status, 401, 'no session, no events');
+    const signIn = await fetch(`${base}/ui/api/session`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'viewer', password: 'viewer-secret-3' }),
+    });
+    assert.equal(signIn.status, 200);
+    const cookie = (signIn.headers.get('set-cookie') ?? '').split(';')[0] as string;
+    const stored = await taskEvents(stack.nc, done.id);
+    assert.ok(stored.length >= 13);
+
+    // Fresh: the task as stored, under the id of the last event before it.
+    const fresh = await fetch(events, { headers: { cookie } });
+    assert.equal(fresh.status, 200);
+    assert.match(fresh.headers.get('content-type') ?? '', /text\/event-stream/);
+    const [snapshot] = await readFrames(fresh, (f) => f.length >= 1);
+    assert.equal(snapshot?.event, 'snapshot');
+    assert.equal((JSON.parse(snapshot?.data ?? '{}') as OcpTask).status, 'SUCCESSFUL');
+    const lastId = Number(snapshot?.id);
+    assert.ok(lastId > 0);
+
+    // Resumed after the task's 4th event: the 5th on, in order, each once, and no snapshot.
+    const all = await fetch(events, { headers: { cookie, 'last-event-id': '0' } });
+    const everything = await readFrames(all, (f) => f.length >= stored.length);
+    const ids = everything.map((f) => Number(f.id));
+    assert.equal(ids.at(-1), lastId);
+    const resumed = await fetch(events, { headers: { cookie, 'last-event-id': String(ids[3]) } });
+    const rest = await readFrames(resumed, (f) => f.length >= stored.length - 4);
+    assert.deepEqual(
+      rest.map((f) => [f.event, Number(f.id), (JSON.parse(f.data) as { type: string }).type]),
+      stored.slice(4).map((e, i) => ['task', ids[4 + i], e.type]),
+    );
   });
 
   it('shows a failed step’s output on its page', async () => {
