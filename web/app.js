@@ -30,7 +30,7 @@ function h(tag, attrs = {}, ...children) {
 }
 
 function show(...nodes) {
-  main.replaceChildren(...nodes);
+  main.replaceChildren(...nodes.filter(Boolean));
 }
 
 const fmtTime = (iso) => (iso ? new Date(iso).toLocaleString() : '—');
@@ -710,6 +710,14 @@ function clipText(text, max) {
 
 // ---- the timeline
 
+/** A step's bar, placed by CSSOM (the page's Content Security Policy refuses style attributes). */
+function bar(r) {
+  const span = h('span', { class: `span state-${r.subtask.status}` });
+  span.style.left = `${(r.left * 100).toFixed(2)}%`;
+  span.style.width = `${Math.max(0.5, r.width * 100).toFixed(2)}%`;
+  return span;
+}
+
 function drawTimeline(view, subtasks) {
   const box = view.root.timeline;
   const rows = timelineOf(subtasks, Date.now());
@@ -731,14 +739,7 @@ function drawTimeline(view, subtasks) {
             { class: 'label' },
             `${r.subtask.name} — ${r.subtask.status}, ${fmtClock(r.subtask.startTime)}, ${fmtDuration(r.ms)}`,
           ),
-          h(
-            'span',
-            { class: 'track', 'aria-hidden': 'true' },
-            h('span', {
-              class: `span state-${r.subtask.status}`,
-              style: `left:${(r.left * 100).toFixed(2)}%;width:${Math.max(0.5, r.width * 100).toFixed(2)}%`,
-            }),
-          ),
+          h('span', { class: 'track', 'aria-hidden': 'true' }, bar(r)),
         ),
       ),
     ),

@@ -182,6 +182,9 @@ describe('the web page', () => {
     );
     // The timeline has a bar per step, each named with its state.
     assert.equal(await page.locator('#timeline li').count(), names.length);
+    const bars = await page.$$eval('#timeline .span', (els) => els.map((e) => e.getBoundingClientRect().width));
+    assert.ok(bars.length === names.length && bars.every((w) => w > 0), `a visible bar per step: ${bars.join()}`);
+    assert.doesNotMatch((await page.locator('main').textContent()) ?? '', /\bnull\b|undefined/);
     if (SHOTS) await page.screenshot({ path: join(SHOTS, 'ui-task.png'), fullPage: true });
     setStepDurations(host.agentHome, undefined);
     await context.close();
