@@ -172,7 +172,7 @@ async function listPage() {
   document.title = 'Tasks · ocp-chatops';
   const q = new URLSearchParams(location.search);
   const query = new URLSearchParams();
-  for (const k of ['status', 'hostId', 'name']) if (q.get(k)) query.set(k, q.get(k));
+  for (const k of ['status', 'hostId', 'creator', 'name']) if (q.get(k)) query.set(k, q.get(k));
   const pageNo = Math.max(1, Number(q.get('page')) || 1);
   query.set('page', String(pageNo));
   query.set('size', '20');
@@ -202,6 +202,12 @@ async function listPage() {
       {},
       'Host id',
       h('input', { name: 'hostId', inputmode: 'numeric', value: q.get('hostId') ?? '', size: 8 }),
+    ),
+    h(
+      'label',
+      {},
+      'Creator',
+      h('input', { name: 'creator', value: q.get('creator') ?? '', size: 10, placeholder: 'alice, slack:U…' }),
     ),
     select('name', 'Operation', names),
     h('button', { type: 'submit' }, 'Filter'),

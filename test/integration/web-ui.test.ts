@@ -307,6 +307,45 @@ describe('the web page', () => {
     await context.close();
   });
 
+  it('lists tasks newest first, filtered by status, host, creator and operation', async () => {
+    const host = stack.sshd.hosts[0];
+    assert.ok(host);
+    const mine = await api<OcpTask>('POST', `/compute/hosts/${host.id}/agent/restart`, { user: 'admin' });
+    assert.equal(mine.status, 200);
+    await waitForTask(stack.nc, mine.body.data.id);
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    await signInAt(page, base, '/ui/', 'viewer');
+    const rows = () =>
+      page.$$eval('table.tasks tbody tr', (trs) =>
+        trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')),
+      );
+    await page.locator('table.tasks tbody tr').first().waitFor();
+    const all = await rows();
+    const ids = all.map((r) => Number(r[0]));
+    assert.deepEqual(
+      ids,
+      [...ids].sort((a, b) => b - a),
+      'newest first',
+    );
+    await page.locator('.filters input[name=creator]').fill('admin');
+    await page.locator('.filters button[type=submit]').click();
+    await page.waitForURL(/creator=admin/);
+    await page.locator('table.tasks tbody tr').first().waitFor();
+    assert.deepEqual(
+      (await rows()).map((r) => [r[0], r[4]]),
+      [[String(mine.body.data.id), 'admin']],
+    );
+    await page.goto(
+      `${base}/ui/?status=FAILED&creator=operator&name=Restart+OCP+agent&hostId=${stack.sshd.hosts[1]?.id}`,
+    );
+    await page.locator('table.tasks tbody tr').first().waitFor();
+    const failed = await rows();
+    assert.ok(failed.length >= 1);
+    assert.ok(failed.every((r) => r[1] === 'Restart OCP agent' && r[2] === 'FAILED' && r[4] === 'operator'));
+    await context.close();
+  });
+
   it('fits a 390-px-wide phone: the list, the task page and the host page, without sideways scrolling', async () => {
     const done = await api<{ contents: OcpTask[] }>('GET', '/api/v2/tasks/instances?size=1');
     const id = done.body.data.contents[0]?.id;
