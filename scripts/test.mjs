@@ -13,6 +13,8 @@ const PACKAGES = {
   'ssh-keygen': 'openssh-client',
   // hosts whose steps run as another user (become): test/integration/become.test.ts
   sudo: 'sudo',
+  // the web page's tests drive Debian's Chromium (playwright-core, never a downloaded browser)
+  chromium: 'chromium',
 };
 
 function onPath(name) {
@@ -54,7 +56,7 @@ if (missing.length > 0) {
 
 const bin = (name) => join('node_modules', '.bin', name);
 if (run(bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']) !== 0) process.exit(1);
-if (run(bin('biome'), ['check', 'src', 'test', 'bench', 'scripts', 'demo', 'chaos']) !== 0) process.exit(1);
+if (run(bin('biome'), ['check', 'src', 'test', 'bench', 'scripts', 'demo', 'chaos', 'web']) !== 0) process.exit(1);
 
 const files = ['test/unit', 'test/integration'].flatMap((dir) =>
   existsSync(dir)

@@ -216,6 +216,23 @@ const FileSchema = z
       .object({ tasks: Duration.default('400d'), events: Duration.default('400d') })
       .strict()
       .prefault({}),
+    /** The web page under /ui/ (SPEC §12). */
+    web: z
+      .object({
+        /**
+         * Where people reach the service (`https://ocp-chatops.example.com`, no trailing
+         * slash needed): Slack parent messages link to `{publicUrl}/ui/tasks/{id}`, and an
+         * https address marks the session cookie Secure. Unset: no links.
+         */
+        publicUrl: z
+          .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+          .transform((u) => u.replace(/\/+$/, ''))
+          .optional(),
+        /** Minutes a web session lasts from its sign-in, default 480 (8 h). */
+        sessionMinutes: z.number().int().min(1).max(43_200).default(480),
+      })
+      .strict()
+      .prefault({}),
   })
   .strict()
   .superRefine((cfg, ctx) => {

@@ -4,6 +4,7 @@
  * tests and benchmarks, with their own config and, where they must, their own
  * step runner.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname, networkInterfaces } from 'node:os';
 import type { JetStreamClient, NatsConnection } from 'nats';
@@ -29,6 +30,7 @@ import { createRequestLog } from './nats/request-log.js';
 import { createDoorPublisher } from './nats/slack-door.js';
 import { type Buckets, CONSUMERS, ensureTopology, STREAMS } from './nats/streams.js';
 import { createSubtaskLogs } from './nats/subtask-logs.js';
+import { createTaskEventFeed } from './nats/task-event-feed.js';
 import { createTaskIndex } from './nats/task-index.js';
 import { createTaskStore } from './nats/task-store.js';
 import { unavailableOf } from './nats/unavailable.js';
@@ -38,6 +40,7 @@ import type { ChatApi } from './slack/notifier.js';
 import type { SlackFrontDoor } from './slack/slack-app.js';
 import { createSshStepRunner } from './ssh/ssh-step-runner.js';
 import type { OperationDeps } from './tasks/deps.js';
+import { createWebDoor, PAGE_API_PREFIX } from './web/web-door.js';
 
 export interface ServiceOptions {
   /** The configuration at start; `source` when it is re-read while the service runs (main.ts). */
@@ -357,12 +360,22 @@ async function startNatsApi({ nc, deps, source, logger }: Wiring): Promise<Front
   };
 }
 
-/** The one HTTP port: the API, Slack's /slack/events, /healthz, /readyz, /metrics. */
+/** The one HTTP port: the API, the web page (/ui/), Slack's /slack/events, /healthz, /readyz, /metrics. */
 async function startHttp(
-  { config, source, logger, nc, deps, metrics }: Wiring,
+  { config, source, logger, nc, js, deps, metrics, roles }: Wiring,
   slack: SlackFrontDoor | undefined,
   connected: () => boolean,
 ): Promise<FrontDoor & { port: number }> {
+  // The page where the API is: it is the API's operations, seen and done from a browser.
+  const web = roles.has('api')
+    ? createWebDoor({
+        config,
+        deps,
+        feed: createTaskEventFeed(js, await nc.jetstreamManager()),
+        logger: logger.child({ component: 'web' }),
+        adapterFailures: unavailableOf,
+      })
+    : undefined;
   const server = createHttpServer({
     config,
     deps,
@@ -370,7 +383,11 @@ async function startHttp(
     logger: logger.child({ component: 'http' }),
     // Which outside failures are outages (NATS away: 503), told by the adapter that knows them.
     adapterFailures: unavailableOf,
-    extra: slack ? [(req, res) => slack.handleHttp(req, res)] : [],
+    extra: [
+      ...(slack ? [(req: IncomingMessage, res: ServerResponse) => slack.handleHttp(req, res)] : []),
+      ...(web ? [web.handle] : []),
+    ],
+    ...(web ? { web: { prefix: PAGE_API_PREFIX, principalOf: web.principalOf } } : {}),
     ready: () => {
       const reasons: string[] = [];
       if (nc.isClosed()) reasons.push('NATS connection closed');

@@ -70,6 +70,8 @@ export const ListInput = z
     status: TaskStatus.optional(),
     hostId: IdParam.optional(),
     name: z.string().min(1).max(200).optional(),
+    /** The task's creator, exactly: a Basic user, `slack:<user id>` or `nats:<creator>`. */
+    creator: z.string().min(1).max(200).optional(),
     page: PageNumber.default(1),
     size: z.coerce.number().int().min(1).max(2000).default(10),
   })

@@ -13,7 +13,7 @@ import { CodedError, ErrorCode, TooManySignInsError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { OperationDeps } from '../tasks/deps.js';
 import { newTraceId, traceIdFrom } from '../trace-id.js';
-import { allows, createAuthenticator } from './auth.js';
+import { allows, createAuthenticator, type Principal } from './auth.js';
 import { matchRoute, operationOfRoute } from './routes.js';
 
 export interface HttpDeps {
@@ -27,6 +27,11 @@ export interface HttpDeps {
   ready(): { ok: boolean; reasons: string[]; inventory?: unknown };
   /** Extra handlers tried before the API (Slack's /slack/events); return true when handled. */
   extra?: Array<(req: IncomingMessage, res: ServerResponse) => Promise<boolean>>;
+  /**
+   * The web page (web/web-door.ts): the API's routes also under `/ui` + path,
+   * called with the page's session (and its CSRF token on a change) instead of Basic.
+   */
+  web?: { prefix: string; principalOf(req: IncomingMessage, method: string): Principal };
 }
 
 /** Largest request body read (bytes). */
@@ -106,10 +111,16 @@ export function createHttpServer(h: HttpDeps): Server {
     }
     for (const extra of h.extra ?? []) if (await extra(req, res)) return;
 
+    // From the web page: its session, and the API's path without the page's prefix.
+    const viaPage = h.web !== undefined && url.pathname.startsWith(h.web.prefix);
+    const path = viaPage ? url.pathname.slice('/ui'.length) : url.pathname;
     try {
-      const principal = await authenticate(req.headers.authorization, req.socket.remoteAddress);
-      const match = matchRoute(method, url.pathname);
-      if (!match) throw new CodedError(ErrorCode.notFound, `no route for ${method} ${url.pathname}`);
+      const principal =
+        viaPage && h.web
+          ? h.web.principalOf(req, method)
+          : await authenticate(req.headers.authorization, req.socket.remoteAddress);
+      const match = matchRoute(method, path);
+      if (!match) throw new CodedError(ErrorCode.notFound, `no route for ${method} ${path}`);
       routeLabel = match.route.path;
       const named = operationOfRoute(match);
       // The registry of the moment: operations follow the configuration file (SPEC §9).
@@ -121,7 +132,8 @@ export function createHttpServer(h: HttpDeps): Server {
       } else if (method === 'POST') {
         raw = parseBody(await readBody(req));
       }
-      if ('creator' in raw) {
+      // A task's creator is the Basic user; a listing may still filter by creator.
+      if (op.creates && 'creator' in raw) {
         throw new CodedError(
           ErrorCode.badRequest,
           'creator: not taken over HTTP (the Basic user is the creator)',
@@ -138,8 +150,9 @@ export function createHttpServer(h: HttpDeps): Server {
     } catch (err) {
       const { coded, status, unexpected } = toCodedFailure(err, h.adapterFailures);
       if (unexpected) logger.error({ err, traceId, path: url.pathname }, 'request failed');
+      // No Basic challenge to the page: the browser would ask for a password itself.
       const headers: Record<string, string> =
-        status === 401
+        status === 401 && !viaPage
           ? { 'www-authenticate': 'Basic realm="ocp-chatops", charset="UTF-8"' }
           : coded instanceof TooManySignInsError
             ? { 'retry-after': String(coded.retryAfterSeconds) }

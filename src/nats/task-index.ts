@@ -44,6 +44,7 @@ function rowOf(value: Uint8Array): TaskRow | undefined {
     id: task.id,
     status: task.status,
     name: task.name,
+    ...(typeof task.creator === 'string' ? { creator: task.creator } : {}),
     hostIds,
     endedAt: task.status === 'RUNNING' || !Number.isFinite(ended) ? undefined : ended,
   };

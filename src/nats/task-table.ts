@@ -17,6 +17,8 @@ export interface TaskRow {
   id: number;
   status: OcpTask['status'];
   name: string;
+  /** Who asked for it (`alice`, `slack:U…`, `nats:…`); undefined in rows made before it was kept. */
+  creator?: string;
   /** Its host first, then the rest of its batch's, each once. */
   hostIds: readonly number[];
   /** When it ended (epoch ms); undefined while it runs, or when its record says no time. */
@@ -26,6 +28,8 @@ export interface TaskRow {
 const STATUS_CODE = { RUNNING: 1, FAILED: 2, SUCCESSFUL: 3 } as const;
 const FREE = 0;
 const RUNNING = STATUS_CODE.RUNNING;
+/** The creator column of a row that names none. */
+const NO_CREATOR = 0xffffffff;
 
 /** A growable list of slots kept in id order. */
 class SlotList {
@@ -95,6 +99,8 @@ export class TaskTable {
   private ids = new Float64Array(1024);
   private statuses = new Uint8Array(1024);
   private names = new Uint32Array(1024);
+  /** Interned like names: a creator's index, or NO_CREATOR. */
+  private creators = new Uint32Array(1024);
   private ended = new Float64Array(1024);
   /** Each task's host; the others of a batch in `moreHosts`. */
   private host = new Float64Array(1024);
@@ -103,6 +109,8 @@ export class TaskTable {
   private used = 0;
   private readonly order = new SlotList();
   private readonly byHost = new Map<number, SlotList>();
+  /** Creators interned, as names are. */
+  private readonly creatorIds = new Map<string, number>();
   /** Names interned: a task holds the index of its name. */
   private readonly nameIds = new Map<string, number>();
   /**
@@ -152,6 +160,15 @@ export class TaskTable {
     return n;
   }
 
+  private creatorId(creator: string): number {
+    let n = this.creatorIds.get(creator);
+    if (n === undefined) {
+      n = this.creatorIds.size;
+      this.creatorIds.set(creator, n);
+    }
+    return n;
+  }
+
   private hostsOf(slot: number): number[] {
     return [this.host[slot] as number, ...(this.moreHosts.get(slot) ?? [])];
   }
@@ -193,6 +210,7 @@ export class TaskTable {
       this.ids = grown(this.ids, size);
       this.statuses = grown(this.statuses, size);
       this.names = grown(this.names, size);
+      this.creators = grown(this.creators, size);
       this.ended = grown(this.ended, size);
       this.host = grown(this.host, size);
     }
@@ -220,6 +238,7 @@ export class TaskTable {
     }
     this.statuses[slot] = STATUS_CODE[row.status];
     this.names[slot] = this.nameId(row.name);
+    this.creators[slot] = row.creator === undefined ? NO_CREATOR : this.creatorId(row.creator);
     this.ended[slot] = row.endedAt ?? Number.NaN;
   }
 
@@ -250,11 +269,13 @@ export class TaskTable {
     if (!source) return { ids: [], total: 0 };
     const name = filter.name === undefined ? undefined : this.nameIds.get(filter.name);
     if (filter.name !== undefined && name === undefined) return { ids: [], total: 0 };
+    const creator = filter.creator === undefined ? undefined : this.creatorIds.get(filter.creator);
+    if (filter.creator !== undefined && creator === undefined) return { ids: [], total: 0 };
     const status = filter.status === undefined ? undefined : STATUS_CODE[filter.status];
     const { items } = source;
     const ids: number[] = [];
     const end = offset + limit;
-    if (status === undefined && name === undefined) {
+    if (status === undefined && name === undefined && creator === undefined) {
       // Every one matches: the page is where it is.
       for (let i = source.length - 1 - offset; i >= 0 && ids.length < limit; i--) {
         ids.push(this.ids[items[i] as number] as number);
@@ -266,6 +287,7 @@ export class TaskTable {
       const slot = items[i] as number;
       if (status !== undefined && this.statuses[slot] !== status) continue;
       if (name !== undefined && this.names[slot] !== name) continue;
+      if (creator !== undefined && this.creators[slot] !== creator) continue;
       if (total >= offset && total < end) ids.push(this.ids[slot] as number);
       total++;
     }

@@ -97,6 +97,7 @@ export function createSlackNotifier(deps: SlackNotifierDeps): TaskNotifier<Slack
       ...ctxOf(record),
       requester: asker ? `<@${asker.user}>` : record.task.creator,
       ...(reason ? { reason } : {}),
+      ...(deps.config.web.publicUrl ? { publicUrl: deps.config.web.publicUrl } : {}),
     });
   }
 

@@ -461,6 +461,11 @@ function selectorFact(task: OcpTask): string[] {
   return selector ? [`selector: \`${escapeMrkdwn(clip(selector, 300))}\``] : [];
 }
 
+/** `<{publicUrl}/ui/tasks/{id}|View task>`: the task's web page (SPEC §12); the URL is the configuration's, checked at start-up. */
+export function viewTaskLink(publicUrl: string, taskId: number): string {
+  return `<${publicUrl.replace(/[<>|]/g, '')}/ui/tasks/${taskId}|View task>`;
+}
+
 /** The parent message in the channel, kept current with chat.update. */
 export function renderParent(
   task: OcpTask,
@@ -472,6 +477,8 @@ export function renderParent(
     requester?: string;
     /** Default: context.stringMap.reason. */
     reason?: string;
+    /** `web.publicUrl`: the parent links to the task's page there (SPEC §12). */
+    publicUrl?: string;
   },
 ): Rendered {
   const title = titleOf(task, ctx.hostNames);
@@ -482,6 +489,7 @@ export function renderParent(
   facts.push(...selectorFact(task));
   facts.push(`started ${slackDate(task.startTime)}`);
   if (task.context.parallel) facts.push(tally(chainsOf(task).map((c) => chainState(c.subtasks))));
+  if (ctx.publicUrl) facts.push(viewTaskLink(ctx.publicUrl, task.id));
   head.push(context(facts));
   const actions = taskActions(task, ctx.hostNames, ctx.hostOfSubtask);
   const body = taskBody(task, ctx, roomBeside(...head, ...(actions ? [actions] : [])), false);

@@ -183,6 +183,8 @@ export interface TaskFilter {
   hostId?: number;
   /** The task's name, exactly. */
   name?: string;
+  /** Who asked for it, exactly (`alice`, `slack:U…`, `nats:…`). */
+  creator?: string;
 }
 
 /**

@@ -54,6 +54,7 @@ export async function listTasks(deps: TaskDeps, q: TaskQuery): Promise<TaskPage>
     ...(q.status === undefined ? {} : { status: q.status }),
     ...(q.hostId === undefined ? {} : { hostId: q.hostId }),
     ...(q.name === undefined ? {} : { name: q.name }),
+    ...(q.creator === undefined ? {} : { creator: q.creator }),
   };
   const { ids, total } = await deps.index.list(filter, (q.page - 1) * q.size, q.size);
   // The head only: a batch's page entry needs none of its chains.

@@ -101,6 +101,13 @@ describe('parseConfig defaults', () => {
   });
 });
 
+describe('web', () => {
+  test('has no public URL and 8-hour sessions by default; a public URL loses its trailing slash', () => {
+    assert.deepEqual(parse({}).web, { sessionMinutes: 480 });
+    assert.equal(parse({ web: { publicUrl: 'https://ops.example.com/' } }).web.publicUrl, 'https://ops.example.com');
+  });
+});
+
 describe('parseConfig refuses a bad value, naming the field', () => {
   const cases: { name: string; raw?: unknown; env?: NodeJS.ProcessEnv; field: RegExp }[] = [
     { name: 'port 70000', raw: { hosts: [host({ port: 70000 })] }, field: /hosts\.0\.port:/ },
@@ -108,6 +115,17 @@ describe('parseConfig refuses a bad value, naming the field', () => {
     { name: 'a retention in seconds', raw: { retention: { events: '30s' } }, field: /retention\.events:/ },
     { name: 'a retention of 0 days', raw: { retention: { tasks: '0d' } }, field: /retention\.tasks:/ },
     { name: 'an unknown retention', raw: { retention: { logs: '1d' } }, field: /retention:/ },
+    {
+      name: 'a web.publicUrl that is not http(s)',
+      raw: { web: { publicUrl: 'ftp://x.example' } },
+      field: /web\.publicUrl:/,
+    },
+    {
+      name: 'a web.publicUrl that is no URL',
+      raw: { web: { publicUrl: 'ops.example.com' } },
+      field: /web\.publicUrl:/,
+    },
+    { name: 'a web session of 0 minutes', raw: { web: { sessionMinutes: 0 } }, field: /web\.sessionMinutes:/ },
     { name: 'port 0', raw: { hosts: [host({ port: 0 })] }, field: /hosts\.0\.port:/ },
     { name: 'port as text', raw: { hosts: [host({ port: '22' })] }, field: /hosts\.0\.port:/ },
     { name: 'host id 0', raw: { hosts: [host({ id: 0 })] }, field: /hosts\.0\.id:/ },

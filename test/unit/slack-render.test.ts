@@ -163,6 +163,14 @@ describe('renderParent: one host', () => {
     ]);
   });
 
+  test('links to the task’s web page when web.publicUrl is set, and not otherwise', () => {
+    const { task, ...ctx } = plan(1);
+    const linked = renderParent(task, { now: T0, ...ctx, publicUrl: 'https://ops.example.com' });
+    assertValid(linked);
+    assert.match(allText(linked), /<https:\/\/ops\.example\.com\/ui\/tasks\/30000\|View task>/);
+    assert.doesNotMatch(allText(renderParent(task, { now: T0, ...ctx })), /View task/);
+  });
+
   const emojis: Array<[Change, string]> = [
     [{ status: 'PENDING' }, ':white_circle: Prepare restart OCP agent — PENDING'],
     [{ status: 'READY' }, ':large_blue_circle: Prepare restart OCP agent — READY'],

@@ -12,11 +12,13 @@ import type { TaskFilter } from '../../src/tasks/ports.js';
 
 const STATUSES = ['RUNNING', 'FAILED', 'SUCCESSFUL'] as const;
 const NAMES = ['Restart OCP agent', 'Stop OCP agent', 'Restart process'];
+const CREATORS = ['alice', 'slack:U0123', 'nats:deploy'];
 
 const row = fc.record({
   id: fc.integer({ min: 1, max: 60 }),
   status: fc.constantFrom(...STATUSES),
   name: fc.constantFrom(...NAMES),
+  creator: fc.option(fc.constantFrom(...CREATORS), { nil: undefined }),
   hostIds: fc.uniqueArray(fc.integer({ min: 101, max: 108 }), { minLength: 1, maxLength: 4 }),
   endedAt: fc.option(fc.integer({ min: 0, max: 1000 }), { nil: undefined }),
 });
@@ -28,6 +30,7 @@ const filter = fc.record(
   {
     status: fc.constantFrom(...STATUSES),
     name: fc.constantFrom(...NAMES, 'no such name'),
+    creator: fc.constantFrom(...CREATORS, 'nobody'),
     hostId: fc.integer({ min: 100, max: 109 }),
   },
   { requiredKeys: [] },
@@ -40,6 +43,7 @@ function modelList(model: Map<number, TaskRow>, f: TaskFilter, offset: number, l
       (t) =>
         (f.status === undefined || t.status === f.status) &&
         (f.name === undefined || t.name === f.name) &&
+        (f.creator === undefined || t.creator === f.creator) &&
         (f.hostId === undefined || t.hostIds.includes(f.hostId)),
     );
   return { ids: matching.slice(offset, offset + limit).map((t) => t.id), total: matching.length };
