@@ -173,7 +173,11 @@ export function createBatchThreads(deps: BatchThreadsDeps): BatchThreads {
       now().getTime(),
     );
     const prohibit = g.record.task.context.stringMap.prohibit_rollback === 'true';
-    return renderBatchParent(prohibit ? { ...view, prohibitRollback: true } : view, now().getTime());
+    const { publicUrl } = deps.config.web;
+    return renderBatchParent(
+      { ...view, ...(prohibit ? { prohibitRollback: true } : {}), ...(publicUrl ? { publicUrl } : {}) },
+      now().getTime(),
+    );
   }
 
   /** Keep trying a record of what was posted: it stands between the thread and a second post. */

@@ -17,6 +17,7 @@ import {
   formatDuration,
   LIMITS,
   type Rendered,
+  viewTaskLink,
 } from './render-blocks.js';
 
 /** Failed hosts named in the parent; the rest are counted. */
@@ -58,6 +59,8 @@ export interface BatchView {
   selector?: string;
   /** context.stringMap.prohibit_rollback: a failed batch offers no Rollback. */
   prohibitRollback?: boolean;
+  /** `web.publicUrl`: the parent links to the batch's page there (SPEC §12). */
+  publicUrl?: string;
 }
 
 const number = (n: number) => n.toLocaleString('en-US');
@@ -99,6 +102,7 @@ export function renderBatchParent(v: BatchView, now: number): Rendered {
   const facts = [`Task *${v.taskId}*`, `asked by ${v.requester}`];
   if (v.selector) facts.push(`selector: \`${escapeMrkdwn(clip(v.selector, 200))}\``);
   if (v.reason) facts.push(`reason: ${escapeMrkdwn(clip(v.reason, 500))}`);
+  if (v.publicUrl) facts.push(viewTaskLink(v.publicUrl, v.taskId));
   const tallies = [
     `${number(counts.successful)} :white_check_mark: succeeded`,
     `${number(counts.failed)} :x: failed`,

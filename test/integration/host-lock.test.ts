@@ -42,7 +42,6 @@ describe('host lock', () => {
     assert.equal(third.status, 200, JSON.stringify(third.body));
     assert.equal((await waitForTask(stack.nc, third.body.data.id)).status, 'SUCCESSFUL');
   });
-
 });
 
 describe('host lock of an ended task', () => {

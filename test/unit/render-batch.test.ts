@@ -195,6 +195,14 @@ describe('thread replies of a batch', () => {
     assert.match(all(renderBatchParent(view({ paused: true }), T0)), /PAUSED/);
   });
 
+  test('with web.publicUrl, the parent links to the batch’s page; without it, no link', () => {
+    assert.match(
+      all(renderBatchParent(view({ publicUrl: 'http://127.0.0.1:8080' }), T0)),
+      /<http:\/\/127\.0\.0\.1:8080\/ui\/tasks\/42\|View task>/,
+    );
+    assert.doesNotMatch(all(renderBatchParent(view(), T0)), /View task/);
+  });
+
   test('the end in counts, naming the hosts never started', () => {
     const r = renderBatchEnd(
       view({
