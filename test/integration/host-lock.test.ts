@@ -57,6 +57,7 @@ describe('host lock of an ended task', () => {
 
   it('a task that has ended gives its host up at once; one being set running again keeps it', async () => {
     const api = await stack.startService('api');
+    await stack.startService('executor');
     const call = apiClient(api.httpPort as number);
     const hostId = stack.sshd.hosts[0]!.id;
     const locks = await stack.nc.jetstream().views.kv('ocp_host_locks');
