@@ -21,17 +21,17 @@
  *    bucket, the event stream and the log bucket, over its hosts).
  *    A code that refuses the batch is recorded as refusing it, with its reason.
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
 import { stringify } from 'yaml';
 import { hashPassword } from '../src/http/auth.js';
-import { killOnExit, startNatsServer, waitForExit } from '../test/helpers/nats-server.js';
+import { startNatsServer } from '../test/helpers/nats-server.js';
+import { extract, type Proc, REPO, ready, spawnService } from './lib/code-tree.js';
 import { median, rssOf, sleep } from './lib/common.js';
 
-const REPO = new URL('..', import.meta.url).pathname;
 const AUTH = `Basic ${Buffer.from('bench:bench-secret').toString('base64')}`;
 
 function log(msg: string): void {
@@ -64,61 +64,6 @@ export interface ChainsResult {
   current: ChainsCodeResult;
   baseline?: ChainsCodeResult;
   durationS: number;
-}
-
-/** The tree of `rev` in a temporary folder, with this repository's node_modules. */
-function extract(rev: string): { root: string; commit: string; remove(): void } {
-  const root = mkdtempSync(join(tmpdir(), 'ocp-bench-base-'));
-  const commit = execFileSync('git', ['rev-parse', '--short', rev], { cwd: REPO, encoding: 'utf8' }).trim();
-  execFileSync('sh', ['-c', `git archive ${commit} | tar -x -C '${root}'`], { cwd: REPO });
-  symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'));
-  return { root, commit, remove: () => rmSync(root, { recursive: true, force: true }) };
-}
-
-interface Proc {
-  child: ChildProcess;
-  tail(): string;
-  httpPort(): number | undefined;
-  stop(): Promise<void>;
-}
-
-function spawnService(root: string, env: NodeJS.ProcessEnv, roles: string): Proc {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', '--max-semi-space-size=4', join(root, 'bench/executor-with-runner.ts')],
-    { cwd: root, env: { ...env, ROLES: roles, BENCH_RUNNER: 'instant' }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let tail = '';
-  let port: number | undefined;
-  const take = (c: Buffer) => {
-    const text = c.toString();
-    tail = (tail + text).slice(-20_000);
-    const m = /"httpPort":(\d+)/.exec(text);
-    if (m) port = Number(m[1]);
-  };
-  child.stdout?.on('data', take);
-  child.stderr?.on('data', take);
-  const unregister = killOnExit(() => child.kill('SIGKILL'));
-  return {
-    child,
-    tail: () => tail,
-    httpPort: () => port,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await waitForExit(child);
-      }
-      unregister();
-    },
-  };
-}
-
-async function ready(p: Proc, what: string): Promise<void> {
-  const deadline = Date.now() + 90_000;
-  while (!/"msg":"ready"/.test(p.tail())) {
-    if (p.child.exitCode !== null || Date.now() > deadline) throw new Error(`${what} never ready:\n${p.tail()}`);
-    await sleep(100);
-  }
 }
 
 /** Messages a process's NATS connection sent (nats-server's connz: `in_msgs`, by the connection's name). */
