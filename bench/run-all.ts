@@ -26,6 +26,7 @@
  *   npm run bench -- --only history --history-tasks 10000
  *   npm run bench -- --runs 3 --tasks 1000 --no-ansible
  *   npm run bench -- --report-only             (rewrite the docs from results.json)
+ *   BENCH_FLEET_TIMEOUT_S=300 npm run bench -- --only bastion   (a fleet run's time limit, both tools; default 60 s + 1 s a host)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
