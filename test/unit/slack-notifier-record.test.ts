@@ -147,6 +147,7 @@ function setup(opts: { threadFailures?: number; ended?: boolean; updateFailures?
   const threads = threadsKv(opts.threadFailures ?? 0);
   const config = {
     slack: { command: '/ocp-agent', defaultChannel: CHANNEL },
+    web: {},
     env: { SLACK_API_URL: 'https://slack.com/api/' },
     hosts: [{ id: 101, name: 'sim-host-101' }],
   } as unknown as Config;
